@@ -1,0 +1,44 @@
+/**
+ * The arbiter's self-pipe analogue (DESIGN §3). Signal handlers, worker exits
+ * and worker messages only push an event and wake the loop; the loop takes
+ * events one at a time, so every decision is made in one place, in order.
+ */
+import type { WorkerToArbiter } from '../protocol.js';
+
+export type ArbiterSignal = 'SIGHUP' | 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGTTIN' | 'SIGTTOU' | 'SIGUSR1' | 'SIGUSR2' | 'SIGWINCH';
+
+export type ArbiterEvent =
+  | { kind: 'signal'; signal: ArbiterSignal }
+  | { kind: 'message'; workerId: number; msg: WorkerToArbiter }
+  | { kind: 'exit'; workerId: number; code: number | null; signal: string | null };
+
+export class EventQueue {
+  private readonly events: ArbiterEvent[] = [];
+  private wakeup: (() => void) | null = null;
+
+  push(event: ArbiterEvent): void {
+    this.events.push(event);
+    this.wake();
+  }
+
+  /** Wakes the loop without an event (a timer it set has fired). */
+  wake(): void {
+    const w = this.wakeup;
+    this.wakeup = null;
+    w?.();
+  }
+
+  /** The next event, or null after `timeoutMs` without one. */
+  async next(timeoutMs: number): Promise<ArbiterEvent | null> {
+    const ready = this.events.shift();
+    if (ready) return ready;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.wakeup = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    return this.events.shift() ?? null;
+  }
+}

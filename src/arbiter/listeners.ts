@@ -1,0 +1,157 @@
+/**
+ * The arbiter's listening sockets. The arbiter binds every listener before
+ * the first fork and owns it for its whole life, but never listens on it:
+ * a listening master would accept connections itself and strand them. Each
+ * worker receives a copy of the bound handle and listens on that; the kernel
+ * hands each connection to whichever worker accepts it, and connections that
+ * arrive while no worker is alive wait in the backlog.
+ */
+import { lookup } from 'node:dns/promises';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { type BindAddress, formatBind, parseBind } from '../config/bind-address.js';
+import { TsuError } from '../errors.js';
+import { type ServerHandle, createServerHandle, errnoName } from '../node-compat.js';
+import type { ListenerInfo } from '../protocol.js';
+
+export interface Listener {
+  info: ListenerInfo;
+  handle: ServerHandle;
+  /** A unix socket file this arbiter created and must remove at exit. */
+  socketPath: string | null;
+}
+
+const bindError = (display: string, reason: string) => new TsuError('TSU_ERR_BIND', `cannot bind ${display}: ${reason}`);
+
+function describeErrno(err: number): string {
+  const name = errnoName(err);
+  const words: Record<string, string> = {
+    EADDRINUSE: 'address already in use',
+    EACCES: 'permission denied',
+    EADDRNOTAVAIL: 'address not available on this host',
+    EINVAL: 'invalid address or not a listening socket',
+    EBADF: 'bad file descriptor',
+    ENOENT: 'no such directory',
+  };
+  return words[name] ? `${words[name]} (${name})` : name;
+}
+
+/**
+ * libuv reports EADDRINUSE for TCP only at listen(), which the arbiter must
+ * not call on its real handle. So it binds a second socket to the same
+ * address (both have SO_REUSEADDR, and neither listens, so the kernel allows
+ * it), listens on that, and closes it in the same tick: no callback can run
+ * in between, so no connection is ever accepted by the arbiter.
+ */
+function probeListen(host: string, port: number, family: 4 | 6, backlog: number): number {
+  const probe = createServerHandle(host, port, family);
+  if (typeof probe === 'number') return probe;
+  const err = probe.listen(backlog);
+  probe.close();
+  return err;
+}
+
+async function openTcp(address: Extract<BindAddress, { kind: 'tcp' }>, backlog: number): Promise<Omit<Listener, 'info'> & { resolved: BindAddress }> {
+  const shown = formatBind(address);
+  let host = address.host;
+  let family = address.family;
+  if (family === 0) {
+    try {
+      const found = await lookup(host);
+      host = found.address;
+      family = found.family as 4 | 6;
+    } catch {
+      throw bindError(shown, `cannot resolve host ${JSON.stringify(address.host)}`);
+    }
+  }
+  const handle = createServerHandle(host, address.port, family as 4 | 6);
+  if (typeof handle === 'number') throw bindError(shown, describeErrno(handle));
+  const out: { address?: string; port?: number } = {};
+  handle.getsockname?.(out);
+  const port = out.port ?? address.port;
+  if (address.port !== 0) {
+    const err = probeListen(host, port, family as 4 | 6, backlog);
+    if (err) {
+      handle.close();
+      throw bindError(shown, describeErrno(err));
+    }
+  }
+  return { handle, socketPath: null, resolved: { kind: 'tcp', host, port, family: family as 4 | 6 } };
+}
+
+/** A leftover socket file from a crashed server is removed; one with a live server behind it is an error. */
+async function clearStaleSocket(file: string, shown: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw bindError(shown, `${file} exists and is not a socket`);
+  const live = await new Promise<boolean>((resolve) => {
+    const c = net.connect(file);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (live) throw bindError(shown, 'address already in use (a server answers on it)');
+  fs.unlinkSync(file);
+}
+
+async function openUnix(address: Extract<BindAddress, { kind: 'unix' }>): Promise<Omit<Listener, 'info'> & { resolved: BindAddress }> {
+  const file = path.resolve(address.path);
+  const shown = formatBind(address);
+  await clearStaleSocket(file, shown);
+  const handle = createServerHandle(file, -1, -1);
+  if (typeof handle === 'number') throw bindError(shown, describeErrno(handle));
+  return { handle, socketPath: file, resolved: { kind: 'unix', path: file } };
+}
+
+function openFd(address: Extract<BindAddress, { kind: 'fd' }>): Omit<Listener, 'info'> & { resolved: BindAddress } {
+  const handle = createServerHandle(null, null, null, address.fd);
+  if (typeof handle === 'number') throw bindError(formatBind(address), describeErrno(handle));
+  return { handle, socketPath: null, resolved: address };
+}
+
+/**
+ * Binds every `--bind` address, in order. On any failure, closes what it
+ * opened and throws one TsuError naming the address.
+ */
+export async function openListeners(binds: readonly string[], backlog: number): Promise<Listener[]> {
+  const opened: Listener[] = [];
+  try {
+    for (const [index, raw] of binds.entries()) {
+      const parsed = parseBind(raw);
+      if (!parsed.ok) throw new TsuError('TSU_ERR_INVALID_SETTING', `invalid value for --bind: ${JSON.stringify(raw)} (${parsed.problem})`);
+      const a = parsed.address;
+      const o = a.kind === 'tcp' ? await openTcp(a, backlog) : a.kind === 'unix' ? await openUnix(a) : openFd(a);
+      opened.push({ handle: o.handle, socketPath: o.socketPath, info: { index, address: o.resolved, display: formatBind(o.resolved) } });
+    }
+    return opened;
+  } catch (err) {
+    closeListeners(opened);
+    throw err;
+  }
+}
+
+/** Closes the handles and removes the unix socket files this arbiter created. Idempotent. */
+export function closeListeners(listeners: readonly Listener[]): void {
+  for (const l of listeners) {
+    try {
+      l.handle.close();
+    } catch {
+      // Already closed.
+    }
+    if (l.socketPath) {
+      try {
+        fs.unlinkSync(l.socketPath);
+      } catch {
+        // Already gone.
+      }
+      l.socketPath = null;
+    }
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Worker bookkeeping: the arbiter's record of each worker process and how
+ * one is forked. Decisions about workers are made in the arbiter loop; this
+ * module only knows how to fork, message and signal them.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Settings } from '../config/settings.js';
+import type { ArbiterToWorker } from '../protocol.js';
+import type { Listener } from './listeners.js';
+
+export enum WorkerState {
+  /** Forked; loading the app and listening. Not yet serving. */
+  Booting = 'booting',
+  /** Listening on every listener. */
+  Ready = 'ready',
+  /** Asked to stop gracefully because it is surplus (TTOU, reload, recycling). */
+  Retiring = 'retiring',
+  /** Asked to stop because the arbiter is stopping. */
+  Stopping = 'stopping',
+  /** Exited; kept only until the exit is handled. */
+  Dead = 'dead',
+}
+
+export interface WorkerRecord {
+  id: number;
+  pid: number;
+  handle: Worker;
+  generation: number;
+  state: WorkerState;
+  /** Monotonic ms timestamps. */
+  forkedAt: number;
+  readyAt: number | null;
+  /** When a stopping or retiring worker gets SIGKILL. */
+  killAt: number | null;
+  /** Exit code the worker announced with a boot-error message. */
+  bootError?: number;
+}
+
+export const now = (): number => performance.now();
+
+const WORKER_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'worker', 'main.js');
+
+/** Workers run the worker entry directly; argv carries the title so ps shows it before the worker sets it. */
+export function setupCluster(title: string): void {
+  cluster.setupPrimary({
+    exec: WORKER_ENTRY,
+    args: ['--tsunicorn-worker', title],
+    silent: false,
+  });
+}
+
+export function forkWorker(settings: Settings, generation: number): WorkerRecord {
+  const env: Record<string, string> = {};
+  for (const pair of settings.env) {
+    const eq = pair.indexOf('=');
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const handle = cluster.fork(env);
+  return {
+    id: handle.id,
+    pid: handle.process.pid ?? -1,
+    handle,
+    generation,
+    state: WorkerState.Booting,
+    forkedAt: now(),
+    readyAt: null,
+    killAt: null,
+  };
+}
+
+/** Sends a message; a worker whose channel has closed is about to be reported dead, so errors are dropped. */
+export function sendToWorker(w: WorkerRecord, msg: ArbiterToWorker, handle?: unknown): void {
+  if (!w.handle.isConnected()) return;
+  try {
+    w.handle.send(msg, handle as never, () => {});
+  } catch {
+    // Channel closed between the check and the send.
+  }
+}
+
+/** Sends settings and one listening handle per listener, twice: the second copy is the worker's spare. */
+export function bootWorker(w: WorkerRecord, settings: Settings, listeners: readonly Listener[]): void {
+  sendToWorker(w, { t: 'boot', settings, generation: w.generation, listenerCount: listeners.length });
+  for (const spare of [false, true]) {
+    for (const l of listeners) sendToWorker(w, { t: 'listener', info: l.info, spare }, l.handle);
+  }
+}
+
+export function signalWorker(w: WorkerRecord, signal: NodeJS.Signals): void {
+  try {
+    process.kill(w.pid, signal);
+  } catch {
+    // Already gone; its exit event is on its way.
+  }
+}

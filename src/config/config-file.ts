@@ -1,0 +1,98 @@
+/**
+ * Finding and evaluating the config file, with cosmiconfig.
+ *
+ * The file is re-read on every HUP, so each loader must evaluate the file
+ * afresh rather than return a module cached by the first import:
+ *   - .ts/.mts/.cts go through tsx's namespaced `tsImport`, which loads a new
+ *     copy each call, on Node 20 (no native type stripping) and on newer Node alike;
+ *   - .mjs/.js are imported with a unique query string;
+ *   - .cjs is required after dropping it from the require cache.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type Loader, cosmiconfig } from 'cosmiconfig';
+import { TsuError, describeError } from '../errors.js';
+import { moduleExports } from '../interop.js';
+import { importTypeScript } from '../typescript.js';
+
+export const CONFIG_MODULE_NAME = 'tsunicorn';
+
+export const SEARCH_PLACES = [
+  'package.json',
+  'tsunicorn.config.ts',
+  'tsunicorn.config.mts',
+  'tsunicorn.config.cts',
+  'tsunicorn.config.mjs',
+  'tsunicorn.config.js',
+  'tsunicorn.config.cjs',
+  'tsunicorn.config.json',
+] as const;
+
+export interface LoadedConfigFile {
+  filepath: string;
+  /** The config object: setting values and (later) hooks. */
+  values: Record<string, unknown>;
+}
+
+let generation = 0;
+
+/** ESM namespaces and CJS exports both reduce to the config object; a function is called (defineConfig(() => ...)). */
+async function unwrap(mod: unknown): Promise<unknown> {
+  const exports = moduleExports(mod as Record<string, unknown>);
+  let value = 'default' in exports ? exports.default : exports;
+  if (typeof value === 'function') value = await (value as () => unknown)();
+  return value;
+}
+
+const loadEsm: Loader = async (filepath) => unwrap(await import(`${pathToFileURL(filepath).href}?v=${++generation}`));
+
+const loadCjs: Loader = async (filepath) => {
+  const require = createRequire(filepath);
+  delete require.cache[require.resolve(filepath)];
+  return unwrap(require(filepath));
+};
+
+const loadTs: Loader = async (filepath) => unwrap(await importTypeScript(filepath));
+
+function explorer() {
+  return cosmiconfig(CONFIG_MODULE_NAME, {
+    searchPlaces: [...SEARCH_PLACES],
+    searchStrategy: 'none',
+    cache: false,
+    loaders: {
+      '.ts': loadTs,
+      '.mts': loadTs,
+      '.cts': loadTs,
+      '.mjs': loadEsm,
+      '.js': loadEsm,
+      '.cjs': loadCjs,
+    },
+  });
+}
+
+/**
+ * Loads `explicitPath` (an error if missing) or discovers a config file in
+ * `cwd`. Returns null when there is none.
+ */
+export async function loadConfigFile(explicitPath: string | null, cwd: string): Promise<LoadedConfigFile | null> {
+  const where = explicitPath ? path.resolve(cwd, explicitPath) : cwd;
+  let result;
+  try {
+    result = explicitPath ? await explorer().load(where) : await explorer().search(where);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (explicitPath && e.code === 'ENOENT') {
+      throw new TsuError('TSU_ERR_CONFIG_LOAD', `config file ${explicitPath} does not exist`, { cause: err });
+    }
+    const file = explicitPath ?? (e as { filepath?: string }).filepath ?? 'config file';
+    throw new TsuError('TSU_ERR_CONFIG_LOAD', `cannot load ${file}: ${describeError(err)}`, { cause: err });
+  }
+  if (!result) return null;
+  const { config, filepath } = result;
+  if (config === null || config === undefined) return { filepath, values: {} };
+  if (typeof config !== 'object' || Array.isArray(config)) {
+    throw new TsuError('TSU_ERR_CONFIG_LOAD', `${path.relative(cwd, filepath) || filepath}: the config must be an object of settings`);
+  }
+  return { filepath, values: config as Record<string, unknown> };
+}

@@ -1,0 +1,143 @@
+/**
+ * The value kinds a setting can have. Each kind knows how to turn raw input
+ * (a CLI string, a config-file value, an environment variable) into a typed
+ * value, or say in a few words what it allows. The settings table combines
+ * these with names, flags, docs and defaults.
+ */
+
+export type Section =
+  | 'Config'
+  | 'Server socket'
+  | 'Worker processes'
+  | 'Server mechanics'
+  | 'Logging'
+  | 'Process naming';
+
+export const SECTIONS: readonly Section[] = [
+  'Config',
+  'Server socket',
+  'Worker processes',
+  'Server mechanics',
+  'Logging',
+  'Process naming',
+];
+
+/** Result of parsing one raw value: the value, or what is allowed. */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; allowed: string };
+
+export interface Kind<T> {
+  /** Human name for docs and --help, e.g. "INT", "STRING". */
+  readonly meta: string;
+  /** True for on/off flags (`--x` / `--no-x` on the command line). */
+  readonly flag?: boolean;
+  /** True when the flag may be repeated and the value is a list. */
+  readonly list?: boolean;
+  parse(raw: unknown): Parsed<T>;
+  /** How the value prints in --print-config and docs. */
+  show(value: T): string;
+}
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const no = <T>(allowed: string): Parsed<T> => ({ ok: false, allowed });
+
+export function int(min: number, max = Number.MAX_SAFE_INTEGER): Kind<number> {
+  const allowed = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
+  return {
+    meta: 'INT',
+    parse(raw) {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
+      return Number.isInteger(n) && n >= min && n <= max ? ok(n) : no(allowed);
+    },
+    show: String,
+  };
+}
+
+/** A duration in seconds; fractions allowed. */
+export function seconds(min = 0): Kind<number> {
+  return {
+    meta: 'SECONDS',
+    parse(raw) {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+      return Number.isFinite(n) && n >= min ? ok(n) : no(`a number of seconds >= ${min}`);
+    },
+    show: String,
+  };
+}
+
+export function str(check?: (s: string) => string | undefined, meta = 'STRING'): Kind<string> {
+  return {
+    meta,
+    parse(raw) {
+      if (typeof raw !== 'string' || raw === '') return no('a non-empty string');
+      const problem = check?.(raw);
+      return problem ? no(problem) : ok(raw);
+    },
+    show: (v) => v,
+  };
+}
+
+/** A string that may be unset (null): an optional path, for example. */
+export function optionalStr(meta = 'STRING', check?: (s: string) => string | undefined): Kind<string | null> {
+  return {
+    meta,
+    parse(raw) {
+      if (raw === null || raw === undefined) return ok(null);
+      if (typeof raw !== 'string' || raw === '') return no('a non-empty string');
+      const problem = check?.(raw);
+      return problem ? no(problem) : ok(raw);
+    },
+    show: (v) => (v === null ? 'None' : v),
+  };
+}
+
+export function bool(): Kind<boolean> {
+  return {
+    meta: 'BOOL',
+    flag: true,
+    parse(raw) {
+      if (typeof raw === 'boolean') return ok(raw);
+      if (typeof raw === 'string') {
+        const s = raw.toLowerCase();
+        if (['true', '1', 'yes', 'on'].includes(s)) return ok(true);
+        if (['false', '0', 'no', 'off'].includes(s)) return ok(false);
+      }
+      return no('true or false');
+    },
+    show: (v) => String(v),
+  };
+}
+
+export function choice<const C extends string>(choices: readonly C[], aliases: Record<string, C> = {}): Kind<C> {
+  return {
+    meta: choices.join('|'),
+    parse(raw) {
+      if (typeof raw === 'string') {
+        const s = raw.toLowerCase();
+        if ((choices as readonly string[]).includes(s)) return ok(s as C);
+        if (s in aliases) return ok(aliases[s] as C);
+      }
+      return no(`one of ${choices.join(', ')}`);
+    },
+    show: (v) => v,
+  };
+}
+
+/** A repeatable string flag; a config file gives an array (or one string). */
+export function list(check?: (s: string) => string | undefined, meta = 'STRING'): Kind<string[]> {
+  return {
+    meta,
+    list: true,
+    parse(raw) {
+      const items = typeof raw === 'string' ? [raw] : raw;
+      if (!Array.isArray(items) || !items.every((s) => typeof s === 'string' && s !== '')) {
+        return no('a string or an array of non-empty strings');
+      }
+      for (const item of items as string[]) {
+        const problem = check?.(item);
+        if (problem) return no(`${problem} (in ${JSON.stringify(item)})`);
+      }
+      return ok([...(items as string[])]);
+    },
+    show: (v) => (v.length ? v.join(', ') : '[]'),
+  };
+}

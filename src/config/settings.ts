@@ -1,0 +1,226 @@
+/**
+ * The settings table: every setting is declared here once. The CLI (yargs),
+ * config-file validation, --help, --print-config, the `Settings` type and
+ * docs/settings.md are all derived from it; nothing else lists settings.
+ */
+import { parseAppSpec } from './app-spec.js';
+import { parseBind } from './bind-address.js';
+import { type Kind, type Section, bool, choice, int, list, optionalStr, seconds } from './setting-types.js';
+
+export interface SettingSpec<T> {
+  kind: Kind<T>;
+  section: Section;
+  /** Command-line spellings, Gunicorn's where Gunicorn has the setting. Empty = config file only. */
+  flags: readonly string[];
+  /** Default, computed from the environment where Gunicorn does so ($PORT, $WEB_CONCURRENCY). */
+  default: (env: NodeJS.ProcessEnv) => T;
+  /** How the default reads in docs, when it depends on the environment. */
+  defaultDoc?: string;
+  /** Only meaningful on the command line: not accepted in a config file. */
+  cliOnly?: boolean;
+  doc: string;
+}
+
+const spec = <T>(s: SettingSpec<T>): SettingSpec<T> => s;
+
+const envInt = (env: NodeJS.ProcessEnv, name: string, fallback: number): number => {
+  const raw = env[name];
+  return raw !== undefined && /^\d+$/.test(raw) && Number(raw) >= 1 ? Number(raw) : fallback;
+};
+
+export const SETTINGS = {
+  // ── Config ──────────────────────────────────────────────────────────────
+  config: spec({
+    kind: optionalStr('PATH'),
+    section: 'Config',
+    flags: ['-c', '--config'],
+    default: () => null,
+    cliOnly: true,
+    doc:
+      'Config file to load. Without it, tsunicorn looks in the current directory for ' +
+      '`tsunicorn.config.{ts,mts,cts,mjs,js,cjs,json}` and for a `"tsunicorn"` key in package.json.',
+  }),
+  app: spec({
+    kind: optionalStr('MODULE[:EXPORT]', (raw) => {
+      const r = parseAppSpec(raw);
+      return r.ok ? undefined : r.problem;
+    }),
+    section: 'Config',
+    flags: [],
+    default: () => null,
+    doc:
+      "The application, as `MODULE[:EXPORT]`; the positional argument on the command line. MODULE is a path (with or " +
+      "without .js .mjs .cjs .ts) or a package name; EXPORT defaults to the default export; `EXPORT('arg', 1)` calls a factory.",
+  }),
+  printConfig: spec({
+    kind: bool(),
+    section: 'Config',
+    flags: ['--print-config'],
+    default: () => false,
+    cliOnly: true,
+    doc: 'Print the resolved configuration, one `key = value` line per setting, and exit.',
+  }),
+  checkConfig: spec({
+    kind: bool(),
+    section: 'Config',
+    flags: ['--check-config'],
+    default: () => false,
+    cliOnly: true,
+    doc: 'Load the configuration and the app, then exit 0, or exit with the error that would stop a start.',
+  }),
+
+  // ── Server socket ───────────────────────────────────────────────────────
+  bind: spec({
+    kind: list((s) => {
+      const r = parseBind(s);
+      return r.ok ? undefined : r.problem;
+    }, 'ADDRESS'),
+    section: 'Server socket',
+    flags: ['-b', '--bind'],
+    default: (env) => (env.PORT && /^\d+$/.test(env.PORT) ? [`0.0.0.0:${env.PORT}`] : ['127.0.0.1:8000']),
+    defaultDoc: "`['127.0.0.1:8000']`, or `['0.0.0.0:$PORT']` when `$PORT` is set",
+    doc:
+      'Address to listen on; repeat for several. `HOST:PORT`, `[IPV6]:PORT`, `unix:PATH` or `fd://N`. ' +
+      'Port 0 picks a free port (the real one is logged).',
+  }),
+  backlog: spec({
+    kind: int(1, 65535),
+    section: 'Server socket',
+    flags: ['--backlog'],
+    default: () => 2048,
+    doc: 'Maximum number of pending connections the kernel queues on each listener.',
+  }),
+
+  // ── Worker processes ────────────────────────────────────────────────────
+  workers: spec({
+    kind: int(1, 1024),
+    section: 'Worker processes',
+    flags: ['-w', '--workers'],
+    default: (env) => envInt(env, 'WEB_CONCURRENCY', 1),
+    defaultDoc: '`1`, or `$WEB_CONCURRENCY` when set',
+    doc: 'Number of worker processes. A good start is the number of CPU cores.',
+  }),
+  workerClass: spec({
+    kind: choice(['async'] as const),
+    section: 'Worker processes',
+    flags: ['-k', '--worker-class'],
+    default: () => 'async' as const,
+    doc: '`async`: each worker serves many connections concurrently on its event loop, with keep-alive.',
+  }),
+  workerConnections: spec({
+    kind: int(1),
+    section: 'Worker processes',
+    flags: ['--worker-connections'],
+    default: () => 1000,
+    doc:
+      'Most connections one async worker holds at once. At the limit the worker stops accepting; further ' +
+      'connections wait in the kernel backlog for any worker with room. None is refused.',
+  }),
+  timeout: spec({
+    kind: seconds(0),
+    section: 'Worker processes',
+    flags: ['-t', '--timeout'],
+    default: () => 30,
+    doc: 'A worker silent for this many seconds is killed and replaced. 0 disables.',
+  }),
+  gracefulTimeout: spec({
+    kind: seconds(0),
+    section: 'Worker processes',
+    flags: ['--graceful-timeout'],
+    default: () => 30,
+    doc: 'How long a gracefully stopping worker may finish in-flight requests before it is killed.',
+  }),
+  keepAlive: spec({
+    kind: seconds(0),
+    section: 'Worker processes',
+    flags: ['--keep-alive'],
+    default: () => 5,
+    doc:
+      'Seconds an idle keep-alive connection is kept open, advertised to clients in `Keep-Alive: timeout=N`. ' +
+      '0 disables keep-alive. (Gunicorn defaults to 2; 5 is Node’s default.)',
+  }),
+
+  // ── Server mechanics ────────────────────────────────────────────────────
+  chdir: spec({
+    kind: optionalStr('DIR'),
+    section: 'Server mechanics',
+    flags: ['--chdir'],
+    default: () => null,
+    doc: 'Change to this directory before loading the app.',
+  }),
+  env: spec({
+    kind: list((s) => (/^[A-Za-z_][A-Za-z0-9_]*=/.test(s) ? undefined : 'KEY=VALUE'), 'KEY=VALUE'),
+    section: 'Server mechanics',
+    flags: ['-e', '--env'],
+    default: () => [],
+    doc: 'Set an environment variable in the workers; repeat for several.',
+  }),
+  pid: spec({
+    kind: optionalStr('FILE'),
+    section: 'Server mechanics',
+    flags: ['-p', '--pid'],
+    default: () => null,
+    doc: 'Write the arbiter’s pid to this file (atomically, after binding). Removed at exit.',
+  }),
+  interface: spec({
+    kind: choice(['auto', 'node', 'fetch'] as const),
+    section: 'Server mechanics',
+    flags: ['--interface'],
+    default: () => 'auto' as const,
+    doc:
+      '`node`: a request listener `(req, res)`. `fetch`: `(Request) => Response` or an object with `.fetch`. ' +
+      '`auto` detects it from the export.',
+  }),
+
+  // ── Logging ─────────────────────────────────────────────────────────────
+  logLevel: spec({
+    kind: choice(['debug', 'info', 'warning', 'error', 'critical'] as const, { warn: 'warning' }),
+    section: 'Logging',
+    flags: ['--log-level'],
+    default: () => 'info' as const,
+    doc: 'Error-log verbosity. At `debug`, errors carry their stack.',
+  }),
+
+  // ── Process naming ──────────────────────────────────────────────────────
+  name: spec({
+    kind: optionalStr('NAME'),
+    section: 'Process naming',
+    flags: ['-n', '--name'],
+    default: () => null,
+    doc: 'Process title suffix: `tsunicorn: master [NAME]`. Defaults to the app spec.',
+  }),
+} as const;
+
+export type SettingKey = keyof typeof SETTINGS;
+type ValueOf<S> = S extends SettingSpec<infer T> ? T : never;
+
+/** The fully resolved configuration: every setting has a value. */
+export type Settings = { -readonly [K in SettingKey]: ValueOf<(typeof SETTINGS)[K]> };
+
+/** Keys a config file may set. */
+export type FileSettingKey = { [K in SettingKey]: (typeof SETTINGS)[K] extends { cliOnly: true } ? never : K }[SettingKey];
+
+export const SETTING_KEYS = Object.keys(SETTINGS) as SettingKey[];
+
+export function settingSpec(key: SettingKey): SettingSpec<unknown> {
+  return SETTINGS[key] as SettingSpec<unknown>;
+}
+
+export function defaults(env: NodeJS.ProcessEnv): Settings {
+  const out: Record<string, unknown> = {};
+  for (const key of SETTING_KEYS) out[key] = settingSpec(key).default(env);
+  return out as Settings;
+}
+
+/** The long flag of a setting, for messages: `--worker-connections`, or the key for file-only settings. */
+export function flagOf(key: SettingKey): string {
+  const flags = settingSpec(key).flags;
+  return flags.find((f) => f.startsWith('--')) ?? key;
+}
+
+// Checked here so that a mistake in the table fails at import, not in a user's hands.
+for (const key of SETTING_KEYS) {
+  const s = settingSpec(key);
+  const parsed = s.kind.parse(s.default({}));
+  if (!parsed.ok) throw new Error(`settings table: default of ${key} is invalid (${parsed.allowed})`);
+}

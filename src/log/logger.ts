@@ -1,0 +1,90 @@
+/**
+ * The error log. pino does levels, child bindings and JSON; in text format a
+ * small destination turns each pino record into Gunicorn's line shape:
+ *
+ *   [2026-11-24 10:00:00 +0000] [1234] [INFO] Booting worker with pid: 1235
+ *
+ * Writes are synchronous and one line each: the arbiter and all workers share
+ * the destination, and a line under PIPE_BUF written in one write(2) is never
+ * torn on a pipe or an O_APPEND file. The error log is low-volume, so sync
+ * costs nothing measurable; the access log (hot path) is separate.
+ */
+import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
+
+export type LogLevel = 'debug' | 'info' | 'warning' | 'error' | 'critical';
+
+const LEVELS: Record<LogLevel, number> = { debug: 20, info: 30, warning: 40, error: 50, critical: 60 };
+const LABELS = new Map(Object.entries(LEVELS).map(([k, v]) => [v, k.toUpperCase()]));
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warning(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  critical(msg: string, fields?: Record<string, unknown>): void;
+  /** An error with its one-line description; the stack only at debug level. */
+  exception(msg: string, err: unknown): void;
+  readonly level: LogLevel;
+}
+
+export interface LoggerOptions {
+  level: LogLevel;
+  format?: 'text' | 'json';
+  /** A file descriptor (2 = stderr) or a path. */
+  destination?: number | string;
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/** Gunicorn's `%Y-%m-%d %H:%M:%S %z`, local time. */
+export function gunicornTime(d: Date): string {
+  const off = -d.getTimezoneOffset();
+  const sign = off >= 0 ? '+' : '-';
+  const abs = Math.abs(off);
+  return (
+    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}`
+  );
+}
+
+function textDestination(out: DestinationStream): DestinationStream {
+  return {
+    write(line: string) {
+      const rec = JSON.parse(line) as { time: number; level: number; pid: number; msg?: string; stack?: string };
+      const label = LABELS.get(rec.level) ?? String(rec.level);
+      const stack = rec.stack ? `\n${rec.stack}` : '';
+      out.write(`[${gunicornTime(new Date(rec.time))}] [${rec.pid}] [${label}] ${rec.msg ?? ''}${stack}\n`);
+    },
+  };
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const dest = pino.destination({ dest: options.destination ?? 2, sync: true });
+  const base: PinoLogger<LogLevel> = pino<LogLevel>(
+    {
+      level: options.level,
+      customLevels: LEVELS,
+      useOnlyCustomLevels: true,
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.epochTime,
+      messageKey: 'msg',
+    },
+    options.format === 'json' ? dest : textDestination(dest),
+  );
+  const debugOn = () => LEVELS[options.level] <= LEVELS.debug;
+  const at = (level: LogLevel) => (msg: string, fields?: Record<string, unknown>) =>
+    fields ? base[level](fields, msg) : base[level](msg);
+  return {
+    level: options.level,
+    debug: at('debug'),
+    info: at('info'),
+    warning: at('warning'),
+    error: at('error'),
+    critical: at('critical'),
+    exception(msg, err) {
+      const detail = err instanceof Error ? err.message.split('\n')[0] : String(err);
+      const stack = debugOn() && err instanceof Error ? err.stack : undefined;
+      base.error(stack ? { stack } : {}, `${msg}: ${detail}`);
+    },
+  };
+}

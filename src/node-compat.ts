@@ -1,0 +1,90 @@
+/**
+ * Every use of Node internals and every Node-version feature detection lives
+ * here, nowhere else. Each entry names the versions it was checked on.
+ */
+import net from 'node:net';
+import util from 'node:util';
+
+/** Opaque libuv stream handle (TCPWrap or PipeWrap), as sent over IPC. */
+export interface ServerHandle {
+  readonly fd: number;
+  close(cb?: () => void): void;
+  getsockname?(out: { address?: string; port?: number; family?: string }): number;
+  listen(backlog: number): number;
+}
+
+interface NetInternals {
+  /**
+   * Node 20–26: creates a bound, not-yet-listening handle. Returns a negative
+   * errno on failure. libuv defers EADDRINUSE on TCP from bind to listen, so a
+   * TCP handle can come back "bound" to a taken port (see probeListen).
+   */
+  _createServerHandle(address: string | null, port: number | null, addressType: number | null, fd?: number, flags?: number): ServerHandle | number;
+}
+
+const internals = net as unknown as NetInternals;
+
+if (typeof internals._createServerHandle !== 'function') {
+  // A future Node may drop this; fail loudly at startup rather than at the first bind.
+  throw new Error(`tsunicorn: this Node.js (${process.version}) has no net._createServerHandle; please report it`);
+}
+
+export function createServerHandle(
+  address: string | null,
+  port: number | null,
+  addressType: 4 | 6 | -1 | null,
+  fd?: number,
+): ServerHandle | number {
+  return internals._createServerHandle(address, port, addressType, fd);
+}
+
+/** The name of a libuv error number, e.g. -98 → EADDRINUSE. */
+export function errnoName(err: number): string {
+  try {
+    return util.getSystemErrorName(err);
+  } catch {
+    return `errno ${err}`;
+  }
+}
+
+/**
+ * Starts a net.Server on a handle received from the arbiter.
+ *
+ * TCP: `server.listen(handle)` takes the exclusive path (no round trip to the
+ * cluster primary). Pipes (unix sockets) are not `instanceof TCP`, so the
+ * public API would route them through the cluster primary as an `fd` listen;
+ * instead we install the handle and call `_listen2` (setupListenHandle),
+ * which Node keeps under that name for code that wraps it. Checked on Node 20 and 22.
+ */
+export function listenOnHandle(server: net.Server, handle: ServerHandle, backlog: number, pipePath?: string): void {
+  if (handle.constructor?.name === 'TCP') {
+    server.listen(handle as unknown as net.ListenOptions, backlog);
+    return;
+  }
+  const s = server as unknown as {
+    _handle: ServerHandle | null;
+    _pipeName?: string;
+    _listen2(address: string | null, port: number, addressType: number, backlog: number, fd?: number): void;
+  };
+  s._handle = handle;
+  if (pipePath) s._pipeName = pipePath;
+  s._listen2(null, -1, -1, backlog);
+}
+
+/** Closes a net.Server's listener without closing idle keep-alive connections (http.Server.close does both since Node 19). */
+export function stopAccepting(server: net.Server): void {
+  net.Server.prototype.close.call(server);
+}
+
+/**
+ * Node ≥ 24 adds a buffer beyond the advertised keep-alive timeout before it
+ * closes an idle socket (`keepAliveTimeoutBuffer`), so a client that trusts the
+ * `Keep-Alive: timeout=N` hint never sends on a socket the server is closing.
+ * Node 20 and 22 close at exactly the advertised time; there we keep the
+ * socket up to 1 s longer than advertised (the hint is floor(ms / 1000)).
+ */
+export function keepAliveMs(server: { keepAliveTimeoutBuffer?: number }, seconds: number): number {
+  const ms = Math.round(seconds * 1000);
+  if (ms === 0) return 0;
+  return 'keepAliveTimeoutBuffer' in server ? ms : Math.floor(ms / 1000) * 1000 + 999;
+}

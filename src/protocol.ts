@@ -1,0 +1,51 @@
+/**
+ * The one IPC protocol between the arbiter and its workers. Every message is
+ * a member of these unions; each side dispatches on `t` through one table.
+ * Listener handles travel as the second argument of `send()`, with a
+ * `listener` message describing them.
+ */
+import type { BindAddress } from './config/bind-address.js';
+import type { Settings } from './config/settings.js';
+
+/** A listener as the worker needs to know it: what it is and how to log it. */
+export interface ListenerInfo {
+  index: number;
+  address: BindAddress;
+  /** http://127.0.0.1:8000, unix:/run/app.sock — as logged by the arbiter. */
+  display: string;
+}
+
+export type ArbiterToWorker =
+  /** First message: everything the worker needs before it loads the app. */
+  | { t: 'boot'; settings: Settings; generation: number; listenerCount: number }
+  /** One per listener and per copy, with the bound (not listening) handle attached. */
+  | { t: 'listener'; info: ListenerInfo; spare: boolean }
+  /** Stop: graceful finishes in-flight requests; quick exits at once. */
+  | { t: 'stop'; graceful: boolean };
+
+export type WorkerToArbiter =
+  /** The worker's message handler is installed; the arbiter may send `boot`. */
+  | { t: 'hello' }
+  /** Serving on every listener. */
+  | { t: 'ready' }
+  /** Boot failed; the worker exits with `exitCode` right after sending this. */
+  | { t: 'boot-error'; exitCode: number; code: string; message: string; stack?: string }
+  /** A paused listener resumed on its spare handle and needs a new spare. */
+  | { t: 'need-spare'; index: number };
+
+export type MessageOf<U extends { t: string }, T extends U['t']> = Extract<U, { t: T }>;
+
+/** A dispatch table: one handler per message type, checked for completeness by the compiler. */
+export type Dispatch<U extends { t: string }, Ctx extends unknown[] = []> = {
+  [T in U['t']]: (msg: MessageOf<U, T>, ...ctx: Ctx) => void;
+};
+
+export function isMessage<U extends { t: string }>(value: unknown, types: readonly U['t'][]): value is U {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as { t?: unknown }).t === 'string' &&
+    types.includes((value as { t: U['t'] }).t)
+  );
+}
+
+export const ARBITER_TO_WORKER_TYPES = ['boot', 'listener', 'stop'] as const satisfies readonly ArbiterToWorker['t'][];
+export const WORKER_TO_ARBITER_TYPES = ['hello', 'ready', 'boot-error', 'need-spare'] as const satisfies readonly WorkerToArbiter['t'][];

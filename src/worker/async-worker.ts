@@ -1,0 +1,202 @@
+/**
+ * The async worker class: one HTTP server per listener, all sharing one
+ * request listener; many concurrent connections with keep-alive.
+ *
+ * Two mechanisms worth knowing:
+ *
+ * - `--worker-connections`: Node's `server.maxConnections` would *close*
+ *   connections over the limit. Instead, at the limit the worker stops
+ *   accepting (closes its copy of the listening socket) so the kernel gives
+ *   further connections to other workers or keeps them in the backlog; below
+ *   the limit it listens again on a spare copy of the handle, and asks the
+ *   arbiter for a new spare.
+ *
+ * - Graceful stop never closes a connection a client may be writing to: it
+ *   stops accepting, answers each connection's next request with
+ *   `Connection: close`, and leaves idle keep-alive connections to the
+ *   keep-alive timer, which fires only after the advertised timeout (plus up
+ *   to 1 s, see node-compat keepAliveMs) when clients have dropped them.
+ */
+import http, { type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Settings } from '../config/settings.js';
+import type { Logger } from '../log/logger.js';
+import { type ServerHandle, keepAliveMs, listenOnHandle, stopAccepting } from '../node-compat.js';
+import type { ListenerInfo } from '../protocol.js';
+
+interface Endpoint {
+  info: ListenerInfo;
+  server: http.Server;
+  /** The handle being listened on, or null while paused. */
+  active: ServerHandle | null;
+  /** Unused copies of the bound handle, to listen on at start and after a pause. */
+  spares: ServerHandle[];
+}
+
+export interface AsyncWorkerOptions {
+  settings: Settings;
+  log: Logger;
+  app: RequestListener;
+  /** Called when a paused endpoint consumed its spare handle. */
+  needSpare(index: number): void;
+}
+
+export class AsyncWorker {
+  private readonly endpoints = new Map<number, Endpoint>();
+  private readonly connections = new Set<Socket>();
+  private readonly inFlight = new Set<ServerResponse>();
+  private started = false;
+  private paused = false;
+  private draining = false;
+  private drained: (() => void) | null = null;
+  requests = 0;
+
+  constructor(private readonly opts: AsyncWorkerOptions) {}
+
+  get activeRequests(): number {
+    return this.inFlight.size;
+  }
+
+  /** A handle from the arbiter: the first copy per listener is listened on, the next one kept as spare. */
+  addHandle(info: ListenerInfo, handle: ServerHandle): void {
+    let ep = this.endpoints.get(info.index);
+    if (!ep) {
+      ep = { info, server: this.createServer(), active: null, spares: [] };
+      this.endpoints.set(info.index, ep);
+    }
+    if (this.draining) {
+      handle.close();
+      return;
+    }
+    ep.spares.push(handle);
+    if (this.started && !ep.active && !this.paused) this.listen(ep);
+  }
+
+  /** Listens on every endpoint; resolves when all are listening. */
+  async start(): Promise<void> {
+    this.started = true;
+    await Promise.all(
+      [...this.endpoints.values()].map(
+        (ep) =>
+          new Promise<void>((resolve, reject) => {
+            ep.server.once('listening', resolve);
+            ep.server.once('error', (err: NodeJS.ErrnoException) => reject(Object.assign(new Error(`cannot listen on ${ep.info.display}: ${err.code ?? err.message}`), { cause: err })));
+            this.listen(ep, false);
+          }),
+      ),
+    );
+  }
+
+  private listen(ep: Endpoint, askForSpare = true): void {
+    const handle = ep.spares.shift();
+    if (!handle) return;
+    ep.active = handle;
+    const path = ep.info.address.kind === 'unix' ? ep.info.address.path : undefined;
+    listenOnHandle(ep.server, handle, this.opts.settings.backlog, path);
+    if (askForSpare && ep.spares.length === 0) this.opts.needSpare(ep.info.index);
+  }
+
+  private createServer(): http.Server {
+    const { settings } = this.opts;
+    const server = http.createServer({ noDelay: true }, this.handleRequest);
+    server.keepAliveTimeout = keepAliveMs(server as { keepAliveTimeoutBuffer?: number }, settings.keepAlive);
+    server.on('connection', this.onConnection);
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      // Malformed requests get a 400 and a close; the worker and other connections carry on.
+      if (socket.writable && !socket.destroyed && err.code !== 'ECONNRESET') {
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      } else {
+        socket.destroy();
+      }
+    });
+    return server;
+  }
+
+  private readonly onConnection = (socket: Socket): void => {
+    this.connections.add(socket);
+    socket.once('close', () => {
+      this.connections.delete(socket);
+      if (this.draining) {
+        if (this.connections.size === 0) this.drained?.();
+      } else if (this.paused && this.connections.size < this.opts.settings.workerConnections) {
+        this.resume();
+      }
+    });
+    if (!this.paused && this.connections.size >= this.opts.settings.workerConnections) this.pause();
+  };
+
+  private readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    this.requests++;
+    this.inFlight.add(res);
+    res.once('close', () => this.inFlight.delete(res));
+    if (this.draining || this.opts.settings.keepAlive === 0) res.setHeader('connection', 'close');
+    try {
+      const result = this.opts.app(req, res) as unknown;
+      if (result && typeof (result as Promise<unknown>).then === 'function') {
+        (result as Promise<unknown>).then(undefined, (err) => this.appError(err, req, res));
+      }
+    } catch (err) {
+      this.appError(err, req, res);
+    }
+  };
+
+  /** A request listener that throws or rejects: log it, answer 500 if nothing was sent yet. */
+  appError(err: unknown, req: IncomingMessage, res: ServerResponse): void {
+    this.opts.log.exception(`Error handling request ${req.method} ${req.url}`, err);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(500, { 'content-type': 'text/plain', 'content-length': '22', connection: 'close' }).end('Internal Server Error\n');
+  }
+
+  private pause(): void {
+    this.paused = true;
+    for (const ep of this.endpoints.values()) {
+      if (!ep.active) continue;
+      stopAccepting(ep.server);
+      ep.active = null;
+    }
+  }
+
+  private resume(): void {
+    this.paused = false;
+    for (const ep of this.endpoints.values()) if (!ep.active) this.listen(ep);
+  }
+
+  /**
+   * Graceful stop. Resolves when every connection has closed; the caller
+   * bounds the wait with --graceful-timeout.
+   */
+  close(): Promise<void> {
+    if (!this.draining) {
+      this.draining = true;
+      for (const ep of this.endpoints.values()) {
+        if (ep.active) stopAccepting(ep.server);
+        ep.active = null;
+        for (const h of ep.spares.splice(0)) h.close();
+      }
+      // Responses not yet started close their connection when done.
+      for (const res of this.inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+    }
+    if (this.connections.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const prev = this.drained;
+      this.drained = () => {
+        prev?.();
+        resolve();
+      };
+    });
+  }
+
+  /** Quick stop: drop every connection now. */
+  destroy(): void {
+    this.draining = true;
+    for (const ep of this.endpoints.values()) {
+      if (ep.active) stopAccepting(ep.server);
+      ep.active = null;
+      for (const h of ep.spares.splice(0)) h.close();
+    }
+    for (const socket of this.connections) socket.destroy();
+  }
+}
