@@ -22,7 +22,7 @@ export function parseAppSpec(raw: string): AppSpecParse {
   const text = raw.trim();
   // A Windows drive letter is not a concern (POSIX only), so the first colon splits.
   const colon = text.indexOf(':');
-  const module = colon < 0 ? text : text.slice(0, colon);
+  const module = (colon < 0 ? text : text.slice(0, colon)).trim();
   const exportPart = colon < 0 ? '' : text.slice(colon + 1).trim();
   if (module === '') return { ok: false, problem: 'MODULE is empty; expected MODULE[:EXPORT]' };
   if (colon >= 0 && exportPart === '') return { ok: false, problem: 'EXPORT after ":" is empty' };

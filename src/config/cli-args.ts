@@ -35,7 +35,7 @@ function build(args: string | string[]): Argv {
     .strictOptions()
     .showHelpOnFail(false)
     .fail((msg, err) => {
-      throw err ?? new TsuError('TSU_ERR_USAGE', msg);
+      throw err instanceof TsuError ? err : new TsuError('TSU_ERR_USAGE', msg || err?.message || 'bad command line', { cause: err });
     });
 
   for (const section of SECTIONS) {

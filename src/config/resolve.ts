@@ -40,7 +40,7 @@ function typeLayer(raw: Partial<Record<string, unknown>>, origin: string | null,
   const out: Record<string, unknown> = {};
   const prefix = origin ? `${origin}: ` : '';
   for (const [key, value] of Object.entries(raw)) {
-    if (!(key in SETTINGS)) {
+    if (!Object.hasOwn(SETTINGS, key)) {
       const hint = closest(key, SETTING_KEYS);
       throw new TsuError('TSU_ERR_UNKNOWN_SETTING', `${prefix}unknown setting ${JSON.stringify(key)}${hint ? ` (did you mean ${hint}?)` : ''}`);
     }

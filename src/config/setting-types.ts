@@ -57,7 +57,7 @@ export function seconds(min = 0): Kind<number> {
   return {
     meta: 'SECONDS',
     parse(raw) {
-      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
       return Number.isFinite(n) && n >= min ? ok(n) : no(`a number of seconds >= ${min}`);
     },
     show: String,
@@ -114,7 +114,7 @@ export function choice<const C extends string>(choices: readonly C[], aliases: R
       if (typeof raw === 'string') {
         const s = raw.toLowerCase();
         if ((choices as readonly string[]).includes(s)) return ok(s as C);
-        if (s in aliases) return ok(aliases[s] as C);
+        if (Object.hasOwn(aliases, s)) return ok(aliases[s] as C);
       }
       return no(`one of ${choices.join(', ')}`);
     },

@@ -1,0 +1,214 @@
+/**
+ * Integration-test harness: spawns the real bin/tsunicorn.js, captures its
+ * output line by line, and offers deadline-bounded polling helpers. Every
+ * process a test starts is recorded and killed by pid in `cleanup()`.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = path.join(ROOT, 'bin', 'tsunicorn.js');
+export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
+
+/** Polls `check` until it returns a truthy value or the deadline passes. */
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000, intervalMs = 25): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export function tmpDir(prefix = 'tsu-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Child pids of `pid`, from /proc. */
+export function childPids(pid: number): number[] {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return text ? text.split(/\s+/).map(Number) : [];
+  } catch {
+    return [];
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    // A zombie still answers kill(0); it has exited for our purposes.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+export function cmdline(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+const running = new Set<Server>();
+
+export class Server {
+  readonly proc: ChildProcess;
+  readonly lines: string[] = [];
+  readonly stdout: string[] = [];
+  readonly exited: Promise<Exit>;
+  private exit: Exit | null = null;
+  /** Every pid seen as a child, so cleanup can kill stragglers. */
+  private readonly seen = new Set<number>();
+
+  constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+    this.proc = spawn(process.execPath, [BIN, ...args], {
+      cwd: opts.cwd ?? FIXTURES,
+      env: { ...process.env, TSUNICORN_CMD_ARGS: '', PORT: '', WEB_CONCURRENCY: '', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    running.add(this);
+    const collect = (into: string[]) => {
+      let buf = '';
+      return (chunk: Buffer) => {
+        buf += chunk.toString('utf8');
+        let nl = buf.indexOf('\n');
+        while (nl >= 0) {
+          into.push(buf.slice(0, nl));
+          buf = buf.slice(nl + 1);
+          nl = buf.indexOf('\n');
+        }
+      };
+    };
+    this.proc.stderr!.on('data', collect(this.lines));
+    this.proc.stdout!.on('data', collect(this.stdout));
+    this.exited = new Promise((resolve) => {
+      this.proc.on('exit', (code, signal) => {
+        this.exit = { code, signal };
+        resolve(this.exit);
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  get log(): string {
+    return this.lines.join('\n');
+  }
+
+  workers(): number[] {
+    const pids = childPids(this.pid).filter((p) => cmdline(p).includes('tsunicorn'));
+    for (const p of pids) this.seen.add(p);
+    return pids;
+  }
+
+  async waitLog(re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    return waitFor(`log line ${re} (log so far:\n${this.log})`, () => {
+      for (const l of this.lines) {
+        const m = l.match(re);
+        if (m) return m;
+      }
+      if (this.exit) throw new Error(`server exited ${JSON.stringify(this.exit)}; log:\n${this.log}`);
+      return null;
+    }, timeoutMs);
+  }
+
+  countLog(re: RegExp): number {
+    return this.lines.filter((l) => re.test(l)).length;
+  }
+
+  /** The port of the n-th TCP listener, from `Listening at: http://HOST:PORT`. */
+  async port(n = 0): Promise<number> {
+    await this.waitLog(/Listening at: http/);
+    const ports = this.lines.map((l) => l.match(/Listening at: https?:\/\/.*:(\d+) \(/)).filter(Boolean) as RegExpMatchArray[];
+    return Number(ports[n]![1]);
+  }
+
+  /** Waits until `n` workers have reported ready (needs --log-level debug). */
+  async readyWorkers(n: number, timeoutMs = 15_000): Promise<void> {
+    await waitFor(`${n} ready workers (log:\n${this.log})`, () => {
+      if (this.exit) throw new Error(`server exited ${JSON.stringify(this.exit)}`);
+      return this.countLog(/is ready$/) >= n;
+    }, timeoutMs);
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    process.kill(this.pid, sig);
+  }
+
+  async waitExit(timeoutMs = 15_000): Promise<Exit> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`server did not exit within ${timeoutMs} ms; log:\n${this.log}`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Kills the master and every worker it ever had, by pid. */
+  async kill(): Promise<void> {
+    this.workers();
+    for (const p of this.seen) if (isAlive(p)) process.kill(p, 'SIGKILL');
+    if (!this.exit) {
+      this.proc.kill('SIGKILL');
+      await this.exited;
+    }
+    running.delete(this);
+  }
+}
+
+export function start(args: string[], opts?: { cwd?: string; env?: NodeJS.ProcessEnv }): Server {
+  return new Server(args, opts);
+}
+
+export async function cleanup(): Promise<void> {
+  await Promise.all([...running].map((s) => s.kill()));
+}
+
+/** Runs the CLI to completion (one-shot modes and startup failures). */
+export async function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
+  const s = new Server(args, opts);
+  try {
+    const exit = await s.waitExit(opts.timeoutMs ?? 15_000);
+    return { ...exit, stderr: s.log, stdout: s.stdout.join('\n'), server: s };
+  } finally {
+    await s.kill();
+  }
+}
+
+/** One GET on a fresh connection (Connection: close). */
+export async function get(url: string, opts: { socketPath?: string; headers?: Record<string, string> } = {}) {
+  const dispatcher = new Agent(opts.socketPath ? { connect: { socketPath: opts.socketPath } } : {});
+  try {
+    const res = await request(url, { dispatcher, reset: true, headers: opts.headers });
+    const body = await res.body.text();
+    return { status: res.statusCode, headers: res.headers, body };
+  } finally {
+    await dispatcher.close();
+  }
+}
