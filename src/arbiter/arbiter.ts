@@ -57,6 +57,7 @@ export class Arbiter {
   private exitCode: number = ExitCode.OK;
   private stopGraceful = true;
   private haltReason: string | null = null;
+  private readonly bootErrorReported = new Set<number>();
   private readonly specText: string;
 
   constructor(private readonly input: ArbiterInput) {
@@ -96,9 +97,7 @@ export class Arbiter {
 
     this.state = ArbiterState.Running;
     for (;;) {
-      const event = await this.queue.next(this.nextWakeMs());
       try {
-        if (event) this.handle(event);
         this.murderStale();
         this.manageWorkers();
       } catch (err) {
@@ -106,6 +105,12 @@ export class Arbiter {
         log.critical(`Arbiter error: ${err instanceof Error ? err.stack : String(err)}`);
       }
       if (this.isStopped()) return this.finish();
+      const event = await this.queue.next(this.nextWakeMs());
+      try {
+        if (event) this.handle(event);
+      } catch (err) {
+        log.critical(`Arbiter error: ${err instanceof Error ? err.stack : String(err)}`);
+      }
     }
   }
 
@@ -160,10 +165,12 @@ export class Arbiter {
       this.log.debug(`Worker (pid:${w.pid}) is ready`);
     },
     'boot-error': (msg, w) => {
-      if (this.haltReason !== null) return; // Printed once: the first failure halts; the rest are noise.
+      w.bootError = msg.exitCode;
+      // All workers of a generation fail alike: print the cause once.
+      if (this.bootErrorReported.has(w.generation)) return;
+      this.bootErrorReported.add(w.generation);
       this.log.error(msg.message);
       if (msg.stack) this.log.debug(msg.stack);
-      w.bootError = msg.exitCode;
     },
     'need-spare': (msg, w) => {
       const l = this.listeners[msg.index];

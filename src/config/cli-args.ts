@@ -35,6 +35,11 @@ function build(args: string | string[]): Argv {
     .strictOptions()
     .showHelpOnFail(false)
     .fail((msg, err) => {
+      const unknown = /^Unknown arguments?: (.*)$/.exec(msg ?? '');
+      if (unknown) {
+        const names = unknown[1]!.split(', ').map((n) => (n.length === 1 ? `-${n}` : `--${n}`));
+        throw new TsuError('TSU_ERR_USAGE', `unknown option ${names.join(', ')} (see tsunicorn --help)`);
+      }
       throw err instanceof TsuError ? err : new TsuError('TSU_ERR_USAGE', msg || err?.message || 'bad command line', { cause: err });
     });
 

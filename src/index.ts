@@ -1,0 +1,27 @@
+/**
+ * Public API.
+ *
+ *   // tsunicorn.config.ts
+ *   import { defineConfig } from 'tsunicorn';
+ *   export default defineConfig({ workers: 4, bind: ['0.0.0.0:8000'] });
+ */
+import type { FileSettingKey, Settings } from './config/settings.js';
+
+export type { Settings } from './config/settings.js';
+export type { LogLevel } from './log/logger.js';
+export { ExitCode, ERRORS, TsuError, type ErrorCode } from './errors.js';
+export { VERSION } from './version.js';
+
+/** What a config file may set: any setting except the command-line-only ones, all optional. */
+export type TsunicornConfig = Partial<Pick<Settings, FileSettingKey>>;
+
+/** Identity function that gives a config file its types; a function may compute the config (sync or async). */
+export function defineConfig<C extends TsunicornConfig | (() => TsunicornConfig | Promise<TsunicornConfig>)>(config: C): C {
+  return config;
+}
+
+/** Runs the CLI with the given arguments, as `tsunicorn ARGS...`; resolves with the exit code. */
+export async function run(argv: string[] = process.argv.slice(2)): Promise<number> {
+  const { main } = await import('./cli.js');
+  return main(argv);
+}
