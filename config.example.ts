@@ -31,8 +31,18 @@ export default defineConfig({
   gracefulTimeout: 30,
   // Seconds an idle keep-alive connection stays open (0 = close after every response).
   keepAlive: 5,
+  // Recycle a worker after this many requests (0 = never), plus a random 0..jitter so they do not restart together.
+  maxRequests: 0,
+  maxRequestsJitter: 0,
+  // Recycle a worker whose resident memory stays above this many MB (0 = never).
+  maxWorkerMemory: 0,
 
   // ── Server mechanics ─────────────────────────────────────────────────────
+  // Development: roll the workers over when a file under the working directory changes.
+  reload: false,
+  reloadExtraFile: [],
+  // Detach from the terminal; not for systemd, supervisord, Docker or Kubernetes.
+  daemon: false,
   // Directory to change to before loading the app.
   chdir: null,
   // Extra environment for the workers, as KEY=VALUE.
@@ -43,9 +53,35 @@ export default defineConfig({
   interface: 'auto',
 
   // ── Logging ──────────────────────────────────────────────────────────────
+  // '-' is stderr; a file is appended to and reopened on USR1.
+  errorLogfile: '-',
   logLevel: 'info',
 
   // ── Process naming ───────────────────────────────────────────────────────
   // Shown in ps as `tsunicorn: master [NAME]`; defaults to the app spec.
   name: null,
+
+  // ── Hooks ────────────────────────────────────────────────────────────────
+  // Functions called at Gunicorn's points. A hook that throws is logged with its name and changes nothing else.
+  // Arbiter hooks get `server` ({ pid, settings, generation, workers }); worker hooks get `worker` ({ pid, generation }).
+  onStarting(server) {
+    console.log(`starting ${server.settings.app} with ${server.workers} workers`);
+  },
+  whenReady(server) {
+    console.log(`ready: pid ${server.pid}`);
+  },
+  nworkersChanged(_server, newValue, oldValue) {
+    console.log(`workers: ${oldValue} -> ${newValue}`);
+  },
+  // In each worker, after the app loaded and before it listens: open per-worker resources.
+  async postWorkerInit(worker) {
+    console.log(`worker ${worker.pid} initialised`);
+  },
+  // In each worker, as it exits after a graceful stop: close them.
+  async workerExit(worker) {
+    console.log(`worker ${worker.pid} exiting`);
+  },
+  workerAbort(_server, worker) {
+    console.error(`worker ${worker.pid} timed out in:\n${worker.stack ?? '(stack unavailable)'}`);
+  },
 });

@@ -7,6 +7,7 @@ import process from 'node:process';
 import { parseAppSpec } from './config/app-spec.js';
 import { helpText } from './config/cli-args.js';
 import { type ResolvedConfig, parseCommandLine, printConfig, resolveConfig } from './config/resolve.js';
+import { daemonize, isDaemonChild } from './arbiter/daemon.js';
 import { ExitCode, TsuError, describeError } from './errors.js';
 import { type Logger, createLogger } from './log/logger.js';
 import { VERSION } from './version.js';
@@ -68,7 +69,11 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     }
     if (settings.checkConfig) return await checkConfig(config);
 
-    log = createLogger({ level: settings.logLevel });
+    if (settings.daemon && !isDaemonChild(env)) {
+      daemonize(argv, env, settings.errorLogfile);
+      return ExitCode.OK;
+    }
+    log = createLogger({ level: settings.logLevel, destination: settings.errorLogfile });
     const { Arbiter } = await import('./arbiter/arbiter.js');
     return await new Arbiter({ config, argv, env, cwd: launchCwd, log }).run();
   } catch (err) {

@@ -17,11 +17,13 @@ export interface ListenerInfo {
 
 export type ArbiterToWorker =
   /** First message: everything the worker needs before it loads the app. */
-  | { t: 'boot'; settings: Settings; generation: number; listenerCount: number }
+  | { t: 'boot'; settings: Settings; generation: number; listenerCount: number; beatMs: number; workerHooks: boolean }
   /** One per listener and per copy, with the bound (not listening) handle attached. */
   | { t: 'listener'; info: ListenerInfo; spare: boolean }
   /** Stop: graceful finishes in-flight requests; quick exits at once. */
-  | { t: 'stop'; graceful: boolean };
+  | { t: 'stop'; graceful: boolean }
+  /** USR1 reached the arbiter: reopen log files. (Workers never listen for SIGUSR1: it would disable the inspector.) */
+  | { t: 'reopen-logs' };
 
 export type WorkerToArbiter =
   /** The worker's message handler is installed; the arbiter may send `boot`. */
@@ -31,7 +33,11 @@ export type WorkerToArbiter =
   /** Boot failed; the worker exits with `exitCode` right after sending this. */
   | { t: 'boot-error'; exitCode: number; code: string; message: string; stack?: string }
   /** A paused listener resumed on its spare handle and needs a new spare. */
-  | { t: 'need-spare'; index: number };
+  | { t: 'need-spare'; index: number }
+  /** Liveness, sent on a timer from the worker's event loop: silence means the loop is blocked. */
+  | { t: 'beat'; requests: number; inFlight: number; rss: number }
+  /** The worker reached --max-requests and is draining; the arbiter should replace it now. */
+  | { t: 'retiring'; reason: 'max-requests' };
 
 export type MessageOf<U extends { t: string }, T extends U['t']> = Extract<U, { t: T }>;
 
@@ -47,5 +53,5 @@ export function isMessage<U extends { t: string }>(value: unknown, types: readon
   );
 }
 
-export const ARBITER_TO_WORKER_TYPES = ['boot', 'listener', 'stop'] as const satisfies readonly ArbiterToWorker['t'][];
-export const WORKER_TO_ARBITER_TYPES = ['hello', 'ready', 'boot-error', 'need-spare'] as const satisfies readonly WorkerToArbiter['t'][];
+export const ARBITER_TO_WORKER_TYPES = ['boot', 'listener', 'stop', 'reopen-logs'] as const satisfies readonly ArbiterToWorker['t'][];
+export const WORKER_TO_ARBITER_TYPES = ['hello', 'ready', 'boot-error', 'need-spare', 'beat', 'retiring'] as const satisfies readonly WorkerToArbiter['t'][];

@@ -1,21 +1,38 @@
 /**
  * The arbiter (master): binds the listeners, forks and watches workers, and
  * turns signals into actions. All state changes happen in `run()`, one event
- * at a time (DESIGN §3); handlers only push events onto the queue.
+ * at a time (DESIGN §3): handlers only push events onto the queue, and an
+ * event that needs to wait (a HUP re-reading the config) is awaited before
+ * the next one is taken, so signals that arrive meanwhile queue up in order.
  */
+import type { ChildProcess } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import process from 'node:process';
 import { formatAppSpec, parseAppSpec } from '../config/app-spec.js';
-import type { ResolvedConfig } from '../config/resolve.js';
+import { type HookName, type Hooks, type ServerInfo, callHook, callHookSync, hasWorkerHooks } from '../config/hooks.js';
+import { type ResolvedConfig, resolveConfig } from '../config/resolve.js';
 import type { Settings } from '../config/settings.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode, describeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { type Dispatch, WORKER_TO_ARBITER_TYPES, type WorkerToArbiter, isMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
 import { type ArbiterEvent, type ArbiterSignal, EventQueue } from './event-queue.js';
+import { type Watcher, watchFiles } from './file-watcher.js';
 import { type Listener, closeListeners, openListeners } from './listeners.js';
 import { Pidfile } from './pidfile.js';
-import { type WorkerRecord, WorkerState, bootWorker, forkWorker, now, sendToWorker, setupCluster, signalWorker } from './workers.js';
+import { captureStack } from './stack-probe.js';
+import { inheritedSockets, oldMasterPid, spawnNewMaster, withoutUpgradeEnv } from './upgrade.js';
+import {
+  type RetireReason,
+  type WorkerRecord,
+  WorkerState,
+  bootWorker,
+  forkWorker,
+  now,
+  sendToWorker,
+  setupCluster,
+  signalWorker,
+} from './workers.js';
 
 export enum ArbiterState {
   Starting = 'starting',
@@ -31,10 +48,16 @@ const QUICK_STOP_MS = 1000;
 /** A worker that dies sooner than this after its fork counts towards the crash backoff. */
 const EARLY_DEATH_MS = 10_000;
 const BACKOFF_MAX_MS = 10_000;
+/** How long reading a timed-out worker's stack may take before it is aborted anyway. */
+const STACK_CAPTURE_MS = 1000;
+/** After SIGABRT, how long before SIGKILL. */
+const ABORT_GRACE_MS = 1000;
+/** Heartbeats in a row above --max-worker-memory before the worker is recycled. */
+const RSS_STRIKES = 3;
 
 export interface ArbiterInput {
   config: ResolvedConfig;
-  /** How the config was given, to re-read it on HUP. */
+  /** How the config was given, to re-read it on HUP and to re-execute on USR2. */
   argv: string[];
   env: NodeJS.ProcessEnv;
   cwd: string;
@@ -43,7 +66,7 @@ export interface ArbiterInput {
 
 export class Arbiter {
   state = ArbiterState.Starting;
-  private settings: Settings;
+  private config: ResolvedConfig;
   private readonly log: Logger;
   private readonly queue = new EventQueue();
   private readonly workers = new Map<number, WorkerRecord>();
@@ -52,34 +75,64 @@ export class Arbiter {
   private generation = 1;
   /** Live worker count the loop converges on; TTIN/TTOU move it. */
   private target: number;
+  /** WINCH: run no workers until the next HUP (the old master during an upgrade). */
+  private winched = false;
   private crashStreak = 0;
   private nextSpawnAt = 0;
   private exitCode: number = ExitCode.OK;
   private stopGraceful = true;
   private haltReason: string | null = null;
   private readonly bootErrorReported = new Set<number>();
+  /** Generations whose workers failed to boot while an older one kept serving. */
+  private readonly failedGenerations = new Set<number>();
+  private whenReadyCalled = false;
+  /** USR2: the new master this one started, while it runs. */
+  private successor: ChildProcess | null = null;
+  /** This master was started by a USR2 upgrade and its predecessor is still alive. */
+  private predecessor: number | null;
+  private watcher: Watcher | null = null;
   private readonly specText: string;
 
   constructor(private readonly input: ArbiterInput) {
-    this.settings = input.config.settings;
+    this.config = input.config;
     this.log = input.log;
     this.target = this.settings.workers;
     const parsed = parseAppSpec(this.settings.app ?? '');
     this.specText = this.settings.name ?? (parsed.ok ? formatAppSpec(parsed.spec) : (this.settings.app ?? ''));
+    const old = oldMasterPid(input.env);
+    this.predecessor = old !== null && old === process.ppid ? old : null;
   }
+
+  private get settings(): Settings {
+    return this.config.settings;
+  }
+
+  private get hooks(): Hooks {
+    return this.config.hooks;
+  }
+
+  private serverInfo(): ServerInfo {
+    return { pid: process.pid, settings: this.settings, generation: this.generation, workers: this.winched ? 0 : this.target };
+  }
+
+  private readonly reportHook = (name: HookName, err: unknown): void => {
+    this.log.error(`Exception in hook ${name}: ${describeError(err)}`);
+    if (err instanceof Error && err.stack) this.log.debug(err.stack);
+  };
 
   /** Binds, forks and runs until stopped; resolves with the process exit code. */
   async run(): Promise<number> {
     const { log, settings } = this;
     log.info(`Starting tsunicorn ${VERSION}`);
-    this.listeners = await openListeners(settings.bind, settings.backlog);
+    await callHook(this.hooks, 'onStarting', this.reportHook, this.serverInfo());
+    this.listeners = await openListeners(settings.bind, settings.backlog, inheritedSockets(this.input.env));
     try {
       if (settings.pid) {
-        this.pidfile = new Pidfile(settings.pid);
+        this.pidfile = new Pidfile(this.predecessor ? `${settings.pid}.2` : settings.pid);
         this.pidfile.create();
       }
     } catch (err) {
-      closeListeners(this.listeners);
+      closeListeners(this.listeners, !this.predecessor);
       throw err;
     }
     for (const l of this.listeners) log.info(`Listening at: ${l.info.display} (${process.pid})`);
@@ -94,24 +147,38 @@ export class Arbiter {
     cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => {
       this.queue.push({ kind: 'exit', workerId: worker.id, code, signal });
     });
+    if (settings.reload) this.startWatcher();
 
     this.state = ArbiterState.Running;
     for (;;) {
-      try {
+      this.guard(() => {
+        this.maybePromote();
         this.murderStale();
         this.manageWorkers();
-      } catch (err) {
-        // The arbiter must outlive its own bugs: log, and keep converging.
-        log.critical(`Arbiter error: ${err instanceof Error ? err.stack : String(err)}`);
-      }
+      });
       if (this.isStopped()) return this.finish();
       const event = await this.queue.next(this.nextWakeMs());
-      try {
-        if (event) this.handle(event);
-      } catch (err) {
-        log.critical(`Arbiter error: ${err instanceof Error ? err.stack : String(err)}`);
+      if (event) {
+        try {
+          await this.handle(event);
+        } catch (err) {
+          this.logBug(err);
+        }
       }
     }
+  }
+
+  /** The arbiter must outlive its own bugs: log, and keep converging. */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.logBug(err);
+    }
+  }
+
+  private logBug(err: unknown): void {
+    this.log.critical(`Arbiter error: ${err instanceof Error ? err.stack : String(err)}`);
   }
 
   private isStopped(): boolean {
@@ -120,7 +187,7 @@ export class Arbiter {
 
   // ── events ────────────────────────────────────────────────────────────────
 
-  private handle(event: ArbiterEvent): void {
+  private async handle(event: ArbiterEvent): Promise<void> {
     switch (event.kind) {
       case 'signal':
         return this.onSignal(event.signal);
@@ -131,11 +198,22 @@ export class Arbiter {
       }
       case 'exit':
         return this.onExit(event.workerId, event.code, event.signal);
+      case 'stack':
+        return this.onStack(event.workerId, event.stack);
+      case 'successor-exit':
+        return this.onSuccessorExit(event.pid, event.code, event.signal);
+      case 'files-changed':
+        if (this.state === ArbiterState.Running) {
+          this.log.info(`Reloading: ${event.file} changed`);
+          await this.reload();
+        }
+        return;
     }
   }
 
-  private onSignal(signal: ArbiterSignal): void {
+  private async onSignal(signal: ArbiterSignal): Promise<void> {
     this.log.info(`Handling signal: ${signal.slice(3).toLowerCase()}`);
+    const stopping = this.state === ArbiterState.Stopping;
     switch (signal) {
       case 'SIGTERM':
         return this.beginStop(true);
@@ -143,26 +221,48 @@ export class Arbiter {
       case 'SIGQUIT':
         return this.beginStop(false);
       case 'SIGTTIN':
-        if (this.state !== ArbiterState.Stopping) this.target++;
+        if (!stopping) this.setTarget(this.target + 1);
         return;
       case 'SIGTTOU':
-        if (this.state !== ArbiterState.Stopping) this.target = Math.max(1, this.target - 1);
+        if (!stopping) this.setTarget(Math.max(1, this.target - 1));
         return;
       case 'SIGHUP':
-        void this.reload();
+        if (!stopping) await this.reload();
         return;
-      default:
+      case 'SIGUSR1':
+        this.log.reopen();
+        for (const w of this.workers.values()) sendToWorker(w, { t: 'reopen-logs' });
+        return;
+      case 'SIGUSR2':
+        if (!stopping) await this.upgrade();
+        return;
+      case 'SIGWINCH':
+        if (!stopping) {
+          this.log.info('Stopping all workers gracefully (WINCH); HUP starts them again');
+          this.winched = true;
+        }
         return;
     }
   }
 
+  private setTarget(n: number): void {
+    const old = this.target;
+    this.target = n;
+    if (n !== old) callHookSync(this.hooks, 'nworkersChanged', this.reportHook, this.serverInfo(), n, old);
+  }
+
   private readonly messageHandlers: Dispatch<WorkerToArbiter, [WorkerRecord]> = {
-    hello: (_msg, w) => bootWorker(w, this.settings, this.listeners),
+    hello: (_msg, w) => bootWorker(w, this.settings, hasWorkerHooks(this.hooks)),
     ready: (_msg, w) => {
       if (w.state !== WorkerState.Booting) return;
       w.state = WorkerState.Ready;
       w.readyAt = now();
+      w.lastBeat = now();
       this.log.debug(`Worker (pid:${w.pid}) is ready`);
+      if (!this.whenReadyCalled && this.countReady() >= this.target) {
+        this.whenReadyCalled = true;
+        callHookSync(this.hooks, 'whenReady', this.reportHook, this.serverInfo());
+      }
     },
     'boot-error': (msg, w) => {
       w.bootError = msg.exitCode;
@@ -173,91 +273,278 @@ export class Arbiter {
       if (msg.stack) this.log.debug(msg.stack);
     },
     'need-spare': (msg, w) => {
-      const l = this.listeners[msg.index];
+      const l = w.listeners[msg.index];
       if (l) sendToWorker(w, { t: 'listener', info: l.info, spare: true }, l.handle);
     },
+    beat: (msg, w) => {
+      w.lastBeat = now();
+      w.requests = msg.requests;
+      w.inFlight = msg.inFlight;
+      w.rss = msg.rss;
+      const limit = this.settings.maxWorkerMemory * 1024 * 1024;
+      w.rssHigh = limit > 0 && msg.rss > limit ? w.rssHigh + 1 : 0;
+      if (w.rssHigh >= RSS_STRIKES && w.state === WorkerState.Ready) {
+        this.log.warning(
+          `Worker (pid:${w.pid}) uses ${Math.round(msg.rss / 1048576)} MB, above --max-worker-memory ${this.settings.maxWorkerMemory} MB; replacing it`,
+        );
+        this.retire(w, 'memory');
+      }
+    },
+    retiring: (_msg, w) => {
+      if (w.state === WorkerState.Booting || w.state === WorkerState.Ready) this.retire(w, 'max-requests');
+    },
   };
+
+  private countReady(): number {
+    let n = 0;
+    for (const w of this.workers.values()) if (w.state === WorkerState.Ready) n++;
+    return n;
+  }
 
   private onExit(id: number, code: number | null, signal: string | null): void {
     const w = this.workers.get(id);
     if (!w) return;
     this.workers.delete(id);
-    const expected = w.state === WorkerState.Retiring || w.state === WorkerState.Stopping;
+    const expected = w.state === WorkerState.Retiring || w.state === WorkerState.Stopping || w.timedOut;
     w.state = WorkerState.Dead;
+    callHookSync(this.hooks, 'childExit', this.reportHook, this.serverInfo(), { pid: w.pid, generation: w.generation, code, signal });
+    if (w.timedOut) {
+      this.log.error(`Worker (pid:${w.pid}) was killed after WORKER TIMEOUT (${signal ?? `exit code ${code}`})`);
+      return;
+    }
     if (expected) return;
 
     const bootCode = w.bootError ?? (w.readyAt === null && (code === ExitCode.APP_LOAD || code === ExitCode.WORKER_BOOT) ? code : null);
-    if (bootCode !== null && bootCode !== undefined) {
-      const reason = bootCode === ExitCode.APP_LOAD ? 'App failed to load.' : 'Worker failed to boot.';
-      return this.halt(bootCode, reason);
-    }
+    if (bootCode !== null && bootCode !== undefined) return this.onBootFailure(w, bootCode);
 
     if (signal) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!${signal === 'SIGKILL' ? ' Perhaps out of memory?' : ''}`);
     else this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`);
+    if (this.state !== ArbiterState.Stopping) this.backoffAfterCrash(w);
+  }
 
-    if (this.state === ArbiterState.Stopping) return;
-    if (now() - w.forkedAt < EARLY_DEATH_MS) {
-      this.crashStreak++;
-      const delay = Math.min(100 * 2 ** (this.crashStreak - 1), BACKOFF_MAX_MS);
-      this.nextSpawnAt = now() + delay;
-      if (this.crashStreak > 1) {
-        this.log.warning(`Workers keep dying right after boot (${this.crashStreak} in a row); next start in ${(delay / 1000).toFixed(1)} s`);
+  /** Gunicorn halts when workers cannot boot. So do we, unless other workers are serving: then they keep serving. */
+  private onBootFailure(w: WorkerRecord, code: number): void {
+    if (this.countReady() > 0) {
+      if (!this.failedGenerations.has(w.generation)) {
+        this.failedGenerations.add(w.generation);
+        this.log.error(`New workers failed to boot; the ${this.countReady()} running workers keep serving until the next HUP`);
       }
-    } else {
-      this.crashStreak = 0;
+      return;
     }
+    const reason = code === ExitCode.APP_LOAD ? 'App failed to load.' : 'Worker failed to boot.';
+    this.halt(code, reason);
+  }
+
+  private backoffAfterCrash(w: WorkerRecord): void {
+    if (now() - w.forkedAt >= EARLY_DEATH_MS) {
+      this.crashStreak = 0;
+      return;
+    }
+    this.crashStreak++;
+    const delay = Math.min(100 * 2 ** (this.crashStreak - 1), BACKOFF_MAX_MS);
+    this.nextSpawnAt = now() + delay;
+    if (this.crashStreak > 1) {
+      this.log.warning(`Workers keep dying right after boot (${this.crashStreak} in a row); next start in ${(delay / 1000).toFixed(1)} s`);
+    }
+  }
+
+  // ── timeouts ──────────────────────────────────────────────────────────────
+
+  /** Kills workers past their stop deadline, and starts the abort of workers silent past --timeout. */
+  private murderStale(): void {
+    const t = now();
+    const timeoutMs = this.settings.timeout * 1000;
+    for (const w of this.workers.values()) {
+      if (w.killAt !== null && t >= w.killAt) {
+        if (!w.timedOut) this.log.warning(`Worker (pid:${w.pid}) did not exit in time; sending SIGKILL`);
+        w.killAt = null;
+        signalWorker(w, 'SIGKILL');
+      } else if (timeoutMs > 0 && !w.timedOut && t - w.lastBeat > timeoutMs) {
+        this.onTimeout(w);
+      }
+    }
+  }
+
+  private onTimeout(w: WorkerRecord): void {
+    w.timedOut = true;
+    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})`);
+    // Backstop: whatever the stack probe does, the worker is gone by then.
+    w.killAt = now() + STACK_CAPTURE_MS + ABORT_GRACE_MS + 500;
+    const excludePorts = w.listeners.flatMap((l) => (l.info.address.kind === 'tcp' ? [l.info.address.port] : []));
+    void captureStack(w.pid, { timeoutMs: STACK_CAPTURE_MS, excludePorts }).then(
+      (stack) => this.queue.push({ kind: 'stack', workerId: w.id, stack }),
+      () => this.queue.push({ kind: 'stack', workerId: w.id, stack: null }),
+    );
+  }
+
+  private onStack(id: number, stack: string | null): void {
+    const w = this.workers.get(id);
+    if (!w) return;
+    if (stack) this.log.error(`Worker (pid:${w.pid}) was stuck in:\n${stack}`);
+    else this.log.error(`Worker (pid:${w.pid}): its stack could not be read`);
+    callHookSync(this.hooks, 'workerAbort', this.reportHook, this.serverInfo(), { pid: w.pid, generation: w.generation, stack });
+    signalWorker(w, 'SIGABRT');
+    w.killAt = Math.min(w.killAt ?? Number.POSITIVE_INFINITY, now() + ABORT_GRACE_MS);
   }
 
   // ── convergence ───────────────────────────────────────────────────────────
 
-  /** Spawns or retires workers until the live count equals the target. */
+  /**
+   * Converges the workers on the target: spawns the current generation, and
+   * retires old-generation workers only as current ones become ready, so
+   * capacity never drops during a reload.
+   */
   private manageWorkers(): void {
-    if (this.state !== ArbiterState.Running && this.state !== ArbiterState.Reloading) return;
+    if (this.state !== ArbiterState.Running) return;
+    const target = this.winched ? 0 : this.target;
     const live = [...this.workers.values()].filter((w) => w.state === WorkerState.Booting || w.state === WorkerState.Ready);
-    if (live.length < this.target && now() >= this.nextSpawnAt) {
-      for (let i = live.length; i < this.target; i++) this.spawn();
-    } else if (live.length > this.target) {
-      const oldest = live.sort((a, b) => a.forkedAt - b.forkedAt).slice(0, live.length - this.target);
-      for (const w of oldest) this.retire(w);
+    const current = live.filter((w) => w.generation === this.generation);
+    const old = live.filter((w) => w.generation !== this.generation);
+    const failed = this.failedGenerations.has(this.generation);
+
+    if (current.length < target && now() >= this.nextSpawnAt && (!failed || old.length === 0)) {
+      for (let i = current.length; i < target; i++) this.spawn();
+    }
+    const readyCurrent = current.filter((w) => w.state === WorkerState.Ready).length;
+    const keepOld = failed && target > 0 ? old.length : Math.max(0, target - readyCurrent);
+    // Old workers still booting go first, then the oldest.
+    const byRetirement = old.sort((a, b) => Number(b.state === WorkerState.Booting) - Number(a.state === WorkerState.Booting) || a.forkedAt - b.forkedAt);
+    for (const w of byRetirement.slice(0, Math.max(0, old.length - keepOld))) this.retire(w, this.winched ? 'winch' : 'reload');
+    if (current.length > target) {
+      const oldest = current.sort((a, b) => a.forkedAt - b.forkedAt).slice(0, current.length - target);
+      for (const w of oldest) this.retire(w, this.winched ? 'winch' : 'scale');
     }
   }
 
   private spawn(): void {
-    const w = forkWorker(this.settings, this.generation);
+    callHookSync(this.hooks, 'preFork', this.reportHook, this.serverInfo(), { pid: 0, generation: this.generation });
+    const w = forkWorker(this.settings, this.generation, this.listeners);
     this.workers.set(w.id, w);
   }
 
-  private retire(w: WorkerRecord): void {
+  private retire(w: WorkerRecord, reason: RetireReason): void {
     w.state = WorkerState.Retiring;
+    w.retireReason = reason;
     w.killAt = now() + this.settings.gracefulTimeout * 1000;
+    this.log.debug(`Retiring worker (pid:${w.pid}): ${reason}`);
     sendToWorker(w, { t: 'stop', graceful: true });
-  }
-
-  /** Kills workers past their stop deadline. (Heartbeat timeouts join this in the lifecycle work.) */
-  private murderStale(): void {
-    const t = now();
-    for (const w of this.workers.values()) {
-      if (w.killAt !== null && t >= w.killAt) {
-        this.log.warning(`Worker (pid:${w.pid}) did not exit in time; sending SIGKILL`);
-        w.killAt = null;
-        signalWorker(w, 'SIGKILL');
-      }
-    }
   }
 
   private nextWakeMs(): number {
     const t = now();
     let next = t + 1000;
-    for (const w of this.workers.values()) if (w.killAt !== null) next = Math.min(next, w.killAt);
+    const timeoutMs = this.settings.timeout * 1000;
+    for (const w of this.workers.values()) {
+      if (w.killAt !== null) next = Math.min(next, w.killAt);
+      if (timeoutMs > 0 && !w.timedOut) next = Math.min(next, w.lastBeat + timeoutMs + 1);
+    }
     if (this.nextSpawnAt > t) next = Math.min(next, this.nextSpawnAt);
     return Math.max(0, next - t);
   }
 
-  // ── reload and stop ───────────────────────────────────────────────────────
+  // ── reload ────────────────────────────────────────────────────────────────
 
+  /**
+   * HUP: re-read the whole config chain, then start a new generation of
+   * workers (new code: each loads the app afresh). Old workers retire as the
+   * new ones report ready (manageWorkers). A config that does not load
+   * changes nothing.
+   */
   private async reload(): Promise<void> {
-    // Implemented with the lifecycle work; until then a HUP re-reads nothing.
+    this.state = ArbiterState.Reloading;
+    try {
+      this.log.info('Hang up: Master');
+      let next: ResolvedConfig;
+      try {
+        next = await resolveConfig({ argv: this.input.argv, env: withoutUpgradeEnv(this.input.env), cwd: this.input.cwd });
+      } catch (err) {
+        this.log.error(`Reload failed, keeping the running configuration: ${describeError(err)}`);
+        return;
+      }
+      if (next.settings.bind.join('\n') !== this.settings.bind.join('\n')) {
+        try {
+          await this.rebind(next.settings);
+        } catch (err) {
+          this.log.error(`Reload failed, keeping the running configuration: ${describeError(err)}`);
+          return;
+        }
+      }
+      const before = this.settings;
+      this.config = next;
+      this.log.setLevel(next.settings.logLevel);
+      if (next.settings.workers !== before.workers || this.winched) this.setTarget(next.settings.workers);
+      this.winched = false;
+      this.generation++;
+      this.crashStreak = 0;
+      this.nextSpawnAt = 0;
+      await callHook(this.hooks, 'onReload', this.reportHook, this.serverInfo());
+    } finally {
+      this.state = ArbiterState.Running;
+    }
   }
+
+  /** A HUP changed --bind: keep listeners whose address is unchanged, open new ones, close the rest. */
+  private async rebind(next: Settings): Promise<void> {
+    const keep = new Map(this.settings.bind.map((b, i) => [b, this.listeners[i]!]));
+    const fresh = next.bind.filter((b) => !keep.has(b));
+    const opened = await openListeners(fresh, next.backlog);
+    const listeners = next.bind.map((b, index) => {
+      const l = keep.get(b) ?? opened[fresh.indexOf(b)]!;
+      keep.delete(b);
+      return { ...l, info: { ...l.info, index } };
+    });
+    // Old workers hold their own copies of removed sockets until they retire.
+    closeListeners([...keep.values()]);
+    this.listeners = listeners;
+    for (const l of opened) this.log.info(`Listening at: ${l.info.display} (${process.pid})`);
+  }
+
+  private startWatcher(): void {
+    // The app's own files are under the working directory (after --chdir) in all but exotic set-ups;
+    // anything else can be added with --reload-extra-file.
+    const paths = [process.cwd(), ...this.settings.reloadExtraFile];
+    this.watcher = watchFiles(
+      paths,
+      (file) => this.queue.push({ kind: 'files-changed', file }),
+      (err) => this.log.warning(`--reload: cannot watch: ${describeError(err)}`),
+    );
+    this.log.info(`Watching ${paths.join(', ')} for changes (--reload)`);
+  }
+
+  // ── upgrade (USR2) ────────────────────────────────────────────────────────
+
+  private async upgrade(): Promise<void> {
+    if (this.successor) {
+      this.log.warning(`USR2 ignored: an upgrade is in progress (new master pid ${this.successor.pid})`);
+      return;
+    }
+    if (this.predecessor) {
+      this.log.warning(`USR2 ignored: this master's predecessor (pid ${this.predecessor}) is still running`);
+      return;
+    }
+    await callHook(this.hooks, 'preExec', this.reportHook, this.serverInfo());
+    const child = spawnNewMaster(this.input.argv, this.input.env, this.input.cwd, this.listeners);
+    const pid = child.pid ?? -1;
+    this.successor = child;
+    child.on('exit', (code, signal) => this.queue.push({ kind: 'successor-exit', pid, code, signal }));
+    child.on('error', (err) => this.log.error(`Upgrade failed: cannot start a new master: ${describeError(err)}`));
+    this.log.info(`Upgrading: started new master (pid: ${pid})`);
+  }
+
+  private onSuccessorExit(pid: number, code: number | null, signal: string | null): void {
+    this.successor = null;
+    this.log.warning(`New master (pid: ${pid}) exited (${signal ?? `code ${code}`}); this master carries on`);
+  }
+
+  /** After a USR2 upgrade, the new master takes the real pidfile name once its predecessor has gone. */
+  private maybePromote(): void {
+    if (this.predecessor === null || process.ppid === this.predecessor) return;
+    this.predecessor = null;
+    this.log.info('Master has been promoted.');
+    if (this.pidfile && this.settings.pid) this.pidfile = this.pidfile.rename(this.settings.pid);
+  }
+
+  // ── stop ──────────────────────────────────────────────────────────────────
 
   private beginStop(graceful: boolean, code: number = ExitCode.OK): void {
     if (this.state === ArbiterState.Stopping) {
@@ -268,6 +555,7 @@ export class Arbiter {
     }
     this.state = ArbiterState.Stopping;
     this.stopGraceful = graceful;
+    this.watcher?.close();
     const deadline = now() + (graceful ? this.settings.gracefulTimeout * 1000 : QUICK_STOP_MS);
     for (const w of this.workers.values()) {
       w.state = WorkerState.Stopping;
@@ -284,9 +572,12 @@ export class Arbiter {
     this.beginStop(false, code);
   }
 
-  private finish(): number {
-    closeListeners(this.listeners);
+  private async finish(): Promise<number> {
+    // Socket files stay while a successor (USR2) or a predecessor (rollback) may still serve on them.
+    const shared = (this.successor !== null && this.successor.exitCode === null) || this.predecessor !== null;
+    closeListeners(this.listeners, !shared);
     this.pidfile?.unlink();
+    await callHook(this.hooks, 'onExit', this.reportHook, this.serverInfo());
     this.log.info('Shutting down: Master');
     if (this.haltReason) this.log.info(`Reason: ${this.haltReason}`);
     return this.exitCode;

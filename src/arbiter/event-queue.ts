@@ -10,7 +10,13 @@ export type ArbiterSignal = 'SIGHUP' | 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGTT
 export type ArbiterEvent =
   | { kind: 'signal'; signal: ArbiterSignal }
   | { kind: 'message'; workerId: number; msg: WorkerToArbiter }
-  | { kind: 'exit'; workerId: number; code: number | null; signal: string | null };
+  | { kind: 'exit'; workerId: number; code: number | null; signal: string | null }
+  /** The stack of a timed-out worker was read (or could not be: null). */
+  | { kind: 'stack'; workerId: number; stack: string | null }
+  /** The new master started by USR2 exited. */
+  | { kind: 'successor-exit'; pid: number; code: number | null; signal: string | null }
+  /** --reload saw a change. */
+  | { kind: 'files-changed'; file: string };
 
 export class EventQueue {
   private readonly events: ArbiterEvent[] = [];

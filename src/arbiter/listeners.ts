@@ -14,13 +14,18 @@ import { type BindAddress, formatBind, parseBind } from '../config/bind-address.
 import { TsuError } from '../errors.js';
 import { type ServerHandle, createServerHandle, errnoName } from '../node-compat.js';
 import type { ListenerInfo } from '../protocol.js';
+import type { InheritedSocket } from './upgrade.js';
 
 export interface Listener {
   info: ListenerInfo;
   handle: ServerHandle;
-  /** A unix socket file this arbiter created and must remove at exit. */
+  /** A unix socket file this arbiter must remove at exit (unless a successor or predecessor still uses it). */
   socketPath: string | null;
+  /** Received from an old master on USR2 rather than bound here. */
+  inherited: boolean;
 }
+
+type Opened = Omit<Listener, 'info' | 'inherited'> & { resolved: BindAddress };
 
 const bindError = (display: string, reason: string) => new TsuError('TSU_ERR_BIND', `cannot bind ${display}: ${reason}`);
 
@@ -52,7 +57,7 @@ function probeListen(host: string, port: number, family: 4 | 6, backlog: number)
   return err;
 }
 
-async function openTcp(address: Extract<BindAddress, { kind: 'tcp' }>, backlog: number): Promise<Omit<Listener, 'info'> & { resolved: BindAddress }> {
+async function openTcp(address: Extract<BindAddress, { kind: 'tcp' }>, backlog: number): Promise<Opened> {
   const shown = formatBind(address);
   let host = address.host;
   let family = address.family;
@@ -101,7 +106,7 @@ async function clearStaleSocket(file: string, shown: string): Promise<void> {
   fs.unlinkSync(file);
 }
 
-async function openUnix(address: Extract<BindAddress, { kind: 'unix' }>): Promise<Omit<Listener, 'info'> & { resolved: BindAddress }> {
+async function openUnix(address: Extract<BindAddress, { kind: 'unix' }>): Promise<Opened> {
   const file = path.resolve(address.path);
   const shown = formatBind(address);
   await clearStaleSocket(file, shown);
@@ -110,42 +115,73 @@ async function openUnix(address: Extract<BindAddress, { kind: 'unix' }>): Promis
   return { handle, socketPath: file, resolved: { kind: 'unix', path: file } };
 }
 
-function openFd(address: Extract<BindAddress, { kind: 'fd' }>): Omit<Listener, 'info'> & { resolved: BindAddress } {
+function openFd(address: Extract<BindAddress, { kind: 'fd' }>): Opened {
   const handle = createServerHandle(null, null, null, address.fd);
   if (typeof handle === 'number') throw bindError(formatBind(address), describeErrno(handle));
   return { handle, socketPath: null, resolved: address };
 }
 
+async function sameAddress(bind: BindAddress, had: BindAddress): Promise<boolean> {
+  if (bind.kind === 'unix') return had.kind === 'unix' && path.resolve(bind.path) === had.path;
+  if (bind.kind === 'fd') return had.kind === 'fd' && had.fd === bind.fd;
+  if (had.kind !== 'tcp' || (bind.port !== 0 && bind.port !== had.port)) return false;
+  if (bind.host === had.host) return true;
+  try {
+    return (await lookup(bind.host)).address === had.host;
+  } catch {
+    return false;
+  }
+}
+
+function adopt(sock: InheritedSocket): Opened {
+  const handle = createServerHandle(null, null, null, sock.fd);
+  if (typeof handle === 'number') throw bindError(`fd://${sock.fd}`, `inherited socket unusable: ${describeErrno(handle)}`);
+  return { handle, socketPath: sock.address.kind === 'unix' ? sock.address.path : null, resolved: sock.address };
+}
+
 /**
- * Binds every `--bind` address, in order. On any failure, closes what it
- * opened and throws one TsuError naming the address.
+ * Binds every `--bind` address, in order, reusing a socket inherited from an
+ * old master (USR2) where one matches. On any failure, closes what it opened
+ * and throws one TsuError naming the address. Inherited sockets that match no
+ * bind are closed.
  */
-export async function openListeners(binds: readonly string[], backlog: number): Promise<Listener[]> {
+export async function openListeners(binds: readonly string[], backlog: number, inherited: readonly InheritedSocket[] = []): Promise<Listener[]> {
   const opened: Listener[] = [];
+  const unused = [...inherited];
   try {
     for (const [index, raw] of binds.entries()) {
       const parsed = parseBind(raw);
       if (!parsed.ok) throw new TsuError('TSU_ERR_INVALID_SETTING', `invalid value for --bind: ${JSON.stringify(raw)} (${parsed.problem})`);
       const a = parsed.address;
-      const o = a.kind === 'tcp' ? await openTcp(a, backlog) : a.kind === 'unix' ? await openUnix(a) : openFd(a);
-      opened.push({ handle: o.handle, socketPath: o.socketPath, info: { index, address: o.resolved, display: formatBind(o.resolved) } });
+      let match = -1;
+      for (let i = 0; i < unused.length && match < 0; i++) if (await sameAddress(a, unused[i]!.address)) match = i;
+      const o = match >= 0 ? adopt(unused.splice(match, 1)[0]!) : a.kind === 'tcp' ? await openTcp(a, backlog) : a.kind === 'unix' ? await openUnix(a) : openFd(a);
+      opened.push({ handle: o.handle, socketPath: o.socketPath, inherited: match >= 0, info: { index, address: o.resolved, display: formatBind(o.resolved) } });
     }
     return opened;
   } catch (err) {
-    closeListeners(opened);
+    for (const l of opened) closeListeners([l], !l.inherited);
     throw err;
+  } finally {
+    for (const sock of unused) {
+      try {
+        fs.closeSync(sock.fd);
+      } catch {
+        // Not open.
+      }
+    }
   }
 }
 
-/** Closes the handles and removes the unix socket files this arbiter created. Idempotent. */
-export function closeListeners(listeners: readonly Listener[]): void {
+/** Closes the handles and, with `unlink`, removes unix socket files. Idempotent. */
+export function closeListeners(listeners: readonly Listener[], unlink = true): void {
   for (const l of listeners) {
     try {
       l.handle.close();
     } catch {
       // Already closed.
     }
-    if (l.socketPath) {
+    if (l.socketPath && unlink) {
       try {
         fs.unlinkSync(l.socketPath);
       } catch {

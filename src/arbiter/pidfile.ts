@@ -53,6 +53,14 @@ export class Pidfile {
     }
   }
 
+  /** Moves the pidfile to `to` (a promoted master takes the real name after a USR2 upgrade). */
+  rename(to: string, pid = process.pid): Pidfile {
+    const next = new Pidfile(to);
+    next.create(pid);
+    this.unlink(pid);
+    return next;
+  }
+
   /** Removes the file if it still names `pid`. Never throws. */
   unlink(pid = process.pid): void {
     if (readPid(this.path) !== pid) return;

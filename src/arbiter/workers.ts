@@ -36,7 +36,22 @@ export interface WorkerRecord {
   killAt: number | null;
   /** Exit code the worker announced with a boot-error message. */
   bootError?: number;
+  /** The listeners this worker was booted with (a HUP may change the arbiter's). */
+  listeners: readonly Listener[];
+  /** Last heartbeat (monotonic ms); silence past --timeout means a blocked event loop. */
+  lastBeat: number;
+  requests: number;
+  inFlight: number;
+  rss: number;
+  /** Consecutive heartbeats above --max-worker-memory. */
+  rssHigh: number;
+  /** Set once the worker hit --timeout; its exit is then expected. */
+  timedOut: boolean;
+  /** Why it is being retired, for logs and metrics. */
+  retireReason: RetireReason | null;
 }
+
+export type RetireReason = 'reload' | 'scale' | 'max-requests' | 'memory' | 'winch';
 
 export const now = (): number => performance.now();
 
@@ -44,29 +59,44 @@ const WORKER_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..
 
 /** Workers run the worker entry directly; argv carries the title so ps shows it before the worker sets it. */
 export function setupCluster(title: string): void {
+  // A loopback-only, not-yet-started inspector address: SIGUSR1 from the arbiter
+  // starts it when a worker times out, to read the stack it is stuck in
+  // (stack-probe.ts). Unless the operator runs under --inspect already, in which
+  // case node:cluster assigns workers their own inspector ports.
+  const inspecting = process.execArgv.some((a) => a.startsWith('--inspect'));
   cluster.setupPrimary({
     exec: WORKER_ENTRY,
     args: ['--tsunicorn-worker', title],
+    execArgv: inspecting ? process.execArgv : [...process.execArgv, '--inspect-port=127.0.0.1:0'],
     silent: false,
   });
 }
 
-export function forkWorker(settings: Settings, generation: number): WorkerRecord {
+export function forkWorker(settings: Settings, generation: number, listeners: readonly Listener[]): WorkerRecord {
   const env: Record<string, string> = {};
   for (const pair of settings.env) {
     const eq = pair.indexOf('=');
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   const handle = cluster.fork(env);
+  const t = now();
   return {
     id: handle.id,
     pid: handle.process.pid ?? -1,
     handle,
     generation,
     state: WorkerState.Booting,
-    forkedAt: now(),
+    forkedAt: t,
     readyAt: null,
     killAt: null,
+    listeners,
+    lastBeat: t,
+    requests: 0,
+    inFlight: 0,
+    rss: 0,
+    rssHigh: 0,
+    timedOut: false,
+    retireReason: null,
   };
 }
 
@@ -80,9 +110,15 @@ export function sendToWorker(w: WorkerRecord, msg: ArbiterToWorker, handle?: unk
   }
 }
 
+/** Heartbeat period: a quarter of --timeout, between 100 ms and 1 s. */
+export function beatInterval(settings: Settings): number {
+  return settings.timeout > 0 ? Math.min(1000, Math.max(100, (settings.timeout * 1000) / 4)) : 1000;
+}
+
 /** Sends settings and one listening handle per listener, twice: the second copy is the worker's spare. */
-export function bootWorker(w: WorkerRecord, settings: Settings, listeners: readonly Listener[]): void {
-  sendToWorker(w, { t: 'boot', settings, generation: w.generation, listenerCount: listeners.length });
+export function bootWorker(w: WorkerRecord, settings: Settings, workerHooks: boolean): void {
+  const listeners = w.listeners;
+  sendToWorker(w, { t: 'boot', settings, generation: w.generation, listenerCount: listeners.length, beatMs: beatInterval(settings), workerHooks });
   for (const spare of [false, true]) {
     for (const l of listeners) sendToWorker(w, { t: 'listener', info: l.info, spare }, l.handle);
   }

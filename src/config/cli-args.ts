@@ -49,10 +49,10 @@ function build(args: string | string[]): Argv {
       const spec = settingSpec(key);
       const name = longName(key);
       if (!name || spec.section !== section) continue;
-      const short = spec.flags.find((f) => /^-[^-]$/.test(f))?.slice(1);
+      const aliases = spec.flags.filter((f) => f !== `--${name}`).map((f) => f.replace(/^-+/, ''));
       const shownDefault = spec.defaultDoc ?? spec.kind.show(spec.default({}));
       y = y.option(name, {
-        alias: short,
+        alias: aliases,
         type: spec.kind.flag ? 'boolean' : spec.kind.list ? 'array' : 'string',
         string: !spec.kind.flag,
         requiresArg: !spec.kind.flag,

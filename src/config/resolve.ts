@@ -5,12 +5,15 @@
  */
 import path from 'node:path';
 import { TsuError } from '../errors.js';
+import { type Hooks, isHookName } from './hooks.js';
 import { type RawArgs, parseArgs } from './cli-args.js';
 import { type LoadedConfigFile, loadConfigFile } from './config-file.js';
 import { SETTINGS, SETTING_KEYS, type SettingKey, type Settings, defaults, flagOf, settingSpec } from './settings.js';
 
 export interface ResolvedConfig {
   settings: Settings;
+  /** Hook functions from the config file. */
+  hooks: Hooks;
   /** Absolute path of the config file that was loaded, if any. */
   configFile: string | null;
 }
@@ -60,6 +63,22 @@ function typeLayer(raw: Partial<Record<string, unknown>>, origin: string | null,
   return out as Partial<Settings>;
 }
 
+/** Separates hook functions from setting values in a config file. */
+function splitHooks(raw: Record<string, unknown>, origin: string | null): { hooks: Hooks; values: Record<string, unknown> } {
+  const hooks: Record<string, unknown> = {};
+  const values: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (!isHookName(key)) {
+      values[key] = value;
+    } else if (typeof value === 'function') {
+      hooks[key] = value;
+    } else if (value !== undefined && value !== null) {
+      throw new TsuError('TSU_ERR_INVALID_SETTING', `${origin ? `${origin}: ` : ''}hook ${key} must be a function, got ${typeof value}`);
+    }
+  }
+  return { hooks: hooks as Hooks, values };
+}
+
 export interface ParsedCommandLine {
   cli: RawArgs;
   envArgs: RawArgs | null;
@@ -89,11 +108,12 @@ export async function resolveConfig(input: ResolveInput, parsed?: ParsedCommandL
   const configPath = cliLayer.config ?? envLayer.config ?? null;
   const file: LoadedConfigFile | null = await loadConfigFile(configPath, input.cwd);
   const fileName = file ? path.relative(input.cwd, file.filepath) || file.filepath : null;
-  const fileLayer = file ? typeLayer(file.values, fileName, true) : {};
+  const { hooks, values } = splitHooks(file?.values ?? {}, fileName);
+  const fileLayer = file ? typeLayer(values, fileName, true) : {};
 
   const settings: Settings = { ...defaults(input.env), ...fileLayer, ...envLayer, ...cliLayer };
   settings.config = file ? file.filepath : null;
-  return { settings, configFile: settings.config };
+  return { settings, hooks, configFile: settings.config };
 }
 
 /** `--print-config`: one `key = value` line per setting, Gunicorn style, sorted by key. */

@@ -140,7 +140,58 @@ export const SETTINGS = {
       '0 disables keep-alive. (Gunicorn defaults to 2; 5 is Node’s default.)',
   }),
 
+  maxRequests: spec({
+    kind: int(0),
+    section: 'Worker processes',
+    flags: ['--max-requests'],
+    default: () => 0,
+    doc:
+      'A worker that has served this many requests stops gracefully and is replaced: a limit on leaks. ' +
+      '0 disables.',
+  }),
+  maxRequestsJitter: spec({
+    kind: int(0),
+    section: 'Worker processes',
+    flags: ['--max-requests-jitter'],
+    default: () => 0,
+    doc: 'Adds a random 0..N to each worker’s --max-requests, so workers do not all restart at once.',
+  }),
+  maxWorkerMemory: spec({
+    kind: int(0),
+    section: 'Worker processes',
+    flags: ['--max-worker-memory'],
+    default: () => 0,
+    doc:
+      'A worker whose resident memory stays above this many MB (for 3 consecutive heartbeats) stops ' +
+      'gracefully and is replaced. 0 disables.',
+  }),
+
   // ── Server mechanics ────────────────────────────────────────────────────
+  reload: spec({
+    kind: bool(),
+    section: 'Server mechanics',
+    flags: ['--reload'],
+    default: () => false,
+    doc:
+      'Development: replace the workers (as on HUP, with no dropped request) when a file under the app’s ' +
+      'directory changes (node_modules and dot-directories excepted).',
+  }),
+  reloadExtraFile: spec({
+    kind: list(undefined, 'FILE'),
+    section: 'Server mechanics',
+    flags: ['--reload-extra-file'],
+    default: () => [],
+    doc: 'With --reload, also watch this file or directory; repeat for several.',
+  }),
+  daemon: spec({
+    kind: bool(),
+    section: 'Server mechanics',
+    flags: ['-D', '--daemon'],
+    default: () => false,
+    doc:
+      'Detach from the terminal and run in the background. Use it only without a supervisor; ' +
+      'systemd, supervisord, Docker and Kubernetes want the process in the foreground.',
+  }),
   chdir: spec({
     kind: optionalStr('DIR'),
     section: 'Server mechanics',
@@ -173,6 +224,13 @@ export const SETTINGS = {
   }),
 
   // ── Logging ─────────────────────────────────────────────────────────────
+  errorLogfile: spec({
+    kind: optionalStr('FILE'),
+    section: 'Logging',
+    flags: ['--error-logfile', '--log-file'],
+    default: () => '-',
+    doc: 'Where the error log goes: `-` is stderr, anything else a file (appended to; reopened on USR1).',
+  }),
   logLevel: spec({
     kind: choice(['debug', 'info', 'warning', 'error', 'critical'] as const, { warn: 'warning' }),
     section: 'Logging',

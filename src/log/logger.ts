@@ -25,13 +25,16 @@ export interface Logger {
   /** An error with its one-line description; the stack only at debug level. */
   exception(msg: string, err: unknown): void;
   readonly level: LogLevel;
+  setLevel(level: LogLevel): void;
+  /** Reopens a log file after it was renamed (USR1, logrotate). No-op for stderr. */
+  reopen(): void;
 }
 
 export interface LoggerOptions {
   level: LogLevel;
   format?: 'text' | 'json';
-  /** A file descriptor (2 = stderr) or a path. */
-  destination?: number | string;
+  /** `-` or undefined for stderr, else a file path (appended to). */
+  destination?: string | null;
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
@@ -59,7 +62,8 @@ function textDestination(out: DestinationStream): DestinationStream {
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const dest = pino.destination({ dest: options.destination ?? 2, sync: true });
+  const toFile = options.destination && options.destination !== '-' ? options.destination : null;
+  const dest = pino.destination({ dest: toFile ?? 2, sync: true, append: true, mkdir: false });
   const base: PinoLogger<LogLevel> = pino<LogLevel>(
     {
       level: options.level,
@@ -71,11 +75,21 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     options.format === 'json' ? dest : textDestination(dest),
   );
-  const debugOn = () => LEVELS[options.level] <= LEVELS.debug;
+  let level = options.level;
+  const debugOn = () => LEVELS[level] <= LEVELS.debug;
   const at = (level: LogLevel) => (msg: string, fields?: Record<string, unknown>) =>
     fields ? base[level](fields, msg) : base[level](msg);
   return {
-    level: options.level,
+    get level() {
+      return level;
+    },
+    setLevel(next) {
+      level = next;
+      base.level = next;
+    },
+    reopen() {
+      if (toFile) dest.reopen();
+    },
     debug: at('debug'),
     info: at('info'),
     warning: at('warning'),

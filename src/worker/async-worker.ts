@@ -39,6 +39,9 @@ export interface AsyncWorkerOptions {
   app: RequestListener;
   /** Called when a paused endpoint consumed its spare handle. */
   needSpare(index: number): void;
+  /** Requests after which the worker retires (0 = never), jitter included. */
+  maxRequests: number;
+  onMaxRequests(): void;
 }
 
 export class AsyncWorker {
@@ -129,6 +132,7 @@ export class AsyncWorker {
     this.requests++;
     this.inFlight.add(res);
     res.once('close', () => this.inFlight.delete(res));
+    if (this.requests === this.opts.maxRequests) this.opts.onMaxRequests();
     if (this.draining || this.opts.settings.keepAlive === 0) res.setHeader('connection', 'close');
     try {
       const result = this.opts.app(req, res) as unknown;

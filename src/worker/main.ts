@@ -1,22 +1,30 @@
 /**
  * Worker process entry. The arbiter forks this module through node:cluster.
  *
- * Boot: say hello → receive settings and listener handles → load the app →
- * listen → report ready. Boot failures are reported once to the arbiter and
- * end the process with Gunicorn's codes (4: app not loadable, 3: other).
+ * Boot: say hello → receive settings and listener handles → (worker hooks:
+ * load the config file) → load the app → listen → report ready. Boot
+ * failures are reported once to the arbiter and end the process with
+ * Gunicorn's codes (4: app not loadable, 3: anything else).
+ *
+ * Liveness: a timer on the event loop sends a heartbeat; if the loop blocks,
+ * the beats stop and the arbiter's --timeout fires.
  *
  * Signals: TERM stops gracefully, INT and QUIT stop at once, HUP is ignored
  * (the arbiter decides about reloads). No SIGUSR1 listener: on Node 20 that
- * would disable the inspector, the one way to read a hung worker's stack.
+ * would disable the inspector, which the arbiter uses to read the stack of a
+ * hung worker; log reopening arrives over IPC instead.
  */
 import cluster from 'node:cluster';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import process from 'node:process';
 import { formatAppSpec, parseAppSpec } from '../config/app-spec.js';
+import { type HookName, type Hooks, type WorkerInfo, callHook, callHookSync } from '../config/hooks.js';
+import { resolveConfig } from '../config/resolve.js';
 import type { Settings } from '../config/settings.js';
 import { ExitCode, TsuError, describeError } from '../errors.js';
 import { type Logger, createLogger } from '../log/logger.js';
 import type { ServerHandle } from '../node-compat.js';
-import { ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type Dispatch, type WorkerToArbiter, isMessage } from '../protocol.js';
+import { ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type Dispatch, type ListenerInfo, type WorkerToArbiter, isMessage } from '../protocol.js';
 import { loadApp } from './app-loader.js';
 import { AsyncWorker } from './async-worker.js';
 
@@ -25,13 +33,21 @@ if (!cluster.isWorker) {
   process.exit(ExitCode.USAGE);
 }
 
-let settings: Settings | null = null;
-let log: Logger | null = null;
-let worker: AsyncWorker | null = null;
-let listenersExpected = 0;
-let listenersReceived = 0;
-let appReady: Promise<void> | null = null;
+interface Booted {
+  settings: Settings;
+  log: Logger;
+  info: WorkerInfo;
+  hooks: Hooks;
+}
+
+let booted: Booted | null = null;
+let server: AsyncWorker | null = null;
+let listenersExpected = Number.POSITIVE_INFINITY;
+let primaryHandles = 0;
+const pendingHandles: [ListenerInfo, ServerHandle][] = [];
+let appLoaded = false;
 let stopping = false;
+let beatTimer: NodeJS.Timeout | null = null;
 
 function send(msg: WorkerToArbiter): Promise<void> {
   return new Promise((resolve) => {
@@ -40,94 +56,131 @@ function send(msg: WorkerToArbiter): Promise<void> {
   });
 }
 
-async function exitWith(code: number): Promise<never> {
-  // Let the arbiter see any message sent just before, then go.
-  process.exit(code);
-}
+const reportHook = (name: HookName, err: unknown): void => {
+  booted?.log.error(`Exception in hook ${name}: ${describeError(err)}`);
+};
 
 async function bootFailed(err: unknown): Promise<never> {
   const tsu = err instanceof TsuError ? err : new TsuError('TSU_ERR_WORKER_BOOT', describeError(err), { cause: err });
   const cause = tsu.cause instanceof Error ? tsu.cause : tsu;
   await send({ t: 'boot-error', exitCode: tsu.exitCode, code: tsu.code, message: tsu.message, stack: cause.stack });
-  return exitWith(tsu.exitCode);
+  process.exit(tsu.exitCode);
 }
 
 async function stop(graceful: boolean, code: number = ExitCode.OK): Promise<void> {
   if (stopping && graceful) return;
   stopping = true;
-  if (!worker || !graceful) {
-    worker?.destroy();
-    await exitWith(code);
-    return;
+  if (beatTimer) clearInterval(beatTimer);
+  if (!graceful || !server || !booted) {
+    if (booted) await callHook(booted.hooks, 'workerInt', reportHook, booted.info);
+    server?.destroy();
+    process.exit(code);
   }
-  log?.info(`Worker exiting (pid: ${process.pid})`);
+  const { log, settings, hooks, info } = booted;
+  log.info(`Worker exiting (pid: ${process.pid})`);
   const limit = setTimeout(() => {
-    log?.warning(`Worker (pid: ${process.pid}) did not finish within the graceful timeout; closing its connections`);
-    worker?.destroy();
-    void exitWith(code);
-  }, (settings?.gracefulTimeout ?? 30) * 1000);
+    log.warning(`Worker (pid: ${process.pid}) did not finish within the graceful timeout; closing its connections`);
+    server?.destroy();
+    process.exit(code);
+  }, settings.gracefulTimeout * 1000);
   limit.unref();
-  await worker.close();
-  await exitWith(code);
+  await server.close();
+  await callHook(hooks, 'workerExit', reportHook, info);
+  process.exit(code);
 }
 
-function maybeStart(): void {
-  if (!settings || !appReady || listenersReceived < listenersExpected || worker === null) return;
-  const w = worker;
-  appReady = appReady
-    .then(() => w.start())
-    .then(
-      () => send({ t: 'ready' }),
-      (err) => bootFailed(new TsuError('TSU_ERR_WORKER_BOOT', describeError(err), { cause: err })),
-    );
-  listenersExpected = Number.POSITIVE_INFINITY; // Start once.
+function startBeats(intervalMs: number): void {
+  beatTimer = setInterval(() => {
+    void send({
+      t: 'beat',
+      requests: server?.requests ?? 0,
+      inFlight: server?.activeRequests ?? 0,
+      rss: process.memoryUsage.rss(),
+    });
+  }, intervalMs);
+  beatTimer.unref();
+}
+
+/** preRequest/postRequest hooks wrap the app only when the config defines them: no cost otherwise. */
+function withRequestHooks(app: RequestListener, b: Booted): RequestListener {
+  const { hooks, info } = b;
+  if (!hooks.preRequest && !hooks.postRequest) return app;
+  return (req: IncomingMessage, res: ServerResponse) => {
+    callHookSync(hooks, 'preRequest', reportHook, info, req);
+    if (hooks.postRequest) res.once('close', () => callHookSync(hooks, 'postRequest', reportHook, info, req, res));
+    return app(req, res);
+  };
+}
+
+/** Listens once the app is loaded and every listener's first handle has arrived. */
+function maybeListen(): void {
+  if (!booted || !server || !appLoaded || primaryHandles < listenersExpected) return;
+  listenersExpected = Number.POSITIVE_INFINITY; // Only once.
+  server.start().then(
+    () => send({ t: 'ready' }),
+    (err) => bootFailed(new TsuError('TSU_ERR_WORKER_BOOT', describeError(err), { cause: err })),
+  );
+}
+
+async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void> {
+  const settings = msg.settings;
+  const log = createLogger({ level: settings.logLevel, destination: settings.errorLogfile });
+  const info: WorkerInfo = { pid: process.pid, generation: msg.generation };
+  const parsed = parseAppSpec(settings.app ?? '');
+  process.title = `tsunicorn: worker [${settings.name ?? (parsed.ok ? formatAppSpec(parsed.spec) : settings.app)}]`;
+  log.info(`Booting worker with pid: ${process.pid}`);
+  startBeats(msg.beatMs);
+  if (!parsed.ok) throw new TsuError('TSU_ERR_BAD_APP_SPEC', `invalid app ${JSON.stringify(settings.app)}: ${parsed.problem}`);
+
+  // Functions cannot cross IPC: a worker that needs hooks reads the config file itself.
+  let hooks: Hooks = {};
+  if (msg.workerHooks && settings.config) {
+    hooks = (await resolveConfig({ argv: ['-c', settings.config], env: process.env, cwd: process.cwd() })).hooks;
+  }
+  booted = { settings, log, info, hooks };
+  await callHook(hooks, 'postFork', reportHook, info);
+
+  const app = await loadApp(parsed.spec, settings.interface, process.cwd(), (err, req) =>
+    log.exception(`Error handling request ${req.method} ${req.url}`, err),
+  );
+  await callHook(hooks, 'postWorkerInit', reportHook, info);
+  const maxRequests = settings.maxRequests > 0 ? settings.maxRequests + Math.floor(Math.random() * (settings.maxRequestsJitter + 1)) : 0;
+  server = new AsyncWorker({
+    settings,
+    log,
+    app: withRequestHooks(app.listener, booted),
+    maxRequests,
+    needSpare: (index) => void send({ t: 'need-spare', index }),
+    onMaxRequests: () => {
+      log.info(`Autorestarting worker after current request (${maxRequests} requests served).`);
+      void send({ t: 'retiring', reason: 'max-requests' });
+      void stop(true);
+    },
+  });
+  for (const [l, handle] of pendingHandles.splice(0)) server.addHandle(l, handle);
+  appLoaded = true;
+  maybeListen();
 }
 
 const dispatch: Dispatch<ArbiterToWorker, [ServerHandle | undefined]> = {
   boot(msg) {
-    settings = msg.settings;
     listenersExpected = msg.listenerCount;
-    log = createLogger({ level: settings.logLevel });
-    const parsed = parseAppSpec(settings.app ?? '');
-    const specText = parsed.ok ? formatAppSpec(parsed.spec) : (settings.app ?? '');
-    process.title = `tsunicorn: worker [${settings.name ?? specText}]`;
-    log.info(`Booting worker with pid: ${process.pid}`);
-    if (!parsed.ok) {
-      void bootFailed(new TsuError('TSU_ERR_BAD_APP_SPEC', `invalid app ${JSON.stringify(settings.app)}: ${parsed.problem}`));
-      return;
-    }
-    const s = settings;
-    const l = log;
-    let appError: (err: unknown, req: { method?: string; url?: string }) => void = () => {};
-    appReady = loadApp(parsed.spec, s.interface, process.cwd(), (err, req) => appError(err, req)).then(
-      (app) => {
-        worker = new AsyncWorker({
-          settings: s,
-          log: l,
-          app: app.listener,
-          needSpare: (index) => void send({ t: 'need-spare', index }),
-        });
-        appError = (err, req) => l.exception(`Error handling request ${req.method} ${req.url}`, err);
-        for (const [info, handle] of pendingHandles) worker.addHandle(info, handle);
-        pendingHandles.length = 0;
-        maybeStart();
-      },
-      (err) => bootFailed(err),
-    );
+    boot(msg).catch(bootFailed);
   },
   listener(msg, handle) {
     if (!handle) return;
-    if (!msg.spare) listenersReceived++;
-    if (worker) worker.addHandle(msg.info, handle);
+    if (!msg.spare) primaryHandles++;
+    if (server) server.addHandle(msg.info, handle);
     else pendingHandles.push([msg.info, handle]);
-    maybeStart();
+    maybeListen();
   },
   stop(msg) {
     void stop(msg.graceful);
   },
+  'reopen-logs'() {
+    booted?.log.reopen();
+  },
 };
-
-const pendingHandles: [import('../protocol.js').ListenerInfo, ServerHandle][] = [];
 
 process.on('message', (msg: unknown, handle: unknown) => {
   if (!isMessage<ArbiterToWorker>(msg, ARBITER_TO_WORKER_TYPES)) return;
@@ -140,11 +193,11 @@ process.on('SIGQUIT', () => void stop(false));
 process.on('SIGHUP', () => {});
 
 process.on('uncaughtException', (err) => {
-  if (!settings || !worker) {
+  if (!booted || !server) {
     void bootFailed(err);
     return;
   }
-  log?.critical(`Uncaught exception in worker (pid: ${process.pid}): ${err instanceof Error ? err.stack : String(err)}`);
+  booted.log.critical(`Uncaught exception in worker (pid: ${process.pid}): ${err instanceof Error ? err.stack : String(err)}`);
   // The process state is unknown: stop taking work, finish what is in flight, and be replaced.
   void stop(true, ExitCode.RUNTIME);
 });

@@ -1,0 +1,28 @@
+/**
+ * `-D/--daemon`: detach from the terminal. Node cannot fork(2), so the
+ * launcher starts itself again in a new session (setsid via `detached`) with
+ * stdio away from the terminal, and exits 0 at once, as Gunicorn's daemonize
+ * does. The daemon then binds and forks as usual; its errors go to
+ * --error-logfile (stderr is /dev/null in a daemon).
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+
+const MARK = 'TSUNICORN_DAEMONIZED';
+
+export function isDaemonChild(env: NodeJS.ProcessEnv): boolean {
+  return env[MARK] === '1';
+}
+
+/** Starts the detached copy; returns its pid. */
+export function daemonize(argv: readonly string[], env: NodeJS.ProcessEnv, errorLogfile: string | null): number {
+  const err = errorLogfile && errorLogfile !== '-' ? fs.openSync(errorLogfile, 'a') : 'ignore';
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...argv], {
+    detached: true,
+    stdio: ['ignore', 'ignore', err],
+    env: { ...env, [MARK]: '1' },
+  });
+  child.unref();
+  if (typeof err === 'number') fs.closeSync(err);
+  return child.pid ?? -1;
+}

@@ -1,0 +1,318 @@
+/**
+ * Reads the JavaScript stack of a worker whose event loop is blocked, so the
+ * arbiter can log where it was stuck before killing it.
+ *
+ * How: workers are forked with `--inspect-port=127.0.0.1:0`, which only
+ * chooses where the inspector would listen (loopback, a port picked by the
+ * kernel) without starting it. SIGUSR1 makes Node start the inspector: a
+ * signal-watching thread asks V8 to interrupt the main thread, and V8 serves
+ * interrupts even inside a tight `for (;;) {}` loop, so this works while the
+ * worker's JavaScript is spinning. The chosen port is printed only on the
+ * worker's stderr, so it is found from /proc instead: the worker's socket
+ * inodes (/proc/PID/fd) matched against LISTEN rows of /proc/PID/net/tcp{,6}.
+ * Then GET /json/list, open the WebSocket, send Debugger.enable and
+ * Debugger.pause; V8 interrupts the running code and reports the call
+ * frames in Debugger.paused.
+ *
+ * Only a listening socket that the worker itself owns and that is bound to
+ * 127.0.0.1 is ever contacted. The inspector stays open until the process
+ * exits: call this only for a worker that will be killed right after.
+ *
+ * `probeStack` says why it failed; `captureStack` is the same with just the
+ * stack or null. Neither throws. Linux only: elsewhere they fail at once.
+ */
+import fs from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
+import { InspectorClient, fetchJson, withDeadline } from './inspector-client.js';
+
+export interface StackProbeOptions {
+  /** Total time allowed, from the call to the returned result. */
+  timeoutMs: number;
+  /**
+   * Listening ports the worker holds that are not its inspector (the app's
+   * listeners). When given, loopback listeners that existed before SIGUSR1
+   * and are not in this list are tried too, which finds an inspector that
+   * was already open (a worker started with --inspect, or probed before).
+   * Without it, only a listener that appears after SIGUSR1 is used.
+   */
+  excludePorts?: number[];
+  /** Most frames to print; the rest are summarised in one line. Default 64. */
+  maxFrames?: number;
+}
+
+export type StackProbeResult =
+  | { ok: true; stack: string; /** The inspector's port on 127.0.0.1. */ port: number; elapsedMs: number }
+  | { ok: false; /** One short line, for the log. */ reason: string; elapsedMs: number };
+
+/** A listening TCP socket owned by a process, from /proc. */
+export interface ListeningSocket {
+  inode: string;
+  port: number;
+  /** Local address as text: `127.0.0.1`, `0.0.0.0`, `::`, `::ffff:127.0.0.1`... */
+  address: string;
+  /** Bound to 127.0.0.1 exactly (IPv4, or IPv4-mapped on an IPv6 socket). */
+  loopback: boolean;
+}
+
+const POLL_MS = 10;
+/** Longest wait on one candidate port that turns out not to answer /json/list. */
+const CANDIDATE_MS = 300;
+
+/** Same as `probeStack`, but only the stack, or null on any failure. */
+export async function captureStack(pid: number, opts: StackProbeOptions): Promise<string | null> {
+  const result = await probeStack(pid, opts);
+  return result.ok ? result.stack : null;
+}
+
+/** Captures the stack `pid` is running now. Never throws; failures carry a reason. */
+export async function probeStack(pid: number, opts: StackProbeOptions): Promise<StackProbeResult> {
+  const started = performance.now();
+  const deadline = started + opts.timeoutMs;
+  const elapsed = (): number => Math.round(performance.now() - started);
+  try {
+    const stack = await probe(pid, opts, deadline);
+    return { ok: true, stack: stack.text, port: stack.port, elapsedMs: elapsed() };
+  } catch (err) {
+    return { ok: false, reason: err instanceof Error ? err.message : String(err), elapsedMs: elapsed() };
+  }
+}
+
+class ProbeError extends Error {}
+
+async function probe(pid: number, opts: StackProbeOptions, deadline: number): Promise<{ text: string; port: number }> {
+  if (process.platform !== 'linux') throw new ProbeError('stack probe needs Linux /proc');
+  // kill(0) and kill(-1) signal whole groups; never let a bad pid get that far.
+  if (!Number.isInteger(pid) || pid <= 1) throw new ProbeError(`invalid pid ${pid}`);
+  if (pid === process.pid) throw new ProbeError('refusing to probe this process');
+
+  // SIGUSR1 terminates a process that does not handle it: only signal a
+  // process running the same node binary as this one (workers are forked
+  // with process.execPath). Its command line cannot be checked for
+  // --inspect-port: setting process.title overwrites /proc/PID/cmdline.
+  const exe = await readExe(pid);
+  if (exe !== nodeBinary()) throw new ProbeError(`pid ${pid} is not running ${nodeBinary()} (it runs ${exe})`);
+
+  const exclude = new Set(opts.excludePorts ?? []);
+  const before = await socketInodes(pid);
+  // With excludePorts, an inspector that is already open can be recognised.
+  const old = opts.excludePorts ? (await listeningSockets(pid, before)).filter((s) => s.loopback && !exclude.has(s.port)) : [];
+
+  try {
+    process.kill(pid, 'SIGUSR1');
+  } catch (err) {
+    throw new ProbeError(`cannot signal pid ${pid}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+
+  const tried = new Set<string>();
+  for (;;) {
+    const now = await socketInodes(pid);
+    const fresh = [...now].filter((inode) => !before.has(inode));
+    const found = fresh.length > 0 ? (await listeningSockets(pid, new Set(fresh))).filter((s) => !exclude.has(s.port)) : [];
+    const exposed = found.find((s) => !s.loopback);
+    if (exposed) {
+      // The worker was started with an --inspect-port that is not loopback. The
+      // harm is done; the caller is about to kill it. Do not use that socket.
+      throw new ProbeError(`inspector listens on ${exposed.address}:${exposed.port}, not 127.0.0.1; not using it (check the workers' --inspect-port)`);
+    }
+    for (const candidate of [...found, ...old]) {
+      if (tried.has(candidate.inode)) continue;
+      tried.add(candidate.inode);
+      const target = await debuggerPath(candidate.port, Math.min(deadline, performance.now() + CANDIDATE_MS));
+      if (target !== null) return { text: await pausedStack(candidate.port, target, deadline, opts.maxFrames ?? 64), port: candidate.port };
+    }
+    if (performance.now() + POLL_MS >= deadline) {
+      throw new ProbeError(tried.size > 0 ? 'no inspector answered on the new loopback listeners' : 'no inspector started after SIGUSR1 (was the worker forked with --inspect-port=127.0.0.1:0?)');
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/** The WebSocket path of the first debugger target at 127.0.0.1:port, or null when it is not an inspector. */
+async function debuggerPath(port: number, deadline: number): Promise<string | null> {
+  let list: unknown;
+  try {
+    list = await fetchJson(port, '/json/list', deadline);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(list)) return null;
+  for (const target of list as Array<{ webSocketDebuggerUrl?: unknown }>) {
+    if (typeof target?.webSocketDebuggerUrl !== 'string') continue;
+    try {
+      // Only the path is used: the connection always goes to 127.0.0.1:port.
+      const url = new URL(target.webSocketDebuggerUrl);
+      if (url.protocol === 'ws:') return url.pathname;
+    } catch {
+      // not a URL; try the next target
+    }
+  }
+  return null;
+}
+
+interface CallFrame {
+  functionName?: string;
+  url?: string;
+  location?: { scriptId?: string; lineNumber?: number; columnNumber?: number };
+}
+
+/** Connects, pauses the worker's JavaScript and formats the frames it stopped in. */
+async function pausedStack(port: number, path: string, deadline: number, maxFrames: number): Promise<string> {
+  const client = await InspectorClient.connect(port, path, deadline);
+  try {
+    // Debugger.enable announces every script (Debugger.scriptParsed); keep
+    // their URLs in case a frame carries only a scriptId.
+    const urls = new Map<string, string>();
+    client.onEvent((e) => {
+      if (e.method === 'Debugger.scriptParsed' && typeof e.params.scriptId === 'string' && typeof e.params.url === 'string') {
+        urls.set(e.params.scriptId, e.params.url);
+      }
+    });
+    const paused = client.waitForEvent('Debugger.paused', deadline);
+    // Sent together: the worker handles them in order at its next interrupt check.
+    const enabled = client.send('Debugger.enable', {}, deadline);
+    const pause = client.send('Debugger.pause', {}, deadline);
+    const [event] = await withDeadline(Promise.all([paused, enabled, pause]), deadline, 'Debugger.pause');
+    const frames = Array.isArray(event.callFrames) ? (event.callFrames as CallFrame[]) : [];
+    if (frames.length === 0) throw new ProbeError('the worker paused with no JavaScript frames');
+    return formatFrames(frames, urls, maxFrames);
+  } finally {
+    // No resume: the caller kills the worker. Closing the last session makes
+    // Node resume it anyway.
+    client.close();
+  }
+}
+
+/** One line per frame, as in an Error stack: `    at name (url:line:column)`, 1-based. */
+export function formatFrames(frames: CallFrame[], urls: Map<string, string> = new Map(), maxFrames = 64): string {
+  const lines = frames.slice(0, maxFrames).map((f) => {
+    const loc = f.location ?? {};
+    const url = f.url || (loc.scriptId !== undefined ? urls.get(loc.scriptId) : undefined) || '<anonymous>';
+    return `    at ${f.functionName || '<anonymous>'} (${url}:${(loc.lineNumber ?? 0) + 1}:${(loc.columnNumber ?? 0) + 1})`;
+  });
+  if (frames.length > maxFrames) lines.push(`    ... ${frames.length - maxFrames} more frames`);
+  return lines.join('\n');
+}
+
+let nodeBinaryPath: string | null = null;
+function nodeBinary(): string {
+  nodeBinaryPath ??= realpathSync(process.execPath);
+  return nodeBinaryPath;
+}
+
+async function readExe(pid: number): Promise<string> {
+  try {
+    // A binary replaced on disk since the process started reads "... (deleted)".
+    return (await fs.readlink(`/proc/${pid}/exe`)).replace(/ \(deleted\)$/, '');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ProbeError(code === 'ENOENT' ? `pid ${pid} is not running` : `cannot read /proc/${pid}/exe: ${code ?? String(err)}`);
+  }
+}
+
+/** Inodes of the sockets open in `pid` (fd links read `socket:[INODE]`). */
+export async function socketInodes(pid: number): Promise<Set<string>> {
+  let fds: string[];
+  try {
+    fds = await fs.readdir(`/proc/${pid}/fd`);
+  } catch (err) {
+    throw new ProbeError(`cannot list /proc/${pid}/fd: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const inodes = new Set<string>();
+  await Promise.all(
+    fds.map(async (fd) => {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(await fs.readlink(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]!);
+      } catch {
+        // closed meanwhile
+      }
+    }),
+  );
+  return inodes;
+}
+
+/**
+ * Listening TCP sockets of `pid` whose inode is in `inodes` (default: all of
+ * its sockets). /proc/PID/net/tcp lists the whole network namespace, so the
+ * inode is what ties a row to this process.
+ */
+export async function listeningSockets(pid: number, inodes?: Set<string>): Promise<ListeningSocket[]> {
+  const own = inodes ?? (await socketInodes(pid));
+  const out: ListeningSocket[] = [];
+  for (const family of ['tcp', 'tcp6'] as const) {
+    for (const cols of await listenRows(`/proc/${pid}/net/${family}`)) {
+      const inode = cols[9]!;
+      if (!own.has(inode)) continue;
+      const [hexAddr = '', hexPort = ''] = cols[1]!.split(':');
+      const address = family === 'tcp' ? ipv4(hexAddr) : ipv6(hexAddr);
+      out.push({ inode, port: Number.parseInt(hexPort, 16), address, loopback: address === '127.0.0.1' || address === '::ffff:127.0.0.1' });
+    }
+  }
+  return out;
+}
+
+/**
+ * The LISTEN rows of a /proc/net/tcp{,6} table, split into columns:
+ *   sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
+ *
+ * The table covers every socket in the namespace, and a busy host has tens
+ * of thousands (TIME_WAIT included): reading it all took 100-300 ms on the
+ * test machine. The kernel walks the listening hash before the established
+ * one (tcp_get_idx in net/ipv4/tcp_ipv4.c), so LISTEN rows come first and
+ * reading stops at the first row in another state. Were that order ever to
+ * change, the probe would miss the inspector and fail; it cannot pick a
+ * wrong socket.
+ */
+async function listenRows(file: string): Promise<string[][]> {
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(file, 'r');
+  } catch {
+    return []; // no IPv6, or the process is gone
+  }
+  const rows: string[][] = [];
+  try {
+    const chunk = Buffer.alloc(16 * 1024);
+    let partial = '';
+    let header = true;
+    for (;;) {
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
+      const lines = (partial + chunk.toString('latin1', 0, bytesRead)).split('\n');
+      // At EOF the last piece is complete (or empty); otherwise keep it for the next read.
+      partial = bytesRead === 0 ? '' : lines.pop()!;
+      for (const line of lines) {
+        if (header) {
+          header = false;
+          continue;
+        }
+        const cols = line.trim().split(/\s+/);
+        if (cols.length < 10) continue;
+        if (cols[3] !== '0A') return rows; // 0A: TCP_LISTEN; the listening block has ended
+        rows.push(cols);
+      }
+      if (bytesRead === 0) return rows;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** /proc prints an IPv4 address as one 32-bit word in host (little-endian) order: 0100007F is 127.0.0.1. */
+function ipv4(hex: string): string {
+  const word = Number.parseInt(hex, 16);
+  return [word & 0xff, (word >>> 8) & 0xff, (word >>> 16) & 0xff, word >>> 24].join('.');
+}
+
+/** IPv6: four such words. IPv4-mapped addresses print as ::ffff:a.b.c.d. */
+function ipv6(hex: string): string {
+  const bytes: number[] = [];
+  for (let w = 0; w < 4; w++) {
+    const word = Number.parseInt(hex.slice(w * 8, w * 8 + 8), 16);
+    bytes.push(word & 0xff, (word >>> 8) & 0xff, (word >>> 16) & 0xff, word >>> 24);
+  }
+  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) return `::ffff:${bytes.slice(12).join('.')}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  // Compress the first run of zero groups (good enough for a log line).
+  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+}
