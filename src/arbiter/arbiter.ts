@@ -20,7 +20,7 @@ import { type ArbiterEvent, type ArbiterSignal, EventQueue } from './event-queue
 import { type Watcher, watchFiles } from './file-watcher.js';
 import { type Listener, closeListeners, openListeners } from './listeners.js';
 import { Pidfile } from './pidfile.js';
-import { captureStack } from './stack-probe.js';
+import { probeStack } from './stack-probe.js';
 import { inheritedSockets, oldMasterPid, spawnNewMaster, withoutUpgradeEnv } from './upgrade.js';
 import {
   type RetireReason,
@@ -148,6 +148,9 @@ export class Arbiter {
       this.queue.push({ kind: 'exit', workerId: worker.id, code, signal });
     });
     if (settings.reload) this.startWatcher();
+    // Last resort: a bug in a callback outside the loop must not take the arbiter, and so every worker, down.
+    process.on('uncaughtException', (err) => this.logBug(err));
+    process.on('unhandledRejection', (err) => this.logBug(err));
 
     this.state = ArbiterState.Running;
     for (;;) {
@@ -199,7 +202,7 @@ export class Arbiter {
       case 'exit':
         return this.onExit(event.workerId, event.code, event.signal);
       case 'stack':
-        return this.onStack(event.workerId, event.stack);
+        return this.onStack(event.workerId, event.stack, event.reason);
       case 'successor-exit':
         return this.onSuccessorExit(event.pid, event.code, event.signal);
       case 'files-changed':
@@ -252,7 +255,12 @@ export class Arbiter {
   }
 
   private readonly messageHandlers: Dispatch<WorkerToArbiter, [WorkerRecord]> = {
-    hello: (_msg, w) => bootWorker(w, this.settings, hasWorkerHooks(this.hooks)),
+    hello: (_msg, w) => {
+      w.hello = true;
+      // Retired or stopped before it could hear it: tell it now instead of booting it.
+      if (w.state === WorkerState.Retiring || w.state === WorkerState.Stopping) sendToWorker(w, { t: 'stop', graceful: true });
+      else bootWorker(w, this.settings, hasWorkerHooks(this.hooks));
+    },
     ready: (_msg, w) => {
       if (w.state !== WorkerState.Booting) return;
       w.state = WorkerState.Ready;
@@ -371,17 +379,17 @@ export class Arbiter {
     // Backstop: whatever the stack probe does, the worker is gone by then.
     w.killAt = now() + STACK_CAPTURE_MS + ABORT_GRACE_MS + 500;
     const excludePorts = w.listeners.flatMap((l) => (l.info.address.kind === 'tcp' ? [l.info.address.port] : []));
-    void captureStack(w.pid, { timeoutMs: STACK_CAPTURE_MS, excludePorts }).then(
-      (stack) => this.queue.push({ kind: 'stack', workerId: w.id, stack }),
-      () => this.queue.push({ kind: 'stack', workerId: w.id, stack: null }),
+    void probeStack(w.pid, { timeoutMs: STACK_CAPTURE_MS, excludePorts }).then(
+      (r) => this.queue.push({ kind: 'stack', workerId: w.id, stack: r.ok ? r.stack : null, reason: r.ok ? null : r.reason }),
+      (err) => this.queue.push({ kind: 'stack', workerId: w.id, stack: null, reason: describeError(err) }),
     );
   }
 
-  private onStack(id: number, stack: string | null): void {
+  private onStack(id: number, stack: string | null, reason: string | null): void {
     const w = this.workers.get(id);
     if (!w) return;
     if (stack) this.log.error(`Worker (pid:${w.pid}) was stuck in:\n${stack}`);
-    else this.log.error(`Worker (pid:${w.pid}): its stack could not be read`);
+    else this.log.error(`Worker (pid:${w.pid}): its stack could not be read (${reason})`);
     callHookSync(this.hooks, 'workerAbort', this.reportHook, this.serverInfo(), { pid: w.pid, generation: w.generation, stack });
     signalWorker(w, 'SIGABRT');
     w.killAt = Math.min(w.killAt ?? Number.POSITIVE_INFINITY, now() + ABORT_GRACE_MS);
@@ -561,7 +569,8 @@ export class Arbiter {
       w.state = WorkerState.Stopping;
       w.killAt = Math.min(w.killAt ?? Number.POSITIVE_INFINITY, deadline);
       if (graceful) sendToWorker(w, { t: 'stop', graceful: true });
-      else signalWorker(w, 'SIGQUIT');
+      // Before hello it has no signal handlers yet (SIGQUIT would dump core) and nothing to lose.
+      else signalWorker(w, w.hello ? 'SIGQUIT' : 'SIGKILL');
     }
   }
 

@@ -12,7 +12,7 @@ export type ArbiterEvent =
   | { kind: 'message'; workerId: number; msg: WorkerToArbiter }
   | { kind: 'exit'; workerId: number; code: number | null; signal: string | null }
   /** The stack of a timed-out worker was read (or could not be: null). */
-  | { kind: 'stack'; workerId: number; stack: string | null }
+  | { kind: 'stack'; workerId: number; stack: string | null; reason: string | null }
   /** The new master started by USR2 exited. */
   | { kind: 'successor-exit'; pid: number; code: number | null; signal: string | null }
   /** --reload saw a change. */

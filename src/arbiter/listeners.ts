@@ -173,9 +173,15 @@ export async function openListeners(binds: readonly string[], backlog: number, i
   }
 }
 
-/** Closes the handles and, with `unlink`, removes unix socket files. Idempotent. */
+/**
+ * Closes the handles and, with `unlink`, removes unix socket files. Idempotent.
+ * Without `unlink`, a unix listener bound here is left open for process exit
+ * to close: libuv unlinks the socket path when it closes a pipe it bound,
+ * which would take the file from a USR2 successor still serving on it.
+ */
 export function closeListeners(listeners: readonly Listener[], unlink = true): void {
   for (const l of listeners) {
+    if (!unlink && l.socketPath && !l.inherited) continue;
     try {
       l.handle.close();
     } catch {

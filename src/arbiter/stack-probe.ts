@@ -84,6 +84,7 @@ async function probe(pid: number, opts: StackProbeOptions, deadline: number): Pr
   // kill(0) and kill(-1) signal whole groups; never let a bad pid get that far.
   if (!Number.isInteger(pid) || pid <= 1) throw new ProbeError(`invalid pid ${pid}`);
   if (pid === process.pid) throw new ProbeError('refusing to probe this process');
+  if (!(opts.timeoutMs > 0) || !Number.isFinite(opts.timeoutMs)) throw new ProbeError(`invalid timeoutMs ${opts.timeoutMs}`);
 
   // SIGUSR1 terminates a process that does not handle it: only signal a
   // process running the same node binary as this one (workers are forked
@@ -110,9 +111,10 @@ async function probe(pid: number, opts: StackProbeOptions, deadline: number): Pr
     const found = fresh.length > 0 ? (await listeningSockets(pid, new Set(fresh))).filter((s) => !exclude.has(s.port)) : [];
     const exposed = found.find((s) => !s.loopback);
     if (exposed) {
-      // The worker was started with an --inspect-port that is not loopback. The
-      // harm is done; the caller is about to kill it. Do not use that socket.
-      throw new ProbeError(`inspector listens on ${exposed.address}:${exposed.port}, not 127.0.0.1; not using it (check the workers' --inspect-port)`);
+      // Most likely the worker was started with an --inspect-port that is not
+      // loopback. The harm is done (the caller is about to kill it); say so
+      // loudly rather than talk to it.
+      throw new ProbeError(`a listener on ${exposed.address}:${exposed.port} appeared after SIGUSR1, not on 127.0.0.1; not using it (check the workers' --inspect-port)`);
     }
     for (const candidate of [...found, ...old]) {
       if (tried.has(candidate.inode)) continue;

@@ -49,6 +49,11 @@ export interface WorkerRecord {
   timedOut: boolean;
   /** Why it is being retired, for logs and metrics. */
   retireReason: RetireReason | null;
+  /**
+   * The worker said hello: its message handler is installed. Messages sent
+   * before that are lost, so a stop decided earlier is sent on hello.
+   */
+  hello: boolean;
 }
 
 export type RetireReason = 'reload' | 'scale' | 'max-requests' | 'memory' | 'winch';
@@ -68,6 +73,8 @@ export function setupCluster(title: string): void {
     exec: WORKER_ENTRY,
     args: ['--tsunicorn-worker', title],
     execArgv: inspecting ? process.execArgv : [...process.execArgv, '--inspect-port=127.0.0.1:0'],
+    // Without this, node:cluster rewrites --inspect-port to 9229+N for each worker: predictable ports.
+    ...(inspecting ? {} : { inspectPort: 0 }),
     silent: false,
   });
 }
@@ -97,6 +104,7 @@ export function forkWorker(settings: Settings, generation: number, listeners: re
     rssHigh: 0,
     timedOut: false,
     retireReason: null,
+    hello: false,
   };
 }
 

@@ -57,6 +57,11 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** Worker children of a master pid, by process title. */
+export function workersOf(pid: number): number[] {
+  return childPids(pid).filter((p) => cmdline(p).startsWith('tsunicorn: worker'));
+}
+
 export function cmdline(pid: number): string {
   try {
     return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
@@ -118,10 +123,17 @@ export class Server {
     return this.lines.join('\n');
   }
 
+  /** Live worker pids: the master's children titled as workers (a USR2 successor master is not one). */
   workers(): number[] {
-    const pids = childPids(this.pid).filter((p) => cmdline(p).includes('tsunicorn'));
+    const pids = workersOf(this.pid);
     for (const p of pids) this.seen.add(p);
     return pids;
+  }
+
+  /** Also kill this pid (and its workers) at cleanup: a master started by USR2, a daemon. */
+  adopt(pid: number): void {
+    this.seen.add(pid);
+    for (const p of workersOf(pid)) this.seen.add(p);
   }
 
   async waitLog(re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
@@ -173,6 +185,7 @@ export class Server {
   /** Kills the master and every worker it ever had, by pid. */
   async kill(): Promise<void> {
     this.workers();
+    for (const p of [...this.seen]) for (const w of workersOf(p)) this.seen.add(w);
     for (const p of this.seen) if (isAlive(p)) process.kill(p, 'SIGKILL');
     if (!this.exit) {
       this.proc.kill('SIGKILL');

@@ -145,7 +145,7 @@ describe('runLoad', () => {
     expect(r.ok).toBe(500);
     expect(closes).toBe(100);
     // 10 initial connections plus one per close, except the clients' last responses.
-    expect(srv.connections).toBeGreaterThan(100);
+    expect(srv.connections).toBeGreaterThanOrEqual(100);
     expect(srv.connections).toBeLessThanOrEqual(110);
     expect(r.connections).toBe(srv.connections);
   });
@@ -221,6 +221,28 @@ describe('runLoad', () => {
     expect(r.errors).toEqual({ ECONNREFUSED: r.total });
     expect(r.connections).toBe(0);
     expect(describeFailures(r)).toMatch(/ECONNREFUSED×/);
+  });
+
+  it('keep-alive clients whose server went away count their failed reconnects', async () => {
+    const srv = await startServer((_req, res, n) => {
+      if (n === 100) {
+        srv.server.close();
+        srv.server.closeAllConnections(); // includes this request's socket
+        return;
+      }
+      res.end('ok');
+    });
+    const r = await runLoad({ url: srv.url, concurrency: 5, durationMs: 10_000, maxRequests: 300, keepAlive: true });
+    expectConsistent(r);
+    expect(r.total).toBe(300);
+    expect(r.ok).toBe(99);
+    expect(r.errors.ECONNREFUSED, describeFailures(r)).toBeGreaterThan(0);
+    // Apart from refusals, at most one request per client failed: the one in flight when its connection was closed
+    // (reaching the handler or still unparsed in the server's socket buffer).
+    const socketErrors = r.total - r.ok - r.errors.ECONNREFUSED!;
+    expect(socketErrors, describeFailures(r)).toBeGreaterThanOrEqual(1);
+    expect(socketErrors, describeFailures(r)).toBeLessThanOrEqual(5);
+    expect(srv.requests).toBe(100);
   });
 
   it('aborts requests still hanging drainMs after the end and counts them', async () => {
