@@ -4,6 +4,7 @@
  * Deterministic by construction: defaults are computed from an empty
  * environment and nothing here reads the clock or the process.
  */
+import { HOOKS, HOOK_NAMES } from './hooks.js';
 import { SETTING_KEYS, type SettingKey, settingSpec } from './settings.js';
 import { SECTIONS } from './setting-types.js';
 
@@ -59,5 +60,17 @@ export function renderSettingsDoc(): string {
       out.push('', spec.doc, '');
     }
   }
+  out.push(
+    '## Hooks',
+    '',
+    'Functions in the config file, called at Gunicorn’s points (types: `Hooks` in `tsunicorn`). Arbiter hooks',
+    'receive `server` (`{ pid, settings, generation, workers }`); worker hooks receive `worker` (`{ pid, generation }`).',
+    'A hook that throws or rejects is logged as `Exception in hook NAME` and changes nothing else.',
+    '',
+    '| Hook | Runs in | When |',
+    '|---|---|---|',
+    ...HOOK_NAMES.map((n) => `| \`${n}\` | ${HOOKS[n].side} | ${HOOKS[n].doc} |`),
+    '',
+  );
   return `${out.join('\n').trimEnd()}\n`;
 }
