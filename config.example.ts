@@ -22,7 +22,10 @@ export default defineConfig({
   // ── Worker processes ─────────────────────────────────────────────────────
   // Number of workers; defaults to $WEB_CONCURRENCY when set. Start with one per CPU core.
   workers: 1,
+  // 'async': many concurrent requests per worker, keep-alive. 'sync': one request at a time, as Gunicorn's sync worker.
   workerClass: 'async',
+  // Gunicorn compatibility: only 1 (a Node worker runs one JavaScript thread; use 'async' for concurrency).
+  threads: 1,
   // Most connections one worker holds at once; beyond it, connections wait for a worker with room.
   workerConnections: 1000,
   // Seconds a worker may be silent before it is killed and replaced (0 = never).

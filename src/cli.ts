@@ -73,6 +73,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       daemonize(argv, env, settings.errorLogfile);
       return ExitCode.OK;
     }
+    // Not inherited by workers (or by a daemon an app might start).
+    delete env.TSUNICORN_DAEMONIZED;
     log = createLogger({ level: settings.logLevel, destination: settings.errorLogfile });
     const { Arbiter } = await import('./arbiter/arbiter.js');
     return await new Arbiter({ config, argv, env, cwd: launchCwd, log }).run();

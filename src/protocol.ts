@@ -33,11 +33,14 @@ export type WorkerToArbiter =
   /** Boot failed; the worker exits with `exitCode` right after sending this. */
   | { t: 'boot-error'; exitCode: number; code: string; message: string; stack?: string }
   /** A paused listener resumed on its spare handle and needs a new spare. */
-  | { t: 'need-spare'; index: number }
+  /** The worker wants `count` more copies of listener `index` (it listens on a fresh copy after each pause). */
+  | { t: 'need-spare'; index: number; count: number }
   /** Liveness, sent on a timer from the worker's event loop: silence means the loop is blocked. */
   | { t: 'beat'; requests: number; inFlight: number; rss: number }
   /** The worker reached --max-requests and is draining; the arbiter should replace it now. */
-  | { t: 'retiring'; reason: 'max-requests' };
+  | { t: 'retiring'; reason: 'max-requests' }
+  /** Sync workers: the request passed --timeout; the worker answered 504 (if it could) and exits. */
+  | { t: 'request-timeout'; method: string; path: string };
 
 export type MessageOf<U extends { t: string }, T extends U['t']> = Extract<U, { t: T }>;
 
@@ -54,4 +57,4 @@ export function isMessage<U extends { t: string }>(value: unknown, types: readon
 }
 
 export const ARBITER_TO_WORKER_TYPES = ['boot', 'listener', 'stop', 'reopen-logs'] as const satisfies readonly ArbiterToWorker['t'][];
-export const WORKER_TO_ARBITER_TYPES = ['hello', 'ready', 'boot-error', 'need-spare', 'beat', 'retiring'] as const satisfies readonly WorkerToArbiter['t'][];
+export const WORKER_TO_ARBITER_TYPES = ['hello', 'ready', 'boot-error', 'need-spare', 'beat', 'retiring', 'request-timeout'] as const satisfies readonly WorkerToArbiter['t'][];

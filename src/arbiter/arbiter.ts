@@ -32,6 +32,7 @@ import {
   sendToWorker,
   setupCluster,
   signalWorker,
+  currentRequest,
 } from './workers.js';
 
 export enum ArbiterState {
@@ -52,6 +53,8 @@ const BACKOFF_MAX_MS = 10_000;
 const STACK_CAPTURE_MS = 1000;
 /** After SIGABRT, how long before SIGKILL. */
 const ABORT_GRACE_MS = 1000;
+/** Most spare handles sent for one ask. */
+const MAX_SPARES_PER_ASK = 8;
 /** Heartbeats in a row above --max-worker-memory before the worker is recycled. */
 const RSS_STRIKES = 3;
 
@@ -282,7 +285,8 @@ export class Arbiter {
     },
     'need-spare': (msg, w) => {
       const l = w.listeners[msg.index];
-      if (l) sendToWorker(w, { t: 'listener', info: l.info, spare: true }, l.handle);
+      const count = Math.min(Math.max(1, msg.count), MAX_SPARES_PER_ASK);
+      if (l) for (let i = 0; i < count; i++) sendToWorker(w, { t: 'listener', info: l.info, spare: true }, l.handle);
     },
     beat: (msg, w) => {
       w.lastBeat = now();
@@ -301,6 +305,12 @@ export class Arbiter {
     retiring: (_msg, w) => {
       if (w.state === WorkerState.Booting || w.state === WorkerState.Ready) this.retire(w, 'max-requests');
     },
+    'request-timeout': (msg, w) => {
+      if (w.timedOut) return;
+      w.timedOut = true;
+      this.log.critical(`WORKER TIMEOUT (pid:${w.pid}) serving ${msg.method} ${msg.path}: over --timeout ${this.settings.timeout} s; answered 504`);
+      w.killAt = now() + ABORT_GRACE_MS;
+    },
   };
 
   private countReady(): number {
@@ -317,7 +327,7 @@ export class Arbiter {
     w.state = WorkerState.Dead;
     callHookSync(this.hooks, 'childExit', this.reportHook, this.serverInfo(), { pid: w.pid, generation: w.generation, code, signal });
     if (w.timedOut) {
-      this.log.error(`Worker (pid:${w.pid}) was killed after WORKER TIMEOUT (${signal ?? `exit code ${code}`})`);
+      this.log.error(signal ? `Worker (pid:${w.pid}) was killed after WORKER TIMEOUT (${signal})` : `Worker (pid:${w.pid}) exited after WORKER TIMEOUT`);
       return;
     }
     if (expected) return;
@@ -375,7 +385,9 @@ export class Arbiter {
 
   private onTimeout(w: WorkerRecord): void {
     w.timedOut = true;
-    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})`);
+    const request = currentRequest(w.pid);
+    const serving = request ? ` serving ${request}` : '';
+    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})${serving}`);
     // Backstop: whatever the stack probe does, the worker is gone by then.
     w.killAt = now() + STACK_CAPTURE_MS + ABORT_GRACE_MS + 500;
     const excludePorts = w.listeners.flatMap((l) => (l.info.address.kind === 'tcp' ? [l.info.address.port] : []));

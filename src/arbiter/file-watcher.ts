@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-const IGNORED = /(^|[/\\])(node_modules|\.[^/\\]+)([/\\]|$)/;
+/** node_modules and dot-directories anywhere in the path; dotfiles such as .env are still watched. */
+const IGNORED = /(^|[/\\])(node_modules|\.[^/\\]+)[/\\]/;
 const DEBOUNCE_MS = 150;
 
 export interface Watcher {

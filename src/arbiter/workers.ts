@@ -4,6 +4,7 @@
  * module only knows how to fork, message and signal them.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Settings } from '../config/settings.js';
@@ -49,6 +50,7 @@ export interface WorkerRecord {
   timedOut: boolean;
   /** Why it is being retired, for logs and metrics. */
   retireReason: RetireReason | null;
+
   /**
    * The worker said hello: its message handler is installed. Messages sent
    * before that are lost, so a stop decided earlier is sent on hello.
@@ -129,6 +131,22 @@ export function bootWorker(w: WorkerRecord, settings: Settings, workerHooks: boo
   sendToWorker(w, { t: 'boot', settings, generation: w.generation, listenerCount: listeners.length, beatMs: beatInterval(settings), workerHooks });
   for (const spare of [false, true]) {
     for (const l of listeners) sendToWorker(w, { t: 'listener', info: l.info, spare }, l.handle);
+  }
+}
+
+/**
+ * The request a sync worker is serving, from its process title
+ * (`tsunicorn: worker [app] GET /path`, set per request: no IPC). Read when
+ * the worker timed out, so even a worker whose event loop is blocked tells
+ * what it was doing. Linux (/proc); null elsewhere or when idle.
+ */
+export function currentRequest(pid: number): string | null {
+  try {
+    const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+    const m = /^tsunicorn: worker \[.*?\] (\S+ \S+)/.exec(title);
+    return m ? m[1]! : null;
+  } catch {
+    return null;
   }
 }
 

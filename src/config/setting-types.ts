@@ -64,6 +64,18 @@ export function seconds(min = 0): Kind<number> {
   };
 }
 
+/** An integer setting that only accepts 1, with the reason as what is allowed (--threads). */
+export function onlyOne(reason: string): Kind<number> {
+  return {
+    meta: 'INT',
+    parse(raw) {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+      return n === 1 ? ok(1) : no(`1; ${reason}`);
+    },
+    show: String,
+  };
+}
+
 export function str(check?: (s: string) => string | undefined, meta = 'STRING'): Kind<string> {
   return {
     meta,

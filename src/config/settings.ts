@@ -5,7 +5,7 @@
  */
 import { parseAppSpec } from './app-spec.js';
 import { parseBind } from './bind-address.js';
-import { type Kind, type Section, bool, choice, int, list, optionalStr, seconds } from './setting-types.js';
+import { type Kind, type Section, bool, choice, int, list, onlyOne, optionalStr, seconds } from './setting-types.js';
 
 export interface SettingSpec<T> {
   kind: Kind<T>;
@@ -101,11 +101,25 @@ export const SETTINGS = {
     doc: 'Number of worker processes. A good start is the number of CPU cores.',
   }),
   workerClass: spec({
-    kind: choice(['async'] as const),
+    kind: choice(['async', 'sync'] as const),
     section: 'Worker processes',
     flags: ['-k', '--worker-class'],
     default: () => 'async' as const,
-    doc: '`async`: each worker serves many connections concurrently on its event loop, with keep-alive.',
+    doc:
+      '`async`: each worker serves many connections concurrently on its event loop, with keep-alive. ' +
+      '`sync`: each worker serves one request at a time, with `Connection: close`, as Gunicorn’s sync worker; ' +
+      'a new connection always goes to an idle worker. See docs/workers.md.',
+  }),
+  threads: spec({
+    kind: onlyOne(
+      'tsunicorn workers run one JavaScript thread each: use -k async for concurrent requests per worker, -w for parallelism',
+    ),
+    section: 'Worker processes',
+    flags: ['--threads'],
+    default: () => 1,
+    doc:
+      'Accepted for Gunicorn compatibility with the value 1 only. A Node worker runs one JavaScript thread; ' +
+      'for what Gunicorn’s threads give (concurrent requests per worker), use `-k async`.',
   }),
   workerConnections: spec({
     kind: int(1),
@@ -121,7 +135,10 @@ export const SETTINGS = {
     section: 'Worker processes',
     flags: ['-t', '--timeout'],
     default: () => 30,
-    doc: 'A worker silent for this many seconds is killed and replaced. 0 disables.',
+    doc:
+      'A worker whose event loop is blocked for this many seconds is killed and replaced (its JavaScript stack is ' +
+      'logged). For sync workers it is also a request deadline: a request running longer gets a 504 and its worker ' +
+      'is replaced. 0 disables.',
   }),
   gracefulTimeout: spec({
     kind: seconds(0),

@@ -26,7 +26,7 @@ import { type Logger, createLogger } from '../log/logger.js';
 import type { ServerHandle } from '../node-compat.js';
 import { ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type Dispatch, type ListenerInfo, type WorkerToArbiter, isMessage } from '../protocol.js';
 import { loadApp } from './app-loader.js';
-import { AsyncWorker } from './async-worker.js';
+import { HttpWorker } from './http-worker.js';
 
 if (!cluster.isWorker) {
   process.stderr.write('tsunicorn: the worker entry must be started by the arbiter\n');
@@ -41,7 +41,9 @@ interface Booted {
 }
 
 let booted: Booted | null = null;
-let server: AsyncWorker | null = null;
+/** Set as soon as boot opens the log, so a USR1 reopen during the rest of boot is not lost. */
+let workerLog: Logger | null = null;
+let server: HttpWorker | null = null;
 let listenersExpected = Number.POSITIVE_INFINITY;
 let primaryHandles = 0;
 const pendingHandles: [ListenerInfo, ServerHandle][] = [];
@@ -125,9 +127,11 @@ function maybeListen(): void {
 async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void> {
   const settings = msg.settings;
   const log = createLogger({ level: settings.logLevel, destination: settings.errorLogfile });
+  workerLog = log;
   const info: WorkerInfo = { pid: process.pid, generation: msg.generation };
   const parsed = parseAppSpec(settings.app ?? '');
-  process.title = `tsunicorn: worker [${settings.name ?? (parsed.ok ? formatAppSpec(parsed.spec) : settings.app)}]`;
+  const idleTitle = `tsunicorn: worker [${settings.name ?? (parsed.ok ? formatAppSpec(parsed.spec) : settings.app)}]`;
+  process.title = idleTitle;
   log.info(`Booting worker with pid: ${process.pid}`);
   startBeats(msg.beatMs);
   if (!parsed.ok) throw new TsuError('TSU_ERR_BAD_APP_SPEC', `invalid app ${JSON.stringify(settings.app)}: ${parsed.problem}`);
@@ -145,16 +149,28 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
   );
   await callHook(hooks, 'postWorkerInit', reportHook, info);
   const maxRequests = settings.maxRequests > 0 ? settings.maxRequests + Math.floor(Math.random() * (settings.maxRequestsJitter + 1)) : 0;
-  server = new AsyncWorker({
+  const path = (req: IncomingMessage) => (req.url ?? '/').split('?')[0] ?? '/';
+  server = new HttpWorker({
     settings,
     log,
     app: withRequestHooks(app.listener, booted),
     maxRequests,
-    needSpare: (index) => void send({ t: 'need-spare', index }),
+    needSpare: (index, count) => void send({ t: 'need-spare', index, count }),
     onMaxRequests: () => {
       log.info(`Autorestarting worker after current request (${maxRequests} requests served).`);
       void send({ t: 'retiring', reason: 'max-requests' });
       void stop(true);
+    },
+    // Sync: ps shows what each worker is serving, and the arbiter reads it on a timeout (no per-request IPC).
+    onRequestStart: (req) => {
+      process.title = `${idleTitle} ${req.method ?? 'GET'} ${path(req)}`;
+    },
+    onRequestEnd: () => {
+      process.title = idleTitle;
+    },
+    onRequestTimeout: (req) => {
+      // The arbiter logs WORKER TIMEOUT and replaces this worker; its one connection got a 504.
+      void send({ t: 'request-timeout', method: req.method ?? 'GET', path: path(req) }).then(() => stop(false, ExitCode.RUNTIME));
     },
   });
   for (const [l, handle] of pendingHandles.splice(0)) server.addHandle(l, handle);
@@ -178,7 +194,7 @@ const dispatch: Dispatch<ArbiterToWorker, [ServerHandle | undefined]> = {
     void stop(msg.graceful);
   },
   'reopen-logs'() {
-    booted?.log.reopen();
+    workerLog?.reopen();
   },
 };
 

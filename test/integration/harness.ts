@@ -77,6 +77,18 @@ export interface Exit {
 
 const running = new Set<Server>();
 
+/** Worker classes the lifecycle suites run under. */
+export const WORKER_CLASSES = ['async', 'sync'] as const;
+let workerClassArgs = '';
+
+/**
+ * Runs every server started from now on with `-k CLASS`, through TSUNICORN_CMD_ARGS so that each
+ * test's own command line stays as it is. `null` goes back to the default.
+ */
+export function useWorkerClass(cls: (typeof WORKER_CLASSES)[number] | null): void {
+  workerClassArgs = cls ? `-k ${cls}` : '';
+}
+
 export class Server {
   readonly proc: ChildProcess;
   readonly lines: string[] = [];
@@ -89,7 +101,7 @@ export class Server {
   constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
     this.proc = spawn(process.execPath, [BIN, ...args], {
       cwd: opts.cwd ?? FIXTURES,
-      env: { ...process.env, TSUNICORN_CMD_ARGS: '', PORT: '', WEB_CONCURRENCY: '', ...opts.env },
+      env: { ...process.env, TSUNICORN_CMD_ARGS: workerClassArgs, PORT: '', WEB_CONCURRENCY: '', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(this);

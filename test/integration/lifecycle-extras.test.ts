@@ -307,6 +307,36 @@ describe('USR1', () => {
     expect(fresh).not.toMatch(/Error handling request GET \/boom\?before/);
     expect(s.log).toBe(''); // nothing on stderr: everything went to the file
   });
+
+  it('also reopens in a worker that is still booting (loading the config for its hooks) when USR1 arrives', async () => {
+    const dir = tmpDir();
+    copyFixture(dir);
+    const logFile = path.join(dir, 'error.log');
+    const rotated = `${logFile}.1`;
+    // A worker hook makes each worker load the config itself; the config takes 1.5 s to load in a
+    // worker (not in the master), a window in which the worker already has its log open.
+    fs.writeFileSync(
+      path.join(dir, 'tsunicorn.config.mjs'),
+      `import cluster from 'node:cluster';
+if (cluster.isWorker) await new Promise((r) => setTimeout(r, 1500));
+export default { postFork() {} };
+`,
+    );
+    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--log-level', 'debug', '--error-logfile', logFile], { cwd: dir });
+    const port = Number((await waitFileLine(logFile, /Listening at: http:\/\/127\.0\.0\.1:(\d+) /))[1]);
+    const worker = Number((await waitFileLine(logFile, /Booting worker with pid: (\d+)/))[1]);
+    expect(readLines(logFile).join('\n')).not.toMatch(/is ready$/m);
+    fs.renameSync(logFile, rotated);
+    s.signal('SIGUSR1');
+    await waitFileLine(rotated, /Handling signal: usr1/);
+    await waitFileLine(logFile, new RegExp(`Worker \\(pid:${worker}\\) is ready`), 10_000);
+    expect((await get(`http://127.0.0.1:${port}/boom?after`)).status).toBe(500);
+    const errorLine = await waitFor('the worker error line in either file', () =>
+      [...readLines(logFile), ...readLines(rotated)].find((l) => l.includes('Error handling request GET /boom?after')),
+    );
+    expect(linePid(errorLine)).toBe(worker);
+    expect(readLines(logFile), `the booting worker kept writing to the rotated ${rotated}`).toContain(errorLine);
+  });
 });
 
 // ── 3. --reload ─────────────────────────────────────────────────────────────

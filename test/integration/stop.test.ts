@@ -7,103 +7,108 @@
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, get, isAlive, runCli, start, tmpDir, waitFor } from './harness.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cleanup, get, isAlive, runCli, start, tmpDir, waitFor, WORKER_CLASSES, useWorkerClass } from './harness.js';
 
 afterEach(cleanup);
 
-describe('stopping', () => {
-  it('TERM during a 1 s request: the request completes with 200, the master exits 0, no worker remains', async () => {
-    const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--log-level', 'debug']);
-    const port = await s.port();
-    await s.readyWorkers(2);
-    const workers = s.workers();
-    const slow = get(`http://127.0.0.1:${port}/slow?ms=1000`);
-    await s.waitLog(/slow request started/);
-    s.signal('SIGTERM');
-    const res = await slow;
-    expect(res.status).toBe(200);
-    expect(res.body).toMatch(/^slow \d+/);
-    expect(await s.waitExit()).toEqual({ code: 0, signal: null });
-    for (const pid of workers) expect(isAlive(pid)).toBe(false);
-    expect(s.log).toMatch(/Shutting down: Master/);
+describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
+  beforeAll(() => useWorkerClass(workerClass));
+  afterAll(() => useWorkerClass(null));
+
+  describe('stopping', () => {
+    it('TERM during a 1 s request: the request completes with 200, the master exits 0, no worker remains', async () => {
+      const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--log-level', 'debug']);
+      const port = await s.port();
+      await s.readyWorkers(2);
+      const workers = s.workers();
+      const slow = get(`http://127.0.0.1:${port}/slow?ms=1000`);
+      await s.waitLog(/slow request started/);
+      s.signal('SIGTERM');
+      const res = await slow;
+      expect(res.status).toBe(200);
+      expect(res.body).toMatch(/^slow \d+/);
+      expect(await s.waitExit()).toEqual({ code: 0, signal: null });
+      for (const pid of workers) expect(isAlive(pid)).toBe(false);
+      expect(s.log).toMatch(/Shutting down: Master/);
+    });
+
+    it.each(['SIGINT', 'SIGQUIT'] as const)('%s is quick: exits 0 without waiting for a 10 s request', async (sig) => {
+      const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--log-level', 'debug']);
+      const port = await s.port();
+      await s.readyWorkers(2);
+      const workers = s.workers();
+      const slow = get(`http://127.0.0.1:${port}/slow?ms=10000`).catch((err: Error) => err);
+      await s.waitLog(/slow request started/);
+      s.signal(sig);
+      expect(await s.waitExit(3000)).toEqual({ code: 0, signal: null });
+      expect(await slow).toBeInstanceOf(Error);
+      for (const pid of workers) expect(isAlive(pid)).toBe(false);
+    });
+
+    it('a second INT during a graceful stop makes it quick', async () => {
+      const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--graceful-timeout', '30', '--log-level', 'debug']);
+      const port = await s.port();
+      await s.readyWorkers(1);
+      const slow = get(`http://127.0.0.1:${port}/slow?ms=20000`).catch((err: Error) => err);
+      await s.waitLog(/slow request started/);
+      s.signal('SIGTERM');
+      await s.waitLog(/Handling signal: term/);
+      await s.waitLog(/Worker exiting/);
+      s.signal('SIGINT');
+      expect(await s.waitExit(3000)).toEqual({ code: 0, signal: null });
+      expect(await slow).toBeInstanceOf(Error);
+    });
+
+    it('the graceful timeout bounds a graceful stop: a stuck request is cut off and the master still exits 0', async () => {
+      const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--graceful-timeout', '1', '--log-level', 'debug']);
+      const port = await s.port();
+      await s.readyWorkers(1);
+      const slow = get(`http://127.0.0.1:${port}/slow?ms=20000`).catch((err: Error) => err);
+      await s.waitLog(/slow request started/);
+      s.signal('SIGTERM');
+      expect(await s.waitExit(5000)).toEqual({ code: 0, signal: null });
+      expect(await slow).toBeInstanceOf(Error);
+    });
+
+    it('kill -9 of the master: no worker is alive 2 s later', async () => {
+      const s = start(['node-app.mjs', '-w', '3', '-b', '127.0.0.1:0', '--log-level', 'debug']);
+      await s.readyWorkers(3);
+      const workers = s.workers();
+      expect(workers).toHaveLength(3);
+      s.signal('SIGKILL');
+      await s.waitExit();
+      await waitFor('workers to exit after the master died', () => workers.every((pid) => !isAlive(pid)), 2000);
+    });
   });
 
-  it.each(['SIGINT', 'SIGQUIT'] as const)('%s is quick: exits 0 without waiting for a 10 s request', async (sig) => {
-    const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--log-level', 'debug']);
-    const port = await s.port();
-    await s.readyWorkers(2);
-    const workers = s.workers();
-    const slow = get(`http://127.0.0.1:${port}/slow?ms=10000`).catch((err: Error) => err);
-    await s.waitLog(/slow request started/);
-    s.signal(sig);
-    expect(await s.waitExit(3000)).toEqual({ code: 0, signal: null });
-    expect(await slow).toBeInstanceOf(Error);
-    for (const pid of workers) expect(isAlive(pid)).toBe(false);
-  });
+  describe('worker replacement', () => {
+    it('a connection opened while the only worker is being replaced is served, not refused', async () => {
+      const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--log-level', 'debug']);
+      const port = await s.port();
+      await s.readyWorkers(1);
+      const [old] = s.workers();
+      process.kill(old!, 'SIGKILL');
+      await waitFor('the worker to die', () => !isAlive(old!));
+      // No worker is alive now: this connection waits in the listen backlog.
+      const res = await get(`http://127.0.0.1:${port}/`);
+      expect(res.status).toBe(200);
+      const pid = Number(res.body.trim().split(' ')[1]);
+      expect(pid).not.toBe(old);
+      expect(s.workers()).toEqual([pid]);
+      await s.waitLog(new RegExp(`Worker \\(pid:${old}\\) was sent SIGKILL`));
+    });
 
-  it('a second INT during a graceful stop makes it quick', async () => {
-    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--graceful-timeout', '30', '--log-level', 'debug']);
-    const port = await s.port();
-    await s.readyWorkers(1);
-    const slow = get(`http://127.0.0.1:${port}/slow?ms=20000`).catch((err: Error) => err);
-    await s.waitLog(/slow request started/);
-    s.signal('SIGTERM');
-    await s.waitLog(/Handling signal: term/);
-    await s.waitLog(/Worker exiting/);
-    s.signal('SIGINT');
-    expect(await s.waitExit(3000)).toEqual({ code: 0, signal: null });
-    expect(await slow).toBeInstanceOf(Error);
-  });
-
-  it('the graceful timeout bounds a graceful stop: a stuck request is cut off and the master still exits 0', async () => {
-    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--graceful-timeout', '1', '--log-level', 'debug']);
-    const port = await s.port();
-    await s.readyWorkers(1);
-    const slow = get(`http://127.0.0.1:${port}/slow?ms=20000`).catch((err: Error) => err);
-    await s.waitLog(/slow request started/);
-    s.signal('SIGTERM');
-    expect(await s.waitExit(5000)).toEqual({ code: 0, signal: null });
-    expect(await slow).toBeInstanceOf(Error);
-  });
-
-  it('kill -9 of the master: no worker is alive 2 s later', async () => {
-    const s = start(['node-app.mjs', '-w', '3', '-b', '127.0.0.1:0', '--log-level', 'debug']);
-    await s.readyWorkers(3);
-    const workers = s.workers();
-    expect(workers).toHaveLength(3);
-    s.signal('SIGKILL');
-    await s.waitExit();
-    await waitFor('workers to exit after the master died', () => workers.every((pid) => !isAlive(pid)), 2000);
-  });
-});
-
-describe('worker replacement', () => {
-  it('a connection opened while the only worker is being replaced is served, not refused', async () => {
-    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--log-level', 'debug']);
-    const port = await s.port();
-    await s.readyWorkers(1);
-    const [old] = s.workers();
-    process.kill(old!, 'SIGKILL');
-    await waitFor('the worker to die', () => !isAlive(old!));
-    // No worker is alive now: this connection waits in the listen backlog.
-    const res = await get(`http://127.0.0.1:${port}/`);
-    expect(res.status).toBe(200);
-    const pid = Number(res.body.trim().split(' ')[1]);
-    expect(pid).not.toBe(old);
-    expect(s.workers()).toEqual([pid]);
-    await s.waitLog(new RegExp(`Worker \\(pid:${old}\\) was sent SIGKILL`));
-  });
-
-  it('--worker-connections caps concurrent connections per worker; excess connections wait and are all served', async () => {
-    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--worker-connections', '2', '--log-level', 'debug']);
-    const port = await s.port();
-    await s.readyWorkers(1);
-    const results = await Promise.all(Array.from({ length: 6 }, () => get(`http://127.0.0.1:${port}/slow?ms=200`)));
-    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
-    const max = await get(`http://127.0.0.1:${port}/max-inflight`);
-    // The app counts requests in flight: never more than the 2 allowed connections.
-    expect(Number(max.body)).toBe(2);
+    it('--worker-connections caps concurrent connections per worker; excess connections wait and are all served', async () => {
+      const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--worker-connections', '2', '--log-level', 'debug']);
+      const port = await s.port();
+      await s.readyWorkers(1);
+      const results = await Promise.all(Array.from({ length: 6 }, () => get(`http://127.0.0.1:${port}/slow?ms=200`)));
+      expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+      const max = await get(`http://127.0.0.1:${port}/max-inflight`);
+      // The app counts requests in flight: never more than the 2 allowed connections (a sync worker: 1).
+      expect(Number(max.body)).toBe(workerClass === 'sync' ? 1 : 2);
+    });
   });
 });
 

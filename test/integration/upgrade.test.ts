@@ -5,8 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, cleanup, cmdline, get, isAlive, start, tmpDir, waitFor, workersOf } from './harness.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES, cleanup, cmdline, get, isAlive, start, tmpDir, waitFor, workersOf, WORKER_CLASSES, useWorkerClass } from './harness.js';
 import { describeFailures, failedCount, startLoad } from './load.js';
 
 afterEach(cleanup);
@@ -38,59 +38,64 @@ async function upgradeSetup(bind: string) {
   return { dir, pidfile, s, successor };
 }
 
-describe('USR2 upgrade', () => {
-  it('USR2, WINCH, TERM of the old master under keep-alive load: 0 failed requests; the new master survives and the pidfile names it', async () => {
-    const dir0 = tmpDir();
-    const sock = path.join(dir0, 'app.sock');
-    const { pidfile, s, successor } = await upgradeSetup(`unix:${sock}`);
-    const load = startLoad({ url: 'http://localhost/', socketPath: sock, concurrency: 20, durationMs: 20_000, keepAlive: true });
-    await waitFor('load flowing', async () => (await get('http://localhost/', { socketPath: sock })).status === 200);
+describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
+  beforeAll(() => useWorkerClass(workerClass));
+  afterAll(() => useWorkerClass(null));
 
-    s.signal('SIGWINCH');
-    await waitFor('the old master to have no workers', () => s.workers().length === 0, 15_000);
-    expect(workersOf(successor)).toHaveLength(2);
-    s.signal('SIGTERM');
-    expect((await s.waitExit()).code).toBe(0);
-    // The socket file stays: the new master serves on it.
-    expect(fs.existsSync(sock)).toBe(true);
-    await waitFor('the new master to take the pidfile', () => readPid(pidfile) === successor);
-    expect(fs.existsSync(`${pidfile}.2`)).toBe(false);
-    expect(s.log).toMatch(new RegExp(`\\[${successor}\\] \\[INFO\\] Master has been promoted\\.`));
+  describe('USR2 upgrade', () => {
+    it('USR2, WINCH, TERM of the old master under keep-alive load: 0 failed requests; the new master survives and the pidfile names it', async () => {
+      const dir0 = tmpDir();
+      const sock = path.join(dir0, 'app.sock');
+      const { pidfile, s, successor } = await upgradeSetup(`unix:${sock}`);
+      const load = startLoad({ url: 'http://localhost/', socketPath: sock, concurrency: 20, durationMs: 20_000, keepAlive: true });
+      await waitFor('load flowing', async () => (await get('http://localhost/', { socketPath: sock })).status === 200);
 
-    const result = await load.stop();
-    expect(failedCount(result), describeFailures(result)).toBe(0);
-    expect(result.ok).toBeGreaterThan(200);
-    const served = await get('http://localhost/', { socketPath: sock });
-    expect(workersOf(successor)).toContain(Number(served.body.trim().split(' ')[1]));
+      s.signal('SIGWINCH');
+      await waitFor('the old master to have no workers', () => s.workers().length === 0, 15_000);
+      expect(workersOf(successor)).toHaveLength(2);
+      s.signal('SIGTERM');
+      expect((await s.waitExit()).code).toBe(0);
+      // The socket file stays: the new master serves on it.
+      expect(fs.existsSync(sock)).toBe(true);
+      await waitFor('the new master to take the pidfile', () => readPid(pidfile) === successor);
+      expect(fs.existsSync(`${pidfile}.2`)).toBe(false);
+      expect(s.log).toMatch(new RegExp(`\\[${successor}\\] \\[INFO\\] Master has been promoted\\.`));
 
-    process.kill(successor, 'SIGTERM');
-    await waitFor('the new master to exit', () => !isAlive(successor), 10_000);
-    expect(fs.existsSync(sock)).toBe(false);
-    expect(fs.existsSync(pidfile)).toBe(false);
-  }, 60_000);
+      const result = await load.stop();
+      expect(failedCount(result), describeFailures(result)).toBe(0);
+      expect(result.ok).toBeGreaterThan(50);
+      const served = await get('http://localhost/', { socketPath: sock });
+      expect(workersOf(successor)).toContain(Number(served.body.trim().split(' ')[1]));
 
-  it('rollback: HUP the old master after WINCH, then TERM the new one; the old one serves alone', async () => {
-    const { pidfile, s, successor } = await upgradeSetup('127.0.0.1:0');
-    const port = await s.port();
-    const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 10, durationMs: 20_000, keepAlive: false });
-    s.signal('SIGWINCH');
-    await waitFor('the old master to have no workers', () => s.workers().length === 0, 15_000);
-    s.signal('SIGHUP');
-    await waitFor('the old master to have 2 workers again', () => s.workers().length === 2 && s.countLog(new RegExp(`\\[${s.pid}\\] \\[DEBUG\\] Worker \\(pid:\\d+\\) is ready`)) >= 4);
-    process.kill(successor, 'SIGTERM');
-    await waitFor('the new master to exit', () => !isAlive(successor), 10_000);
-    await s.waitLog(/New master \(pid: \d+\) exited \(code 0\); this master carries on/);
-    const result = await load.stop();
-    expect(failedCount(result), describeFailures(result)).toBe(0);
-    expect(readPid(pidfile)).toBe(s.pid);
-    expect(fs.existsSync(`${pidfile}.2`)).toBe(false);
-    const r = await get(`http://127.0.0.1:${port}/`);
-    expect(s.workers()).toContain(Number(r.body.trim().split(' ')[1]));
-  }, 60_000);
+      process.kill(successor, 'SIGTERM');
+      await waitFor('the new master to exit', () => !isAlive(successor), 10_000);
+      expect(fs.existsSync(sock)).toBe(false);
+      expect(fs.existsSync(pidfile)).toBe(false);
+    }, 60_000);
 
-  it('a second USR2 while the new master runs is ignored', async () => {
-    const { s, successor } = await upgradeSetup('127.0.0.1:0');
-    s.signal('SIGUSR2');
-    await s.waitLog(new RegExp(`USR2 ignored: an upgrade is in progress \\(new master pid ${successor}\\)`));
-  }, 30_000);
+    it('rollback: HUP the old master after WINCH, then TERM the new one; the old one serves alone', async () => {
+      const { pidfile, s, successor } = await upgradeSetup('127.0.0.1:0');
+      const port = await s.port();
+      const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 10, durationMs: 20_000, keepAlive: false });
+      s.signal('SIGWINCH');
+      await waitFor('the old master to have no workers', () => s.workers().length === 0, 15_000);
+      s.signal('SIGHUP');
+      await waitFor('the old master to have 2 workers again', () => s.workers().length === 2 && s.countLog(new RegExp(`\\[${s.pid}\\] \\[DEBUG\\] Worker \\(pid:\\d+\\) is ready`)) >= 4);
+      process.kill(successor, 'SIGTERM');
+      await waitFor('the new master to exit', () => !isAlive(successor), 10_000);
+      await s.waitLog(/New master \(pid: \d+\) exited \(code 0\); this master carries on/);
+      const result = await load.stop();
+      expect(failedCount(result), describeFailures(result)).toBe(0);
+      expect(readPid(pidfile)).toBe(s.pid);
+      expect(fs.existsSync(`${pidfile}.2`)).toBe(false);
+      const r = await get(`http://127.0.0.1:${port}/`);
+      expect(s.workers()).toContain(Number(r.body.trim().split(' ')[1]));
+    }, 60_000);
+
+    it('a second USR2 while the new master runs is ignored', async () => {
+      const { s, successor } = await upgradeSetup('127.0.0.1:0');
+      s.signal('SIGUSR2');
+      await s.waitLog(new RegExp(`USR2 ignored: an upgrade is in progress \\(new master pid ${successor}\\)`));
+    }, 30_000);
+  });
 });

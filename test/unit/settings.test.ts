@@ -158,7 +158,8 @@ describe('value kinds', () => {
     expect(k.parse('warn')).toEqual({ ok: true, value: 'warning' });
     expect(rejects(k.parse('verbose'))).toBe('one of debug, info, warning, error, critical');
     expect(rejects(k.parse(3))).toBe('one of debug, info, warning, error, critical');
-    expect(rejects(SETTINGS.workerClass.kind.parse('sync'))).toBe('one of async');
+    expect(SETTINGS.workerClass.kind.parse('SYNC')).toEqual({ ok: true, value: 'sync' });
+    expect(rejects(SETTINGS.workerClass.kind.parse('gthread'))).toBe('one of async, sync');
   });
 
   it('choice: names inherited from Object.prototype are not aliases', () => {

@@ -1,21 +1,27 @@
 /**
- * The async worker class: one HTTP server per listener, all sharing one
- * request listener; many concurrent connections with keep-alive.
+ * A worker's HTTP servers: one per listener, all sharing one request
+ * listener. Both worker classes are this one class:
  *
- * Two mechanisms worth knowing:
+ * - `async`: many concurrent connections with keep-alive, up to
+ *   --worker-connections.
+ * - `sync`: one connection, so one request, at a time, `Connection: close`.
  *
- * - `--worker-connections`: Node's `server.maxConnections` would *close*
- *   connections over the limit. Instead, at the limit the worker stops
- *   accepting (closes its copy of the listening socket) so the kernel gives
- *   further connections to other workers or keeps them in the backlog; below
- *   the limit it listens again on a spare copy of the handle, and asks the
- *   arbiter for a new spare.
+ * How a worker limits what it takes (docs/workers.md has the measurements):
+ * Node's `server.maxConnections` would *close* connections over the limit.
+ * Instead, at the limit the worker stops accepting: it closes its copy of
+ * the listening socket, so the kernel gives further connections to other
+ * workers or keeps them in the backlog, oldest first. Closing matters: it
+ * happens inside libuv's accept loop (the 'connection' event is synchronous)
+ * and ends that loop, so the worker takes exactly the connections it may
+ * serve. Below the limit it listens again on a spare copy of the handle
+ * (the arbiter keeps it supplied over IPC). A sync worker does this for
+ * every request, so it holds a few spares to never wait for one.
  *
- * - Graceful stop never closes a connection a client may be writing to: it
- *   stops accepting, answers each connection's next request with
- *   `Connection: close`, and leaves idle keep-alive connections to the
- *   keep-alive timer, which fires only after the advertised timeout (plus up
- *   to 1 s, see node-compat keepAliveMs) when clients have dropped them.
+ * Graceful stop never closes a connection a client may be writing to: it
+ * stops accepting, answers each connection's next request with
+ * `Connection: close`, and leaves idle keep-alive connections to the
+ * keep-alive timer, which fires only after the advertised timeout (plus up to
+ * 1 s, see node-compat keepAliveMs) when clients have dropped them.
  */
 import http, { type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -31,42 +37,63 @@ interface Endpoint {
   active: ServerHandle | null;
   /** Unused copies of the bound handle, to listen on at start and after a pause. */
   spares: ServerHandle[];
+  /** Spares asked for and not yet received. */
+  requested: number;
 }
 
-export interface AsyncWorkerOptions {
+export interface HttpWorkerOptions {
   settings: Settings;
   log: Logger;
   app: RequestListener;
-  /** Called when a paused endpoint consumed its spare handle. */
-  needSpare(index: number): void;
+  /** Asks the arbiter for `count` more copies of listener `index`. */
+  needSpare(index: number, count: number): void;
   /** Requests after which the worker retires (0 = never), jitter included. */
   maxRequests: number;
   onMaxRequests(): void;
+  /** Sync workers: a request started / ended. */
+  onRequestStart?(req: IncomingMessage): void;
+  onRequestEnd?(): void;
+  /** Sync workers: the request ran past --timeout; a 504 was sent if it could be. */
+  onRequestTimeout?(req: IncomingMessage): void;
 }
 
-export class AsyncWorker {
+/** Spares a sync worker keeps per listener so that it never waits for the arbiter between requests; refilled below 2. */
+const SYNC_SPARES = 6;
+const SYNC_SPARES_LOW = 2;
+
+export class HttpWorker {
   private readonly endpoints = new Map<number, Endpoint>();
   private readonly connections = new Set<Socket>();
   private readonly inFlight = new Set<ServerResponse>();
+  private readonly sync: boolean;
+  private readonly connectionLimit: number;
+  private readonly sparesWanted: number;
+  private readonly sparesLow: number;
   private started = false;
   private paused = false;
   private draining = false;
   private drained: (() => void) | null = null;
   requests = 0;
 
-  constructor(private readonly opts: AsyncWorkerOptions) {}
+  constructor(private readonly opts: HttpWorkerOptions) {
+    this.sync = opts.settings.workerClass === 'sync';
+    this.connectionLimit = this.sync ? 1 : opts.settings.workerConnections;
+    this.sparesWanted = this.sync ? SYNC_SPARES : 1;
+    this.sparesLow = this.sync ? SYNC_SPARES_LOW : 0;
+  }
 
   get activeRequests(): number {
     return this.inFlight.size;
   }
 
-  /** A handle from the arbiter: the first copy per listener is listened on, the next one kept as spare. */
+  /** A copy of a listener's bound handle from the arbiter. */
   addHandle(info: ListenerInfo, handle: ServerHandle): void {
     let ep = this.endpoints.get(info.index);
     if (!ep) {
-      ep = { info, server: this.createServer(), active: null, spares: [] };
+      ep = { info, server: this.createServer(), active: null, spares: [], requested: 0 };
       this.endpoints.set(info.index, ep);
     }
+    if (ep.requested > 0) ep.requested--;
     if (this.draining) {
       handle.close();
       return;
@@ -83,20 +110,27 @@ export class AsyncWorker {
         (ep) =>
           new Promise<void>((resolve, reject) => {
             ep.server.once('listening', resolve);
-            ep.server.once('error', (err: NodeJS.ErrnoException) => reject(Object.assign(new Error(`cannot listen on ${ep.info.display}: ${err.code ?? err.message}`), { cause: err })));
-            this.listen(ep, false);
+            ep.server.once('error', (err: NodeJS.ErrnoException) =>
+              reject(Object.assign(new Error(`cannot listen on ${ep.info.display}: ${err.code ?? err.message}`), { cause: err })),
+            );
+            this.listen(ep);
           }),
       ),
     );
   }
 
-  private listen(ep: Endpoint, askForSpare = true): void {
+  private listen(ep: Endpoint): void {
     const handle = ep.spares.shift();
     if (!handle) return;
     ep.active = handle;
     const path = ep.info.address.kind === 'unix' ? ep.info.address.path : undefined;
     listenOnHandle(ep.server, handle, this.opts.settings.backlog, path);
-    if (askForSpare && ep.spares.length === 0) this.opts.needSpare(ep.info.index);
+    // Ask in batches: one message for several copies, when the stock runs low.
+    if (ep.spares.length + ep.requested <= this.sparesLow) {
+      const count = this.sparesWanted - ep.spares.length - ep.requested;
+      ep.requested += count;
+      this.opts.needSpare(ep.info.index, count);
+    }
   }
 
   private createServer(): http.Server {
@@ -121,19 +155,30 @@ export class AsyncWorker {
       this.connections.delete(socket);
       if (this.draining) {
         if (this.connections.size === 0) this.drained?.();
-      } else if (this.paused && this.connections.size < this.opts.settings.workerConnections) {
+      } else if (this.paused && this.connections.size < this.connectionLimit) {
         this.resume();
       }
     });
-    if (!this.paused && this.connections.size >= this.opts.settings.workerConnections) this.pause();
+    // Synchronous, inside libuv's accept loop: pausing here ends the loop, so no extra connection is taken.
+    if (!this.paused && this.connections.size >= this.connectionLimit) this.pause();
   };
 
   private readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     this.requests++;
     this.inFlight.add(res);
-    res.once('close', () => this.inFlight.delete(res));
+    let timer: NodeJS.Timeout | null = null;
+    if (this.sync) {
+      this.opts.onRequestStart?.(req);
+      const timeoutMs = this.opts.settings.timeout * 1000;
+      if (timeoutMs > 0) timer = setTimeout(() => this.requestTimedOut(req, res), timeoutMs);
+    }
+    res.once('close', () => {
+      this.inFlight.delete(res);
+      if (timer) clearTimeout(timer);
+      if (this.sync) this.opts.onRequestEnd?.();
+    });
     if (this.requests === this.opts.maxRequests) this.opts.onMaxRequests();
-    if (this.draining || this.opts.settings.keepAlive === 0) res.setHeader('connection', 'close');
+    if (this.sync || this.draining || this.opts.settings.keepAlive === 0) res.setHeader('connection', 'close');
     try {
       const result = this.opts.app(req, res) as unknown;
       if (result && typeof (result as Promise<unknown>).then === 'function') {
@@ -143,6 +188,19 @@ export class AsyncWorker {
       this.appError(err, req, res);
     }
   };
+
+  /** Sync --timeout as a request deadline: answer 504 if nothing was sent yet, else close. */
+  private requestTimedOut(req: IncomingMessage, res: ServerResponse): void {
+    const done = () => this.opts.onRequestTimeout?.(req);
+    if (res.headersSent) {
+      res.destroy();
+      done();
+      return;
+    }
+    // Report once the 504 is on the wire: the worker exits right after.
+    res.once('close', done);
+    res.writeHead(504, { 'content-type': 'text/plain', 'content-length': '16', connection: 'close' }).end('Gateway Timeout\n');
+  }
 
   /** A request listener that throws or rejects: log it, answer 500 if nothing was sent yet. */
   appError(err: unknown, req: IncomingMessage, res: ServerResponse): void {
@@ -175,11 +233,7 @@ export class AsyncWorker {
   close(): Promise<void> {
     if (!this.draining) {
       this.draining = true;
-      for (const ep of this.endpoints.values()) {
-        if (ep.active) stopAccepting(ep.server);
-        ep.active = null;
-        for (const h of ep.spares.splice(0)) h.close();
-      }
+      this.closeListeners();
       // Responses not yet started close their connection when done.
       for (const res of this.inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
     }
@@ -196,11 +250,15 @@ export class AsyncWorker {
   /** Quick stop: drop every connection now. */
   destroy(): void {
     this.draining = true;
+    this.closeListeners();
+    for (const socket of this.connections) socket.destroy();
+  }
+
+  private closeListeners(): void {
     for (const ep of this.endpoints.values()) {
       if (ep.active) stopAccepting(ep.server);
       ep.active = null;
       for (const h of ep.spares.splice(0)) h.close();
     }
-    for (const socket of this.connections) socket.destroy();
   }
 }
