@@ -59,6 +59,13 @@ export default defineConfig({
   // '-' is stderr; a file is appended to and reopened on USR1.
   errorLogfile: '-',
   logLevel: 'info',
+  // 'text' (Gunicorn's lines) or 'json' (one object per line, error and access log alike).
+  logFormat: 'text',
+  // Access log: '-' is stdout, null is off.
+  accessLogfile: null,
+  accessLogformat: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
+  // Send what workers print (console.log, …) to the error log.
+  captureOutput: false,
 
   // ── Process naming ───────────────────────────────────────────────────────
   // Shown in ps as `tsunicorn: master [NAME]`; defaults to the app spec.

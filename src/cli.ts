@@ -75,7 +75,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     }
     // Not inherited by workers (or by a daemon an app might start).
     delete env.TSUNICORN_DAEMONIZED;
-    log = createLogger({ level: settings.logLevel, destination: settings.errorLogfile });
+    log = createLogger({ level: settings.logLevel, format: settings.logFormat, destination: settings.errorLogfile });
     const { Arbiter } = await import('./arbiter/arbiter.js');
     return await new Arbiter({ config, argv, env, cwd: launchCwd, log }).run();
   } catch (err) {

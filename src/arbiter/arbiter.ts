@@ -438,9 +438,13 @@ export class Arbiter {
 
   private spawn(): void {
     callHookSync(this.hooks, 'preFork', this.reportHook, this.serverInfo(), { pid: 0, generation: this.generation });
-    const w = forkWorker(this.settings, this.generation, this.listeners);
+    const w = forkWorker(this.settings, this.generation, this.listeners, this.onWorkerOutput);
     this.workers.set(w.id, w);
   }
+
+  private readonly onWorkerOutput = (pid: number, line: string, stream: 'stdout' | 'stderr'): void => {
+    this.log.captured(pid, line, stream);
+  };
 
   private retire(w: WorkerRecord, reason: RetireReason): void {
     w.state = WorkerState.Retiring;

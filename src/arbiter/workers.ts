@@ -81,13 +81,48 @@ export function setupCluster(title: string): void {
   });
 }
 
-export function forkWorker(settings: Settings, generation: number, listeners: readonly Listener[]): WorkerRecord {
+/** Set in a captured worker: the fd of the arbiter's stdout. */
+export const STDOUT_FD_ENV = 'TSUNICORN_STDOUT_FD';
+
+export type OutputLine = (pid: number, line: string, stream: 'stdout' | 'stderr') => void;
+
+/** Splits a worker's piped stdout or stderr into lines. */
+function forwardLines(pid: number, stream: NodeJS.ReadableStream | null, name: 'stdout' | 'stderr', onLine: OutputLine): void {
+  if (!stream) return;
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl = buf.indexOf('\n');
+    while (nl >= 0) {
+      onLine(pid, buf.slice(0, nl), name);
+      buf = buf.slice(nl + 1);
+      nl = buf.indexOf('\n');
+    }
+  });
+  stream.on('end', () => {
+    if (buf) onLine(pid, buf, name);
+  });
+}
+
+/** Forks a worker. With --capture-output its stdout and stderr are piped to `onOutput`, else they are the arbiter's. */
+export function forkWorker(settings: Settings, generation: number, listeners: readonly Listener[], onOutput?: OutputLine): WorkerRecord {
   const env: Record<string, string> = {};
   for (const pair of settings.env) {
     const eq = pair.indexOf('=');
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
+  // Captured: stdout and stderr are pipes to the arbiter, and fd 4 is the arbiter's own stdout, where
+  // an access log on `-` still goes (it is not app output).
+  cluster.setupPrimary(
+    settings.captureOutput ? { stdio: ['ignore', 'pipe', 'pipe', 'ipc', 1] } : { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] },
+  );
+  if (settings.captureOutput) env[STDOUT_FD_ENV] = '4';
   const handle = cluster.fork(env);
+  if (settings.captureOutput && onOutput) {
+    forwardLines(handle.process.pid ?? -1, handle.process.stdout, 'stdout', onOutput);
+    forwardLines(handle.process.pid ?? -1, handle.process.stderr, 'stderr', onOutput);
+  }
   const t = now();
   return {
     id: handle.id,

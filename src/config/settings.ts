@@ -3,6 +3,7 @@
  * config-file validation, --help, --print-config, the `Settings` type and
  * docs/settings.md are all derived from it; nothing else lists settings.
  */
+import { compileAccessFormat } from '../log/access-log.js';
 import { parseAppSpec } from './app-spec.js';
 import { parseBind } from './bind-address.js';
 import { type Kind, type Section, bool, choice, int, list, onlyOne, optionalStr, seconds } from './setting-types.js';
@@ -254,6 +255,45 @@ export const SETTINGS = {
     flags: ['--log-level'],
     default: () => 'info' as const,
     doc: 'Error-log verbosity. At `debug`, errors carry their stack.',
+  }),
+  logFormat: spec({
+    kind: choice(['text', 'json'] as const),
+    section: 'Logging',
+    flags: ['--log-format'],
+    default: () => 'text' as const,
+    doc:
+      '`text`: Gunicorn’s line shapes. `json`: one JSON object per line, for the error log ' +
+      '(time, level, pid, msg and fields) and the access log (named fields).',
+  }),
+  accessLogfile: spec({
+    kind: optionalStr('FILE'),
+    section: 'Logging',
+    flags: ['--access-logfile'],
+    default: () => null,
+    doc: 'Access log: `-` is stdout, anything else a file (appended to; reopened on USR1). Off by default.',
+  }),
+  accessLogformat: spec({
+    kind: optionalStr('FORMAT', (f) => {
+      try {
+        compileAccessFormat(f);
+        return undefined;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    }),
+    section: 'Logging',
+    flags: ['--access-logformat'],
+    default: () => '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
+    doc:
+      'Access-log line format, with Gunicorn’s atoms (see docs/logging.md): `%(h)s` remote address, ' +
+      '`%(r)s` request line, `%(s)s` status, `%(M)s` milliseconds, `%({x-request-id}i)s` a request header, …',
+  }),
+  captureOutput: spec({
+    kind: bool(),
+    section: 'Logging',
+    flags: ['--capture-output'],
+    default: () => false,
+    doc: 'Send what workers write to stdout and stderr (console.log, …) to the error log, line by line.',
   }),
 
   // ── Process naming ──────────────────────────────────────────────────────

@@ -14,7 +14,6 @@ import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error' | 'critical';
 
 const LEVELS: Record<LogLevel, number> = { debug: 20, info: 30, warning: 40, error: 50, critical: 60 };
-const LABELS = new Map(Object.entries(LEVELS).map(([k, v]) => [v, k.toUpperCase()]));
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -28,6 +27,8 @@ export interface Logger {
   setLevel(level: LogLevel): void;
   /** Reopens a log file after it was renamed (USR1, logrotate). No-op for stderr. */
   reopen(): void;
+  /** A line a worker printed (--capture-output): kept as is if it is already a log line, else logged for that pid. */
+  captured(pid: number, line: string, stream: 'stdout' | 'stderr'): void;
 }
 
 export interface LoggerOptions {
@@ -38,6 +39,9 @@ export interface LoggerOptions {
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/** A worker's own log line (text or JSON shape), which --capture-output passes through unchanged. */
+const ALREADY_LOGGED = /^(\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[[A-Z]+\] |\{"level":)/;
 
 /** Gunicorn's `%Y-%m-%d %H:%M:%S %z`, local time. */
 export function gunicornTime(d: Date): string {
@@ -53,8 +57,8 @@ export function gunicornTime(d: Date): string {
 function textDestination(out: DestinationStream): DestinationStream {
   return {
     write(line: string) {
-      const rec = JSON.parse(line) as { time: number; level: number; pid: number; msg?: string; stack?: string };
-      const label = LABELS.get(rec.level) ?? String(rec.level);
+      const rec = JSON.parse(line) as { time: string; level: string; pid: number; msg?: string; stack?: string };
+      const label = rec.level.toUpperCase();
       const stack = rec.stack ? `\n${rec.stack}` : '';
       out.write(`[${gunicornTime(new Date(rec.time))}] [${rec.pid}] [${label}] ${rec.msg ?? ''}${stack}\n`);
     },
@@ -69,8 +73,11 @@ export function createLogger(options: LoggerOptions): Logger {
       level: options.level,
       customLevels: LEVELS,
       useOnlyCustomLevels: true,
-      base: { pid: process.pid },
-      timestamp: pino.stdTimeFunctions.epochTime,
+      // pid through a mixin rather than `base`, so a line captured from a worker can carry the worker's pid.
+      base: null,
+      mixin: () => ({ pid: process.pid }),
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
       messageKey: 'msg',
     },
     options.format === 'json' ? dest : textDestination(dest),
@@ -89,6 +96,10 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     reopen() {
       if (toFile) dest.reopen();
+    },
+    captured(pid, line, stream) {
+      if (ALREADY_LOGGED.test(line)) dest.write(`${line}\n`);
+      else base[stream === 'stderr' ? 'error' : 'info']({ pid }, line);
     },
     debug: at('debug'),
     info: at('info'),

@@ -22,11 +22,14 @@ import { type HookName, type Hooks, type WorkerInfo, callHook, callHookSync } fr
 import { resolveConfig } from '../config/resolve.js';
 import type { Settings } from '../config/settings.js';
 import { ExitCode, TsuError, describeError } from '../errors.js';
+import { compileAccessFormat, jsonAccessLine } from '../log/access-log.js';
+import { LineWriter } from '../log/line-writer.js';
 import { type Logger, createLogger } from '../log/logger.js';
 import type { ServerHandle } from '../node-compat.js';
 import { ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type Dispatch, type ListenerInfo, type WorkerToArbiter, isMessage } from '../protocol.js';
 import { loadApp } from './app-loader.js';
 import { HttpWorker } from './http-worker.js';
+import { type RequestSink, observeRequests } from './request-observer.js';
 
 if (!cluster.isWorker) {
   process.stderr.write('tsunicorn: the worker entry must be started by the arbiter\n');
@@ -50,6 +53,7 @@ const pendingHandles: [ListenerInfo, ServerHandle][] = [];
 let appLoaded = false;
 let stopping = false;
 let beatTimer: NodeJS.Timeout | null = null;
+let accessLog: LineWriter | null = null;
 
 function send(msg: WorkerToArbiter): Promise<void> {
   return new Promise((resolve) => {
@@ -76,6 +80,7 @@ async function stop(graceful: boolean, code: number = ExitCode.OK): Promise<void
   if (!graceful || !server || !booted) {
     if (booted) await callHook(booted.hooks, 'workerInt', reportHook, booted.info);
     server?.destroy();
+    accessLog?.flushSync();
     process.exit(code);
   }
   const { log, settings, hooks, info } = booted;
@@ -83,12 +88,25 @@ async function stop(graceful: boolean, code: number = ExitCode.OK): Promise<void
   const limit = setTimeout(() => {
     log.warning(`Worker (pid: ${process.pid}) did not finish within the graceful timeout; closing its connections`);
     server?.destroy();
+    accessLog?.flushSync();
     process.exit(code);
   }, settings.gracefulTimeout * 1000);
   limit.unref();
   await server.close();
   await callHook(hooks, 'workerExit', reportHook, info);
+  await accessLog?.drain();
   process.exit(code);
+}
+
+/** The access log sink, when --access-logfile is set: text in Gunicorn's format, or JSON. */
+function accessLogSink(settings: Settings): RequestSink | null {
+  if (!settings.accessLogfile) return null;
+  // With --capture-output our stdout is a pipe into the error log; the arbiter's stdout is passed as another fd.
+  const stdoutFd = Number(process.env.TSUNICORN_STDOUT_FD) || 1;
+  accessLog = new LineWriter(settings.accessLogfile, stdoutFd);
+  const writer = accessLog;
+  const format = settings.logFormat === 'json' ? jsonAccessLine : compileAccessFormat(settings.accessLogformat ?? '');
+  return (record) => writer.write(format(record));
 }
 
 function startBeats(intervalMs: number): void {
@@ -126,7 +144,7 @@ function maybeListen(): void {
 
 async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void> {
   const settings = msg.settings;
-  const log = createLogger({ level: settings.logLevel, destination: settings.errorLogfile });
+  const log = createLogger({ level: settings.logLevel, format: settings.logFormat, destination: settings.errorLogfile });
   workerLog = log;
   const info: WorkerInfo = { pid: process.pid, generation: msg.generation };
   const parsed = parseAppSpec(settings.app ?? '');
@@ -149,11 +167,12 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
   );
   await callHook(hooks, 'postWorkerInit', reportHook, info);
   const maxRequests = settings.maxRequests > 0 ? settings.maxRequests + Math.floor(Math.random() * (settings.maxRequestsJitter + 1)) : 0;
+  const sinks = [accessLogSink(settings)].filter((s): s is RequestSink => s !== null);
   const path = (req: IncomingMessage) => (req.url ?? '/').split('?')[0] ?? '/';
   server = new HttpWorker({
     settings,
     log,
-    app: withRequestHooks(app.listener, booted),
+    app: observeRequests(withRequestHooks(app.listener, booted), sinks, (req) => req.socket.remoteAddress),
     maxRequests,
     needSpare: (index, count) => void send({ t: 'need-spare', index, count }),
     onMaxRequests: () => {
@@ -195,6 +214,7 @@ const dispatch: Dispatch<ArbiterToWorker, [ServerHandle | undefined]> = {
   },
   'reopen-logs'() {
     workerLog?.reopen();
+    accessLog?.reopen();
   },
 };
 
