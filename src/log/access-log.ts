@@ -101,7 +101,8 @@ export class AccessLogFormatError extends Error {}
 /** Compiles a Gunicorn format string. Throws AccessLogFormatError naming an unknown atom. */
 export function compileAccessFormat(format: string): (r: AccessRecord) => string {
   const parts: Part[] = [];
-  const re = /%\((\{[^}]*\}[ioe]|[A-Za-z])\)s/g;
+  // `%%` is a literal percent sign, as in Python's %-formatting that Gunicorn uses.
+  const re = /%%|%\((\{[^}]*\}[ioe]|[A-Za-z])\)s/g;
   let last = 0;
   for (let m = re.exec(format); m; m = re.exec(format)) {
     if (m.index > last) {
@@ -109,6 +110,10 @@ export function compileAccessFormat(format: string): (r: AccessRecord) => string
       parts.push(() => text);
     }
     last = re.lastIndex;
+    if (m[0] === '%%') {
+      parts.push(() => '%');
+      continue;
+    }
     const atom = m[1]!;
     if (atom.startsWith('{')) {
       const name = atom.slice(1, atom.indexOf('}')).toLowerCase();
