@@ -1,13 +1,20 @@
 /**
- * An asynchronous, reopenable line writer for the access log (the hot path:
- * one line per request). Lines are queued and written in batches by one
- * `fs.write` at a time, so the request path never waits for the disk.
+ * A batched, reopenable line writer for the access log (the hot path: one
+ * line per request). Lines are queued, never written from the request path:
  *
- * Every worker appends to the same destination. A batch never exceeds
- * PIPE_BUF (4096 bytes) unless a single line does, and a batch only ever
- * holds whole lines: a write that size is atomic on a pipe (stdout under
- * Docker or a supervisor) and on an O_APPEND file, so lines from different
- * workers never tear into each other.
+ * - To a regular file: everything queued during one event-loop turn is
+ *   written by one synchronous `write(2)` from a setImmediate. An append to
+ *   the page cache costs about a microsecond; handing each batch to libuv's
+ *   thread pool instead measured ~20–40 % slower end to end on 2 cores
+ *   (thread hand-offs competing with the workers for the CPU).
+ * - To a pipe or terminal (stdout under Docker or a supervisor): one async
+ *   `fs.write` at a time, since a synchronous write to a pipe whose reader
+ *   is slow would stall the event loop.
+ *
+ * Every worker appends to the same destination, and a batch only ever
+ * holds whole lines. On a pipe a batch never exceeds PIPE_BUF (4096 bytes)
+ * unless a single line does, so it is written atomically; on an O_APPEND
+ * file each write(2) lands whole. Lines from different workers never tear.
  *
  * `reopen()` (USR1, after logrotate renamed the file) takes effect between
  * writes: every line goes once, to the old file or the new one.
@@ -15,12 +22,18 @@
 import fs from 'node:fs';
 
 const PIPE_BUF = 4096;
+/** A file batch is bounded too, so one turn's worth of lines never makes a huge allocation. */
+const FILE_BATCH = 256 * 1024;
 /** Past this many queued bytes (a stalled disk), new lines are dropped rather than exhausting memory. */
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
 export class LineWriter {
   private fd: number;
   private readonly path: string | null;
+  /** Regular file: synchronous batched writes. Otherwise (pipe, tty, socket): asynchronous. */
+  private readonly syncWrites: boolean;
+  private readonly batchLimit: number;
+  private scheduled = false;
   private queue: string[] = [];
   private queuedBytes = 0;
   private writing = false;
@@ -34,6 +47,14 @@ export class LineWriter {
   constructor(destination: string, stdoutFd = 1) {
     this.path = destination === '-' ? null : destination;
     this.fd = this.path ? fs.openSync(this.path, 'a') : stdoutFd;
+    let isFile = false;
+    try {
+      isFile = fs.fstatSync(this.fd).isFile();
+    } catch {
+      // Treat an unknown destination as a pipe: asynchronous and PIPE_BUF-sized.
+    }
+    this.syncWrites = isFile;
+    this.batchLimit = isFile ? FILE_BATCH : PIPE_BUF;
   }
 
   /** Queues one line (without its newline). */
@@ -45,13 +66,27 @@ export class LineWriter {
     }
     this.queue.push(`${line}\n`);
     this.queuedBytes += line.length + 1;
-    if (!this.writing) this.flush();
+    if (this.syncWrites) {
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.flushTurn);
+      }
+    } else if (!this.writing) {
+      this.flush();
+    }
   }
+
+  private readonly flushTurn = (): void => {
+    this.scheduled = false;
+    this.flushSync();
+    for (const resolve of this.idle.splice(0)) resolve();
+  };
 
   reopen(): void {
     if (!this.path) return;
     this.reopenWanted = true;
-    if (!this.writing) this.flush();
+    if (this.syncWrites) this.flushSync();
+    else if (!this.writing) this.flush();
   }
 
   private takeBatch(): string {
@@ -59,7 +94,7 @@ export class LineWriter {
     let n = 0;
     while (n < this.queue.length) {
       const len = Buffer.byteLength(this.queue[n]!);
-      if (n > 0 && size + len > PIPE_BUF) break;
+      if (n > 0 && size + len > this.batchLimit) break;
       size += len;
       n++;
     }
@@ -102,6 +137,7 @@ export class LineWriter {
 
   /** Resolves once everything queued so far is written (a graceful exit). */
   drain(): Promise<void> {
+    if (this.syncWrites) this.flushSync();
     if (!this.writing && this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// Access-log overhead: hello-world keep-alive throughput with the access log on (to a file) against
+// off, 2 workers each, interleaved rounds, median ratio. Target: >= 0.85.
+//   node bench/access-log.js [--rounds 5] [--seconds 3]
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const opt = (name, dflt) => (args.includes(`--${name}`) ? Number(args[args.indexOf(`--${name}`) + 1]) : dflt);
+const rounds = opt('rounds', 5);
+const seconds = opt('seconds', 3);
+const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsu-bench-'));
+
+function startServer(extra) {
+  const child = spawn(process.execPath, [path.join(root, 'bin/tsunicorn.js'), 'examples/hello.js:app', '-w', '2', '-b', '127.0.0.1:0', ...extra], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr.on('data', (c) => (log += c));
+  return {
+    child,
+    port: async () => {
+      const end = Date.now() + 10_000;
+      for (;;) {
+        const m = /Listening at: http:\/\/127\.0\.0\.1:(\d+)/.exec(log);
+        if (m && (log.match(/Booting worker/g) ?? []).length >= 2) return Number(m[1]);
+        if (Date.now() > end) throw new Error(`server did not start:\n${log}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+  };
+}
+
+function wrk(port) {
+  const out = execFileSync('wrk', ['-t1', '-c50', `-d${seconds}s`, `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
+  return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]);
+}
+
+const off = startServer([]);
+const on = startServer(['--access-logfile', path.join(logDir, 'access.log')]);
+try {
+  const [portOff, portOn] = [await off.port(), await on.port()];
+  wrk(portOff); // warm-up
+  wrk(portOn);
+  const ratios = [];
+  for (let i = 0; i < rounds; i++) {
+    const a = wrk(portOff);
+    const b = wrk(portOn);
+    ratios.push(b / a);
+    console.log(`round ${i + 1}: off ${a.toFixed(0)} req/s, on ${b.toFixed(0)} req/s, ratio ${(b / a).toFixed(3)}`);
+  }
+  ratios.sort((x, y) => x - y);
+  const median = ratios[Math.floor(ratios.length / 2)];
+  console.log(JSON.stringify({ bench: 'access-log', node: process.version, rounds, medianRatio: Number(median.toFixed(3)), min: Number(ratios[0].toFixed(3)), max: Number(ratios.at(-1).toFixed(3)) }));
+  console.log(`access log on / off: median ${median.toFixed(3)} — target >= 0.85: ${median >= 0.85 ? 'PASS' : 'FAIL'}`);
+  process.exitCode = median >= 0.85 ? 0 : 1;
+} finally {
+  off.child.kill('SIGTERM');
+  on.child.kill('SIGTERM');
+  fs.rmSync(logDir, { recursive: true, force: true });
+}
