@@ -74,7 +74,7 @@ describe('usage and config errors: exit 2 with one line', () => {
     [['node-app.mjs', '-k', 'gevent'], /^tsunicorn: error: invalid value for --worker-class: "gevent" \(expected one of async/],
     [['node-app.mjs', '--timeout', '-3'], /^tsunicorn: error: invalid value for --timeout: "-3" \(expected a number of seconds >= 0\)$/],
     [['node-app.mjs', '--frobnicate', '3'], /^tsunicorn: error: unknown option --frobnicate \(see tsunicorn --help\)$/],
-    [['node-app.mjs', '-w'], /^tsunicorn: error: Not enough arguments following: w$/],
+    [['node-app.mjs', '-w'], /^tsunicorn: error: option --workers needs a value$/],
     [[], /^tsunicorn: error: no app given/],
     [['node-app.mjs', 'second-app.mjs'], /^tsunicorn: error: expected one MODULE\[:EXPORT\], got 2/],
     [['node-app.mjs', '-c', 'missing.config.mjs'], /^tsunicorn: error: config file missing.config.mjs does not exist$/],
