@@ -61,10 +61,64 @@ function options(): OptionTable {
 
 const dashes = (name: string) => (name.length === 1 ? `-${name}` : `--${name}`);
 
+/** Splits TSUNICORN_CMD_ARGS like a shell would: whitespace separates, quotes group, backslash escapes. */
+export function splitArgs(text: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quote: '"' | "'" | null = null;
+  let inToken = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quote) {
+      if (ch === quote) quote = null;
+      else if (ch === '\\' && quote === '"' && i + 1 < text.length) cur += text[++i];
+      else cur += ch;
+    } else if (ch === '"' || ch === "'") {
+      quote = ch;
+      inToken = true;
+    } else if (ch === '\\' && i + 1 < text.length) {
+      cur += text[++i];
+      inToken = true;
+    } else if (/\s/.test(ch)) {
+      if (inToken) out.push(cur);
+      cur = '';
+      inToken = false;
+    } else {
+      cur += ch;
+      inToken = true;
+    }
+  }
+  if (quote) throw new TsuError('TSU_ERR_USAGE', `unterminated ${quote} quote`);
+  if (inToken) out.push(cur);
+  return out;
+}
+
+/**
+ * yargs-parser reads a lone `-` as a positional argument (stdin, by
+ * convention), but Gunicorn's `--access-logfile -` means stdout: glue a `-`
+ * that follows an option taking a value onto it, as `--opt=-`.
+ */
+function glueDash(args: string[], t: OptionTable): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const name = /^--?([^=]+)$/.exec(a)?.[1];
+    const canonical = name !== undefined ? t.spellings.get(name) : undefined;
+    if (canonical && !t.boolean.includes(canonical) && args[i + 1] === '-') {
+      out.push(`${a}=-`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
 /** Splits and names arguments. Throws TsuError(TSU_ERR_USAGE) on unknown options or a missing value. */
 export async function parseArgs(args: string | string[]): Promise<RawArgs> {
   const t = options();
-  const parsed = yargsParser.detailed(args, {
+  const list = glueDash(typeof args === 'string' ? splitArgs(args) : args, t);
+  const parsed = yargsParser.detailed(list, {
     alias: t.alias,
     boolean: t.boolean,
     string: [...t.string, ...t.array],
