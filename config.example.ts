@@ -54,6 +54,37 @@ export default defineConfig({
   pid: null,
   // 'auto' detects a request listener (req, res) or a fetch handler (Request) => Response.
   interface: 'auto',
+  // Run the workers as this user and group (names or ids); the arbiter stays root to bind port 80. See docs/security.md.
+  user: null,
+  group: null,
+  // File-mode mask, e.g. '007' (unix socket files get 0777 & ~umask); null keeps the inherited one.
+  umask: null,
+
+  // ── Security ─────────────────────────────────────────────────────────────
+  // Gunicorn's request limits; beyond them: 414 (line) or 431 (fields), and a close. 0 = no limit of its own.
+  limitRequestLine: 4094,
+  limitRequestFields: 100,
+  limitRequestFieldSize: 8190,
+  // Seconds a client has for a whole request head (slowloris: 408), and for head and body (stalled uploads).
+  headersTimeout: 10,
+  requestReadTimeout: 300,
+  // Proxies trusted to set X-Forwarded-For and the scheme headers ('*' = any); defaults to $FORWARDED_ALLOW_IPS when set.
+  forwardedAllowIps: ['127.0.0.1', '::1'],
+  // Header => value that means the request came over HTTPS, believed only from forwardedAllowIps.
+  secureSchemeHeaders: { 'X-FORWARDED-PROTOCOL': 'ssl', 'X-FORWARDED-PROTO': 'https', 'X-FORWARDED-SSL': 'on' },
+  // Accept a PROXY protocol v1/v2 header from these peers (HAProxy `send-proxy`, AWS NLB).
+  proxyProtocol: false,
+  proxyAllowIps: ['127.0.0.1', '::1'],
+
+  // ── SSL ──────────────────────────────────────────────────────────────────
+  // PEM files; with certfile every listener serves HTTPS. Read by the arbiter (at start and on HUP).
+  certfile: null,
+  keyfile: null,
+  // CA bundle for client certificates; certReqs 'none' | 'optional' | 'required'.
+  caCerts: null,
+  certReqs: 'none',
+  // OpenSSL cipher list (TLS 1.2 and older); null is Node's default.
+  ciphers: null,
 
   // ── Logging ──────────────────────────────────────────────────────────────
   // '-' is stderr; a file is appended to and reopened on USR1.
@@ -66,6 +97,16 @@ export default defineConfig({
   accessLogformat: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
   // Send what workers print (console.log, …) to the error log.
   captureOutput: false,
+
+  // ── Metrics and control ──────────────────────────────────────────────────
+  // StatsD over UDP, 'HOST:PORT' (port 8125 if omitted); null is off. Names: tsunicorn.requests, … (docs/metrics.md).
+  statsdHost: null,
+  // Prepended to every StatsD name with a dot: 'myapp' gives myapp.tsunicorn.requests.
+  statsdPrefix: null,
+  // Prometheus: 'HOST:PORT' where the arbiter serves GET /metrics; null is off.
+  metricsBind: null,
+  // Unix socket for `tsunicorn ctl`: null picks tsunicorn-HASH.sock in $XDG_RUNTIME_DIR or the temp directory; false is off.
+  controlSocket: null,
 
   // ── Process naming ───────────────────────────────────────────────────────
   // Shown in ps as `tsunicorn: master [NAME]`; defaults to the app spec.
@@ -93,5 +134,10 @@ export default defineConfig({
   },
   workerAbort(_server, worker) {
     console.error(`worker ${worker.pid} timed out in:\n${worker.stack ?? '(stack unavailable)'}`);
+  },
+  // With certfile: adjust the TLS server options (or return new ones). Runs in the arbiter, which checks
+  // the result before forking, and in each worker.
+  sslContext(_settings, options) {
+    options.minVersion = 'TLSv1.2';
   },
 });

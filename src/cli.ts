@@ -29,6 +29,9 @@ async function checkConfig(config: ResolvedConfig): Promise<number> {
   const { settings } = config;
   const parsed = parseAppSpec(settings.app!);
   if (!parsed.ok) throw new TsuError('TSU_ERR_BAD_APP_SPEC', parsed.problem);
+  // What the arbiter checks before binding: --user/--group, and the TLS files with the sslContext hook.
+  (await import('./arbiter/privileges.js')).resolveIdentity(settings);
+  await (await import('./worker/tls.js')).checkTls(settings, config.hooks);
   const { loadApp } = await import('./worker/app-loader.js');
   const app = await loadApp(parsed.spec, settings.interface, process.cwd());
   process.stdout.write(`Config OK; app ${settings.app} loads as a ${app.interface} handler from ${app.file}\n`);
@@ -40,6 +43,11 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const launchCwd = process.cwd();
   let log: Logger | null = null;
   let debug = argv.includes('debug');
+  if (argv[0] === 'ctl') {
+    // `tsunicorn ctl COMMAND …`: a client of a running arbiter's control socket.
+    const { ctlMain } = await import('./ctl.js');
+    return ctlMain(argv.slice(1), env, launchCwd);
+  }
   try {
     const parsed = await parseCommandLine(argv, env);
     if (parsed.cli.help) {

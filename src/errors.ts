@@ -43,6 +43,11 @@ export const ERRORS = {
   TSU_ERR_APP_IMPORT: { exit: ExitCode.WORKER_BOOT, doc: 'The application module threw while being imported or while its factory ran.' },
   TSU_ERR_WORKER_BOOT: { exit: ExitCode.WORKER_BOOT, doc: 'A worker failed to boot for another reason (for example it could not listen).' },
   TSU_ERR_NODE_VERSION: { exit: ExitCode.RUNTIME, doc: 'The running Node.js is older than tsunicorn supports.' },
+  TSU_ERR_TLS: {
+    exit: ExitCode.USAGE,
+    doc: 'The TLS certificate, key or CA file cannot be read or does not load (key mismatch, not PEM, bad --ciphers), or the sslContext hook failed.',
+  },
+  TSU_ERR_USER: { exit: ExitCode.USAGE, doc: '--user or --group names no such user or group, or the arbiter is not allowed to switch to it (not root).' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -6,6 +6,7 @@
  */
 import type { BindAddress } from './config/bind-address.js';
 import type { Settings } from './config/settings.js';
+import type { TlsMaterial } from './worker/tls.js';
 
 /** A listener as the worker needs to know it: what it is and how to log it. */
 export interface ListenerInfo {
@@ -15,9 +16,23 @@ export interface ListenerInfo {
   display: string;
 }
 
+/**
+ * A worker's request metrics since it started (--metrics-bind only), carried
+ * on its heartbeat: cumulative, so a lost or late beat loses nothing.
+ */
+export interface RequestMetricsSnapshot {
+  /** Responses by HTTP status. */
+  statuses: Record<string, number>;
+  /** Per-bucket (not cumulative) counts of request durations for DURATION_BUCKETS, then one for +Inf. */
+  buckets: number[];
+  /** Sum of request durations, seconds. */
+  sum: number;
+  count: number;
+}
+
 export type ArbiterToWorker =
   /** First message: everything the worker needs before it loads the app. */
-  | { t: 'boot'; settings: Settings; generation: number; listenerCount: number; beatMs: number; workerHooks: boolean }
+  | { t: 'boot'; settings: Settings; generation: number; listenerCount: number; beatMs: number; workerHooks: boolean; tls: TlsMaterial | null }
   /** One per listener and per copy, with the bound (not listening) handle attached. */
   | { t: 'listener'; info: ListenerInfo; spare: boolean }
   /** Stop: graceful finishes in-flight requests; quick exits at once. */
@@ -36,7 +51,7 @@ export type WorkerToArbiter =
   /** The worker wants `count` more copies of listener `index` (it listens on a fresh copy after each pause). */
   | { t: 'need-spare'; index: number; count: number }
   /** Liveness, sent on a timer from the worker's event loop: silence means the loop is blocked. */
-  | { t: 'beat'; requests: number; inFlight: number; rss: number }
+  | { t: 'beat'; requests: number; inFlight: number; rss: number; metrics?: RequestMetricsSnapshot }
   /** The worker reached --max-requests and is draining; the arbiter should replace it now. */
   | { t: 'retiring'; reason: 'max-requests' }
   /** Sync workers: the request passed --timeout; the worker answered 504 (if it could) and exits. */

@@ -16,12 +16,21 @@ import { ExitCode, describeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { type Dispatch, WORKER_TO_ARBITER_TYPES, type WorkerToArbiter, isMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
+import { type TlsMaterial, checkTls } from '../worker/tls.js';
 import { type ArbiterEvent, type ArbiterSignal, EventQueue } from './event-queue.js';
 import { type Watcher, watchFiles } from './file-watcher.js';
 import { type Listener, closeListeners, openListeners } from './listeners.js';
 import { Pidfile } from './pidfile.js';
+import { type Identity, applyUmask, resolveIdentity, useWorkerIdentity } from './privileges.js';
 import { probeStack } from './stack-probe.js';
+import { controlSocketPath } from '../config/control-path.js';
+import { keepStartOnlySettings } from '../config/start-only.js';
+import { ArbiterMetrics, restartReason } from '../metrics/arbiter-metrics.js';
+import { type ControlRequest, type ControlResponse, workerStatus } from './control-protocol.js';
+import { ControlServer } from './control-socket.js';
 import { inheritedSockets, oldMasterPid, spawnNewMaster, withoutUpgradeEnv } from './upgrade.js';
+import { pid1Note } from './pid1.js';
+import { Systemd } from './systemd.js';
 import {
   type RetireReason,
   type WorkerRecord,
@@ -94,6 +103,17 @@ export class Arbiter {
   /** This master was started by a USR2 upgrade and its predecessor is still alive. */
   private predecessor: number | null;
   private watcher: Watcher | null = null;
+  /** --certfile & co., read and checked here; sent to each worker at boot. */
+  private tls: TlsMaterial | null = null;
+  /** --user / --group for the workers. */
+  private identity: Identity | null = null;
+  /** StatsD and Prometheus (--statsd-host, --metrics-bind). */
+  private metrics: ArbiterMetrics | null = null;
+  /** `tsunicorn ctl` (--control-socket), and the path it takes once this master is promoted. */
+  private control: ControlServer | null = null;
+  private controlPath: string | null = null;
+  /** Socket activation and Type=notify (src/arbiter/systemd.ts). */
+  private readonly systemd: Systemd;
   private readonly specText: string;
 
   constructor(private readonly input: ArbiterInput) {
@@ -104,6 +124,8 @@ export class Arbiter {
     this.specText = this.settings.name ?? (parsed.ok ? formatAppSpec(parsed.spec) : (this.settings.app ?? ''));
     const old = oldMasterPid(input.env);
     this.predecessor = old !== null && old === process.ppid ? old : null;
+    // Before anything forks: LISTEN_FDS & co. are removed from the environment here.
+    this.systemd = Systemd.fromEnv(input.env, input.log);
   }
 
   private get settings(): Settings {
@@ -128,21 +150,33 @@ export class Arbiter {
     const { log, settings } = this;
     log.info(`Starting tsunicorn ${VERSION}`);
     await callHook(this.hooks, 'onStarting', this.reportHook, this.serverInfo());
-    this.listeners = await openListeners(settings.bind, settings.backlog, inheritedSockets(this.input.env));
+    // Before binding: a bad certificate or user is a usage error (exit 2) with nothing opened yet.
+    this.identity = resolveIdentity(settings);
+    this.tls = await checkTls(settings, this.hooks);
+    applyUmask(settings);
+    settings.bind = await this.systemd.binds(settings.bind, this.input.env, log);
+    this.listeners = await openListeners(settings.bind, settings.backlog, [...inheritedSockets(this.input.env), ...this.systemd.fromListenFds], this.tls ? 'https' : 'http');
+    this.systemd.adopted(this.listeners, log);
     try {
+      // Before the pidfile: a pidfile means everything is bound, and nothing awaits between it and the title.
+      this.metrics = await ArbiterMetrics.start(settings, log, this.predecessor !== null);
       if (settings.pid) {
         this.pidfile = new Pidfile(this.predecessor ? `${settings.pid}.2` : settings.pid);
         this.pidfile.create();
       }
     } catch (err) {
       closeListeners(this.listeners, !this.predecessor);
+      this.metrics?.close();
       throw err;
     }
     for (const l of this.listeners) log.info(`Listening at: ${l.info.display} (${process.pid})`);
     log.info(`Using worker: ${settings.workerClass}`);
+    const note = pid1Note(this.input.env);
+    if (note) log[note.level](note.text);
 
     process.title = `tsunicorn: master [${this.specText}]`;
     setupCluster(`tsunicorn: worker [${this.specText}]`);
+    useWorkerIdentity(this.identity, settings, this.socketPaths());
     for (const sig of SIGNALS) process.on(sig, () => this.queue.push({ kind: 'signal', signal: sig }));
     cluster.on('message', (worker: Worker, msg: unknown) => {
       if (isMessage<WorkerToArbiter>(msg, WORKER_TO_ARBITER_TYPES)) this.queue.push({ kind: 'message', workerId: worker.id, msg });
@@ -154,13 +188,16 @@ export class Arbiter {
     // Last resort: a bug in a callback outside the loop must not take the arbiter, and so every worker, down.
     process.on('uncaughtException', (err) => this.logBug(err));
     process.on('unhandledRejection', (err) => this.logBug(err));
+    await this.openControlSocket();
 
     this.state = ArbiterState.Running;
     for (;;) {
       this.guard(() => {
         this.maybePromote();
+        this.reportReadiness();
         this.murderStale();
         this.manageWorkers();
+        this.metrics?.tick(this.countLive(), now());
       });
       if (this.isStopped()) return this.finish();
       const event = await this.queue.next(this.nextWakeMs());
@@ -214,6 +251,8 @@ export class Arbiter {
           await this.reload();
         }
         return;
+      case 'control':
+        return this.onControl(event.request, event.reply);
     }
   }
 
@@ -251,6 +290,55 @@ export class Arbiter {
     }
   }
 
+  // ── control socket ────────────────────────────────────────────────────────
+
+  private async openControlSocket(): Promise<void> {
+    this.controlPath = controlSocketPath(this.settings, this.input.cwd, this.input.env);
+    if (!this.controlPath) return;
+    // A USR2 successor uses PATH.2 until promoted, as with the pidfile.
+    const path = this.predecessor ? `${this.controlPath}.2` : this.controlPath;
+    this.control = await ControlServer.listen(path, (request, reply) => this.queue.push({ kind: 'control', request, reply }), this.log);
+    if (this.control) this.log.info(`Control socket at: ${path}`);
+  }
+
+  /** A `tsunicorn ctl` request, handled in the loop like the signal it stands for. */
+  private async onControl(request: ControlRequest, reply: (response: ControlResponse) => void): Promise<void> {
+    if (request.cmd === 'status') {
+      const t = now();
+      const workers = [...this.workers.values()].sort((a, b) => a.forkedAt - b.forkedAt).map((w) => workerStatus(w, t));
+      const target = this.winched ? 0 : this.target;
+      reply({ ok: true, status: { pid: process.pid, name: this.specText, state: this.state, generation: this.generation, target, workers } });
+      return;
+    }
+    this.log.info(`Handling control command: ${request.cmd}${request.cmd === 'scale' ? ` ${request.workers}` : ''}`);
+    if (this.state === ArbiterState.Stopping) {
+      reply({ ok: false, error: `the arbiter (pid ${process.pid}) is stopping` });
+      return;
+    }
+    switch (request.cmd) {
+      case 'reload': {
+        const generation = this.generation;
+        await this.reload();
+        reply(
+          this.generation > generation
+            ? { ok: true, message: `reloading: starting generation ${this.generation} (pid ${process.pid})` }
+            : { ok: false, error: 'reload failed: the configuration did not load; see the error log' },
+        );
+        return;
+      }
+      case 'scale': {
+        const previous = this.target;
+        this.setTarget(request.workers);
+        reply({ ok: true, message: `scaling from ${previous} to ${request.workers} workers${this.winched ? ' (after the next reload: WINCH stopped the workers)' : ''}` });
+        return;
+      }
+      case 'stop':
+        reply({ ok: true, message: `stopping (pid ${process.pid})` });
+        this.beginStop(request.graceful !== false);
+        return;
+    }
+  }
+
   private setTarget(n: number): void {
     const old = this.target;
     this.target = n;
@@ -262,7 +350,7 @@ export class Arbiter {
       w.hello = true;
       // Retired or stopped before it could hear it: tell it now instead of booting it.
       if (w.state === WorkerState.Retiring || w.state === WorkerState.Stopping) sendToWorker(w, { t: 'stop', graceful: true });
-      else bootWorker(w, this.settings, hasWorkerHooks(this.hooks));
+      else bootWorker(w, this.settings, hasWorkerHooks(this.hooks), this.tls);
     },
     ready: (_msg, w) => {
       if (w.state !== WorkerState.Booting) return;
@@ -293,6 +381,7 @@ export class Arbiter {
       w.requests = msg.requests;
       w.inFlight = msg.inFlight;
       w.rss = msg.rss;
+      this.metrics?.workerBeat(w, msg.metrics);
       const limit = this.settings.maxWorkerMemory * 1024 * 1024;
       w.rssHigh = limit > 0 && msg.rss > limit ? w.rssHigh + 1 : 0;
       if (w.rssHigh >= RSS_STRIKES && w.state === WorkerState.Ready) {
@@ -319,10 +408,18 @@ export class Arbiter {
     return n;
   }
 
+  /** Workers counted against the target: booting or serving. */
+  private countLive(): number {
+    let n = 0;
+    for (const w of this.workers.values()) if (w.state === WorkerState.Booting || w.state === WorkerState.Ready) n++;
+    return n;
+  }
+
   private onExit(id: number, code: number | null, signal: string | null): void {
     const w = this.workers.get(id);
     if (!w) return;
     this.workers.delete(id);
+    this.metrics?.workerExit(w, restartReason(w));
     const expected = w.state === WorkerState.Retiring || w.state === WorkerState.Stopping || w.timedOut;
     w.state = WorkerState.Dead;
     callHookSync(this.hooks, 'childExit', this.reportHook, this.serverInfo(), { pid: w.pid, generation: w.generation, code, signal });
@@ -476,25 +573,37 @@ export class Arbiter {
    */
   private async reload(): Promise<void> {
     this.state = ArbiterState.Reloading;
+    this.systemd.reloading();
     try {
       this.log.info('Hang up: Master');
       let next: ResolvedConfig;
+      let tls: TlsMaterial | null;
+      let identity: Identity | null;
       try {
         next = await resolveConfig({ argv: this.input.argv, env: withoutUpgradeEnv(this.input.env), cwd: this.input.cwd });
+        // Certificates are re-read: a HUP is how a renewed one is picked up.
+        identity = resolveIdentity(next.settings);
+        tls = await checkTls(next.settings, next.hooks);
+        next.settings.bind = await this.systemd.binds(next.settings.bind, this.input.env, this.log);
       } catch (err) {
         this.log.error(`Reload failed, keeping the running configuration: ${describeError(err)}`);
         return;
       }
       if (next.settings.bind.join('\n') !== this.settings.bind.join('\n')) {
         try {
-          await this.rebind(next.settings);
+          await this.rebind(next.settings, tls ? 'https' : 'http');
         } catch (err) {
           this.log.error(`Reload failed, keeping the running configuration: ${describeError(err)}`);
           return;
         }
       }
       const before = this.settings;
+      keepStartOnlySettings(before, next.settings, this.log);
       this.config = next;
+      this.tls = tls;
+      this.identity = identity;
+      applyUmask(next.settings);
+      useWorkerIdentity(identity, next.settings, this.socketPaths());
       this.log.setLevel(next.settings.logLevel);
       if (next.settings.workers !== before.workers || this.winched) this.setTarget(next.settings.workers);
       this.winched = false;
@@ -508,10 +617,10 @@ export class Arbiter {
   }
 
   /** A HUP changed --bind: keep listeners whose address is unchanged, open new ones, close the rest. */
-  private async rebind(next: Settings): Promise<void> {
+  private async rebind(next: Settings, scheme: 'http' | 'https'): Promise<void> {
     const keep = new Map(this.settings.bind.map((b, i) => [b, this.listeners[i]!]));
     const fresh = next.bind.filter((b) => !keep.has(b));
-    const opened = await openListeners(fresh, next.backlog);
+    const opened = await openListeners(fresh, next.backlog, [], scheme);
     const listeners = next.bind.map((b, index) => {
       const l = keep.get(b) ?? opened[fresh.indexOf(b)]!;
       keep.delete(b);
@@ -521,6 +630,10 @@ export class Arbiter {
     closeListeners([...keep.values()]);
     this.listeners = listeners;
     for (const l of opened) this.log.info(`Listening at: ${l.info.display} (${process.pid})`);
+  }
+
+  private socketPaths(): string[] {
+    return this.listeners.flatMap((l) => (l.socketPath ? [l.socketPath] : []));
   }
 
   private startWatcher(): void {
@@ -558,6 +671,17 @@ export class Arbiter {
   private onSuccessorExit(pid: number, code: number | null, signal: string | null): void {
     this.successor = null;
     this.log.warning(`New master (pid: ${pid}) exited (${signal ?? `code ${code}`}); this master carries on`);
+    if (this.state !== ArbiterState.Stopping) this.systemd.mainPidAgain();
+  }
+
+  /** systemd (Type=notify): READY=1 once the current generation serves at full strength, after start and after each HUP. */
+  private reportReadiness(): void {
+    if (!this.systemd.readyPending || this.state !== ArbiterState.Running) return;
+    let ready = 0;
+    for (const w of this.workers.values()) if (w.generation === this.generation && w.state === WorkerState.Ready) ready++;
+    // A generation that failed to boot leaves the old workers serving: that is ready too.
+    if (this.failedGenerations.has(this.generation)) this.systemd.ready(this.countReady());
+    else if (ready >= (this.winched ? 0 : this.target)) this.systemd.ready(ready);
   }
 
   /** After a USR2 upgrade, the new master takes the real pidfile name once its predecessor has gone. */
@@ -566,6 +690,8 @@ export class Arbiter {
     this.predecessor = null;
     this.log.info('Master has been promoted.');
     if (this.pidfile && this.settings.pid) this.pidfile = this.pidfile.rename(this.settings.pid);
+    if (this.control && this.controlPath) this.control.rename(this.controlPath, this.log);
+    this.metrics?.promoted();
   }
 
   // ── stop ──────────────────────────────────────────────────────────────────
@@ -577,6 +703,10 @@ export class Arbiter {
     } else {
       this.exitCode = code;
     }
+    // A master handing over to a USR2 successor, or back to its predecessor, is not the service stopping.
+    // (The predecessor is checked live: it may have exited since the loop last looked, before the promotion.)
+    const handingOver = (this.successor !== null && this.successor.exitCode === null) || (this.predecessor !== null && process.ppid === this.predecessor);
+    if (this.state !== ArbiterState.Stopping && !handingOver) this.systemd.stopping();
     this.state = ArbiterState.Stopping;
     this.stopGraceful = graceful;
     this.watcher?.close();
@@ -602,7 +732,10 @@ export class Arbiter {
     const shared = (this.successor !== null && this.successor.exitCode === null) || this.predecessor !== null;
     closeListeners(this.listeners, !shared);
     this.pidfile?.unlink();
+    this.control?.close();
+    this.metrics?.close();
     await callHook(this.hooks, 'onExit', this.reportHook, this.serverInfo());
+    await this.systemd.flush();
     this.log.info('Shutting down: Master');
     if (this.haltReason) this.log.info(`Reason: ${this.haltReason}`);
     return this.exitCode;

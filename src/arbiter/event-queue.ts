@@ -4,6 +4,7 @@
  * events one at a time, so every decision is made in one place, in order.
  */
 import type { WorkerToArbiter } from '../protocol.js';
+import type { ControlRequest, ControlResponse } from './control-protocol.js';
 
 export type ArbiterSignal = 'SIGHUP' | 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGTTIN' | 'SIGTTOU' | 'SIGUSR1' | 'SIGUSR2' | 'SIGWINCH';
 
@@ -16,7 +17,9 @@ export type ArbiterEvent =
   /** The new master started by USR2 exited. */
   | { kind: 'successor-exit'; pid: number; code: number | null; signal: string | null }
   /** --reload saw a change. */
-  | { kind: 'files-changed'; file: string };
+  | { kind: 'files-changed'; file: string }
+  /** A `tsunicorn ctl` request on the control socket; answered from the loop. */
+  | { kind: 'control'; request: ControlRequest; reply: (response: ControlResponse) => void };
 
 export class EventQueue {
   private readonly events: ArbiterEvent[] = [];

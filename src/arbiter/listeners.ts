@@ -143,9 +143,14 @@ function adopt(sock: InheritedSocket): Opened {
  * Binds every `--bind` address, in order, reusing a socket inherited from an
  * old master (USR2) where one matches. On any failure, closes what it opened
  * and throws one TsuError naming the address. Inherited sockets that match no
- * bind are closed.
+ * bind are closed. `scheme` is how TCP listeners are shown (`https` with --certfile).
  */
-export async function openListeners(binds: readonly string[], backlog: number, inherited: readonly InheritedSocket[] = []): Promise<Listener[]> {
+export async function openListeners(
+  binds: readonly string[],
+  backlog: number,
+  inherited: readonly InheritedSocket[] = [],
+  scheme: 'http' | 'https' = 'http',
+): Promise<Listener[]> {
   const opened: Listener[] = [];
   const unused = [...inherited];
   try {
@@ -156,7 +161,7 @@ export async function openListeners(binds: readonly string[], backlog: number, i
       let match = -1;
       for (let i = 0; i < unused.length && match < 0; i++) if (await sameAddress(a, unused[i]!.address)) match = i;
       const o = match >= 0 ? adopt(unused.splice(match, 1)[0]!) : a.kind === 'tcp' ? await openTcp(a, backlog) : a.kind === 'unix' ? await openUnix(a) : openFd(a);
-      opened.push({ handle: o.handle, socketPath: o.socketPath, inherited: match >= 0, info: { index, address: o.resolved, display: formatBind(o.resolved) } });
+      opened.push({ handle: o.handle, socketPath: o.socketPath, inherited: match >= 0, info: { index, address: o.resolved, display: formatBind(o.resolved, scheme) } });
     }
     return opened;
   } catch (err) {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Settings } from '../config/settings.js';
 import type { ArbiterToWorker } from '../protocol.js';
+import type { TlsMaterial } from '../worker/tls.js';
 import type { Listener } from './listeners.js';
 
 export enum WorkerState {
@@ -161,9 +162,9 @@ export function beatInterval(settings: Settings): number {
 }
 
 /** Sends settings and one listening handle per listener, twice: the second copy is the worker's spare. */
-export function bootWorker(w: WorkerRecord, settings: Settings, workerHooks: boolean): void {
+export function bootWorker(w: WorkerRecord, settings: Settings, workerHooks: boolean, tls: TlsMaterial | null = null): void {
   const listeners = w.listeners;
-  sendToWorker(w, { t: 'boot', settings, generation: w.generation, listenerCount: listeners.length, beatMs: beatInterval(settings), workerHooks });
+  sendToWorker(w, { t: 'boot', settings, generation: w.generation, listenerCount: listeners.length, beatMs: beatInterval(settings), workerHooks, tls });
   for (const spare of [false, true]) {
     for (const l of listeners) sendToWorker(w, { t: 'listener', info: l.info, spare }, l.handle);
   }

@@ -6,6 +6,7 @@
  * arbiter or a worker.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TlsOptions } from 'node:tls';
 import type { Settings } from './settings.js';
 
 /** The arbiter, as hooks see it (Gunicorn's `server`). */
@@ -60,6 +61,11 @@ export interface Hooks {
   nworkersChanged?(server: ServerInfo, newValue: number, oldValue: number): void;
   /** Arbiter, just before it exits. */
   onExit?(server: ServerInfo): void | Promise<void>;
+  /**
+   * With --certfile: adjust the TLS server options (mutate them, or return new ones). Runs in the arbiter,
+   * which checks the result before forking, and in each worker. A throw stops the start (exit 2).
+   */
+  sslContext?(settings: Readonly<Settings>, options: TlsOptions): TlsOptions | void | Promise<TlsOptions | void>;
 }
 
 export type HookName = keyof Hooks;
@@ -81,6 +87,7 @@ export const HOOKS: Record<HookName, { side: 'arbiter' | 'worker'; doc: string }
   workerExit: { side: 'worker', doc: 'As a worker exits after a graceful stop: close per-worker resources.' },
   nworkersChanged: { side: 'arbiter', doc: 'When the target number of workers changed.' },
   onExit: { side: 'arbiter', doc: 'Just before the arbiter exits.' },
+  sslContext: { side: 'worker', doc: 'With --certfile: adjust or replace the TLS server options `(settings, options)`; also run by the arbiter to check them before forking.' },
 };
 
 export const HOOK_NAMES = Object.keys(HOOKS) as HookName[];

@@ -4,13 +4,17 @@
  * value, or say in a few words what it allows. The settings table combines
  * these with names, flags, docs and defaults.
  */
+import { isIP } from 'node:net';
 
 export type Section =
   | 'Config'
   | 'Server socket'
   | 'Worker processes'
   | 'Server mechanics'
+  | 'Security'
+  | 'SSL'
   | 'Logging'
+  | 'Metrics and control'
   | 'Process naming';
 
 export const SECTIONS: readonly Section[] = [
@@ -18,7 +22,10 @@ export const SECTIONS: readonly Section[] = [
   'Server socket',
   'Worker processes',
   'Server mechanics',
+  'Security',
+  'SSL',
   'Logging',
+  'Metrics and control',
   'Process naming',
 ];
 
@@ -151,5 +158,92 @@ export function list(check?: (s: string) => string | undefined, meta = 'STRING')
       return ok([...(items as string[])]);
     },
     show: (v) => (v.length ? v.join(', ') : '[]'),
+  };
+}
+
+/**
+ * A list of IP addresses and networks (`10.0.0.0/8`, `fd00::/8`), or `*` for any: Gunicorn's
+ * comma-separated `--forwarded-allow-ips` form on the command line; a string or an array in a config file.
+ */
+export function addressList(): Kind<string[]> {
+  const allowed = "'*' or comma-separated IP addresses and CIDR networks";
+  return {
+    meta: 'ADDRESSES',
+    parse(raw) {
+      const items = typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : null;
+      if (!items || !items.every((s) => typeof s === 'string')) return no(allowed);
+      const out = (items as string[]).map((s) => s.trim()).filter((s) => s !== '');
+      for (const item of out) {
+        if (item !== '*' && !isAddressOrNetwork(item)) return no(`${allowed} (${JSON.stringify(item)} is neither)`);
+      }
+      return ok(out);
+    },
+    show: (v) => v.join(','),
+  };
+}
+
+function isAddressOrNetwork(s: string): boolean {
+  const slash = s.indexOf('/');
+  const addr = slash < 0 ? s : s.slice(0, slash);
+  const family = isIP(addr);
+  if (family === 0) return false;
+  if (slash < 0) return true;
+  const bits = s.slice(slash + 1);
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * Header name → value pairs (`--secure-scheme-headers`): `NAME=VALUE,NAME=VALUE` on the command line
+ * (an empty string for none), an object in a config file. Names are kept upper-case, as Gunicorn keeps them.
+ */
+export function headerMap(): Kind<Record<string, string>> {
+  const allowed = 'NAME=VALUE pairs separated by commas (an empty string for none), or an object of header names to values';
+  const token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+  return {
+    meta: 'NAME=VALUE,...',
+    parse(raw) {
+      let pairs: [string, unknown][];
+      if (typeof raw === 'string') {
+        pairs = [];
+        for (const part of raw.split(',')) {
+          if (part.trim() === '') continue;
+          const eq = part.indexOf('=');
+          if (eq < 0) return no(allowed);
+          pairs.push([part.slice(0, eq).trim(), part.slice(eq + 1).trim()]);
+        }
+      } else if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+        pairs = Object.entries(raw as Record<string, unknown>);
+      } else {
+        return no(allowed);
+      }
+      const out: Record<string, string> = {};
+      for (const [name, value] of pairs) {
+        if (!token.test(name) || typeof value !== 'string') return no(allowed);
+        out[name.toUpperCase()] = value;
+      }
+      return ok(out);
+    },
+    show: (v) => Object.entries(v).map(([k, x]) => `${k}=${x}`).join(',') || "''",
+  };
+}
+
+/** A file-mode mask (`--umask`): `0o22`, `022` (octal, as the shell writes it), `0x12` or decimal; unset keeps the inherited one. */
+export function umask(): Kind<number | null> {
+  const allowed = 'a mode mask from 0 to 0o777: octal as 022 or 0o22, hex as 0x12, or decimal';
+  return {
+    meta: 'MASK',
+    parse(raw) {
+      if (raw === null || raw === undefined) return ok(null);
+      let n = NaN;
+      if (typeof raw === 'number') n = raw;
+      else if (typeof raw === 'string') {
+        const s = raw.trim().toLowerCase();
+        if (/^0$|^0o?[0-7]+$/.test(s)) n = parseInt(s.replace(/^0o?/, '') || '0', 8);
+        else if (/^0x[0-9a-f]+$/.test(s)) n = parseInt(s.slice(2), 16);
+        else if (/^[1-9]\d*$/.test(s)) n = Number(s);
+      }
+      return Number.isInteger(n) && n >= 0 && n <= 0o777 ? ok(n) : no(allowed);
+    },
+    show: (v) => (v === null ? 'None' : `0o${v.toString(8).padStart(3, '0')}`),
   };
 }

@@ -6,7 +6,9 @@
 import { compileAccessFormat } from '../log/access-log.js';
 import { parseAppSpec } from './app-spec.js';
 import { parseBind } from './bind-address.js';
-import { type Kind, type Section, bool, choice, int, list, onlyOne, optionalStr, seconds } from './setting-types.js';
+import { STATSD_DEFAULT_PORT, parseHostPort } from '../metrics/host-port.js';
+import { controlSocketKind } from './control-path.js';
+import { type Kind, type Section, addressList, bool, choice, headerMap, int, list, onlyOne, optionalStr, seconds, umask } from './setting-types.js';
 
 export interface SettingSpec<T> {
   kind: Kind<T>;
@@ -240,6 +242,153 @@ export const SETTINGS = {
       '`node`: a request listener `(req, res)`. `fetch`: `(Request) => Response` or an object with `.fetch`. ' +
       '`auto` detects it from the export.',
   }),
+  user: spec({
+    kind: optionalStr('USER'),
+    section: 'Server mechanics',
+    flags: ['-u', '--user'],
+    default: () => null,
+    doc:
+      'Run the workers as this user (a name or a numeric uid). The arbiter keeps its own user (root, to bind ' +
+      'ports below 1024) and never runs app code. Unset: workers run as the arbiter’s user. See docs/security.md.',
+  }),
+  group: spec({
+    kind: optionalStr('GROUP'),
+    section: 'Server mechanics',
+    flags: ['-g', '--group'],
+    default: () => null,
+    doc: 'Run the workers with this group (a name or a numeric gid). Unset with --user: that user’s primary group.',
+  }),
+  umask: spec({
+    kind: umask(),
+    section: 'Server mechanics',
+    flags: ['-m', '--umask'],
+    default: () => null,
+    doc:
+      'File-mode mask of the arbiter and workers, e.g. `007` or `0o22`: unix socket files get mode `0777 & ~umask`. ' +
+      'Unset keeps the inherited umask (Gunicorn sets 0).',
+  }),
+
+  // ── Security ────────────────────────────────────────────────────────────
+  limitRequestLine: spec({
+    kind: int(0, 1048576),
+    section: 'Security',
+    flags: ['--limit-request-line'],
+    default: () => 4094,
+    doc:
+      'Longest request line (method, target and version) in bytes; a longer one is answered 414 and the connection ' +
+      'closed. 0 means no limit of its own.',
+  }),
+  limitRequestFields: spec({
+    kind: int(0, 32768),
+    section: 'Security',
+    flags: ['--limit-request-fields'],
+    default: () => 100,
+    doc: 'Most header fields in a request; more are answered 431 and the connection closed. 0 means no limit of its own.',
+  }),
+  limitRequestFieldSize: spec({
+    kind: int(0, 1048576),
+    section: 'Security',
+    flags: ['--limit-request-field_size', '--limit-request-field-size'],
+    default: () => 8190,
+    doc:
+      'Largest header field (`Name: value`) in bytes; a larger one is answered 431 and the connection closed. ' +
+      '0 means no limit of its own. The whole request head is also bounded by what the three limits allow together.',
+  }),
+  headersTimeout: spec({
+    kind: seconds(0),
+    section: 'Security',
+    flags: ['--headers-timeout'],
+    default: () => 10,
+    doc:
+      'Seconds a client has to send a complete request head, from its first byte (or from connecting). A slower ' +
+      'client (slowloris) is answered 408 and disconnected. 0 disables.',
+  }),
+  requestReadTimeout: spec({
+    kind: seconds(0),
+    section: 'Security',
+    flags: ['--request-read-timeout'],
+    default: () => 300,
+    doc:
+      'Seconds a client has to send a whole request, head and body, from its first byte: bounds stalled and ' +
+      'trickled uploads. Past it the client gets 408 (if no response was started) and is disconnected. 0 disables.',
+  }),
+  forwardedAllowIps: spec({
+    kind: addressList(),
+    section: 'Security',
+    flags: ['--forwarded-allow-ips'],
+    default: (env) => (env.FORWARDED_ALLOW_IPS ? env.FORWARDED_ALLOW_IPS.split(',').map((s) => s.trim()).filter(Boolean) : ['127.0.0.1', '::1']),
+    defaultDoc: '`127.0.0.1,::1`, or `$FORWARDED_ALLOW_IPS` when set',
+    doc:
+      'Front-end proxies trusted to set `X-Forwarded-For` and the --secure-scheme-headers: comma-separated addresses ' +
+      'and CIDR networks, or `*` for any peer. Unix-socket peers are always trusted, as in Gunicorn. See docs/security.md.',
+  }),
+  secureSchemeHeaders: spec({
+    kind: headerMap(),
+    section: 'Security',
+    flags: ['--secure-scheme-headers'],
+    default: () => ({ 'X-FORWARDED-PROTOCOL': 'ssl', 'X-FORWARDED-PROTO': 'https', 'X-FORWARDED-SSL': 'on' }),
+    doc:
+      'Headers a trusted proxy sets to say the request came over HTTPS, with the value that means it: ' +
+      '`NAME=VALUE,NAME=VALUE` on the command line (`\'\'` for none), an object in a config file. Present with another ' +
+      'value, the scheme is `http`; several present and disagreeing, the request gets 400.',
+  }),
+  proxyProtocol: spec({
+    kind: bool(),
+    section: 'Security',
+    flags: ['--proxy-protocol'],
+    default: () => false,
+    doc:
+      'Accept a PROXY protocol header (v1 text or v2 binary) at the start of each TCP connection, from the peers in ' +
+      '--proxy-allow-from; the address it carries becomes the client’s. Connections without one are served as they are.',
+  }),
+  proxyAllowIps: spec({
+    kind: addressList(),
+    section: 'Security',
+    flags: ['--proxy-allow-from'],
+    default: () => ['127.0.0.1', '::1'],
+    doc: 'Peers allowed to send a PROXY protocol header: addresses and CIDR networks, or `*`. A header from any other peer is answered 400.',
+  }),
+
+  // ── SSL ─────────────────────────────────────────────────────────────────
+  certfile: spec({
+    kind: optionalStr('FILE'),
+    section: 'SSL',
+    flags: ['--certfile'],
+    default: () => null,
+    doc:
+      'PEM certificate (chain) file. With it every listener serves HTTPS. Read by the arbiter at start and on HUP ' +
+      '(so a HUP picks up a renewed certificate); one that does not load stops the start with exit code 2.',
+  }),
+  keyfile: spec({
+    kind: optionalStr('FILE'),
+    section: 'SSL',
+    flags: ['--keyfile'],
+    default: () => null,
+    doc: 'PEM private key file for --certfile. Unset: the key is read from the certificate file. Read by the arbiter, so it may be readable by root only.',
+  }),
+  caCerts: spec({
+    kind: optionalStr('FILE'),
+    section: 'SSL',
+    flags: ['--ca-certs'],
+    default: () => null,
+    doc: 'PEM file of CA certificates that client certificates are verified against (with --cert-reqs).',
+  }),
+  certReqs: spec({
+    kind: choice(['none', 'optional', 'required'] as const, { '0': 'none', '1': 'optional', '2': 'required', cert_none: 'none', cert_optional: 'optional', cert_required: 'required' }),
+    section: 'SSL',
+    flags: ['--cert-reqs'],
+    default: () => 'none' as const,
+    doc:
+      'Client certificates: `none` (not asked for), `optional` (asked for, verified against --ca-certs when given), ' +
+      '`required` (a verified one is needed to connect). Gunicorn’s 0, 1, 2 are accepted.',
+  }),
+  ciphers: spec({
+    kind: optionalStr('CIPHERS'),
+    section: 'SSL',
+    flags: ['--ciphers'],
+    default: () => null,
+    doc: 'OpenSSL cipher list for TLS 1.2 and older, e.g. `ECDHE+AESGCM:!aNULL`. Unset: Node’s default list.',
+  }),
 
   // ── Logging ─────────────────────────────────────────────────────────────
   errorLogfile: spec({
@@ -294,6 +443,53 @@ export const SETTINGS = {
     flags: ['--capture-output'],
     default: () => false,
     doc: 'Send what workers write to stdout and stderr (console.log, …) to the error log, line by line.',
+  }),
+
+  // ── Metrics and control ─────────────────────────────────────────────────
+  statsdHost: spec({
+    kind: optionalStr('HOST:PORT', (s) => {
+      const r = parseHostPort(s, STATSD_DEFAULT_PORT);
+      return r.ok ? undefined : r.problem;
+    }),
+    section: 'Metrics and control',
+    flags: ['--statsd-host'],
+    default: () => null,
+    doc:
+      'Send StatsD metrics over UDP to this address (port 8125 when omitted), with Gunicorn’s names under ' +
+      '`tsunicorn.`: `requests`, `request.duration` (ms), `request.status.NNN`, `workers` and ' +
+      '`log.critical|error|warning|exception`. Off by default. Read at start; HUP keeps it. See docs/metrics.md.',
+  }),
+  statsdPrefix: spec({
+    kind: optionalStr('PREFIX', (s) => (/^[^\s:|@#]+$/.test(s) ? undefined : 'a prefix without spaces, :, |, @ or #')),
+    section: 'Metrics and control',
+    flags: ['--statsd-prefix'],
+    default: () => null,
+    doc: 'Prefix of every StatsD metric name, joined with a dot: `myapp` gives `myapp.tsunicorn.requests`.',
+  }),
+  metricsBind: spec({
+    kind: optionalStr('HOST:PORT', (s) => {
+      const r = parseHostPort(s);
+      return r.ok ? undefined : r.problem;
+    }),
+    section: 'Metrics and control',
+    flags: ['--metrics-bind'],
+    default: () => null,
+    doc:
+      'Serve Prometheus metrics at `http://HOST:PORT/metrics` from the arbiter, aggregated across workers ' +
+      '(requests by status, request duration, in-flight requests, workers, restarts by reason, worker memory). ' +
+      'Off by default. Read at start; HUP keeps it. See docs/metrics.md.',
+  }),
+  controlSocket: spec({
+    kind: controlSocketKind(),
+    section: 'Metrics and control',
+    flags: ['--control-socket'],
+    default: () => null,
+    defaultDoc: '`auto`: `tsunicorn-HASH.sock` in `$XDG_RUNTIME_DIR` or the temp directory',
+    doc:
+      'Unix socket (mode 0600) on which the arbiter takes `tsunicorn ctl` commands: status, reload, scale, stop. ' +
+      'By default its name is derived from the working directory, the first --bind and --name, so `tsunicorn ctl` ' +
+      'started with the same directory and flags finds it. `--no-control-socket` (or `false` in a config file) ' +
+      'disables it. Read at start; HUP keeps it.',
   }),
 
   // ── Process naming ──────────────────────────────────────────────────────

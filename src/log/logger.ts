@@ -29,7 +29,16 @@ export interface Logger {
   reopen(): void;
   /** A line a worker printed (--capture-output): kept as is if it is already a log line, else logged for that pid. */
   captured(pid: number, line: string, stream: 'stdout' | 'stderr'): void;
+  /** Called for every warning, error, critical and exception line, whatever the level (StatsD `log.*` counters). */
+  setObserver(observer: LogObserver | null): void;
 }
+
+/**
+ * What a log observer is told. An `exception` line is also reported as `error`
+ * (it is an error-level line); Gunicorn counts it only as an exception.
+ */
+export type LogCount = 'critical' | 'error' | 'warning' | 'exception';
+export type LogObserver = (kind: LogCount) => void;
 
 export interface LoggerOptions {
   level: LogLevel;
@@ -84,9 +93,18 @@ export function createLogger(options: LoggerOptions): Logger {
   );
   let level = options.level;
   const debugOn = () => LEVELS[level] <= LEVELS.debug;
-  const at = (level: LogLevel) => (msg: string, fields?: Record<string, unknown>) =>
-    fields ? base[level](fields, msg) : base[level](msg);
+  let observer: LogObserver | null = null;
+  const at = (level: LogLevel) => {
+    const counted = level === 'warning' || level === 'error' || level === 'critical' ? level : null;
+    return (msg: string, fields?: Record<string, unknown>) => {
+      if (counted) observer?.(counted);
+      return fields ? base[level](fields, msg) : base[level](msg);
+    };
+  };
   return {
+    setObserver(next) {
+      observer = next;
+    },
     get level() {
       return level;
     },
@@ -107,6 +125,8 @@ export function createLogger(options: LoggerOptions): Logger {
     error: at('error'),
     critical: at('critical'),
     exception(msg, err) {
+      observer?.('exception');
+      observer?.('error');
       const detail = err instanceof Error ? err.message.split('\n')[0] : String(err);
       const stack = debugOn() && err instanceof Error ? err.stack : undefined;
       base.error(stack ? { stack } : {}, `${msg}: ${detail}`);

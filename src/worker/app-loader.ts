@@ -15,10 +15,11 @@ import { TsuError, describeError } from '../errors.js';
 import { moduleExports } from '../interop.js';
 import { isTypeScriptPath, registerTypeScript } from '../typescript.js';
 import { type AppErrorHandler, type FetchHandler, toRequestListener } from './fetch-adapter.js';
+import { type AppExtras, findAppExtras } from './upgrade.js';
 
 export type AppInterface = 'node' | 'fetch';
 
-export interface LoadedApp {
+export interface LoadedApp extends AppExtras {
   listener: RequestListener;
   interface: AppInterface;
   /** The file that was imported. */
@@ -119,6 +120,7 @@ export async function loadApp(spec: AppSpec, forced: 'auto' | AppInterface, cwd:
     }
   }
 
+  const exported = value;
   if (spec.args) {
     if (typeof value !== 'function') {
       throw new TsuError('TSU_ERR_APP_EXPORT', `${spec.module}:${spec.exportName} is called as a factory but is ${typeof value}, not a function`);
@@ -129,5 +131,5 @@ export async function loadApp(spec: AppSpec, forced: 'auto' | AppInterface, cwd:
       throw new TsuError('TSU_ERR_APP_IMPORT', `app factory ${specText} threw: ${describeError(err)}`, { cause: err });
     }
   }
-  return { ...adaptApp(value, forced, specText, onError), file };
+  return { ...adaptApp(value, forced, specText, onError), ...findAppExtras(value, exported, ns), file };
 }

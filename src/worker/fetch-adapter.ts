@@ -4,13 +4,19 @@
  * socket's stream, never buffered here; the response body is written chunk by
  * chunk with backpressure. `request.signal` aborts when the client goes away
  * before the response is complete. A throw or rejection becomes a logged 500.
+ *
+ * The handler gets a second argument, `info` (the `ClientInfo` of
+ * forwarded.ts: `{ address, scheme, peerAddress }`), as Deno's `serve` and
+ * Bun's `fetch(req, server)` do: a `Request` has no place for the client's
+ * address. The Request URL's scheme is the client's (https behind a trusted
+ * TLS-terminating proxy).
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStreamReadResult } from 'node:stream/web';
-import type { TLSSocket } from 'node:tls';
+import { type ClientInfo, clientInfo } from './forwarded.js';
 
-export type FetchHandler = (request: Request) => Response | Promise<Response>;
+export type FetchHandler = (request: Request, info: ClientInfo) => Response | Promise<Response>;
 
 export type AppErrorHandler = (err: unknown, req: IncomingMessage) => void;
 
@@ -18,8 +24,7 @@ const defaultOnError: AppErrorHandler = (err) => {
   process.stderr.write(`tsunicorn: unhandled error in app: ${err instanceof Error ? err.stack : String(err)}\n`);
 };
 
-function toRequest(req: IncomingMessage, signal: AbortSignal): Request {
-  const scheme = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+function toRequest(req: IncomingMessage, signal: AbortSignal, scheme: string): Request {
   const host = req.headers.host ?? 'localhost';
   const headers = new Headers();
   const raw = req.rawHeaders;
@@ -27,7 +32,11 @@ function toRequest(req: IncomingMessage, signal: AbortSignal): Request {
   const method = req.method ?? 'GET';
   const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
   if (method !== 'GET' && method !== 'HEAD') {
-    init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>;
+    // An explicit byte-counted strategy: the queue between the socket and the app holds one high-water
+    // mark of bytes, then the socket is paused. (Older Node releases defaulted to counting chunks, which
+    // let up to 16 Ki chunks, ~1 GB, pile up in front of a slow reader.)
+    const strategy = new ByteLengthQueuingStrategy({ highWaterMark: req.readableHighWaterMark });
+    init.body = Readable.toWeb(req, { strategy }) as ReadableStream<Uint8Array>;
     init.duplex = 'half';
   }
   return new Request(`${scheme}://${host}${req.url ?? '/'}`, init);
@@ -55,24 +64,39 @@ function waitDrain(res: ServerResponse): Promise<void> {
   });
 }
 
+const PENDING = Symbol('pending');
+
+/** The read's result if the stream has it at hand (settled before the event loop's check phase), else PENDING. */
+function atHand<T>(read: Promise<T>): Promise<T | typeof PENDING> {
+  return Promise.race([read, new Promise<typeof PENDING>((resolve) => setImmediate(resolve, PENDING))]);
+}
+
 async function sendBody(res: ServerResponse, body: ReadableStream<Uint8Array>): Promise<void> {
   const reader = body.getReader();
   try {
-    // A body that arrives in one chunk (the common `new Response(string)`) is
-    // sent with Content-Length in a single write instead of chunked encoding.
-    const first = await reader.read();
+    // A body that is complete in one chunk (the common `new Response(string)`) is sent with
+    // Content-Length in a single write instead of chunked encoding. Only a chunk already at hand is
+    // waited for: a stream whose next chunk comes later (server-sent events) has what it produced
+    // so far written at once, never held back until it produces more.
+    const firstRead = reader.read();
+    let first = await atHand(firstRead);
+    if (first === PENDING) {
+      res.flushHeaders();
+      first = await firstRead;
+    }
     if (first.done) {
       res.end();
       return;
     }
-    const second = await reader.read();
-    if (second.done) {
-      if (!res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) res.setHeader('content-length', first.value.byteLength);
+    const secondRead = reader.read();
+    const second = await atHand(secondRead);
+    if (second !== PENDING && second.done) {
+      if (!res.headersSent && !res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) res.setHeader('content-length', first.value.byteLength);
       res.end(first.value);
       return;
     }
     res.write(first.value);
-    let next: ReadableStreamReadResult<Uint8Array> = second;
+    let next: ReadableStreamReadResult<Uint8Array> = second === PENDING ? await secondRead : second;
     while (!next.done) {
       if (res.destroyed) return;
       if (!res.write(next.value)) await waitDrain(res);
@@ -90,9 +114,10 @@ export function toRequestListener(handler: FetchHandler, onError: AppErrorHandle
     res.once('close', () => {
       if (!res.writableFinished) controller.abort();
     });
+    const info = clientInfo(req);
     let request: Request;
     try {
-      request = toRequest(req, controller.signal);
+      request = toRequest(req, controller.signal, info.scheme);
     } catch {
       // An invalid URL or header value that Node's parser let through.
       res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end('Bad Request\n');
@@ -109,7 +134,7 @@ export function toRequestListener(handler: FetchHandler, onError: AppErrorHandle
     };
     let result: Response | Promise<Response>;
     try {
-      result = handler(request);
+      result = handler(request, info);
     } catch (err) {
       fail(err);
       return;

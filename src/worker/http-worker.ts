@@ -22,13 +22,29 @@
  * `Connection: close`, and leaves idle keep-alive connections to the
  * keep-alive timer, which fires only after the advertised timeout (plus up to
  * 1 s, see node-compat keepAliveMs) when clients have dropped them.
+ *
+ * Hardening (docs/security.md): each server enforces the request limits
+ * (limits.ts), --headers-timeout and --request-read-timeout (Node's
+ * headersTimeout / requestTimeout, checked every CHECK_MS), and answers
+ * malformed input on the offending connection alone (client-errors.ts).
+ * Before the app runs, the request's client and scheme are worked out
+ * (forwarded.ts) and set as `req.tsunicorn`. With --proxy-protocol, the
+ * server's own 'connection' handling is taken over so that a PROXY header can
+ * be read before HTTP sees the socket (proxy-protocol.ts).
  */
 import http, { type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { Socket } from 'node:net';
+import type { TlsOptions } from 'node:tls';
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import { type ServerHandle, keepAliveMs, listenOnHandle, stopAccepting } from '../node-compat.js';
 import type { ListenerInfo } from '../protocol.js';
+import { onClientError, rejectConnection, requestEnded, requestStarted } from './client-errors.js';
+import { type TrustList, normalizeAddress, resolveClientInfo, trustList } from './forwarded.js';
+import { type RequestLimits, type Rejection, checkRequest, parserOptions, requestLimits } from './limits.js';
+import { readProxyHeader, replayInto, setProxiedPeer } from './proxy-protocol.js';
+import type { UpgradeHandler } from './upgrade.js';
 
 interface Endpoint {
   info: ListenerInfo;
@@ -55,11 +71,19 @@ export interface HttpWorkerOptions {
   onRequestEnd?(): void;
   /** Sync workers: the request ran past --timeout; a 504 was sent if it could be. */
   onRequestTimeout?(req: IncomingMessage): void;
+  /** With --certfile: the TLS server options (workers serve HTTPS on every listener). */
+  tls?: TlsOptions | null;
+  /** The app's handler for requests with an `Upgrade` header (upgrade.ts); without one Node serves them as ordinary requests. */
+  upgrade?: UpgradeHandler;
 }
 
 /** Spares a sync worker keeps per listener so that it never waits for the arbiter between requests; refilled below 2. */
 const SYNC_SPARES = 6;
 const SYNC_SPARES_LOW = 2;
+/** Most often Node checks connections against --headers-timeout and --request-read-timeout (its default is 30 s). */
+const CHECK_MS = 1000;
+const CONFLICTING_SCHEME: Rejection = { status: 400, why: 'Conflicting scheme headers' };
+type ConnectionListener = (this: http.Server, socket: Socket) => void;
 
 export class HttpWorker {
   private readonly endpoints = new Map<number, Endpoint>();
@@ -73,6 +97,9 @@ export class HttpWorker {
   private paused = false;
   private draining = false;
   private drained: (() => void) | null = null;
+  private readonly limits: RequestLimits;
+  /** Peers allowed to send a PROXY header (--proxy-allow-from); null without --proxy-protocol. */
+  private readonly proxyPeers: TrustList | null;
   requests = 0;
 
   constructor(private readonly opts: HttpWorkerOptions) {
@@ -80,6 +107,8 @@ export class HttpWorker {
     this.connectionLimit = this.sync ? 1 : opts.settings.workerConnections;
     this.sparesWanted = this.sync ? SYNC_SPARES : 1;
     this.sparesLow = this.sync ? SYNC_SPARES_LOW : 0;
+    this.limits = requestLimits(opts.settings);
+    this.proxyPeers = opts.settings.proxyProtocol ? trustList(opts.settings.proxyAllowIps) : null;
   }
 
   get activeRequests(): number {
@@ -90,7 +119,7 @@ export class HttpWorker {
   addHandle(info: ListenerInfo, handle: ServerHandle): void {
     let ep = this.endpoints.get(info.index);
     if (!ep) {
-      ep = { info, server: this.createServer(), active: null, spares: [], requested: 0 };
+      ep = { info, server: this.createServer(info), active: null, spares: [], requested: 0 };
       this.endpoints.set(info.index, ep);
     }
     if (ep.requested > 0) ep.requested--;
@@ -133,23 +162,58 @@ export class HttpWorker {
     }
   }
 
-  private createServer(): http.Server {
+  private createServer(info: ListenerInfo): http.Server {
     const { settings } = this.opts;
-    const server = http.createServer({ noDelay: true }, this.handleRequest);
+    const { maxHeaderSize, maxHeadersCount } = parserOptions(this.limits);
+    const requestMs = Math.round(settings.requestReadTimeout * 1000);
+    // Node requires headersTimeout <= requestTimeout when both are set.
+    const headersMs = Math.min(Math.round(settings.headersTimeout * 1000), requestMs || Number.POSITIVE_INFINITY);
+    const options: http.ServerOptions = {
+      noDelay: true,
+      maxHeaderSize,
+      // limits.ts checks Host itself, and answers with a body.
+      requireHostHeader: false,
+      headersTimeout: headersMs,
+      requestTimeout: requestMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(CHECK_MS, (headersMs || CHECK_MS) / 4)),
+    };
+    const server = this.opts.tls
+      ? https.createServer({ ...options, ...this.opts.tls, ...(headersMs > 0 ? { handshakeTimeout: headersMs } : {}) }, this.handleRequest)
+      : http.createServer(options, this.handleRequest);
+    server.maxHeadersCount = maxHeadersCount;
     server.keepAliveTimeout = keepAliveMs(server as { keepAliveTimeoutBuffer?: number }, settings.keepAlive);
-    server.on('connection', this.onConnection);
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      // Malformed requests get a 400 and a close; the worker and other connections carry on.
-      if (socket.writable && !socket.destroyed && err.code !== 'ECONNRESET') {
-        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      } else {
-        socket.destroy();
-      }
+    // Node's own 'connection' listener (the HTTP parser, or the TLS handshake) runs from ours, after the
+    // accounting and, with --proxy-protocol, after the PROXY header.
+    const inner = server.listeners('connection') as ConnectionListener[];
+    server.removeAllListeners('connection');
+    const proxy = this.proxyPeers && info.address.kind === 'tcp' ? this.proxyPeers : null;
+    server.on('connection', (socket: Socket) => {
+      this.onConnection(socket);
+      if (proxy && proxy.has(normalizeAddress(socket.remoteAddress ?? ''))) this.readProxy(server, socket, inner, headersMs);
+      else for (const fn of inner) fn.call(server, socket);
     });
+    // Malformed input gets a short response and a close; the worker and other connections carry on.
+    server.on('clientError', onClientError);
+    // CONNECT: not a proxy. (Without a listener Node would just drop the connection.)
+    server.on('connect', (_req: IncomingMessage, socket: Socket) => rejectConnection(socket, 405, 'CONNECT is not supported'));
+    if (this.opts.upgrade) server.on('upgrade', this.handleUpgrade);
     return server;
   }
 
-  private readonly onConnection = (socket: Socket): void => {
+  private readProxy(server: http.Server, socket: Socket, inner: ConnectionListener[], timeoutMs: number): void {
+    readProxyHeader(socket, timeoutMs, (outcome) => {
+      if (!outcome.ok) {
+        rejectConnection(socket, 400, `Invalid PROXY protocol header: ${outcome.why}`);
+        return;
+      }
+      if (outcome.source) setProxiedPeer(socket, outcome.source);
+      replayInto(socket, outcome.rest, (s) => {
+        for (const fn of inner) fn.call(server, s);
+      });
+    });
+  }
+
+  private onConnection(socket: Socket): void {
     this.connections.add(socket);
     socket.once('close', () => {
       this.connections.delete(socket);
@@ -161,9 +225,44 @@ export class HttpWorker {
     });
     // Synchronous, inside libuv's accept loop: pausing here ends the loop, so no extra connection is taken.
     if (!this.paused && this.connections.size >= this.connectionLimit) this.pause();
+  }
+
+  /**
+   * The socket stays in `connections` after the upgrade (see upgrade.ts), so a graceful stop waits for it
+   * and destroy() ends it. One arriving while draining (on a keep-alive connection) goes to another worker.
+   */
+  private readonly handleUpgrade = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
+    if (this.draining) {
+      rejectConnection(socket, 503, 'Server is shutting down; retry');
+      return;
+    }
+    const rejection = checkRequest(req, this.limits);
+    const client = rejection ? null : resolveClientInfo(req);
+    if (!client) {
+      rejectConnection(socket, (rejection ?? CONFLICTING_SCHEME).status, (rejection ?? CONFLICTING_SCHEME).why);
+      return;
+    }
+    req.tsunicorn = client;
+    this.opts.upgrade!(req, socket, head);
   };
 
+  /** A request that breaks the limits or sends conflicting scheme headers: answered here, never seen by the app. */
+  private reject(res: ServerResponse, r: Rejection): void {
+    const body = `${r.why}\n`;
+    res.writeHead(r.status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+  }
+
   private readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const socket = req.socket;
+    requestStarted(socket, req, res);
+    const rejection = checkRequest(req, this.limits);
+    const client = rejection ? null : resolveClientInfo(req);
+    if (!client) {
+      res.once('close', () => requestEnded(socket));
+      this.reject(res, rejection ?? CONFLICTING_SCHEME);
+      return;
+    }
+    req.tsunicorn = client;
     this.requests++;
     this.inFlight.add(res);
     let timer: NodeJS.Timeout | null = null;
@@ -174,6 +273,7 @@ export class HttpWorker {
     }
     res.once('close', () => {
       this.inFlight.delete(res);
+      requestEnded(socket);
       if (timer) clearTimeout(timer);
       if (this.sync) this.opts.onRequestEnd?.();
     });

@@ -19,7 +19,6 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import process from 'node:process';
 import { formatAppSpec, parseAppSpec } from '../config/app-spec.js';
 import { type HookName, type Hooks, type WorkerInfo, callHook, callHookSync } from '../config/hooks.js';
-import { resolveConfig } from '../config/resolve.js';
 import type { Settings } from '../config/settings.js';
 import { ExitCode, TsuError, describeError } from '../errors.js';
 import { compileAccessFormat, jsonAccessLine } from '../log/access-log.js';
@@ -28,8 +27,12 @@ import { type Logger, createLogger } from '../log/logger.js';
 import type { ServerHandle } from '../node-compat.js';
 import { ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type Dispatch, type ListenerInfo, type WorkerToArbiter, isMessage } from '../protocol.js';
 import { loadApp } from './app-loader.js';
+import { clientInfo, configureForwarding } from './forwarded.js';
 import { HttpWorker } from './http-worker.js';
+import { type ShutdownHandler, callShutdown, upgradeListener } from './upgrade.js';
+import { serverTlsOptions } from './tls.js';
 import { type RequestSink, observeRequests } from './request-observer.js';
+import { type WorkerMetrics, startWorkerMetrics } from '../metrics/worker-metrics.js';
 
 if (!cluster.isWorker) {
   process.stderr.write('tsunicorn: the worker entry must be started by the arbiter\n');
@@ -54,6 +57,10 @@ let appLoaded = false;
 let stopping = false;
 let beatTimer: NodeJS.Timeout | null = null;
 let accessLog: LineWriter | null = null;
+/** The app's own stop notice (upgrade.ts), called as a graceful stop begins. */
+let appShutdown: ShutdownHandler | undefined;
+/** StatsD and Prometheus counters (--statsd-host, --metrics-bind); null when both are off. */
+let metrics: WorkerMetrics | null = null;
 
 function send(msg: WorkerToArbiter): Promise<void> {
   return new Promise((resolve) => {
@@ -81,21 +88,42 @@ async function stop(graceful: boolean, code: number = ExitCode.OK): Promise<void
     if (booted) await callHook(booted.hooks, 'workerInt', reportHook, booted.info);
     server?.destroy();
     accessLog?.flushSync();
+    await finalMetrics();
     process.exit(code);
   }
   const { log, settings, hooks, info } = booted;
   log.info(`Worker exiting (pid: ${process.pid})`);
+  // The arbiter sends SIGKILL at --graceful-timeout. Connections still open shortly before then (a
+  // WebSocket, an event stream) are closed, which ends server.close() below, so workerExit still runs
+  // and the worker exits by itself; the backstop covers a workerExit hook that hangs.
+  const gracefulMs = settings.gracefulTimeout * 1000;
+  const marginMs = Math.min(1000, gracefulMs / 10);
   const limit = setTimeout(() => {
     log.warning(`Worker (pid: ${process.pid}) did not finish within the graceful timeout; closing its connections`);
     server?.destroy();
+  }, gracefulMs - marginMs);
+  const backstop = setTimeout(() => {
     accessLog?.flushSync();
+    metrics?.close();
     process.exit(code);
-  }, settings.gracefulTimeout * 1000);
+  }, gracefulMs);
   limit.unref();
-  await server.close();
+  backstop.unref();
+  const closed = server.close();
+  // After the listeners closed: the app ends its long-lived connections (WebSocket close frames, …).
+  callShutdown(appShutdown, log);
+  await closed;
   await callHook(hooks, 'workerExit', reportHook, info);
   await accessLog?.drain();
+  await finalMetrics();
   process.exit(code);
+}
+
+/** Before exiting: send buffered StatsD metrics, and a last beat so /metrics counts every request served. */
+async function finalMetrics(): Promise<void> {
+  if (!metrics) return;
+  metrics.close();
+  if (booted?.settings.metricsBind) await send(beat());
 }
 
 /** The access log sink, when --access-logfile is set: text in Gunicorn's format, or JSON. */
@@ -109,15 +137,19 @@ function accessLogSink(settings: Settings): RequestSink | null {
   return (record) => writer.write(format(record));
 }
 
+function beat(): WorkerToArbiter {
+  const snapshot = metrics?.snapshot();
+  return {
+    t: 'beat',
+    requests: server?.requests ?? 0,
+    inFlight: server?.activeRequests ?? 0,
+    rss: process.memoryUsage.rss(),
+    ...(snapshot ? { metrics: snapshot } : {}),
+  };
+}
+
 function startBeats(intervalMs: number): void {
-  beatTimer = setInterval(() => {
-    void send({
-      t: 'beat',
-      requests: server?.requests ?? 0,
-      inFlight: server?.activeRequests ?? 0,
-      rss: process.memoryUsage.rss(),
-    });
-  }, intervalMs);
+  beatTimer = setInterval(() => void send(beat()), intervalMs);
   beatTimer.unref();
 }
 
@@ -146,6 +178,7 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
   const settings = msg.settings;
   const log = createLogger({ level: settings.logLevel, format: settings.logFormat, destination: settings.errorLogfile });
   workerLog = log;
+  metrics = startWorkerMetrics(settings, log);
   const info: WorkerInfo = { pid: process.pid, generation: msg.generation };
   const parsed = parseAppSpec(settings.app ?? '');
   const idleTitle = `tsunicorn: worker [${settings.name ?? (parsed.ok ? formatAppSpec(parsed.spec) : settings.app)}]`;
@@ -157,6 +190,8 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
   // Functions cannot cross IPC: a worker that needs hooks reads the config file itself.
   let hooks: Hooks = {};
   if (msg.workerHooks && settings.config) {
+    // Imported only here: the config machinery (yargs, cosmiconfig) costs ~15 MB of RSS per worker.
+    const { resolveConfig } = await import('../config/resolve.js');
     hooks = (await resolveConfig({ argv: ['-c', settings.config], env: process.env, cwd: process.cwd() })).hooks;
   }
   booted = { settings, log, info, hooks };
@@ -166,13 +201,19 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
     log.exception(`Error handling request ${req.method} ${req.url}`, err),
   );
   await callHook(hooks, 'postWorkerInit', reportHook, info);
+  appShutdown = app.shutdown;
   const maxRequests = settings.maxRequests > 0 ? settings.maxRequests + Math.floor(Math.random() * (settings.maxRequestsJitter + 1)) : 0;
-  const sinks = [accessLogSink(settings)].filter((s): s is RequestSink => s !== null);
+  const sinks = [accessLogSink(settings), ...(metrics?.sinks ?? [])].filter((s): s is RequestSink => s !== null);
   const path = (req: IncomingMessage) => (req.url ?? '/').split('?')[0] ?? '/';
+  configureForwarding(settings);
+  // The PEM text the arbiter read and checked; the sslContext hook (if any) adjusts the options here too.
+  const tls = msg.tls ? await serverTlsOptions(settings, msg.tls, hooks) : null;
   server = new HttpWorker({
     settings,
     log,
-    app: observeRequests(withRequestHooks(app.listener, booted), sinks, (req) => req.socket.remoteAddress),
+    tls,
+    app: observeRequests(withRequestHooks(app.listener, booted), sinks, (req) => clientInfo(req).address),
+    ...(app.upgrade ? { upgrade: upgradeListener(app.upgrade, log) } : {}),
     maxRequests,
     needSpare: (index, count) => void send({ t: 'need-spare', index, count }),
     onMaxRequests: () => {

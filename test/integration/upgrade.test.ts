@@ -32,7 +32,7 @@ async function upgradeSetup(bind: string) {
     return pid && pid !== s.pid ? pid : null;
   });
   s.adopt(successor);
-  expect(cmdline(successor)).toMatch(/^tsunicorn: master \[node-app.mjs\]/);
+  await waitFor('the new master to set its title', () => /^tsunicorn: master \[node-app.mjs\]/.test(cmdline(successor)));
   await waitFor("the new master's 2 workers ready", () => s.countLog(new RegExp(`\\[${successor}\\] \\[DEBUG\\] Worker \\(pid:\\d+\\) is ready`)) >= 2);
   s.adopt(successor);
   return { dir, pidfile, s, successor };
@@ -59,7 +59,7 @@ describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
       expect(fs.existsSync(sock)).toBe(true);
       await waitFor('the new master to take the pidfile', () => readPid(pidfile) === successor);
       expect(fs.existsSync(`${pidfile}.2`)).toBe(false);
-      expect(s.log).toMatch(new RegExp(`\\[${successor}\\] \\[INFO\\] Master has been promoted\\.`));
+      await s.waitLog(new RegExp(`\\[${successor}\\] \\[INFO\\] Master has been promoted\\.`));
 
       const result = await load.stop();
       expect(failedCount(result), describeFailures(result)).toBe(0);

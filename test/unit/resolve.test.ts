@@ -92,7 +92,8 @@ describe('resolveConfig: precedence', () => {
     expect(line(printed, 'keepAlive')).toMatch(/^keepAlive += 7$/);
     expect(line(printed, 'bind')).toMatch(/^bind +=  ?127\.0\.0\.1:1, unix:\/tmp\/s$/);
     expect(line(printed, 'pid')).toMatch(/^pid +=  ?None$/);
-    expect(line(printed, 'config')).toBe(`config${' '.repeat('workerConnections'.length - 'config'.length)} = ${path.join(dir, 'tsunicorn.config.json')}`);
+    const width = Math.max(...Object.keys(settings).map((k) => k.length));
+    expect(line(printed, 'config')).toBe(`config${' '.repeat(width - 'config'.length)} = ${path.join(dir, 'tsunicorn.config.json')}`);
     // The `=` signs line up.
     expect(new Set(lines.map((l) => l.indexOf(' = '))).size).toBe(1);
   });

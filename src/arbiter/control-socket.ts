@@ -1,0 +1,140 @@
+/**
+ * The arbiter's control socket: a unix socket (mode 0600) taking
+ * newline-delimited JSON requests from `tsunicorn ctl` (src/arbiter/
+ * control-protocol.ts). Requests are not acted on here: each becomes an
+ * event on the arbiter's queue and is answered from the loop, so a `scale`
+ * or `reload` is ordered with signals exactly as TTIN or HUP would be.
+ *
+ * The file is removed at exit only while it is still this arbiter's socket
+ * (same inode): a USR2 successor listens on `PATH.2` and renames it to PATH
+ * once promoted, after its predecessor has removed its own.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import { describeError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { type ControlRequest, type ControlResponse, parseControlRequest } from './control-protocol.js';
+
+/** A request line longer than this is refused and the connection closed. */
+const MAX_LINE = 64 * 1024;
+
+export type ControlHandler = (request: ControlRequest, reply: (response: ControlResponse) => void) => void;
+
+/** Whether a server answers on a unix socket path. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export class ControlServer {
+  private readonly connections = new Set<net.Socket>();
+
+  private constructor(
+    private readonly server: net.Server,
+    private path: string,
+    private readonly ino: number,
+  ) {}
+
+  get socketPath(): string {
+    return this.path;
+  }
+
+  /**
+   * Listens on `path`. A stale socket file (nothing answering) is replaced; a
+   * live one, or a file that is not a socket, is left alone and the arbiter
+   * runs without a control socket (logged): it is an operator convenience,
+   * never a reason not to serve.
+   */
+  static async listen(path: string, handle: ControlHandler, log: Logger): Promise<ControlServer | null> {
+    try {
+      const st = fs.lstatSync(path, { throwIfNoEntry: false });
+      if (st) {
+        if (!st.isSocket()) {
+          log.warning(`Control socket: ${path} exists and is not a socket; running without one (--control-socket)`);
+          return null;
+        }
+        if (await answers(path)) {
+          log.warning(`Control socket: another tsunicorn answers on ${path}; running without one (set --control-socket)`);
+          return null;
+        }
+        fs.unlinkSync(path);
+      }
+      const server = net.createServer();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        // bind(2) happens inside listen() in a primary process: the umask makes the file 0600 from its
+        // first instant (chmod afterwards would leave a window where others could connect).
+        const umask = process.umask(0o177);
+        try {
+          server.listen(path, resolve);
+        } finally {
+          process.umask(umask);
+        }
+      });
+      fs.chmodSync(path, 0o600);
+      const cs = new ControlServer(server, path, fs.statSync(path).ino);
+      server.on('error', () => {});
+      server.on('connection', (socket) => cs.serve(socket, handle));
+      return cs;
+    } catch (err) {
+      log.warning(`Control socket: cannot listen on ${path}: ${describeError(err)}; running without one`);
+      return null;
+    }
+  }
+
+  /** A promoted USR2 successor takes the real path (PATH.2 → PATH). */
+  rename(to: string, log: Logger): void {
+    try {
+      fs.renameSync(this.path, to);
+      this.path = to;
+    } catch (err) {
+      log.warning(`Control socket: cannot move ${this.path} to ${to}: ${describeError(err)}`);
+    }
+  }
+
+  /** Stops listening, drops connections and removes the file if it is still ours. Idempotent. */
+  close(): void {
+    this.server.close();
+    for (const s of this.connections) s.destroy();
+    try {
+      if (fs.statSync(this.path).ino === this.ino) fs.unlinkSync(this.path);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  private serve(socket: net.Socket, handle: ControlHandler): void {
+    this.connections.add(socket);
+    socket.on('close', () => this.connections.delete(socket));
+    socket.on('error', () => {});
+    socket.setEncoding('utf8');
+    let buf = '';
+    const reply = (response: ControlResponse) => {
+      if (socket.writable) socket.write(`${JSON.stringify(response)}\n`);
+    };
+    socket.on('data', (chunk: string) => {
+      buf += chunk;
+      let nl = buf.indexOf('\n');
+      while (nl >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (line) {
+          const request = parseControlRequest(line);
+          if (typeof request === 'string') reply({ ok: false, error: request });
+          else handle(request, reply);
+        }
+        nl = buf.indexOf('\n');
+      }
+      if (buf.length > MAX_LINE) {
+        reply({ ok: false, error: `request line longer than ${MAX_LINE} bytes` });
+        socket.end();
+      }
+    });
+  }
+}

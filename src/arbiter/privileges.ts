@@ -1,0 +1,115 @@
+/**
+ * --user, --group and --umask: the arbiter keeps its own identity (root, so
+ * it can bind port 80 and read a root-only TLS key) and never runs app code;
+ * workers are forked as the given user and group, so the app never runs as
+ * root.
+ *
+ * The switch happens in the fork itself (node:cluster's `uid`/`gid`, i.e.
+ * libuv's spawn, which also drops supplementary groups before exec): the
+ * worker process is never root, not even while it loads the config file.
+ * What workers must still open themselves — the error and access log files —
+ * is handed to that user here, as Gunicorn does. Unix socket files are given
+ * to the user and group too (Gunicorn's behaviour), with mode
+ * `0777 & ~umask`.
+ */
+import cluster from 'node:cluster';
+import fs from 'node:fs';
+import process from 'node:process';
+import type { Settings } from '../config/settings.js';
+import { TsuError } from '../errors.js';
+
+export interface Identity {
+  uid: number;
+  gid: number;
+  /** As given, for messages. */
+  user: string;
+}
+
+interface Entry {
+  name: string;
+  id: number;
+  /** passwd: primary gid. */
+  gid: number;
+}
+
+function readTable(file: string): Entry[] {
+  let text = '';
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: Entry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const f = line.split(':');
+    if (f.length < 3) continue;
+    out.push({ name: f[0]!, id: Number(f[2]), gid: Number(f[3] ?? NaN) });
+  }
+  return out;
+}
+
+const numeric = (s: string) => /^\d+$/.test(s);
+
+/**
+ * Who workers run as, from --user and --group (names or numbers, looked up
+ * in /etc/passwd and /etc/group); null when neither is set. Throws
+ * TSU_ERR_USER (exit 2) for an unknown name, or when the arbiter cannot
+ * switch (it is not root and the identity is not its own).
+ */
+export function resolveIdentity(settings: Pick<Settings, 'user' | 'group'>): Identity | null {
+  if (settings.user === null && settings.group === null) return null;
+  let uid = process.getuid?.() ?? 0;
+  let gid = process.getgid?.() ?? 0;
+  let user = String(uid);
+  if (settings.user !== null) {
+    const entry = readTable('/etc/passwd').find((e) => (numeric(settings.user!) ? e.id === Number(settings.user) : e.name === settings.user));
+    if (!entry && !numeric(settings.user)) throw new TsuError('TSU_ERR_USER', `invalid value for --user: no such user ${JSON.stringify(settings.user)}`);
+    uid = entry ? entry.id : Number(settings.user);
+    // Without --group, the user's primary group (Gunicorn keeps the arbiter's, which is usually root's).
+    if (entry && Number.isInteger(entry.gid)) gid = entry.gid;
+    user = settings.user;
+  }
+  if (settings.group !== null) {
+    const entry = readTable('/etc/group').find((e) => (numeric(settings.group!) ? e.id === Number(settings.group) : e.name === settings.group));
+    if (!entry && !numeric(settings.group)) throw new TsuError('TSU_ERR_USER', `invalid value for --group: no such group ${JSON.stringify(settings.group)}`);
+    gid = entry ? entry.id : Number(settings.group);
+  }
+  const self = process.getuid?.();
+  if (self !== undefined && self !== 0 && (uid !== self || gid !== process.getgid?.())) {
+    throw new TsuError('TSU_ERR_USER', `--user/--group: switching workers to ${user} (uid ${uid}, gid ${gid}) needs the arbiter to run as root (it runs as uid ${self})`);
+  }
+  return { uid, gid, user };
+}
+
+/** Before binding: the umask, so that unix socket files get `0777 & ~umask`. */
+export function applyUmask(settings: Pick<Settings, 'umask'>): void {
+  if (settings.umask !== null) process.umask(settings.umask);
+}
+
+function chown(file: string, id: Identity): void {
+  try {
+    fs.chownSync(file, id.uid, id.gid);
+  } catch {
+    // Not ours to change (or gone): the worker will report what it cannot open.
+  }
+}
+
+/**
+ * Workers forked from now on run as `identity` (or as the arbiter, when
+ * null). The log files they open and the unix sockets are handed over.
+ */
+export function useWorkerIdentity(identity: Identity | null, settings: Pick<Settings, 'errorLogfile' | 'accessLogfile'>, socketPaths: readonly string[]): void {
+  cluster.setupPrimary(identity ? { uid: identity.uid, gid: identity.gid } : { uid: undefined, gid: undefined });
+  if (!identity) return;
+  for (const file of [settings.errorLogfile, settings.accessLogfile]) {
+    if (!file || file === '-') continue;
+    try {
+      fs.closeSync(fs.openSync(file, 'a'));
+    } catch {
+      continue;
+    }
+    chown(file, identity);
+  }
+  for (const p of socketPaths) chown(p, identity);
+}

@@ -1,0 +1,146 @@
+/**
+ * Answering what never becomes a request for the app: malformed bytes
+ * (Node's parser errors), heads over the limits, slow clients.
+ *
+ * Every such connection gets a short response and a close, and nothing else
+ * in the worker notices: the error is handled on that socket alone.
+ *
+ * - Status: 431 for a head over Node's total bound, 408 for --headers-timeout
+ *   and --request-read-timeout, 413 for oversized chunk extensions, 400 for
+ *   the rest (bad syntax, smuggling attempts: Content-Length with
+ *   Transfer-Encoding, duplicate Content-Length, bad chunk sizes, obs-fold,
+ *   bare LF, NUL and other control bytes, unknown methods and versions).
+ * - Pipelining: garbage after valid requests is answered only after their
+ *   responses, in order, so a client sees 200 … then 400. An error inside the
+ *   body of the request being served is answered at once (if that response
+ *   has not started; otherwise the connection is just closed, as nothing
+ *   sensible can follow a started response).
+ * - Close: the response is followed by FIN, not RST. A socket closed with
+ *   unread input makes the kernel send RST, and a client that gets RST may
+ *   drop the response it had not yet read. So input is read and discarded
+ *   until the client closes, for at most LINGER_MS (Apache's lingering close).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** How long a rejected connection is kept half-open for the client to read its response. */
+const LINGER_MS = 2000;
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  431: 'Request Header Fields Too Large',
+  // An upgrade handler that threw, an upgrade during a graceful stop (upgrade.ts).
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+  505: 'HTTP Version Not Supported',
+};
+
+interface ConnState {
+  /** Requests on this connection whose response has not closed yet. */
+  pending: number;
+  /** The latest request and its response: an error while its body is being read concerns it. */
+  last: IncomingMessage | null;
+  lastRes: ServerResponse | null;
+  /** A parse error waiting for the pending responses to go first. */
+  deferred: number | null;
+  /** A response to a bad request was written; the socket is closing. */
+  rejected: boolean;
+}
+
+const kState = Symbol('tsunicorn.connection');
+type Tracked = Socket & { [kState]?: ConnState };
+
+function state(socket: Tracked): ConnState {
+  let s = socket[kState];
+  if (!s) {
+    s = { pending: 0, last: null, lastRes: null, deferred: null, rejected: false };
+    socket[kState] = s;
+  }
+  return s;
+}
+
+/** A request on `socket` went to the app (or was answered by the worker). */
+export function requestStarted(socket: Socket, req: IncomingMessage, res: ServerResponse): void {
+  const s = state(socket as Tracked);
+  s.pending++;
+  s.last = req;
+  s.lastRes = res;
+}
+
+/** Its response closed: a parse error held back behind it can go now. */
+export function requestEnded(socket: Socket): void {
+  const s = (socket as Tracked)[kState];
+  if (!s) return;
+  s.pending--;
+  if (s.pending > 0) return;
+  // Nothing pending: keep no reference to finished requests on an idle keep-alive connection.
+  s.last = null;
+  s.lastRes = null;
+  if (s.deferred !== null) rejectConnection(socket, s.deferred);
+}
+
+export function responseText(status: number, why?: string): string {
+  const reason = REASONS[status] ?? 'Error';
+  const body = `${why ?? reason}\n`;
+  return (
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `Connection: close\r\n\r\n${body}`
+  );
+}
+
+/** Writes a complete error response on the raw socket and closes it (FIN, then a bounded linger). Idempotent. */
+export function rejectConnection(socket: Socket, status: number, why?: string): void {
+  const s = state(socket as Tracked);
+  if (s.rejected) return;
+  s.rejected = true;
+  s.deferred = null;
+  if (!socket.writable || socket.destroyed) {
+    socket.destroy();
+    return;
+  }
+  socket.end(responseText(status, why));
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  // Node's parser keeps feeding errors for further input; it is read and dropped.
+  socket.on('error', () => {});
+}
+
+function statusFor(code: string | undefined): number {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return 431;
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return 413;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return 408;
+    default:
+      return 400;
+  }
+}
+
+/** The http server's 'clientError' listener. */
+export function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  const s = state(socket as Tracked);
+  if (s.rejected || s.deferred !== null) return;
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = statusFor(err.code);
+  if (s.pending === 0) {
+    rejectConnection(socket, status);
+  } else if (s.last && !s.last.complete) {
+    // The request being served is broken (its body): answer now, unless its response already started.
+    if (s.lastRes?.headersSent) socket.destroy();
+    else rejectConnection(socket, status);
+  } else {
+    // Garbage after complete pipelined requests: their responses go first.
+    s.deferred = status;
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Who the client is and which scheme it used, as the app and the access log
+ * see them (`clientInfo(req)`, `req.tsunicorn`, the fetch handler's `info`).
+ *
+ * Trust follows Gunicorn: `X-Forwarded-For` and the --secure-scheme-headers
+ * are believed only from a peer in --forwarded-allow-ips (`*` = any peer), and
+ * from unix-socket peers, which only local processes can be. From any other
+ * peer they are ignored: the client is the peer, the scheme is the
+ * connection's.
+ *
+ * X-Forwarded-For is read right to left, the way proxies append to it: the
+ * client is the first address, going leftwards from the peer, that was not
+ * added by a trusted proxy. With one trusted nginx in front, that is the
+ * address nginx saw; a value the client itself put on the left is never used
+ * unless every hop is trusted (`*`). An entry that is not an IP address ends
+ * the walk at the hop that forwarded it.
+ *
+ * Behind a PROXY protocol header (--proxy-protocol) the peer is the address
+ * that header carries, not the load balancer's.
+ */
+import type { IncomingMessage } from 'node:http';
+import { BlockList, type Socket, isIP } from 'node:net';
+import type { Settings } from '../config/settings.js';
+import { proxiedPeer } from './proxy-protocol.js';
+
+export interface ClientInfo {
+  /** The client's IP address: from X-Forwarded-For when a trusted proxy sent it, else the peer's. `''` for a unix-socket peer with no proxy header. */
+  address: string;
+  /** `https` on a TLS listener, or when a trusted proxy's --secure-scheme-headers say so; else `http`. */
+  scheme: 'http' | 'https';
+  /** The address of the connection's other end (the proxy, when there is one); after a PROXY protocol header, the address it carried. */
+  peerAddress: string;
+}
+
+declare module 'node:http' {
+  interface IncomingMessage {
+    /** Set by tsunicorn on every request before the app sees it. */
+    tsunicorn?: ClientInfo;
+  }
+}
+
+/** A set of trusted addresses: `*`, addresses and CIDR networks. */
+export interface TrustList {
+  has(address: string): boolean;
+}
+
+export function trustList(entries: readonly string[]): TrustList {
+  if (entries.includes('*')) return { has: () => true };
+  const list = new BlockList();
+  for (const e of entries) {
+    const slash = e.indexOf('/');
+    const addr = slash < 0 ? e : e.slice(0, slash);
+    const family = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
+    if (slash < 0) list.addAddress(addr, family);
+    else list.addSubnet(addr, Number(e.slice(slash + 1)), family);
+  }
+  return {
+    has(address) {
+      const family = isIP(address);
+      return family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');
+    },
+  };
+}
+
+/** `::ffff:10.0.0.1` (an IPv4 client on a dual-stack listener) → `10.0.0.1`. */
+export function normalizeAddress(address: string): string {
+  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
+/** An X-Forwarded-For entry as an address, or null: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`, `[2001:db8::1]:443`. */
+function forwardedEntry(entry: string): string | null {
+  let s = entry.trim();
+  if (s.startsWith('[')) {
+    const end = s.indexOf(']');
+    s = end > 0 ? s.slice(1, end) : '';
+  } else if (s.indexOf(':') === s.lastIndexOf(':') && s.includes(':')) {
+    s = s.slice(0, s.indexOf(':'));
+  }
+  return isIP(s) ? normalizeAddress(s) : null;
+}
+
+interface Forwarding {
+  trust: TrustList;
+  /** Lower-case header name and the value that means https. */
+  schemeHeaders: [string, string][];
+  /** x-forwarded-for and the scheme headers, lower-case, and their lengths (a cheap first filter). */
+  names: string[];
+  lengths: Set<number>;
+}
+
+let forwarding: Forwarding = configFrom({
+  forwardedAllowIps: ['127.0.0.1', '::1'],
+  secureSchemeHeaders: { 'X-FORWARDED-PROTOCOL': 'ssl', 'X-FORWARDED-PROTO': 'https', 'X-FORWARDED-SSL': 'on' },
+});
+
+function configFrom(settings: Pick<Settings, 'forwardedAllowIps' | 'secureSchemeHeaders'>): Forwarding {
+  const schemeHeaders = Object.entries(settings.secureSchemeHeaders).map(([k, v]): [string, string] => [k.toLowerCase(), v.toLowerCase()]);
+  const names = ['x-forwarded-for', ...schemeHeaders.map(([k]) => k)];
+  return { trust: trustList(settings.forwardedAllowIps), schemeHeaders, names, lengths: new Set(names.map((n) => n.length)) };
+}
+
+/** Called once at worker boot. */
+export function configureForwarding(settings: Pick<Settings, 'forwardedAllowIps' | 'secureSchemeHeaders'>): void {
+  forwarding = configFrom(settings);
+}
+
+/** Per connection: the peer and whether it is trusted, worked out once. */
+interface Peer {
+  address: string;
+  trusted: boolean;
+}
+const kPeer = Symbol('tsunicorn.peer');
+
+function peerOf(socket: Socket & { [kPeer]?: Peer; encrypted?: boolean }): Peer {
+  let peer = socket[kPeer];
+  if (!peer) {
+    const proxied = proxiedPeer(socket);
+    const remote = proxied ?? socket.remoteAddress;
+    // No remote address: a unix socket (a local process), unless a PROXY header named someone else.
+    peer = remote === undefined ? { address: '', trusted: true } : { address: normalizeAddress(remote), trusted: forwarding.trust.has(normalizeAddress(remote)) };
+    socket[kPeer] = peer;
+  }
+  return peer;
+}
+
+/**
+ * The values of the headers `names` (lower-case), read off `rawHeaders` in one pass: `req.headers` is
+ * built lazily by Node, and an app that never reads it should not pay for it here. Repeated fields
+ * are joined with `, `, as Node joins them.
+ */
+function headerValues(req: IncomingMessage, names: readonly string[], lengths: ReadonlySet<number>): Map<string, string> {
+  const found = new Map<string, string>();
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (!lengths.has(name.length)) continue;
+    const lower = name.toLowerCase();
+    if (!names.includes(lower)) continue;
+    const prev = found.get(lower);
+    found.set(lower, prev === undefined ? raw[i + 1]! : `${prev}, ${raw[i + 1]!}`);
+  }
+  return found;
+}
+
+/**
+ * Works out the client of a request. Returns null when a trusted peer sent
+ * scheme headers that disagree (Gunicorn answers those 400).
+ */
+export function resolveClientInfo(req: IncomingMessage): ClientInfo | null {
+  const socket = req.socket as Socket & { encrypted?: boolean };
+  const peer = peerOf(socket);
+  let scheme: 'http' | 'https' = socket.encrypted ? 'https' : 'http';
+  let address = peer.address;
+  if (peer.trusted) {
+    const values = headerValues(req, forwarding.names, forwarding.lengths);
+    let seen: 'http' | 'https' | null = null;
+    for (const [name, secure] of forwarding.schemeHeaders) {
+      const v = values.get(name);
+      if (v === undefined) continue;
+      const s = v.trim().toLowerCase() === secure ? 'https' : 'http';
+      if (seen !== null && s !== seen) return null;
+      seen = s;
+    }
+    if (seen) scheme = seen;
+    const xff = values.get('x-forwarded-for');
+    if (xff) {
+      const hops = xff.split(',');
+      let trusted = true;
+      for (let i = hops.length - 1; i >= 0 && trusted; i--) {
+        const hop = forwardedEntry(hops[i]!);
+        if (hop === null) break;
+        address = hop;
+        trusted = forwarding.trust.has(hop);
+      }
+    }
+  }
+  return { address, scheme, peerAddress: peer.address };
+}
+
+/**
+ * The client of a request: its address and scheme (for the app, the access
+ * log's `%(h)s`, …). Set on every request before the app runs; computed here
+ * for a request that has not been through the worker (conflicting scheme
+ * headers then count as `http`).
+ */
+export function clientInfo(req: IncomingMessage): ClientInfo {
+  let info = req.tsunicorn;
+  if (!info) {
+    info = resolveClientInfo(req) ?? { address: peerOf(req.socket).address, scheme: 'http', peerAddress: peerOf(req.socket).address };
+    req.tsunicorn = info;
+  }
+  return info;
+}
