@@ -17,6 +17,7 @@ import type { Logger } from '../log/logger.js';
 import { type Dispatch, WORKER_TO_ARBITER_TYPES, type WorkerToArbiter, isMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
 import { type TlsMaterial, checkTls } from '../worker/tls.js';
+import { planConvergence } from './convergence.js';
 import { type ArbiterEvent, type ArbiterSignal, EventQueue } from './event-queue.js';
 import { type Watcher, watchFiles } from './file-watcher.js';
 import { type Listener, closeListeners, openListeners } from './listeners.js';
@@ -506,31 +507,22 @@ export class Arbiter {
 
   // ── convergence ───────────────────────────────────────────────────────────
 
-  /**
-   * Converges the workers on the target: spawns the current generation, and
-   * retires old-generation workers only as current ones become ready, so
-   * capacity never drops during a reload.
-   */
+  /** Converges the workers on the target; the rule itself is planConvergence (convergence.ts). */
   private manageWorkers(): void {
     if (this.state !== ArbiterState.Running) return;
-    const target = this.winched ? 0 : this.target;
-    const live = [...this.workers.values()].filter((w) => w.state === WorkerState.Booting || w.state === WorkerState.Ready);
-    const current = live.filter((w) => w.generation === this.generation);
-    const old = live.filter((w) => w.generation !== this.generation);
-    const failed = this.failedGenerations.has(this.generation);
-
-    if (current.length < target && now() >= this.nextSpawnAt && (!failed || old.length === 0)) {
-      for (let i = current.length; i < target; i++) this.spawn();
-    }
-    const readyCurrent = current.filter((w) => w.state === WorkerState.Ready).length;
-    const keepOld = failed && target > 0 ? old.length : Math.max(0, target - readyCurrent);
-    // Old workers still booting go first, then the oldest.
-    const byRetirement = old.sort((a, b) => Number(b.state === WorkerState.Booting) - Number(a.state === WorkerState.Booting) || a.forkedAt - b.forkedAt);
-    for (const w of byRetirement.slice(0, Math.max(0, old.length - keepOld))) this.retire(w, this.winched ? 'winch' : 'reload');
-    if (current.length > target) {
-      const oldest = current.sort((a, b) => a.forkedAt - b.forkedAt).slice(0, current.length - target);
-      for (const w of oldest) this.retire(w, this.winched ? 'winch' : 'scale');
-    }
+    const live = [...this.workers.values()]
+      .filter((w) => w.state === WorkerState.Booting || w.state === WorkerState.Ready)
+      .map((w) => ({ record: w, generation: w.generation, ready: w.state === WorkerState.Ready, forkedAt: w.forkedAt }));
+    const plan = planConvergence({
+      live,
+      generation: this.generation,
+      target: this.target,
+      winched: this.winched,
+      failed: this.failedGenerations.has(this.generation),
+      maySpawn: now() >= this.nextSpawnAt,
+    });
+    for (let i = 0; i < plan.spawn; i++) this.spawn();
+    for (const { worker, reason } of plan.retire) this.retire(worker.record, reason);
   }
 
   private spawn(): void {
