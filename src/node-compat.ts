@@ -88,3 +88,27 @@ export function keepAliveMs(server: { keepAliveTimeoutBuffer?: number }, seconds
   if (ms === 0) return 0;
   return 'keepAliveTimeoutBuffer' in server ? ms : Math.floor(ms / 1000) * 1000 + 999;
 }
+
+/**
+ * The body a Response was built from, when it was a string or bytes and has
+ * not been read: `new Response('hello')`, `Response.json(...)`. Node's fetch
+ * (undici, Node 18–24) keeps it on the Response's internal state as
+ * `body.source` with its byte `length`. Writing it directly skips creating
+ * and reading a ReadableStream, which on Node 20 costs more than everything
+ * else in a hello-world request. Anything else (a stream, a Blob, another
+ * Response implementation, a Node without that state) returns null and
+ * takes the streaming path.
+ */
+let responseState: symbol | null | undefined;
+export function responseBodySource(response: Response): { source: string | Uint8Array; length: number } | null {
+  if (responseState === undefined) {
+    responseState = Object.getOwnPropertySymbols(new Response('')).find((s) => s.description === 'state') ?? null;
+  }
+  if (responseState === null || response.bodyUsed) return null;
+  const body = (response as unknown as Record<symbol, { body?: { source?: unknown; length?: unknown } | null }>)[responseState]?.body;
+  const source = body?.source;
+  if ((typeof source === 'string' || source instanceof Uint8Array) && typeof body?.length === 'number') {
+    return { source, length: body.length };
+  }
+  return null;
+}

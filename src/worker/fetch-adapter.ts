@@ -15,6 +15,8 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { Readable } from 'node:stream';
 import type { ReadableStreamReadResult } from 'node:stream/web';
 import { type ClientInfo, clientInfo } from './forwarded.js';
+import { responseBodySource } from '../node-compat.js';
+import { lazyRequest } from './lazy-request.js';
 
 export type FetchHandler = (request: Request, info: ClientInfo) => Response | Promise<Response>;
 
@@ -24,11 +26,8 @@ const defaultOnError: AppErrorHandler = (err) => {
   process.stderr.write(`tsunicorn: unhandled error in app: ${err instanceof Error ? err.stack : String(err)}\n`);
 };
 
-function toRequest(req: IncomingMessage, signal: AbortSignal, scheme: string): Request {
-  const host = req.headers.host ?? 'localhost';
-  const headers = new Headers();
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+/** The real Request, built when the app first needs more than method, url or headers (lazy-request.ts). */
+function buildRequest(req: IncomingMessage, url: string, headers: Headers, signal: AbortSignal): Request {
   const method = req.method ?? 'GET';
   const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
   if (method !== 'GET' && method !== 'HEAD') {
@@ -39,7 +38,7 @@ function toRequest(req: IncomingMessage, signal: AbortSignal, scheme: string): R
     init.body = Readable.toWeb(req, { strategy }) as ReadableStream<Uint8Array>;
     init.duplex = 'half';
   }
-  return new Request(`${scheme}://${host}${req.url ?? '/'}`, init);
+  return new Request(url, init);
 }
 
 function writeHead(res: ServerResponse, response: Response): void {
@@ -48,8 +47,7 @@ function writeHead(res: ServerResponse, response: Response): void {
   for (const [name, value] of response.headers) {
     if (name !== 'set-cookie') res.setHeader(name, value);
   }
-  const cookies = response.headers.getSetCookie();
-  if (cookies.length) res.setHeader('set-cookie', cookies);
+  if (response.headers.has('set-cookie')) res.setHeader('set-cookie', response.headers.getSetCookie());
 }
 
 function waitDrain(res: ServerResponse): Promise<void> {
@@ -110,21 +108,20 @@ async function sendBody(res: ServerResponse, body: ReadableStream<Uint8Array>): 
 
 export function toRequestListener(handler: FetchHandler, onError: AppErrorHandler = defaultOnError): RequestListener {
   return (req, res) => {
-    const controller = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) controller.abort();
-    });
     const info = clientInfo(req);
-    let request: Request;
-    try {
-      request = toRequest(req, controller.signal, info.scheme);
-    } catch {
-      // An invalid URL or header value that Node's parser let through.
+    const url = `${info.scheme}://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
+    if (!URL.canParse(url)) {
+      // An invalid Host or target that Node's parser let through.
       res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end('Bad Request\n');
       return;
     }
+    const lazy = lazyRequest(req, url, buildRequest);
+    const request = lazy.request;
+    res.once('close', () => {
+      if (!res.writableFinished) lazy.abort();
+    });
     const fail = (err: unknown) => {
-      if (controller.signal.aborted) return; // The client left; nothing to answer.
+      if (lazy.aborted) return; // The client left; nothing to answer.
       onError(err, req);
       if (!res.headersSent) {
         res.writeHead(500, { 'content-type': 'text/plain', 'content-length': '22' }).end('Internal Server Error\n');
@@ -147,6 +144,14 @@ export function toRequestListener(handler: FetchHandler, onError: AppErrorHandle
         }
         if (res.destroyed) return;
         writeHead(res, response);
+        // Fast path: a body built from a string or bytes is written as is, without a stream
+        // (the stream read costs more than the rest of the request on Node 20).
+        const source = responseBodySource(response);
+        if (source) {
+          if (!res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) res.setHeader('content-length', source.length);
+          res.end(req.method === 'HEAD' ? undefined : source.source);
+          return;
+        }
         if (!response.body || req.method === 'HEAD') {
           res.end();
           return;

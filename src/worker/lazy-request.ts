@@ -1,0 +1,115 @@
+/**
+ * The Request a fetch handler receives, built lazily.
+ *
+ * Constructing a real `Request` on Node 20 costs more than serving a
+ * hello-world response: undici creates and links AbortSignals (each made
+ * transferable), parses the URL and copies the headers. Most handlers only
+ * read `method`, `url` and `headers` (routers do exactly that), so this
+ * object answers those three cheaply and builds the real Request, with its
+ * body stream and abort signal, the first time anything else is touched.
+ * It is a Request as far as the app can tell: `instanceof Request` holds and
+ * every property and method of Request.prototype is there, delegating to the
+ * real one. The technique is the one @hono/node-server uses.
+ */
+import type { IncomingMessage } from 'node:http';
+
+const kState = Symbol('tsunicorn.lazyRequest');
+
+interface State {
+  req: IncomingMessage;
+  url: string;
+  headers: Headers | null;
+  real: Request | null;
+  controller: AbortController | null;
+  aborted: boolean;
+  build(req: IncomingMessage, url: string, headers: Headers, signal: AbortSignal): Request;
+}
+
+export function incomingHeaders(req: IncomingMessage): Headers {
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  return headers;
+}
+
+function realRequest(self: LazyRequest): Request {
+  const s = self[kState];
+  if (!s.real) {
+    s.controller = new AbortController();
+    if (s.aborted) s.controller.abort();
+    s.real = s.build(s.req, s.url, s.headers ?? incomingHeaders(s.req), s.controller.signal);
+    s.headers = null;
+  }
+  return s.real;
+}
+
+class LazyRequest {
+  declare [kState]: State;
+
+  constructor(state: State) {
+    Object.defineProperty(this, kState, { value: state });
+  }
+
+  get method(): string {
+    return this[kState].req.method ?? 'GET';
+  }
+
+  get url(): string {
+    return this[kState].url;
+  }
+
+  get headers(): Headers {
+    const s = this[kState];
+    if (s.real) return s.real.headers;
+    s.headers ??= incomingHeaders(s.req);
+    return s.headers;
+  }
+}
+
+Object.setPrototypeOf(LazyRequest.prototype, Request.prototype);
+for (const name of Object.getOwnPropertyNames(Request.prototype)) {
+  if (name === 'constructor' || Object.hasOwn(LazyRequest.prototype, name)) continue;
+  const d = Object.getOwnPropertyDescriptor(Request.prototype, name)!;
+  if (typeof d.value === 'function') {
+    Object.defineProperty(LazyRequest.prototype, name, {
+      value(this: LazyRequest, ...args: unknown[]) {
+        const real = realRequest(this) as unknown as Record<string, (...a: unknown[]) => unknown>;
+        return real[name]!(...args);
+      },
+      writable: true,
+      configurable: true,
+    });
+  } else if (d.get) {
+    Object.defineProperty(LazyRequest.prototype, name, {
+      get(this: LazyRequest) {
+        return (realRequest(this) as unknown as Record<string, unknown>)[name];
+      },
+      configurable: true,
+    });
+  }
+}
+
+export interface LazyRequestHandle {
+  request: Request;
+  /** The client went away: abort the request's signal (now, or when it is built). */
+  abort(): void;
+  readonly aborted: boolean;
+}
+
+export function lazyRequest(
+  req: IncomingMessage,
+  url: string,
+  build: (req: IncomingMessage, url: string, headers: Headers, signal: AbortSignal) => Request,
+): LazyRequestHandle {
+  const state: State = { req, url, headers: null, real: null, controller: null, aborted: false, build };
+  return {
+    request: new LazyRequest(state) as unknown as Request,
+    abort() {
+      state.aborted = true;
+      state.controller?.abort();
+    },
+    get aborted() {
+      return state.aborted;
+    },
+  };
+}
