@@ -1,0 +1,391 @@
+#!/usr/bin/env node
+// docs/benchmarks.md and its SVG charts, generated from a results JSON. The hand-written
+// analysis between the notes markers of the existing page is kept.
+//   node bench/report.js [bench/results/latest.json]     regenerate the page from a run
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ROOT } from './servers.js';
+import { QUIET } from './stats.js';
+
+const DOC = path.join(ROOT, 'docs/benchmarks.md');
+const CHART_DIR = path.join(ROOT, 'bench/results');
+const NOTES_START = '<!-- notes:start (hand-written; kept when bench/report.js regenerates this page) -->';
+const NOTES_END = '<!-- notes:end -->';
+const MB = 1024 * 1024;
+
+// ---------------------------------------------------------------- SVG
+
+/** @param {string} s */
+const esc = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/**
+ * A round axis step for a maximum value: 1, 2 or 5 × 10^k, about 5 ticks.
+ * @param {number} max
+ */
+function niceStep(max) {
+  const raw = max / 5;
+  const p = 10 ** Math.floor(Math.log10(raw || 1));
+  for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
+  return 10 * p;
+}
+
+/**
+ * A grouped bar chart with min–max whiskers.
+ * @param {{title: string, unit: string, groups: {label: string, values: ({median: number, min: number, max: number} | null)[]}[], series: {label: string, color: string}[]}} c
+ */
+export function barChart(c) {
+  const W = 960;
+  const H = 440;
+  const m = { top: 56, right: 20, bottom: 96, left: 72 };
+  const pw = W - m.left - m.right;
+  const ph = H - m.top - m.bottom;
+  const max = Math.max(1, ...c.groups.flatMap((g) => g.values.map((v) => v?.max ?? 0)));
+  const step = niceStep(max);
+  const top = Math.ceil(max / step) * step;
+  const y = (/** @type {number} */ v) => m.top + ph - (v / top) * ph;
+  const gw = pw / c.groups.length;
+  const bw = Math.min(34, (gw * 0.8) / c.series.length);
+  const fmt = (/** @type {number} */ v) => (v >= 1000 ? `${(v / 1000).toFixed(v >= 10_000 ? 0 : 1)}k` : String(Math.round(v)));
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="#fff"/>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="600">${esc(c.title)}</text>`,
+  ];
+  // Legend.
+  let lx = m.left;
+  for (const s of c.series) {
+    out.push(`<rect x="${lx}" y="34" width="12" height="12" fill="${s.color}"/>`, `<text x="${lx + 17}" y="44">${esc(s.label)}</text>`);
+    lx += 30 + s.label.length * 6.5;
+  }
+  out.push(`<text x="${W - m.right}" y="44" text-anchor="end" fill="#555">bars: median; whiskers: min–max over rounds</text>`);
+  // Grid and y axis.
+  for (let v = 0; v <= top + 1e-9; v += step) {
+    out.push(`<line x1="${m.left}" x2="${W - m.right}" y1="${y(v)}" y2="${y(v)}" stroke="${v === 0 ? '#333' : '#e3e3e3'}"/>`);
+    out.push(`<text x="${m.left - 6}" y="${y(v) + 4}" text-anchor="end" fill="#333">${fmt(v)}</text>`);
+  }
+  out.push(`<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#333">${esc(c.unit)}</text>`);
+  c.groups.forEach((g, gi) => {
+    const gx = m.left + gi * gw + (gw - bw * c.series.length) / 2;
+    g.values.forEach((v, si) => {
+      if (!v) return;
+      const x = gx + si * bw;
+      const s = /** @type {{color: string, label: string}} */ (c.series[si]);
+      out.push(`<rect x="${x + 1}" y="${y(v.median)}" width="${bw - 2}" height="${y(0) - y(v.median)}" fill="${s.color}"><title>${esc(`${g.label}, ${s.label}: ${Math.round(v.median)} (${Math.round(v.min)}–${Math.round(v.max)})`)}</title></rect>`);
+      const cx = x + bw / 2;
+      out.push(`<path d="M${cx} ${y(v.min)}V${y(v.max)}M${cx - 4} ${y(v.min)}H${cx + 4}M${cx - 4} ${y(v.max)}H${cx + 4}" stroke="#222" stroke-width="1"/>`);
+    });
+    // Group label, wrapped on spaces to at most 3 lines.
+    const words = g.label.split(' ');
+    /** @type {string[]} */
+    const lines = [];
+    for (const w of words) {
+      const last = lines.at(-1);
+      if (last !== undefined && (last + ' ' + w).length <= Math.max(10, gw / 6.5)) lines[lines.length - 1] = `${last} ${w}`;
+      else lines.push(w);
+    }
+    lines.slice(0, 4).forEach((l, li) => out.push(`<text x="${m.left + gi * gw + gw / 2}" y="${y(0) + 16 + li * 14}" text-anchor="middle">${esc(l)}</text>`));
+  });
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
+
+// ---------------------------------------------------------------- markdown
+
+/** @param {number | null | undefined} v */
+const int = (v) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : Math.round(v).toLocaleString('en-US'));
+/** @param {{median: number, min: number, max: number, n: number} | null | undefined} s @param {(v: number) => string} f */
+const range = (s, f) => (!s ? '—' : s.n > 1 ? `${f(s.median)} (${f(s.min)}–${f(s.max)})` : f(s.median));
+const ratio = (/** @type {number} */ v) => `${v.toFixed(2)}×`;
+const ms = (/** @type {number} */ v) => (v < 10 ? `${v.toFixed(2)}` : `${v.toFixed(1)}`);
+const mb = (/** @type {number} */ v) => `${(v / MB).toFixed(1)}`;
+const pct = (/** @type {number} */ v) => `${Math.round(v * 100)} %`;
+const cores = (/** @type {number} */ v) => v.toFixed(2);
+
+/**
+ * @param {any} res the results JSON
+ * @param {string} notes the hand-written block (without markers)
+ */
+export function renderMarkdown(res, notes) {
+  const { meta, config, summary, targets } = res;
+  const S = summary.servers;
+  const ids = config.order.filter((/** @type {string} */ id) => S[id]);
+  const label = (/** @type {string} */ id) => config.servers.find((/** @type {{id: string}} */ s) => s.id === id)?.label ?? id;
+  const L = [];
+  L.push('# Benchmarks', '');
+  L.push(
+    `Generated by \`npm run bench\` (\`bench/run.js\`) on ${meta.date.slice(0, 10)}; raw figures in` +
+      ` [\`${config.out}\`](../${config.out}). \`node bench/report.js\` regenerates this page from that file;` +
+      ' the notes at the end are hand-written and kept. The box is noisy: compare figures only within one run.',
+    '',
+  );
+  L.push('## Running it', '');
+  L.push('```sh');
+  L.push('npm run build                       # the bench serves dist/');
+  L.push('npm run bench                       # full run: 5 interleaved rounds, ~20 min on an idle box; writes this page');
+  L.push('npm run bench -- --quick            # smoke run, under 2 min; writes bench/results/quick.json only');
+  L.push('node bench/run.js --list            # the servers; --only ID,ID / --skip ID,ID pick some');
+  L.push('node bench/run.js --rounds 8 --duration 10 --connections 50 --threads 1');
+  L.push('node bench/profile.js [--app bench/apps/hello-fetch.mjs]   # CPU profile of a worker under load');
+  L.push('node bench/hup-rollover.js          # HUP rollover only');
+  L.push('```', '');
+  L.push(
+    'Needs `wrk` and `gunicorn` (Debian packages; the bench installs them with `apt-get install -y` when run as' +
+      ' root, and otherwise says how) and PM2 (a devDependency). It exits non-zero when a target is missed. CI' +
+      ' never runs it.',
+    '',
+  );
+
+  L.push('## Machine', '');
+  L.push('| | |', '|---|---|');
+  L.push(`| CPU | ${meta.cpuModel}, ${meta.nproc} cores (nproc), ${meta.memoryGB} GB |`);
+  L.push(`| kernel | Linux ${meta.kernel} |`);
+  L.push(`| Node.js | ${meta.node} |`);
+  L.push(`| wrk | ${meta.wrk} |`);
+  if (meta.pm2) L.push(`| PM2 | ${meta.pm2} |`);
+  if (meta.gunicorn) L.push(`| Gunicorn | ${meta.gunicorn} (${meta.python}) |`);
+  L.push(`| tsunicorn | ${meta.tsunicorn} at ${meta.gitHead}${meta.gitDirty ? ' (src/ modified)' : ''} |`);
+  L.push(`| load average per round (1, 5, 15 min) | ${res.rounds.map((/** @type {any} */ r) => `${r.round}: ${r.loadBefore.split(' ')[0]}→${r.loadAfter.split(' ')[0]}`).join(', ')} |`);
+  const foreign = res.runs.flatMap((/** @type {any} */ r) => Object.values(r.results ?? {}).map((/** @type {any} */ w) => w.foreignCpu)).filter((/** @type {unknown} */ v) => typeof v === 'number');
+  if (foreign.length) {
+    foreign.sort((/** @type {number} */ a, /** @type {number} */ b) => a - b);
+    const busyRuns = foreign.filter((/** @type {number} */ v) => v >= 0.25).length;
+    L.push(
+      `| other processes' CPU during the runs | median ${foreign[foreign.length >> 1].toFixed(2)} cores, max ${foreign.at(-1).toFixed(2)}; ${busyRuns} of ${foreign.length} runs shared the box with ≥ 0.25 cores of other work |`,
+    );
+  }
+  L.push(`| elapsed | ${Math.round(res.elapsedSeconds / 60)} min${res.interrupted ? ' (interrupted)' : ''} |`);
+  L.push('');
+
+  L.push('## Method', '');
+  L.push(
+    `- ${summary.rounds} interleaved rounds: each round starts every server in turn (in the order of the tables), measures` +
+      ' it, and stops it, so slow drift of the box spreads over all servers. Figures are medians over rounds with' +
+      ' min–max; a ratio is taken within each round and then its median reported.',
+    `- Every server runs the same app (\`bench/apps/hello.mjs\`; \`hello.py\` for Gunicorn) with ${config.workers} workers` +
+      ' (bare node:http: one process), on a fresh free port on 127.0.0.1. The app answers `/` with 14 bytes, `/io` after' +
+      ' a 1 ms timer, `/cpu` after ~1 ms of CPU, `/pid` with its pid.',
+    '- Ready: the first `GET /pid` that answers (time from spawn to first response), then bursts of `GET /pid` on fresh' +
+      ' connections until every worker has answered (time to all serving), so no load starts while only one worker' +
+      ' listens. Readiness is polled with deadlines; no fixed sleeps.',
+    `- Per server and round: RSS at rest once all workers answer, ${config.warmupSec} s of warm-up load, then one wrk run per workload.` +
+      ' RSS is VmRSS from `/proc` summed over the process tree (master + workers; for PM2 the God daemon + workers);' +
+      ' under load it is the peak of samples every 250 ms. CPU is utime+stime from `/proc/PID/stat` over the run.',
+    '- Ratios "× cluster" are against the better of the two raw node:cluster modes in the same round, per workload.',
+    '- wrk shares the 2 cores with the server: on this box the figures measure how much CPU a server spends per' +
+      ' request as much as anything (see "CPU per request").',
+    `- Before each server the harness waits up to ${config.quietWaitSec ?? 0} s for other processes to leave the CPU` +
+      ' (under 0.25 cores over 1 s); the CPU they used during each run is recorded.',
+    '',
+  );
+  L.push('| server | command |', '|---|---|');
+  for (const s of config.servers) L.push(`| ${s.label} | \`${s.command}\` |`);
+  L.push('');
+  L.push('| workload | wrk command |', '|---|---|');
+  for (const [, w] of Object.entries(config.wrk)) L.push(`| ${/** @type {any} */ (w).label} | \`${/** @type {any} */ (w).command}\` |`);
+  if (config.warmupCommand) L.push(`| warm-up (not recorded) | \`${config.warmupCommand}\` |`);
+  L.push('');
+
+  L.push('## Targets', '');
+  L.push(
+    'PASS/FAIL is judged on all rounds. The last column repeats the figure over the rounds in which neither of' +
+      ` the compared runs shared the box with other work (under ${QUIET} cores of other processes' CPU), for reading` +
+      ' the result, not for judging it.',
+    '',
+  );
+  L.push('| target | result: median (min–max over rounds) | goal | | quiet rounds only |', '|---|---|---|---|---|');
+  for (const t of targets.checks) L.push(`| ${t.name} | ${t.actualText} | ${t.targetText} | **${t.status}** | ${t.quietText ?? '—'} |`);
+  L.push('');
+  L.push('Informational:', '');
+  L.push('| comparison | median (min–max) |', '|---|---|');
+  for (const i of targets.info) L.push(`| ${i.name} | ${i.text} |`);
+  L.push('');
+
+  L.push('## Results', '');
+  L.push('![Requests per second, hello world, keep-alive and Connection: close](../bench/results/hello.svg)', '');
+  L.push('### Hello world', '');
+  L.push('| server | keep-alive req/s | × cluster | p99 ms | `Connection: close` req/s | × cluster | p99 ms |');
+  L.push('|---|--:|--:|--:|--:|--:|--:|');
+  for (const id of ids) {
+    const w = S[id].workloads;
+    L.push(
+      `| ${label(id)} | ${range(w.ka?.rps, int)} | ${range(w.ka?.vsCluster, ratio)} | ${range(w.ka?.p99, ms)} | ${range(w.close?.rps, int)} | ${range(w.close?.vsCluster, ratio)} | ${range(w.close?.p99, ms)} |`,
+    );
+  }
+  L.push('');
+  const nodeIds = ids.filter((/** @type {string} */ id) => S[id].workloads.io || S[id].workloads.cpu);
+  if (nodeIds.length) {
+    L.push('### 1 ms awaited I/O and ~1 ms CPU (keep-alive)', '');
+    L.push('![Requests per second, 1 ms I/O and 1 ms CPU](../bench/results/io-cpu.svg)', '');
+    L.push('| server | `/io` req/s | × cluster | p99 ms | `/cpu` req/s | × cluster | p99 ms |');
+    L.push('|---|--:|--:|--:|--:|--:|--:|');
+    for (const id of nodeIds) {
+      const w = S[id].workloads;
+      L.push(
+        `| ${label(id)} | ${range(w.io?.rps, int)} | ${range(w.io?.vsCluster, ratio)} | ${range(w.io?.p99, ms)} | ${range(w.cpu?.rps, int)} | ${range(w.cpu?.vsCluster, ratio)} | ${range(w.cpu?.p99, ms)} |`,
+      );
+    }
+    L.push('');
+  }
+  L.push('### Memory and start-up', '');
+  L.push('| server | processes | tree RSS at rest, MB | tree RSS under load, MB | master RSS at rest, MB | worker RSS at rest, MB | start → first response, ms | start → all workers serving, ms |');
+  L.push('|---|--:|--:|--:|--:|--:|--:|--:|');
+  for (const id of ids) {
+    const s = S[id];
+    const load = s.workloads.ka?.peakTotalRss;
+    const multi = id !== 'node-http';
+    L.push(
+      `| ${label(id)} | ${res.runs.find((/** @type {any} */ r) => r.server === id && r.rest)?.rest.processes ?? '—'} | ${range(s.rest.totalRss, mb)} | ${range(load, mb)} | ${multi ? range(s.rest.rootRss, mb) : '—'} | ${range(s.rest.workerRss, mb)} | ${range(s.firstResponseMs, int)} | ${range(s.allServingMs, int)} |`,
+    );
+  }
+  L.push('');
+  L.push('### CPU per request (hello world)', '');
+  L.push(
+    'CPU in cores (1.00 = one core busy for the whole run), from `/proc/PID/stat`. "CPU per request" is the whole' +
+      " server tree's CPU time divided by the requests served. When the host throttles the VM or other work shares" +
+      ' the box, req/s swings far more than CPU per request, so it is the steadier figure for comparing overheads' +
+      ' here. "Other processes" is the CPU that neither the server, wrk nor the harness used during the run.',
+    '',
+  );
+  L.push('| server | keep-alive: µs per request | × cluster | close: µs per request | × cluster | keep-alive: server CPU | master CPU | wrk CPU | other processes | close: server CPU | master CPU |');
+  L.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  const us = (/** @type {number} */ v) => v.toFixed(1);
+  for (const id of ids) {
+    const k = S[id].workloads.ka;
+    const c = S[id].workloads.close;
+    L.push(
+      `| ${label(id)} | ${range(k?.cpuUsPerReq, us)} | ${range(k?.cpuPerReqVsCluster, ratio)} | ${range(c?.cpuUsPerReq, us)} | ${range(c?.cpuPerReqVsCluster, ratio)} | ${range(k?.serverCpu, cores)} | ${range(k?.rootCpu, cores)} | ${range(k?.wrkCpu, cores)} | ${range(k?.foreignCpu, cores)} | ${range(c?.serverCpu, cores)} | ${range(c?.rootCpu, cores)} |`,
+    );
+  }
+  L.push('');
+  L.push('### Balance between workers (hello world)', '');
+  L.push(
+    "The busiest worker's share of the keep-alive connections (counted mid-run from `/proc/PID/fd`) and of all" +
+      " workers' CPU time; 50 % is even with 2 workers. Before each run the harness waits until the previous run's" +
+      ' connections are closed on the server side.',
+    '',
+  );
+  L.push('| server | keep-alive: connections | keep-alive: CPU | close: CPU |', '|---|--:|--:|--:|');
+  for (const id of ids.filter((/** @type {string} */ id) => id !== 'node-http')) {
+    const k = S[id].workloads.ka;
+    const c = S[id].workloads.close;
+    L.push(`| ${label(id)} | ${range(k?.busiestWorkerConnShare, pct)} | ${range(k?.busiestWorkerCpuShare, pct)} | ${range(c?.busiestWorkerCpuShare, pct)} |`);
+  }
+  L.push('');
+  const errs = ids.filter((/** @type {string} */ id) => S[id].errors.length || Object.values(S[id].workloads).some((/** @type {any} */ w) => w.socketErrors || w.non2xx));
+  if (errs.length) {
+    L.push('Errors seen by wrk (summed over rounds) or by the harness:', '');
+    for (const id of errs) {
+      const w = Object.entries(S[id].workloads)
+        .filter(([, v]) => /** @type {any} */ (v).socketErrors || /** @type {any} */ (v).non2xx)
+        .map(([k, v]) => `${k}: ${/** @type {any} */ (v).socketErrors} socket errors, ${/** @type {any} */ (v).non2xx} non-2xx`);
+      L.push(`- ${label(id)}: ${[...w, ...S[id].errors].join('; ')}`);
+    }
+    L.push('');
+  }
+
+  L.push('## HUP rollover', '');
+  const hup = res.hup;
+  if (hup && !hup.error) {
+    L.push(
+      `\`${hup.command}\` — 4 workers on \`examples/hello.js\`; time from \`HUP\` until all four new workers are ready and` +
+        ` all four old ones have exited; ${hup.rounds} rounds (${hup.node}).`,
+      '',
+    );
+    L.push('| figure | result | target |', '|---|---|---|');
+    L.push(`| median | ${hup.medianMs} ms (min ${hup.minMs}, max ${hup.maxMs}) | < 1500 ms |`, '');
+    L.push(
+      'A worker boots in about 80 ms (fork, Node start-up, app import, listen); the rollover replaces workers one for' +
+        ' one as each new one reports ready, so the four boots overlap.',
+      '',
+    );
+  } else {
+    L.push(hup?.error ? `The HUP rollover run failed: \`${hup.error.split('\n')[0]}\`` : 'Not measured in this run (`--hup-rounds 0`).', '');
+  }
+
+  L.push('## CPU profile of a worker', '');
+  if (res.profiles?.length) {
+    const p0 = res.profiles[0];
+    L.push(
+      `\`${p0.command}\` (node:cluster workers inherit the master's \`execArgv\`; Node 20 refuses \`--cpu-prof\` in` +
+        ` \`NODE_OPTIONS\`), loaded with \`${p0.load}\`, stopped with \`SIGTERM\`; the busiest worker's profile,` +
+        ' counting only samples taken under load, summarised by `bench/profile.js`. Percentages are of the' +
+        ' worker\'s busy (non-idle) time.',
+      '',
+    );
+    for (const p of res.profiles) {
+      L.push(`### ${p.app}`, '');
+      L.push(`${int(p.rps)} req/s while profiling; under load the worker was busy ${int(p.busyMs)} ms of ${int(p.totalMs)} ms.`, '');
+      L.push('| where the time goes (self time) | % of busy |', '|---|--:|');
+      for (const c of p.categories) L.push(`| ${c.category} | ${c.pctBusy.toFixed(1)} |`);
+      L.push('');
+      L.push('| top functions by self time | location | % of busy |', '|---|---|--:|');
+      for (const t of p.top.slice(0, 15)) L.push(`| \`${t.fn}\` | ${t.where ? `\`${t.where}\`` : '(native)'} | ${t.pctBusy.toFixed(1)} |`);
+      L.push('');
+      L.push('| inclusive (with callees) | % of busy |', '|---|--:|');
+      for (const t of p.inclusive) L.push(`| ${t.fn} | ${t.pctBusy.toFixed(1)} |`);
+      L.push('');
+    }
+  } else {
+    L.push('Not profiled in this run (`--no-profile` or `--quick`); `node bench/profile.js` profiles on its own.', '');
+  }
+
+  L.push('## Notes', '');
+  L.push(NOTES_START);
+  L.push(notes.trim() ? notes.trim() : '_No notes yet: add the analysis of this run here._');
+  L.push(NOTES_END, '');
+  return L.join('\n');
+}
+
+/** The hand-written block of the current page, if any. */
+function existingNotes() {
+  try {
+    const doc = fs.readFileSync(DOC, 'utf8');
+    const a = doc.indexOf(NOTES_START);
+    const b = doc.indexOf(NOTES_END);
+    return a >= 0 && b > a ? doc.slice(a + NOTES_START.length, b) : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Writes docs/benchmarks.md and the charts; returns the files written.
+ * @param {any} res
+ */
+export function writeReport(res) {
+  const S = res.summary.servers;
+  const ids = res.config.order.filter((/** @type {string} */ id) => S[id]);
+  const label = (/** @type {string} */ id) => res.config.servers.find((/** @type {{id: string}} */ s) => s.id === id)?.label ?? id;
+  const hello = barChart({
+    title: `Hello world, req/s (wrk -t${res.config.threads} -c${res.config.connections}, ${res.config.workers} workers, ${res.meta.nproc} cores, Node ${res.meta.node})`,
+    unit: 'requests per second',
+    series: [
+      { label: 'keep-alive', color: '#3b6fb6' },
+      { label: 'Connection: close', color: '#e08a2c' },
+    ],
+    groups: ids.map((/** @type {string} */ id) => ({ label: label(id), values: [S[id].workloads.ka?.rps ?? null, S[id].workloads.close?.rps ?? null] })),
+  });
+  const nodeIds = ids.filter((/** @type {string} */ id) => S[id].workloads.io || S[id].workloads.cpu);
+  const ioCpu = barChart({
+    title: 'Awaited 1 ms I/O and ~1 ms CPU per request, keep-alive, req/s',
+    unit: 'requests per second',
+    series: [
+      { label: '/io (1 ms timer)', color: '#4c9a5b' },
+      { label: '/cpu (~1 ms CPU)', color: '#a34f8f' },
+    ],
+    groups: nodeIds.map((/** @type {string} */ id) => ({ label: label(id), values: [S[id].workloads.io?.rps ?? null, S[id].workloads.cpu?.rps ?? null] })),
+  });
+  fs.mkdirSync(CHART_DIR, { recursive: true });
+  const files = [path.join(CHART_DIR, 'hello.svg'), path.join(CHART_DIR, 'io-cpu.svg'), DOC];
+  fs.writeFileSync(/** @type {string} */ (files[0]), hello);
+  fs.writeFileSync(/** @type {string} */ (files[1]), ioCpu);
+  fs.writeFileSync(DOC, renderMarkdown(res, existingNotes()));
+  return files;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const file = path.resolve(process.argv[2] ?? path.join(ROOT, 'bench/results/latest.json'));
+  const written = writeReport(JSON.parse(fs.readFileSync(file, 'utf8')));
+  console.log(`wrote ${written.map((f) => path.relative(ROOT, f)).join(', ')}`);
+}

@@ -1,0 +1,440 @@
+#!/usr/bin/env node
+// `npm run bench`: tsunicorn against bare node:http, raw node:cluster (round-robin and
+// SCHED_NONE), PM2 cluster mode and Gunicorn, in interleaved rounds (A B C … A B C …),
+// driven by wrk on 127.0.0.1. Writes bench/results/latest.json and docs/benchmarks.md
+// (with SVG charts), prints the targets as PASS/FAIL and exits 1 when one is missed.
+//
+//   node bench/run.js [--quick] [--rounds 5] [--duration 5] [--warmup 1]
+//                     [--connections 50] [--threads 1] [--only id,id] [--skip id,id]
+//                     [--workloads ka,close,io,cpu] [--hup-rounds 9] [--no-profile] [--quiet-wait 20]
+//                     [--out FILE] [--no-docs] [--list]
+// --quick: 2 rounds of 1 s runs, hello world only, no profile, no docs (under 2 minutes).
+// --quiet-wait S: before each server, wait up to S s for other processes to leave the CPU.
+// Not part of CI: the full run takes ~20 minutes and wants an otherwise idle box.
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { profileWorker, formatProfile } from './profile.js';
+import { cpuModel, loadavg, machineTicks, snapshot } from './proc.js';
+import { writeReport } from './report.js';
+import { ROOT, SERVERS, TSUNICORN, WORKLOADS, freePort, freezeTsunicorn, waitServing } from './servers.js';
+import { evaluate, summarise } from './stats.js';
+import { runWrk, wrkArgs, formatCommand, wrkVersion } from './wrk.js';
+
+/** @typedef {import('./servers.js').ServerDef} ServerDef */
+/** @typedef {import('./servers.js').WorkloadId} WorkloadId */
+
+// ---------------------------------------------------------------- options
+
+const argv = process.argv.slice(2);
+const has = (/** @type {string} */ name) => argv.includes(`--${name}`);
+/** @param {string} name */
+function value(name) {
+  const i = argv.indexOf(`--${name}`);
+  if (i < 0) return undefined;
+  const v = argv[i + 1];
+  if (v === undefined || v.startsWith('--')) die(`--${name} needs a value`);
+  return v;
+}
+/** @param {string} name @param {number} dflt */
+function num(name, dflt) {
+  const v = value(name);
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) die(`--${name} must be a non-negative number, not ${JSON.stringify(v)}`);
+  return n;
+}
+/** @param {string} msg @returns {never} */
+function die(msg) {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(2);
+}
+
+const KNOWN = new Set(['quick', 'rounds', 'duration', 'warmup', 'connections', 'threads', 'only', 'skip', 'workloads', 'hup-rounds', 'quiet-wait', 'no-profile', 'profile', 'out', 'no-docs', 'docs', 'list', 'help']);
+for (const a of argv) if (a.startsWith('--') && !KNOWN.has(a.slice(2))) die(`unknown option ${a} (see the head of bench/run.js)`);
+
+if (has('help')) {
+  const head = fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 13);
+  console.log(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  process.exit(0);
+}
+if (has('list')) {
+  for (const s of SERVERS) console.log(`${s.id.padEnd(18)} ${s.label.padEnd(40)} ${s.workloads.join(',')}`);
+  process.exit(0);
+}
+
+const quick = has('quick');
+const opts = {
+  quick,
+  rounds: Math.max(1, Math.floor(num('rounds', quick ? 2 : 5))),
+  durationSec: Math.max(1, Math.round(num('duration', quick ? 1 : 5))),
+  warmupSec: Math.round(num('warmup', 1)),
+  connections: Math.max(1, Math.floor(num('connections', 50))),
+  threads: Math.max(1, Math.floor(num('threads', 1))),
+  hupRounds: Math.floor(num('hup-rounds', quick ? 3 : 9)),
+  quietWaitSec: num('quiet-wait', quick ? 0 : 20),
+  profile: has('profile') || (!quick && !has('no-profile')),
+  out: path.resolve(ROOT, value('out') ?? (quick ? 'bench/results/quick.json' : 'bench/results/latest.json')),
+  docs: has('docs') || (!quick && !has('no-docs')),
+};
+const only = value('only')?.split(',');
+const skip = value('skip')?.split(',') ?? [];
+for (const id of [...(only ?? []), ...skip]) if (!SERVERS.some((s) => s.id === id)) die(`unknown server ${id}; --list shows them`);
+const workloadIds = /** @type {WorkloadId[]} */ (value('workloads')?.split(',') ?? (quick ? ['ka', 'close'] : Object.keys(WORKLOADS)));
+for (const wl of workloadIds) if (!(wl in WORKLOADS)) die(`unknown workload ${wl}; one of ${Object.keys(WORKLOADS).join(', ')}`);
+const servers = SERVERS.filter((s) => (!only || only.includes(s.id)) && !skip.includes(s.id)).map((s) => ({
+  ...s,
+  workloads: s.workloads.filter((wl) => workloadIds.includes(wl)),
+}));
+
+// ---------------------------------------------------------------- preflight
+
+/** @param {string} cmd */
+function onPath(cmd) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Installs a Debian package as root, with a clear message; exits when that is impossible. */
+function ensureDebian(/** @type {string} */ cmd, /** @type {string} */ pkg) {
+  if (onPath(cmd)) return;
+  const how = `apt-get install -y ${pkg}`;
+  if (process.getuid?.() !== 0) die(`${cmd} is not installed; install it with \`sudo ${how}\` (Debian/Ubuntu) and run the bench again`);
+  console.log(`bench: ${cmd} is not installed; running \`${how}\` …`);
+  try {
+    execFileSync('sh', ['-c', `${how} || (apt-get update && ${how})`], { stdio: 'inherit', timeout: 300_000 });
+  } catch {
+    die(`could not install ${pkg}; install it with \`${how}\` and run the bench again`);
+  }
+  if (!onPath(cmd)) die(`${pkg} was installed but ${cmd} is still not on PATH`);
+}
+
+function preflight() {
+  if (process.platform !== 'linux') die('the bench reads /proc and runs on Linux only');
+  if (!fs.existsSync(path.join(ROOT, 'dist/cli.js'))) die('tsunicorn is not built; run `npm run build` first');
+  const newest = (/** @type {string} */ dir) => {
+    let t = 0;
+    for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+      if (e.isFile()) t = Math.max(t, fs.statSync(path.join(e.parentPath ?? e.path, e.name)).mtimeMs);
+    }
+    return t;
+  };
+  if (newest(path.join(ROOT, 'src')) > newest(path.join(ROOT, 'dist'))) {
+    console.log('bench: warning: src/ is newer than dist/; run `npm run build` to bench the current code');
+  }
+  ensureDebian('wrk', 'wrk');
+  if (servers.some((s) => s.needs?.includes('gunicorn'))) ensureDebian('gunicorn', 'gunicorn');
+  if (servers.some((s) => s.needs?.includes('pm2')) && !fs.existsSync(path.join(ROOT, 'node_modules/.bin/pm2'))) {
+    die('pm2 is not installed; run `npm install` (it is a devDependency)');
+  }
+}
+
+/** @param {string} cmd @param {string[]} args */
+function versionOf(cmd, args) {
+  try {
+    return execFileSync(cmd, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 }).trim().split('\n')[0] ?? '';
+  } catch {
+    return 'unknown';
+  }
+}
+
+// ---------------------------------------------------------------- one server, one round
+
+const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
+const MB = 1024 * 1024;
+
+/**
+ * CPU used by other processes over one second, in cores; repeated until it is below
+ * 0.25 cores or maxSec has passed. Other people's test suites on a shared 2-core box
+ * would otherwise land in the middle of a run.
+ * @param {number} maxSec
+ */
+async function waitQuiet(maxSec) {
+  const end = Date.now() + maxSec * 1000;
+  for (;;) {
+    const m0 = machineTicks();
+    const s0 = process.cpuUsage();
+    const t0 = performance.now();
+    await sleep(1000); // A measuring window, not a wait for an event.
+    const self = process.cpuUsage(s0);
+    const busy = Math.max(0, machineTicks() - m0 - (self.user + self.system) / 10_000) / 100 / ((performance.now() - t0) / 1000);
+    if (busy < 0.25 || Date.now() >= end) return round2(busy);
+  }
+}
+
+/**
+ * Starts a server, measures it at rest and under each of its workloads, stops it.
+ * @param {ServerDef} def @param {number} round
+ */
+async function benchServer(def, round) {
+  const otherCpuBefore = opts.quietWaitSec > 0 ? await waitQuiet(opts.quietWaitSec) : null;
+  const port = await freePort();
+  const run = await def.start(port);
+  /** @type {Record<string, unknown>} */
+  const rec = { server: def.id, round, port, otherCpuBefore };
+  try {
+    const ready = await waitServing(def, run, port);
+    rec.firstResponseMs = Math.round(ready.firstResponseMs);
+    rec.allServingMs = ready.allServingMs === null ? null : Math.round(ready.allServingMs);
+    if (ready.allServingMs === null) console.log(`  ${def.id}: warning: not every process answered within 10 s; loading anyway`);
+    const rest = snapshot(run.pid);
+    const workersOf = (/** @type {typeof rest.procs} */ procs) => (def.servingProcesses === 1 ? procs : procs.slice(1));
+    rec.rest = {
+      totalRss: rest.totalRss,
+      rootRss: rest.procs[0]?.rss ?? 0,
+      workerRss: workersOf(rest.procs).map((p) => p.rss),
+      processes: rest.procs.length,
+    };
+    const url = (/** @type {string} */ p) => `http://127.0.0.1:${port}${p}`;
+    const workerSockets = (/** @type {typeof rest.procs} */ procs) => workersOf(procs).reduce((a, p) => a + p.sockets, 0);
+    const restSockets = workerSockets(rest.procs);
+    /**
+     * Waits (polling, 5 s at most) until the last run's connections are closed on the server
+     * side too: a worker still busy closing 50 sockets when the next burst of connections
+     * arrives would let the other worker accept them all, and the baseline for counting
+     * connections per worker would be off.
+     */
+    const settle = async () => {
+      const end = Date.now() + 5_000;
+      while (workerSockets(snapshot(run.pid).procs) > restSockets && Date.now() < end) await sleep(20);
+    };
+    if (opts.warmupSec > 0) {
+      await runWrk({ url: url('/'), durationSec: opts.warmupSec, connections: opts.connections, threads: opts.threads, close: false });
+    }
+    rec.warmedRss = snapshot(run.pid).totalRss;
+    /** @type {Record<string, unknown>} */
+    const results = {};
+    for (const wl of def.workloads) {
+      const w = WORKLOADS[wl];
+      await settle();
+      const before = snapshot(run.pid);
+      const machine0 = machineTicks();
+      const self0 = process.cpuUsage();
+      let peakTotal = before.totalRss;
+      let peakRoot = before.procs[0]?.rss ?? 0;
+      /** @type {typeof before | null} */
+      let mid = null;
+      const t0 = performance.now();
+      const sampler = setInterval(() => {
+        const s = snapshot(run.pid);
+        peakTotal = Math.max(peakTotal, s.totalRss);
+        peakRoot = Math.max(peakRoot, s.procs[0]?.rss ?? 0);
+        if (!mid && performance.now() - t0 >= (opts.durationSec * 1000) / 2) mid = s;
+      }, 250);
+      let res;
+      try {
+        res = await runWrk({ url: url(w.path), durationSec: opts.durationSec, connections: opts.connections, threads: opts.threads, close: w.close });
+      } finally {
+        clearInterval(sampler);
+      }
+      const wall = (performance.now() - t0) / 1000;
+      const after = snapshot(run.pid);
+      const selfUs = process.cpuUsage(self0);
+      const ticks = (/** @type {number} */ pid) => (after.procs.find((p) => p.pid === pid)?.ticks ?? 0) - (before.procs.find((p) => p.pid === pid)?.ticks ?? 0);
+      const workerTicks = workersOf(before.procs).map((p) => ticks(p.pid));
+      const sumW = workerTicks.reduce((a, b) => a + b, 0);
+      /** @type {number | null} */
+      let connShare = null;
+      const midSnap = /** @type {typeof before | null} */ (mid);
+      if (!w.close && midSnap && def.servingProcesses > 1) {
+        const conns = workersOf(before.procs).map((p) => Math.max(0, (midSnap.procs.find((q) => q.pid === p.pid)?.sockets ?? 0) - p.sockets));
+        const sumC = conns.reduce((a, b) => a + b, 0);
+        if (sumC > 0) connShare = Math.max(...conns) / sumC;
+      }
+      results[wl] = {
+        rps: Math.round(res.rps),
+        latencyMs: res.latencyMs,
+        socketErrors: res.socketErrors,
+        non2xx: res.non2xx,
+        wrkCpu: round2(res.wrkCpu),
+        serverCpu: round2(after.procs.reduce((s, p) => s + ticks(p.pid), 0) / 100 / wall),
+        rootCpu: def.servingProcesses === 1 ? null : round2(ticks(before.procs[0]?.pid ?? 0) / 100 / wall),
+        // Server CPU per request: steadier than req/s when the host throttles the VM, since both drop together.
+        cpuUsPerReq: res.requests > 0 ? round2((after.procs.reduce((s, p) => s + ticks(p.pid), 0) * 10_000) / res.requests) : null,
+        // CPU used by everything else on the machine (other users' tests, say) while this ran, in cores.
+        foreignCpu: round2(
+          Math.max(
+            0,
+            machineTicks() - machine0 - after.procs.reduce((s, p) => s + ticks(p.pid), 0) - res.wrkTicks - (selfUs.user + selfUs.system) / 10_000,
+          ) /
+            100 /
+            wall,
+        ),
+        busiestWorkerCpuShare: def.servingProcesses > 1 && sumW > 0 ? round2(Math.max(...workerTicks) / sumW) : null,
+        busiestWorkerConnShare: connShare === null ? null : round2(connShare),
+        peakTotalRss: peakTotal,
+        peakRootRss: peakRoot,
+      };
+      const r = /** @type {{rps: number, latencyMs: Record<string, number>, socketErrors: Record<string, number>, non2xx: number}} */ (results[wl]);
+      const errs = Object.values(r.socketErrors).reduce((a, b) => a + b, 0);
+      console.log(
+        `  ${def.id.padEnd(17)} ${wl.padEnd(5)} ${String(r.rps).padStart(7)} req/s  p99 ${fmtMs(r.latencyMs.p99)}` +
+          `  wrk ${res.wrkCpu.toFixed(2)} cores, server ${/** @type {any} */ (r).serverCpu.toFixed(2)}, other ${/** @type {any} */ (r).foreignCpu.toFixed(2)}` +
+          (errs || r.non2xx ? `  (socket errors ${errs}, non-2xx ${r.non2xx})` : ''),
+      );
+    }
+    rec.results = results;
+  } catch (e) {
+    rec.error = e instanceof Error ? e.message : String(e);
+    console.log(`  ${def.id}: ERROR ${rec.error}`);
+  } finally {
+    await run.stop();
+  }
+  return rec;
+}
+
+const round2 = (/** @type {number} */ x) => Math.round(x * 100) / 100;
+const fmtMs = (/** @type {number | undefined} */ ms) => (ms === undefined ? '?' : ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(1)} ms`);
+
+// ---------------------------------------------------------------- HUP rollover
+
+/**
+ * Runs the existing bench/hup-rollover.js and reads its JSON line.
+ * @param {number} rounds
+ */
+function hupRollover(rounds) {
+  return new Promise((resolve) => {
+    // The copy in the frozen build (see freezeTsunicorn) runs that build's bin/tsunicorn.js.
+    const script = path.join(TSUNICORN.root, 'bench/hup-rollover.js');
+    const child = spawn(process.execPath, [script, '--rounds', String(rounds), '--workers', '4'], { cwd: TSUNICORN.root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (out += c));
+    const guard = setTimeout(() => child.kill('SIGKILL'), 60_000 + rounds * 20_000);
+    child.on('close', () => {
+      clearTimeout(guard);
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      try {
+        resolve({ command: `node bench/hup-rollover.js --rounds ${rounds} --workers 4`, ...JSON.parse(line ?? '') });
+      } catch {
+        resolve({ command: `node bench/hup-rollover.js --rounds ${rounds} --workers 4`, error: out.trim().slice(-2000) || 'no output' });
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------- main
+
+preflight();
+const unfreeze = freezeTsunicorn();
+process.on('exit', unfreeze);
+const started = Date.now();
+const meta = {
+  date: new Date().toISOString(),
+  nproc: os.availableParallelism(),
+  cpuModel: cpuModel(),
+  memoryGB: Math.round(os.totalmem() / 1024 ** 3),
+  kernel: os.release(),
+  node: process.version,
+  wrk: wrkVersion(),
+  pm2: servers.some((s) => s.id === 'pm2') ? versionOf(path.join(ROOT, 'node_modules/.bin/pm2'), ['--version']).split('\n').pop() : null,
+  gunicorn: servers.some((s) => s.runtime === 'python') ? versionOf('gunicorn', ['--version']) : null,
+  python: servers.some((s) => s.runtime === 'python') ? versionOf('/usr/bin/python3', ['--version']) : null,
+  tsunicorn: JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version,
+  gitHead: versionOf('git', ['rev-parse', '--short', 'HEAD']),
+  gitDirty: versionOf('git', ['status', '--porcelain', '--', 'src']) !== '',
+};
+const wrkExample = (/** @type {WorkloadId} */ wl) =>
+  formatCommand(wrkArgs({ url: `http://127.0.0.1:PORT${WORKLOADS[wl].path}`, durationSec: opts.durationSec, connections: opts.connections, threads: opts.threads, close: WORKLOADS[wl].close }));
+const config = {
+  ...opts,
+  workloads: workloadIds,
+  out: path.relative(ROOT, opts.out),
+  workers: 2,
+  order: servers.map((s) => s.id),
+  servers: servers.map((s) => ({ id: s.id, label: s.label, command: s.display('$PORT'), workloads: s.workloads })),
+  wrk: Object.fromEntries(Object.keys(WORKLOADS).map((wl) => [wl, { label: WORKLOADS[/** @type {WorkloadId} */ (wl)].label, command: wrkExample(/** @type {WorkloadId} */ (wl)) }])),
+  warmupCommand: opts.warmupSec > 0 ? formatCommand(wrkArgs({ url: 'http://127.0.0.1:PORT/', durationSec: opts.warmupSec, connections: opts.connections, threads: opts.threads, close: false })) : null,
+};
+
+console.log(`bench: ${meta.cpuModel}, ${meta.nproc} cores, Node ${meta.node}, ${meta.wrk}; load average ${loadavg()}`);
+console.log(`bench: ${opts.rounds} rounds × ${servers.length} servers, ${opts.durationSec} s per run, ${opts.connections} connections, ${opts.threads} wrk thread(s)`);
+
+/** @type {Record<string, unknown>[]} */
+const runs = [];
+/** @type {{round: number, loadBefore: string, loadAfter: string, seconds: number}[]} */
+const rounds = [];
+let interrupted = false;
+const onSignal = () => {
+  // The current server is stopped by benchServer's finally; then the loop ends.
+  interrupted = true;
+  console.log('\nbench: interrupted; stopping after the current server');
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+for (let r = 1; r <= opts.rounds && !interrupted; r++) {
+  const t0 = Date.now();
+  const loadBefore = loadavg();
+  console.log(`round ${r}/${opts.rounds} (load average ${loadBefore})`);
+  for (const def of servers) {
+    if (interrupted) break;
+    runs.push(await benchServer(def, r));
+  }
+  rounds.push({ round: r, loadBefore, loadAfter: loadavg(), seconds: Math.round((Date.now() - t0) / 1000) });
+}
+
+/** @type {unknown} */
+let hup = null;
+if (opts.hupRounds > 0 && !interrupted && servers.some((s) => s.id.startsWith('tsu-'))) {
+  console.log(`HUP rollover (${opts.hupRounds} rounds, 4 workers)`);
+  hup = await hupRollover(opts.hupRounds);
+  console.log(`  ${JSON.stringify(hup)}`);
+}
+
+/** @type {unknown[]} */
+const profiles = [];
+if (opts.profile && !interrupted) {
+  for (const app of ['bench/apps/hello.mjs', 'bench/apps/hello-fetch.mjs']) {
+    console.log(`profile: ${app}`);
+    try {
+      const p = await profileWorker({ app, seconds: 5, connections: opts.connections, threads: opts.threads });
+      console.log(formatProfile(p).replace(/^/gm, '  '));
+      profiles.push(p);
+    } catch (e) {
+      console.log(`  profile failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+}
+
+const summary = summarise(runs, servers.map((s) => s.id));
+const targets = evaluate(runs, summary);
+const results = { meta, config, rounds, runs, summary, targets, hup, profiles, elapsedSeconds: Math.round((Date.now() - started) / 1000), interrupted };
+
+fs.mkdirSync(path.dirname(opts.out), { recursive: true });
+fs.writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`);
+console.log(`\nbench: raw results in ${path.relative(ROOT, opts.out)}`);
+if (opts.docs) {
+  const written = writeReport(results);
+  console.log(`bench: report in ${written.map((f) => path.relative(ROOT, f)).join(', ')}`);
+}
+
+// ---------------------------------------------------------------- summary
+
+console.log('\nmedian req/s (min–max) over rounds; ratio = median of per-round ratios to the best raw node:cluster mode');
+const table = summary.servers;
+for (const id of servers.map((s) => s.id)) {
+  const s = table[id];
+  if (!s) continue;
+  const cell = (/** @type {string} */ wl) => {
+    const w = s.workloads[wl];
+    return w ? `${String(w.rps.median).padStart(6)} (${w.rps.min}–${w.rps.max}) ×${w.vsCluster?.median.toFixed(2) ?? '—'}` : '—';
+  };
+  console.log(`  ${id.padEnd(17)} ka ${cell('ka').padEnd(30)} close ${cell('close').padEnd(30)} p99 ka ${fmtMs(s.workloads.ka?.p99.median)}  rss ${(s.rest.totalRss.median / MB).toFixed(0)} MB`);
+}
+console.log('\ntargets:');
+let failed = 0;
+for (const t of targets.checks) {
+  if (t.status === 'FAIL') failed++;
+  console.log(`  ${t.status.padEnd(4)} ${t.name}: ${t.actualText} (target ${t.targetText})`);
+}
+console.log('informational:');
+for (const i of targets.info) console.log(`  ${i.name}: ${i.text}`);
+if (quick) console.log('\n(--quick: short runs on a noisy box; use the full run for figures)');
+console.log(`\nbench: ${failed === 0 ? 'all targets met' : `${failed} target(s) missed`} in ${results.elapsedSeconds} s`);
+process.exitCode = failed > 0 || interrupted ? 1 : 0;

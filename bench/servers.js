@@ -1,0 +1,378 @@
+// The servers under test: one entry per peer, each saying how to start it, how many
+// processes serve requests, which workloads apply, and how to stop it. Readiness is
+// detected over HTTP for all of them alike (waitServing), never by a fixed sleep.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { alive, tree } from './proc.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PM2 = path.join(ROOT, 'node_modules/.bin/pm2');
+
+/** The workloads: a path, and whether wrk sends `Connection: close`. */
+export const WORKLOADS = /** @type {const} */ ({
+  ka: { path: '/', close: false, label: 'hello, keep-alive' },
+  close: { path: '/', close: true, label: 'hello, Connection: close' },
+  io: { path: '/io', close: false, label: '1 ms awaited I/O, keep-alive' },
+  cpu: { path: '/cpu', close: false, label: '~1 ms CPU, keep-alive' },
+});
+/** @typedef {keyof typeof WORKLOADS} WorkloadId */
+
+const NODE_WORKLOADS = /** @type {WorkloadId[]} */ (['ka', 'close', 'io', 'cpu']);
+const HELLO_ONLY = /** @type {WorkloadId[]} */ (['ka', 'close']);
+
+/**
+ * @typedef {object} Running
+ * @property {number} pid          root of the server's process tree (master, daemon or the one process)
+ * @property {number} startedAt    performance.now() when the start command was spawned
+ * @property {() => string} log    the tail of the server's stderr, for error messages
+ * @property {() => Promise<void>} stop   graceful stop, then SIGKILL by pid past a deadline
+ */
+
+/**
+ * @typedef {object} ServerDef
+ * @property {string} id
+ * @property {string} label
+ * @property {'node' | 'python'} runtime
+ * @property {number} servingProcesses   distinct pids that answer requests once fully up
+ * @property {WorkloadId[]} workloads
+ * @property {(port: number | string) => string} display   the command line, as the report prints it
+ * @property {(port: number) => Promise<Running>} start
+ * @property {string[]} [needs]   external programs this server needs (preflight)
+ */
+
+const WORKERS = 2;
+
+/**
+ * Keeps the last few KB of a stream, so a crash can be explained without unbounded buffering.
+ * @param {import('node:stream').Readable | null} stream
+ */
+function tail(stream) {
+  let text = '';
+  stream?.on('data', (/** @type {Buffer} */ c) => {
+    text = (text + c).slice(-4096);
+  });
+  return () => text;
+}
+
+/**
+ * Waits for a pid to disappear, polling, up to a deadline.
+ * @param {number[]} pids
+ * @param {number} ms
+ */
+async function waitGone(pids, ms) {
+  const end = Date.now() + ms;
+  while (pids.some(alive)) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
+/** @param {number[]} pids @param {NodeJS.Signals} sig */
+function signalAll(pids, sig) {
+  for (const p of pids) {
+    try {
+      process.kill(p, sig);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/**
+ * A server that is one foreground process tree: SIGTERM to its root stops it.
+ * @param {{cmd: string, args: string[], env?: Record<string, string>}} c
+ * @returns {Promise<Running>}
+ */
+async function spawnTree(c) {
+  const startedAt = performance.now();
+  const child = spawn(c.cmd, c.args, { cwd: ROOT, env: { ...process.env, ...c.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const log = tail(child.stderr);
+  const pid = /** @type {number} */ (child.pid);
+  const exited = new Promise((r) => child.once('exit', r));
+  return {
+    pid,
+    startedAt,
+    log,
+    async stop() {
+      // Remember the tree before the root goes: a stuck worker is killed by its pid too.
+      const pids = tree(pid);
+      signalAll([pid], 'SIGTERM');
+      const ok = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 15_000))]);
+      if (!ok) signalAll(pids, 'SIGKILL');
+      await waitGone(pids, 5_000);
+      if (pids.some(alive)) signalAll(pids, 'SIGKILL');
+    },
+  };
+}
+
+/**
+ * Runs a command to completion, bounded in time.
+ * @param {string} cmd @param {string[]} args @param {Record<string, string>} env @param {number} ms
+ */
+function runBounded(cmd, args, env, ms) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c) => (out = (out + c).slice(-4096)));
+    child.stderr.on('data', (c) => (out = (out + c).slice(-4096)));
+    const guard = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(guard);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${path.basename(cmd)} ${args.join(' ')} exited with ${code}: ${out.trim()}`));
+    });
+  });
+}
+
+/**
+ * PM2 cluster mode with a private PM2_HOME, so the bench never touches a user's PM2. The
+ * tree's root is the God daemon (its workers are its children); `pm2 kill` stops it, and
+ * every pid of the tree is killed as a fallback.
+ * @param {number} port
+ * @returns {Promise<Running>}
+ */
+async function startPm2(port) {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tsunicorn-bench-pm2-'));
+  const env = { PM2_HOME: home, PORT: String(port) };
+  const startedAt = performance.now();
+  try {
+    await runBounded(PM2, ['start', 'bench/apps/serve.mjs', '-i', String(WORKERS), '--name', 'bench'], env, 60_000);
+  } catch (e) {
+    await runBounded(PM2, ['kill'], env, 30_000).catch(() => {});
+    fs.rmSync(home, { recursive: true, force: true });
+    throw e;
+  }
+  const pid = Number(fs.readFileSync(path.join(home, 'pm2.pid'), 'utf8').trim());
+  return {
+    pid,
+    startedAt,
+    log: () => {
+      try {
+        return fs.readFileSync(path.join(home, 'pm2.log'), 'utf8').slice(-4096);
+      } catch {
+        return '';
+      }
+    },
+    async stop() {
+      const pids = tree(pid);
+      await runBounded(PM2, ['kill'], env, 30_000).catch(() => {});
+      if (!(await waitGone(pids, 5_000))) signalAll(pids, 'SIGKILL');
+      await waitGone(pids, 5_000);
+      fs.rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+const node = process.execPath;
+
+/** Where the bench runs tsunicorn from: the work tree, or a private copy of it (see freezeTsunicorn). */
+export const TSUNICORN = { root: ROOT, bin: path.join(ROOT, 'bin/tsunicorn.js') };
+
+/**
+ * Copies bin/, dist/, package.json, examples/ and bench/hup-rollover.js to a temp dir
+ * (node_modules linked) and runs tsunicorn from there, so a rebuild of dist/ during a
+ * long run (others at work in the same tree; `npm test` builds) cannot mix two builds
+ * in one set of results. hup-rollover.js finds bin/ relative to itself, so its copy
+ * runs the frozen build unchanged.
+ * @returns {() => void} removes the copy
+ */
+export function freezeTsunicorn() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsunicorn-bench-build-'));
+  for (const d of ['bin', 'dist', 'examples']) fs.cpSync(path.join(ROOT, d), path.join(dir, d), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'bench'));
+  fs.copyFileSync(path.join(ROOT, 'bench/hup-rollover.js'), path.join(dir, 'bench/hup-rollover.js'));
+  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  TSUNICORN.root = dir;
+  TSUNICORN.bin = path.join(dir, 'bin/tsunicorn.js');
+  return () => {
+    TSUNICORN.root = ROOT;
+    TSUNICORN.bin = path.join(ROOT, 'bin/tsunicorn.js');
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+}
+
+/**
+ * The tsunicorn argument vector; `display` gives the command line the report prints.
+ * @param {string} app @param {'async' | 'sync'} klass @param {number | string} port @param {boolean} [display]
+ */
+export const tsuArgs = (app, klass, port, display = false) => [
+  display ? 'bin/tsunicorn.js' : TSUNICORN.bin,
+  app,
+  '-w',
+  String(WORKERS),
+  '-k',
+  klass,
+  '-b',
+  `127.0.0.1:${port}`,
+];
+
+/** @type {ServerDef[]} */
+export const SERVERS = [
+  {
+    id: 'node-http',
+    label: 'bare node:http (1 process)',
+    runtime: 'node',
+    servingProcesses: 1,
+    workloads: NODE_WORKLOADS,
+    display: (port) => `PORT=${port} node bench/apps/serve.mjs`,
+    start: (port) => spawnTree({ cmd: node, args: ['bench/apps/serve.mjs'], env: { PORT: String(port) } }),
+  },
+  {
+    id: 'cluster-rr',
+    label: 'node:cluster round-robin',
+    runtime: 'node',
+    servingProcesses: WORKERS,
+    workloads: NODE_WORKLOADS,
+    display: (port) => `PORT=${port} NODE_CLUSTER_SCHED_POLICY=rr node bench/apps/cluster.mjs`,
+    start: (port) => spawnTree({ cmd: node, args: ['bench/apps/cluster.mjs'], env: { PORT: String(port), NODE_CLUSTER_SCHED_POLICY: 'rr' } }),
+  },
+  {
+    id: 'cluster-none',
+    label: 'node:cluster SCHED_NONE',
+    runtime: 'node',
+    servingProcesses: WORKERS,
+    workloads: NODE_WORKLOADS,
+    display: (port) => `PORT=${port} NODE_CLUSTER_SCHED_POLICY=none node bench/apps/cluster.mjs`,
+    start: (port) => spawnTree({ cmd: node, args: ['bench/apps/cluster.mjs'], env: { PORT: String(port), NODE_CLUSTER_SCHED_POLICY: 'none' } }),
+  },
+  {
+    id: 'pm2',
+    label: 'PM2 cluster mode',
+    runtime: 'node',
+    servingProcesses: WORKERS,
+    workloads: NODE_WORKLOADS,
+    needs: ['pm2'],
+    display: (port) => `PM2_HOME=$(mktemp -d) PORT=${port} pm2 start bench/apps/serve.mjs -i ${WORKERS} --name bench`,
+    start: startPm2,
+  },
+  {
+    id: 'tsu-async',
+    label: 'tsunicorn async',
+    runtime: 'node',
+    servingProcesses: WORKERS,
+    workloads: NODE_WORKLOADS,
+    display: (port) => `node ${tsuArgs('bench/apps/hello.mjs', 'async', port, true).join(' ')}`,
+    start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello.mjs', 'async', port) }),
+  },
+  {
+    id: 'tsu-fetch',
+    label: 'tsunicorn async, fetch app',
+    runtime: 'node',
+    servingProcesses: WORKERS,
+    workloads: NODE_WORKLOADS,
+    display: (port) => `node ${tsuArgs('bench/apps/hello-fetch.mjs', 'async', port, true).join(' ')}`,
+    start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello-fetch.mjs', 'async', port) }),
+  },
+  {
+    id: 'tsu-async-single',
+    label: 'tsunicorn async, UV_TCP_SINGLE_ACCEPT=1',
+    runtime: 'node',
+    servingProcesses: WORKERS,
+    workloads: HELLO_ONLY,
+    display: (port) => `UV_TCP_SINGLE_ACCEPT=1 node ${tsuArgs('bench/apps/hello.mjs', 'async', port, true).join(' ')}`,
+    start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello.mjs', 'async', port), env: { UV_TCP_SINGLE_ACCEPT: '1' } }),
+  },
+  {
+    id: 'tsu-sync',
+    label: 'tsunicorn sync',
+    runtime: 'node',
+    servingProcesses: WORKERS,
+    workloads: NODE_WORKLOADS,
+    display: (port) => `node ${tsuArgs('bench/apps/hello.mjs', 'sync', port, true).join(' ')}`,
+    start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello.mjs', 'sync', port) }),
+  },
+  {
+    id: 'gunicorn-sync',
+    label: 'Gunicorn sync',
+    runtime: 'python',
+    servingProcesses: WORKERS,
+    workloads: HELLO_ONLY,
+    needs: ['gunicorn'],
+    display: (port) => `gunicorn --chdir bench/apps -w ${WORKERS} -k sync -b 127.0.0.1:${port} hello:app`,
+    start: (port) =>
+      spawnTree({ cmd: 'gunicorn', args: ['--chdir', 'bench/apps', '-w', String(WORKERS), '-k', 'sync', '-b', `127.0.0.1:${port}`, 'hello:app'] }),
+  },
+  {
+    id: 'gunicorn-gthread',
+    label: 'Gunicorn gthread (4 threads)',
+    runtime: 'python',
+    servingProcesses: WORKERS,
+    workloads: HELLO_ONLY,
+    needs: ['gunicorn'],
+    display: (port) => `gunicorn --chdir bench/apps -w ${WORKERS} -k gthread --threads 4 -b 127.0.0.1:${port} hello:app`,
+    start: (port) =>
+      spawnTree({
+        cmd: 'gunicorn',
+        args: ['--chdir', 'bench/apps', '-w', String(WORKERS), '-k', 'gthread', '--threads', '4', '-b', `127.0.0.1:${port}`, 'hello:app'],
+      }),
+  },
+];
+
+/** A free TCP port on 127.0.0.1 (bound, read, released; the server binds it right after). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = http.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = /** @type {import('node:net').AddressInfo} */ (s.address()).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * GET a path on a fresh connection; resolves with the status and body, or null on any error.
+ * @param {number} port @param {string} p @param {number} timeoutMs
+ * @returns {Promise<{status: number, body: string} | null>}
+ */
+export function get(port, p, timeoutMs = 1000) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: p, agent: false, headers: { connection: 'close' }, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', () => resolve(null));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(null));
+  });
+}
+
+/**
+ * Waits until the server answers, then until every serving process has answered
+ * (bursts of parallel GET /pid on fresh connections), so the load never starts while
+ * only one worker is listening and takes every keep-alive connection.
+ * @param {ServerDef} def @param {Running} run @param {number} port @param {number} deadlineMs
+ * @returns {Promise<{firstResponseMs: number, allServingMs: number | null}>}
+ */
+export async function waitServing(def, run, port, deadlineMs = 30_000) {
+  const end = Date.now() + deadlineMs;
+  let firstResponseMs = 0;
+  for (;;) {
+    const r = await get(port, '/pid', 500);
+    if (r?.status === 200) {
+      firstResponseMs = performance.now() - run.startedAt;
+      break;
+    }
+    if (!alive(run.pid)) throw new Error(`${def.id} exited before answering:\n${run.log()}`);
+    if (Date.now() > end) throw new Error(`${def.id} did not answer within ${deadlineMs} ms:\n${run.log()}`);
+    await new Promise((r2) => setTimeout(r2, 5));
+  }
+  const seen = new Set();
+  const allEnd = Math.min(end, Date.now() + 10_000);
+  while (seen.size < def.servingProcesses) {
+    if (Date.now() > allEnd) return { firstResponseMs, allServingMs: null };
+    const burst = await Promise.all(Array.from({ length: 8 }, () => get(port, '/pid', 500)));
+    for (const r of burst) if (r?.status === 200) seen.add(r.body.trim());
+    if (seen.size < def.servingProcesses) await new Promise((r2) => setTimeout(r2, 5));
+  }
+  return { firstResponseMs, allServingMs: performance.now() - run.startedAt };
+}

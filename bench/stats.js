@@ -1,0 +1,232 @@
+// From raw per-round runs to medians, ranges and per-round ratios, and the targets.
+// Ratios are taken within a round (the box drifts between rounds) and then summarised.
+
+/**
+ * @typedef {{median: number, min: number, max: number, n: number}} Stat
+ */
+
+/** @param {number[]} xs @returns {Stat | null} */
+export function stat(xs) {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const mid = v.length >> 1;
+  const median = v.length % 2 ? /** @type {number} */ (v[mid]) : (/** @type {number} */ (v[mid - 1]) + /** @type {number} */ (v[mid])) / 2;
+  return { median: round(median), min: round(/** @type {number} */ (v[0])), max: round(/** @type {number} */ (v.at(-1))), n: v.length };
+}
+
+const round = (/** @type {number} */ x) => (Math.abs(x) >= 100 ? Math.round(x) : Math.round(x * 1000) / 1000);
+const MB = 1024 * 1024;
+const CLUSTER = ['cluster-rr', 'cluster-none'];
+/** A run during which other processes used less CPU than this (cores) counts as quiet. */
+export const QUIET = 0.25;
+/** @param {{foreignCpu?: number} | undefined} w */
+const quiet = (w) => w !== undefined && (w.foreignCpu ?? 0) < QUIET;
+
+/**
+ * @typedef {{rps: number, latencyMs: Record<string, number>, socketErrors: Record<string, number>, non2xx: number,
+ *   wrkCpu: number, foreignCpu?: number, serverCpu: number, rootCpu: number | null, cpuUsPerReq: number | null, busiestWorkerCpuShare: number | null,
+ *   busiestWorkerConnShare: number | null, peakTotalRss: number, peakRootRss: number}} WorkloadRun
+ * @typedef {{server: string, round: number, error?: string, firstResponseMs?: number, allServingMs?: number | null,
+ *   rest?: {totalRss: number, rootRss: number, workerRss: number[], processes: number},
+ *   results?: Record<string, WorkloadRun>}} Run
+ */
+
+/** @param {unknown[]} raw */
+function asRuns(raw) {
+  return /** @type {Run[]} */ (raw);
+}
+
+/** @param {number[]} xs */
+const median = (xs) => stat(xs)?.median ?? Number.NaN;
+
+/**
+ * The per-round value of one server's workload, or undefined.
+ * @param {Run[]} runs @param {string} server @param {number} r @param {string} wl
+ */
+function at(runs, server, r, wl) {
+  return runs.find((x) => x.server === server && x.round === r)?.results?.[wl];
+}
+
+/**
+ * @param {unknown[]} rawRuns
+ * @param {string[]} order
+ */
+export function summarise(rawRuns, order) {
+  const runs = asRuns(rawRuns);
+  const roundsOf = [...new Set(runs.map((r) => r.round))].sort((a, b) => a - b);
+  /** The best raw node:cluster mode per round and workload (by req/s). */
+  /** @type {Record<string, Record<number, string>>} */
+  const bestCluster = {};
+  for (const r of roundsOf) {
+    for (const wl of ['ka', 'close', 'io', 'cpu']) {
+      const c = CLUSTER.map((id) => ({ id, v: at(runs, id, r, wl) })).filter((x) => x.v);
+      if (c.length === 0) continue;
+      c.sort((a, b) => /** @type {WorkloadRun} */ (b.v).rps - /** @type {WorkloadRun} */ (a.v).rps);
+      (bestCluster[wl] ??= {})[r] = /** @type {{id: string}} */ (c[0]).id;
+    }
+  }
+  /**
+   * Per-round ratios of a server's figure to a baseline's; with quietOnly, only rounds where
+   * neither run shared the box with other work.
+   * @param {string} server @param {string} wl @param {(w: WorkloadRun) => number} pick
+   * @param {(r: number) => WorkloadRun | undefined} base @param {boolean} [quietOnly]
+   */
+  const ratios = (server, wl, pick, base, quietOnly = false) =>
+    roundsOf
+      .map((r) => {
+        const a = at(runs, server, r, wl);
+        const b = base(r);
+        if (quietOnly && !(quiet(a) && quiet(b))) return Number.NaN;
+        return a && b ? pick(a) / pick(b) : Number.NaN;
+      })
+      .filter(Number.isFinite);
+  const best = (/** @type {string} */ wl) => (/** @type {number} */ r) => {
+    const id = bestCluster[wl]?.[r];
+    return id ? at(runs, id, r, wl) : undefined;
+  };
+
+  /** @type {Record<string, any>} */
+  const servers = {};
+  for (const id of order) {
+    const mine = runs.filter((r) => r.server === id);
+    if (mine.length === 0) continue;
+    const ok = mine.filter((r) => !r.error);
+    /** @type {Record<string, any>} */
+    const workloads = {};
+    const wls = [...new Set(ok.flatMap((r) => Object.keys(r.results ?? {})))];
+    for (const wl of wls) {
+      const ws = /** @type {WorkloadRun[]} */ (ok.map((r) => r.results?.[wl]).filter(Boolean));
+      const sumErr = (/** @type {WorkloadRun} */ w) => Object.values(w.socketErrors).reduce((a, b) => a + b, 0);
+      workloads[wl] = {
+        rps: stat(ws.map((w) => w.rps)),
+        p50: stat(ws.map((w) => w.latencyMs.p50 ?? Number.NaN)),
+        p99: stat(ws.map((w) => w.latencyMs.p99 ?? Number.NaN)),
+        vsCluster: stat(ratios(id, wl, (w) => w.rps, best(wl))),
+        vsPm2: stat(ratios(id, wl, (w) => w.rps, (r) => at(runs, 'pm2', r, wl))),
+        p99VsCluster: stat(ratios(id, wl, (w) => w.latencyMs.p99 ?? Number.NaN, best(wl))),
+        quiet: {
+          rps: stat(ws.filter(quiet).map((w) => w.rps)),
+          vsCluster: stat(ratios(id, wl, (w) => w.rps, best(wl), true)),
+          vsPm2: stat(ratios(id, wl, (w) => w.rps, (r) => at(runs, 'pm2', r, wl), true)),
+          p99VsCluster: stat(ratios(id, wl, (w) => w.latencyMs.p99 ?? Number.NaN, best(wl), true)),
+        },
+        serverCpu: stat(ws.map((w) => w.serverCpu)),
+        cpuUsPerReq: stat(ws.map((w) => w.cpuUsPerReq ?? Number.NaN)),
+        cpuPerReqVsCluster: stat(ratios(id, wl, (w) => w.cpuUsPerReq ?? Number.NaN, best(wl))),
+        rootCpu: stat(ws.map((w) => w.rootCpu ?? Number.NaN)),
+        wrkCpu: stat(ws.map((w) => w.wrkCpu)),
+        foreignCpu: stat(ws.map((w) => w.foreignCpu ?? Number.NaN)),
+        busiestWorkerCpuShare: stat(ws.map((w) => w.busiestWorkerCpuShare ?? Number.NaN)),
+        busiestWorkerConnShare: stat(ws.map((w) => w.busiestWorkerConnShare ?? Number.NaN)),
+        peakTotalRss: stat(ws.map((w) => w.peakTotalRss)),
+        peakRootRss: stat(ws.map((w) => w.peakRootRss)),
+        socketErrors: ws.reduce((a, w) => a + sumErr(w), 0),
+        non2xx: ws.reduce((a, w) => a + w.non2xx, 0),
+      };
+    }
+    servers[id] = {
+      rounds: mine.length,
+      errors: mine.filter((r) => r.error).map((r) => `round ${r.round}: ${r.error}`),
+      firstResponseMs: stat(ok.map((r) => r.firstResponseMs ?? Number.NaN)),
+      allServingMs: stat(ok.map((r) => r.allServingMs ?? Number.NaN)),
+      rest: {
+        totalRss: stat(ok.map((r) => r.rest?.totalRss ?? Number.NaN)),
+        rootRss: stat(ok.map((r) => r.rest?.rootRss ?? Number.NaN)),
+        workerRss: stat(ok.map((r) => median(r.rest?.workerRss ?? []))),
+      },
+      workloads,
+    };
+  }
+  return { rounds: roundsOf.length, bestCluster, servers };
+}
+
+/**
+ * @typedef {{id: string, name: string, status: 'PASS' | 'FAIL' | 'SKIP', actual: number | null, actualText: string,
+ *   target: number, targetText: string, quietText: string}} Check
+ */
+
+/**
+ * The targets of issue 8, PASS/FAIL on medians of per-round figures.
+ * @param {unknown[]} rawRuns
+ * @param {ReturnType<typeof summarise>} summary
+ */
+export function evaluate(rawRuns, summary) {
+  const runs = asRuns(rawRuns);
+  const s = summary.servers;
+  /** @type {Check[]} */
+  const checks = [];
+  /**
+   * @param {string} id @param {string} name @param {Stat | null | undefined} v
+   * @param {'>=' | '<='} op @param {number} target @param {(x: number) => string} fmt
+   * @param {Stat | null | undefined} [q] the same figure over quiet rounds only, for reading, not judging
+   */
+  const check = (id, name, v, op, target, fmt, q) => {
+    const quietText = q ? `${fmt(q.median)}${q.n > 1 ? ` (${fmt(q.min)}–${fmt(q.max)})` : ''}, ${q.n} round${q.n === 1 ? '' : 's'}` : '—';
+    if (!v) {
+      checks.push({ id, name, status: 'SKIP', actual: null, actualText: 'not measured', target, targetText: `${op === '>=' ? '≥' : '≤'} ${fmt(target)}`, quietText });
+      return;
+    }
+    const pass = op === '>=' ? v.median >= target : v.median <= target;
+    checks.push({
+      id,
+      name,
+      status: pass ? 'PASS' : 'FAIL',
+      actual: v.median,
+      actualText: `${fmt(v.median)}${v.n > 1 ? ` (${fmt(v.min)}–${fmt(v.max)})` : ''}`,
+      target,
+      targetText: `${op === '>=' ? '≥' : '≤'} ${fmt(target)}`,
+      quietText,
+    });
+  };
+  const x = (/** @type {number} */ v) => `${v.toFixed(2)}×`;
+  const mb = (/** @type {number} */ v) => `${(v / MB).toFixed(1)} MB`;
+  const a = s['tsu-async']?.workloads;
+  check('ka-vs-cluster', 'tsunicorn async keep-alive req/s vs best raw node:cluster', a?.ka?.vsCluster, '>=', 0.95, x, a?.ka?.quiet.vsCluster);
+  check('ka-vs-pm2', 'tsunicorn async keep-alive req/s vs PM2 cluster', a?.ka?.vsPm2, '>=', 1.0, x, a?.ka?.quiet.vsPm2);
+  check('close-vs-cluster', 'tsunicorn async Connection: close req/s vs best raw node:cluster', a?.close?.vsCluster, '>=', 1.0, x, a?.close?.quiet.vsCluster);
+  check('close-vs-pm2', 'tsunicorn async Connection: close req/s vs PM2 cluster', a?.close?.vsPm2, '>=', 1.0, x, a?.close?.quiet.vsPm2);
+
+  const rounds = [...new Set(runs.map((r) => r.round))];
+  /** Per-round ratio of two servers' figures. @param {string} num @param {string} den @param {string} wl @param {boolean} [quietOnly] */
+  const perRound = (num, den, wl, quietOnly = false) =>
+    stat(
+      rounds.map((r) => {
+        const n = runs.find((q) => q.server === num && q.round === r)?.results?.[wl];
+        const d = runs.find((q) => q.server === den && q.round === r)?.results?.[wl];
+        if (quietOnly && !(quiet(n) && quiet(d))) return Number.NaN;
+        return n && d ? n.rps / d.rps : Number.NaN;
+      }),
+    );
+  check('fetch-vs-node', 'tsunicorn fetch interface vs node interface (keep-alive req/s)', perRound('tsu-fetch', 'tsu-async', 'ka'), '>=', 0.85, x, perRound('tsu-fetch', 'tsu-async', 'ka', true));
+
+  // Master RSS: the larger of at rest and under load, per round.
+  const masterRss = stat(
+    runs
+      .filter((r) => r.server === 'tsu-async' && !r.error)
+      .map((r) => Math.max(r.rest?.rootRss ?? 0, ...Object.values(r.results ?? {}).map((w) => w.peakRootRss))),
+  );
+  check('master-rss', 'tsunicorn master RSS (max of at rest and under load)', masterRss, '<=', 60 * MB, mb);
+  // A tsunicorn worker at rest minus a bare node:http process serving the same app at rest, same round.
+  const overBare = stat(
+    rounds.map((r) => {
+      const t = runs.find((q) => q.server === 'tsu-async' && q.round === r && !q.error)?.rest;
+      const b = runs.find((q) => q.server === 'node-http' && q.round === r && !q.error)?.rest;
+      return t && b ? median(t.workerRss) - b.rootRss : Number.NaN;
+    }),
+  );
+  check('worker-rss', 'tsunicorn worker RSS over a bare node:http process (at rest)', overBare, '<=', 10 * MB, mb);
+  check('p99-vs-cluster', 'tsunicorn async keep-alive p99 latency vs best raw node:cluster', a?.ka?.p99VsCluster, '<=', 1.2, x, a?.ka?.quiet.p99VsCluster);
+
+  /** @type {{id: string, name: string, value: number | null, text: string}[]} */
+  const info = [];
+  /** @param {string} id @param {string} name @param {Stat | null} v */
+  const inform = (id, name, v) => info.push({ id, name, value: v?.median ?? null, text: v ? `${x(v.median)}${v.n > 1 ? ` (${x(v.min)}–${x(v.max)})` : ''}` : 'not measured' });
+  inform('sync-vs-gunicorn', 'tsunicorn sync vs Gunicorn sync (Connection: close req/s, -w 2)', perRound('tsu-sync', 'gunicorn-sync', 'close'));
+  inform('sync-vs-async', 'tsunicorn sync vs tsunicorn async (Connection: close req/s)', perRound('tsu-sync', 'tsu-async', 'close'));
+  inform('fetch-vs-node-close', 'tsunicorn fetch vs node interface (Connection: close req/s)', perRound('tsu-fetch', 'tsu-async', 'close'));
+  inform('fetch-vs-node-io', 'tsunicorn fetch vs node interface (1 ms I/O req/s)', perRound('tsu-fetch', 'tsu-async', 'io'));
+  inform('fetch-vs-node-cpu', 'tsunicorn fetch vs node interface (1 ms CPU req/s)', perRound('tsu-fetch', 'tsu-async', 'cpu'));
+  inform('single-accept-ka', 'tsunicorn async with UV_TCP_SINGLE_ACCEPT=1 vs without (keep-alive req/s)', perRound('tsu-async-single', 'tsu-async', 'ka'));
+  inform('single-accept-close', 'tsunicorn async with UV_TCP_SINGLE_ACCEPT=1 vs without (Connection: close req/s)', perRound('tsu-async-single', 'tsu-async', 'close'));
+  return { checks, info };
+}
