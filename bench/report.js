@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT } from './servers.js';
-import { QUIET } from './stats.js';
+import { QUIET, evaluate, summarise } from './stats.js';
 
 const DOC = path.join(ROOT, 'docs/benchmarks.md');
 const CHART_DIR = path.join(ROOT, 'bench/results');
@@ -123,7 +123,7 @@ export function renderMarkdown(res, notes) {
   L.push('```sh');
   L.push('npm run build                       # the bench serves dist/');
   L.push('npm run bench                       # full run: 5 interleaved rounds, ~20 min on an idle box; writes this page');
-  L.push('npm run bench -- --quick            # smoke run, under 2 min; writes bench/results/quick.json only');
+  L.push('npm run bench -- --quick            # smoke run, under 2 min; writes bench/results/tmp/quick.json only');
   L.push('node bench/run.js --list            # the servers; --only ID,ID / --skip ID,ID pick some');
   L.push('node bench/run.js --rounds 8 --duration 10 --connections 50 --threads 1');
   L.push('node bench/profile.js [--app bench/apps/hello-fetch.mjs]   # CPU profile of a worker under load');
@@ -385,7 +385,13 @@ export function writeReport(res) {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  // The raw runs are the source of truth: summary and targets are recomputed from them (and
+  // written back), so a change to bench/stats.js shows without running the bench again.
   const file = path.resolve(process.argv[2] ?? path.join(ROOT, 'bench/results/latest.json'));
-  const written = writeReport(JSON.parse(fs.readFileSync(file, 'utf8')));
-  console.log(`wrote ${written.map((f) => path.relative(ROOT, f)).join(', ')}`);
+  const res = JSON.parse(fs.readFileSync(file, 'utf8'));
+  res.summary = summarise(res.runs, res.config.order);
+  res.targets = evaluate(res.runs, res.summary);
+  fs.writeFileSync(file, `${JSON.stringify(res, null, 2)}\n`);
+  const written = writeReport(res);
+  console.log(`wrote ${[file, ...written].map((f) => path.relative(ROOT, f)).join(', ')}`);
 }

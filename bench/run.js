@@ -75,7 +75,7 @@ const opts = {
   hupRounds: Math.floor(num('hup-rounds', quick ? 3 : 9)),
   quietWaitSec: num('quiet-wait', quick ? 0 : 20),
   profile: has('profile') || (!quick && !has('no-profile')),
-  out: path.resolve(ROOT, value('out') ?? (quick ? 'bench/results/quick.json' : 'bench/results/latest.json')),
+  out: path.resolve(ROOT, value('out') ?? (quick ? 'bench/results/tmp/quick.json' : 'bench/results/latest.json')),
   docs: has('docs') || (!quick && !has('no-docs')),
 };
 const only = value('only')?.split(',');
