@@ -59,8 +59,8 @@ const QUICK_STOP_MS = 1000;
 /** A worker that dies sooner than this after its fork counts towards the crash backoff. */
 const EARLY_DEATH_MS = 10_000;
 const BACKOFF_MAX_MS = 10_000;
-/** How long reading a timed-out worker's stack may take before it is aborted anyway. */
-const STACK_CAPTURE_MS = 1000;
+/** How long reading a timed-out worker's stack may take before it is aborted anyway (~100–500 ms typically; more on a loaded box). */
+const STACK_CAPTURE_MS = 1500;
 /** After SIGABRT, how long before SIGKILL. */
 const ABORT_GRACE_MS = 1000;
 /** Most spare handles sent for one ask. */
