@@ -66,26 +66,39 @@ class LazyRequest {
   }
 }
 
-Object.setPrototypeOf(LazyRequest.prototype, Request.prototype);
-for (const name of Object.getOwnPropertyNames(Request.prototype)) {
-  if (name === 'constructor' || Object.hasOwn(LazyRequest.prototype, name)) continue;
-  const d = Object.getOwnPropertyDescriptor(Request.prototype, name)!;
-  if (typeof d.value === 'function') {
-    Object.defineProperty(LazyRequest.prototype, name, {
-      value(this: LazyRequest, ...args: unknown[]) {
-        const real = realRequest(this) as unknown as Record<string, (...a: unknown[]) => unknown>;
-        return real[name]!(...args);
-      },
-      writable: true,
-      configurable: true,
-    });
-  } else if (d.get) {
-    Object.defineProperty(LazyRequest.prototype, name, {
-      get(this: LazyRequest) {
-        return (realRequest(this) as unknown as Record<string, unknown>)[name];
-      },
-      configurable: true,
-    });
+/**
+ * Done on first use, not at import: touching the `Request` global makes Node 20 load its fetch
+ * implementation (undici, ~4 MB of RSS), which a worker serving a node-interface app never needs.
+ */
+let prepared = false;
+function prepare(): void {
+  if (prepared) return;
+  prepared = true;
+  Object.setPrototypeOf(LazyRequest.prototype, Request.prototype);
+  delegateToRealRequest();
+}
+
+function delegateToRealRequest(): void {
+  for (const name of Object.getOwnPropertyNames(Request.prototype)) {
+    if (name === 'constructor' || Object.hasOwn(LazyRequest.prototype, name)) continue;
+    const d = Object.getOwnPropertyDescriptor(Request.prototype, name)!;
+    if (typeof d.value === 'function') {
+      Object.defineProperty(LazyRequest.prototype, name, {
+        value(this: LazyRequest, ...args: unknown[]) {
+          const real = realRequest(this) as unknown as Record<string, (...a: unknown[]) => unknown>;
+          return real[name]!(...args);
+        },
+        writable: true,
+        configurable: true,
+      });
+    } else if (d.get) {
+      Object.defineProperty(LazyRequest.prototype, name, {
+        get(this: LazyRequest) {
+          return (realRequest(this) as unknown as Record<string, unknown>)[name];
+        },
+        configurable: true,
+      });
+    }
   }
 }
 
@@ -101,6 +114,7 @@ export function lazyRequest(
   url: string,
   build: (req: IncomingMessage, url: string, headers: Headers, signal: AbortSignal) => Request,
 ): LazyRequestHandle {
+  prepare();
   const state: State = { req, url, headers: null, real: null, controller: null, aborted: false, build };
   return {
     request: new LazyRequest(state) as unknown as Request,
