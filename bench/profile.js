@@ -4,7 +4,7 @@
 // only an --inspect-port), so `node --cpu-prof --cpu-prof-dir=DIR bin/tsunicorn.js ...`
 // makes every process write a .cpuprofile when it exits. After a graceful stop the
 // busiest worker's profile is summarised by self time.
-//   node bench/profile.js [--app bench/apps/hello.mjs] [--seconds 5] [--close] [--keep]
+//   node bench/profile.js [--app bench/apps/hello.mjs] [--path /] [--seconds 5] [--close] [--keep]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -136,7 +136,7 @@ export function summarise(prof, opts = {}) {
 /**
  * Starts tsunicorn (2 async workers) with every process profiling, loads it, stops it
  * gracefully and summarises the busiest worker's profile.
- * @param {{app?: string, seconds?: number, connections?: number, threads?: number, close?: boolean, keep?: boolean}} [o]
+ * @param {{app?: string, path?: string, seconds?: number, connections?: number, threads?: number, close?: boolean, keep?: boolean}} [o]
  * @returns {Promise<ProfileSummary>}
  */
 export async function profileWorker(o = {}) {
@@ -162,7 +162,7 @@ export async function profileWorker(o = {}) {
       { pid, startedAt, log: () => log, stop: async () => {} },
       port,
     );
-    const w = { url: `http://127.0.0.1:${port}/`, durationSec: seconds, connections: o.connections ?? 50, threads: o.threads ?? 1, close: o.close ?? false };
+    const w = { url: `http://127.0.0.1:${port}${o.path ?? '/'}`, durationSec: seconds, connections: o.connections ?? 50, threads: o.threads ?? 1, close: o.close ?? false };
     window.fromUs = Number(process.hrtime.bigint() / 1000n) + 500_000; // Skip wrk's connect phase.
     const res = await runWrk(w);
     window.toUs = Number(process.hrtime.bigint() / 1000n) - 200_000;
@@ -210,6 +210,6 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     const i = args.indexOf(`--${name}`);
     return i >= 0 ? args[i + 1] : undefined;
   };
-  const s = await profileWorker({ app: opt('app'), seconds: Number(opt('seconds') ?? 5), close: args.includes('--close'), keep: args.includes('--keep') });
+  const s = await profileWorker({ app: opt('app'), path: opt('path'), seconds: Number(opt('seconds') ?? 5), close: args.includes('--close'), keep: args.includes('--keep') });
   console.log(formatProfile(s));
 }

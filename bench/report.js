@@ -126,7 +126,7 @@ export function renderMarkdown(res, notes) {
   L.push('npm run bench -- --quick            # smoke run, under 2 min; writes bench/results/tmp/quick.json only');
   L.push('node bench/run.js --list            # the servers; --only ID,ID / --skip ID,ID pick some');
   L.push('node bench/run.js --rounds 8 --duration 10 --connections 50 --threads 1');
-  L.push('node bench/profile.js [--app bench/apps/hello-fetch.mjs]   # CPU profile of a worker under load');
+  L.push('node bench/profile.js [--app FILE] [--path /cpu] [--close]   # CPU profile of a worker under load');
   L.push('node bench/hup-rollover.js          # HUP rollover only');
   L.push('```', '');
   L.push(
@@ -356,7 +356,9 @@ function existingNotes() {
 export function writeReport(res) {
   const S = res.summary.servers;
   const ids = res.config.order.filter((/** @type {string} */ id) => S[id]);
-  const label = (/** @type {string} */ id) => res.config.servers.find((/** @type {{id: string}} */ s) => s.id === id)?.label ?? id;
+  // Chart labels wrap on spaces; an unbreakable token wider than a group would run into its neighbour.
+  const label = (/** @type {string} */ id) =>
+    (res.config.servers.find((/** @type {{id: string}} */ s) => s.id === id)?.label ?? id).replace('UV_TCP_SINGLE_ACCEPT=1', 'single accept');
   const hello = barChart({
     title: `Hello world, req/s (wrk -t${res.config.threads} -c${res.config.connections}, ${res.config.workers} workers, ${res.meta.nproc} cores, Node ${res.meta.node})`,
     unit: 'requests per second',

@@ -332,7 +332,8 @@ const meta = {
   kernel: os.release(),
   node: process.version,
   wrk: wrkVersion(),
-  pm2: servers.some((s) => s.id === 'pm2') ? versionOf(path.join(ROOT, 'node_modules/.bin/pm2'), ['--version']).split('\n').pop() : null,
+  // From its package.json: any pm2 command, --version included, starts a daemon in ~/.pm2.
+  pm2: servers.some((s) => s.id === 'pm2') ? JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/pm2/package.json'), 'utf8')).version : null,
   gunicorn: servers.some((s) => s.runtime === 'python') ? versionOf('gunicorn', ['--version']) : null,
   python: servers.some((s) => s.runtime === 'python') ? versionOf('/usr/bin/python3', ['--version']) : null,
   tsunicorn: JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version,
