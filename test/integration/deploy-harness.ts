@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { childPids, isAlive, waitFor } from './harness.js';
+import { childPids, isAlive, lineCollector, waitFor } from './harness.js';
 
 /** `command -v NAME`, or null; the sbin directories count too (nginx is in /usr/sbin, not always on a user's PATH). */
 export function tool(name: string): string | null {
@@ -59,20 +59,8 @@ export class Proc {
       stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
     });
     started.add(this);
-    const collect = () => {
-      let buf = '';
-      return (chunk: Buffer) => {
-        buf += chunk.toString('utf8');
-        let nl = buf.indexOf('\n');
-        while (nl >= 0) {
-          this.lines.push(buf.slice(0, nl).replace(/\r$/, ''));
-          buf = buf.slice(nl + 1);
-          nl = buf.indexOf('\n');
-        }
-      };
-    };
-    this.child.stdout!.on('data', collect());
-    this.child.stderr!.on('data', collect());
+    this.child.stdout!.on('data', lineCollector(this.lines));
+    this.child.stderr!.on('data', lineCollector(this.lines));
     this.exited = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => {
         this.exit = { code, signal };

@@ -75,6 +75,20 @@ export interface Exit {
   signal: NodeJS.Signals | null;
 }
 
+/** A 'data' listener that splits a child's output into lines (a trailing CR dropped) and pushes them to `into`. */
+export function lineCollector(into: string[]): (chunk: Buffer) => void {
+  let buf = '';
+  return (chunk) => {
+    buf += chunk.toString('utf8');
+    let nl = buf.indexOf('\n');
+    while (nl >= 0) {
+      into.push(buf.slice(0, nl).replace(/\r$/, ''));
+      buf = buf.slice(nl + 1);
+      nl = buf.indexOf('\n');
+    }
+  };
+}
+
 const running = new Set<Server>();
 
 /** Worker classes the lifecycle suites run under. */
@@ -105,20 +119,8 @@ export class Server {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(this);
-    const collect = (into: string[]) => {
-      let buf = '';
-      return (chunk: Buffer) => {
-        buf += chunk.toString('utf8');
-        let nl = buf.indexOf('\n');
-        while (nl >= 0) {
-          into.push(buf.slice(0, nl));
-          buf = buf.slice(nl + 1);
-          nl = buf.indexOf('\n');
-        }
-      };
-    };
-    this.proc.stderr!.on('data', collect(this.lines));
-    this.proc.stdout!.on('data', collect(this.stdout));
+    this.proc.stderr!.on('data', lineCollector(this.lines));
+    this.proc.stdout!.on('data', lineCollector(this.stdout));
     this.exited = new Promise((resolve) => {
       this.proc.on('exit', (code, signal) => {
         this.exit = { code, signal };
