@@ -109,7 +109,9 @@ describe.skipIf(!canUnshare)('as PID 1 in a PID namespace', () => {
   it.each(MODES)('%s: Ctrl-C in a terminal (docker run -it) stops it', async (mode) => {
     const quoted = command(mode, ['-w', '2', '-b', '127.0.0.1:0', '--log-level', 'debug']).map((a) => `'${a.replace(/'/g, `'\\''`)}'`);
     // script gives the command a pty; bytes written to script's stdin are typed on that terminal.
-    const p = new Proc(tool('script')!, ['-qfec', quoted.join(' '), '/dev/null'], { cwd: FIXTURES, env: envFor(mode), stdin: 'pipe' });
+    // script runs the command with $SHELL -c; `exec` keeps that shell out of the terminal's process
+    // group whatever $SHELL is (dash, unlike bash, stays as a parent, and Ctrl-C kills it: exit 130).
+    const p = new Proc(tool('script')!, ['-qfec', `exec ${quoted.join(' ')}`, '/dev/null'], { cwd: FIXTURES, env: envFor(mode), stdin: 'pipe' });
     await waitFor(`2 ready workers (output:\n${p.log})`, () => p.countLog(/is ready/) >= 2, 15_000);
     p.track();
     p.child.stdin!.write('\x03');
