@@ -159,7 +159,8 @@ function headerValues(req: IncomingMessage, names: readonly string[], lengths: R
  * scheme headers that disagree (Gunicorn answers those 400).
  */
 export function resolveClientInfo(req: IncomingMessage): ClientInfo | null {
-  const socket = req.socket as Socket & { encrypted?: boolean };
+  const socket = req.socket as Socket & { encrypted?: boolean; [kDirect]?: ClientInfo };
+  if (!hasForwardingHeader(req.rawHeaders, forwarding.lengths)) return (socket[kDirect] ??= directClient(socket));
   const peer = peerOf(socket);
   let scheme: 'http' | 'https' = socket.encrypted ? 'https' : 'http';
   let address = peer.address;
@@ -187,6 +188,35 @@ export function resolveClientInfo(req: IncomingMessage): ClientInfo | null {
     }
   }
   return { address, scheme, peerAddress: peer.address };
+}
+
+const kDirect = Symbol('tsunicorn.directClient');
+
+/** Whether any raw header might be X-Forwarded-For or a scheme header: a length filter, then the name. */
+function hasForwardingHeader(raw: readonly string[], lengths: ReadonlySet<number>): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (lengths.has(name.length) && forwarding.names.includes(name.toLowerCase())) return true;
+  }
+  return false;
+}
+
+/**
+ * The client of requests that carry no forwarding header: the peer itself, one object per
+ * connection. The peer's address is looked up when first read: it costs a getpeername()
+ * syscall (~5 % of a worker's time under Connection: close load), and an app without an
+ * access log often never asks. Own enumerable getters, so spreading and JSON see the values.
+ */
+function directClient(socket: Socket & { encrypted?: boolean }): ClientInfo {
+  return {
+    scheme: socket.encrypted ? 'https' : 'http',
+    get address() {
+      return peerOf(socket).address;
+    },
+    get peerAddress() {
+      return peerOf(socket).address;
+    },
+  };
 }
 
 /**
