@@ -18,7 +18,7 @@
  * Behind a PROXY protocol header (--proxy-protocol) the peer is the address
  * that header carries, not the load balancer's.
  */
-import type { IncomingMessage } from 'node:http';
+import { IncomingMessage } from 'node:http';
 import { BlockList, type Socket, isIP } from 'node:net';
 import type { Settings } from '../config/settings.js';
 import { proxiedPeer } from './proxy-protocol.js';
@@ -113,6 +113,7 @@ function configFrom(settings: Pick<Settings, 'forwardedAllowIps' | 'secureScheme
 /** Called once at worker boot. */
 export function configureForwarding(settings: Pick<Settings, 'forwardedAllowIps' | 'secureSchemeHeaders'>): void {
   forwarding = configFrom(settings);
+  installClientAccessor();
 }
 
 /** Per connection: the peer and whether it is trusted, worked out once. */
@@ -159,8 +160,13 @@ function headerValues(req: IncomingMessage, names: readonly string[], lengths: R
  * scheme headers that disagree (Gunicorn answers those 400).
  */
 export function resolveClientInfo(req: IncomingMessage): ClientInfo | null {
+  if (hasForwardingHeader(req.rawHeaders)) return fromForwardingHeaders(req);
   const socket = req.socket as Socket & { encrypted?: boolean; [kDirect]?: ClientInfo };
-  if (!hasForwardingHeader(req.rawHeaders, forwarding.lengths)) return (socket[kDirect] ??= directClient(socket));
+  return (socket[kDirect] ??= direct(socket, socket.encrypted ? 'https' : 'http'));
+}
+
+function fromForwardingHeaders(req: IncomingMessage): ClientInfo | null {
+  const socket = req.socket as Socket & { encrypted?: boolean };
   const peer = peerOf(socket);
   let scheme: 'http' | 'https' = socket.encrypted ? 'https' : 'http';
   let address = peer.address;
@@ -192,44 +198,60 @@ export function resolveClientInfo(req: IncomingMessage): ClientInfo | null {
 
 const kDirect = Symbol('tsunicorn.directClient');
 
-/** Whether any raw header might be X-Forwarded-For or a scheme header: a length filter, then the name. */
-function hasForwardingHeader(raw: readonly string[], lengths: ReadonlySet<number>): boolean {
+/** Whether any raw header may be X-Forwarded-For or a scheme header: a length filter, then the name. */
+function hasForwardingHeader(raw: readonly string[]): boolean {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (lengths.has(name.length) && forwarding.names.includes(name.toLowerCase())) return true;
+    if (forwarding.lengths.has(name.length) && forwarding.names.includes(name.toLowerCase())) return true;
   }
   return false;
 }
 
 /**
- * The client of requests that carry no forwarding header: the peer itself, one object per
- * connection. The peer's address is looked up when first read: it costs a getpeername()
- * syscall (~5 % of a worker's time under Connection: close load), and an app without an
- * access log often never asks. Own enumerable getters, so spreading and JSON see the values.
+ * What the worker must know before the app runs: null when a trusted peer sent scheme
+ * headers that disagree (answered 400), the client when the request carries forwarding
+ * headers, and undefined when it carries none, so the client is the peer and is worked out
+ * only if something reads `req.tsunicorn`. Looking the peer up costs a getpeername() syscall,
+ * ~5 % of a worker's time under Connection: close load, which an app without an access log
+ * would pay for nothing.
  */
-function directClient(socket: Socket & { encrypted?: boolean }): ClientInfo {
-  return {
-    scheme: socket.encrypted ? 'https' : 'http',
-    get address() {
-      return peerOf(socket).address;
+export function forwardedClient(req: IncomingMessage): ClientInfo | null | undefined {
+  return hasForwardingHeader(req.rawHeaders) ? fromForwardingHeaders(req) : undefined;
+}
+
+const kClient = Symbol('tsunicorn.client');
+type WithClient = IncomingMessage & { [kClient]?: ClientInfo };
+
+/** Makes `req.tsunicorn` an accessor that works the client out when first read (see forwardedClient). */
+function installClientAccessor(): void {
+  Object.defineProperty(IncomingMessage.prototype, 'tsunicorn', {
+    configurable: true,
+    get(this: WithClient): ClientInfo {
+      return (this[kClient] ??= resolveClientInfo(this) ?? direct(this.socket, 'http'));
     },
-    get peerAddress() {
-      return peerOf(socket).address;
+    set(this: WithClient, info: ClientInfo) {
+      this[kClient] = info;
     },
-  };
+  });
 }
 
 /**
  * The client of a request: its address and scheme (for the app, the access
- * log's `%(h)s`, …). Set on every request before the app runs; computed here
- * for a request that has not been through the worker (conflicting scheme
- * headers then count as `http`).
+ * log's `%(h)s`, …). In a worker, `req.tsunicorn` answers (see
+ * forwardedClient); elsewhere it is computed here (conflicting scheme headers
+ * then count as `http`).
  */
 export function clientInfo(req: IncomingMessage): ClientInfo {
   let info = req.tsunicorn;
   if (!info) {
-    info = resolveClientInfo(req) ?? { address: peerOf(req.socket).address, scheme: 'http', peerAddress: peerOf(req.socket).address };
+    info = resolveClientInfo(req) ?? direct(req.socket, 'http');
     req.tsunicorn = info;
   }
   return info;
+}
+
+/** The peer as the client: for requests without forwarding headers, one object per connection. */
+function direct(socket: Socket, scheme: 'http' | 'https'): ClientInfo {
+  const { address } = peerOf(socket);
+  return { address, scheme, peerAddress: address };
 }

@@ -41,7 +41,7 @@ import type { Logger } from '../log/logger.js';
 import { type ServerHandle, keepAliveMs, listenOnHandle, stopAccepting } from '../node-compat.js';
 import type { ListenerInfo } from '../protocol.js';
 import { onClientError, rejectConnection, requestEnded, requestStarted } from './client-errors.js';
-import { type TrustList, normalizeAddress, resolveClientInfo, trustList } from './forwarded.js';
+import { type TrustList, forwardedClient, normalizeAddress, resolveClientInfo, trustList } from './forwarded.js';
 import { type RequestLimits, type Rejection, checkRequest, parserOptions, requestLimits } from './limits.js';
 import { readProxyHeader, replayInto, setProxiedPeer } from './proxy-protocol.js';
 import type { UpgradeHandler } from './upgrade.js';
@@ -262,13 +262,14 @@ export class HttpWorker {
     const socket = req.socket;
     requestStarted(socket, req, res);
     const rejection = checkRequest(req, this.limits);
-    const client = rejection ? null : resolveClientInfo(req);
-    if (!client) {
+    // undefined: no forwarding headers, and req.tsunicorn is worked out if and when it is read.
+    const client = rejection ? null : forwardedClient(req);
+    if (client === null) {
       res.on('close', rejectedClosed);
       this.reject(res, rejection ?? CONFLICTING_SCHEME);
       return;
     }
-    req.tsunicorn = client;
+    if (client) req.tsunicorn = client;
     this.requests++;
     this.inFlight.add(res);
     if (this.sync) this.syncRequest(req, res);
