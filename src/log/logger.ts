@@ -1,15 +1,21 @@
 /**
- * The error log. pino does levels, child bindings and JSON; in text format a
- * small destination turns each pino record into Gunicorn's line shape:
+ * The error log, in Gunicorn's line shape (text, the default):
  *
  *   [2026-11-24 10:00:00 +0000] [1234] [INFO] Booting worker with pid: 1235
+ *
+ * or one JSON object per line (--log-format json), which pino writes: levels,
+ * an ISO time, the pid, and any fields given. pino is loaded only for JSON:
+ * it costs ~9 MB of RSS in every process, master and workers alike, and the
+ * text lines need none of it (measured: docs/benchmarks.md, worker RSS).
  *
  * Writes are synchronous and one line each: the arbiter and all workers share
  * the destination, and a line under PIPE_BUF written in one write(2) is never
  * torn on a pipe or an O_APPEND file. The error log is low-volume, so sync
  * costs nothing measurable; the access log (hot path) is separate.
  */
-import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
+import { createRequire } from 'node:module';
+import type { Logger as PinoLogger } from 'pino';
+import { SyncFile } from './sync-file.js';
 
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error' | 'critical';
 
@@ -63,23 +69,29 @@ export function gunicornTime(d: Date): string {
   );
 }
 
-function textDestination(out: DestinationStream): DestinationStream {
+/** Writes records to the destination, as text lines or through pino as JSON. */
+interface Emitter {
+  emit(level: LogLevel, msg: string, fields: Record<string, unknown> | undefined): void;
+  setLevel(level: LogLevel): void;
+}
+
+function textEmitter(out: SyncFile): Emitter {
   return {
-    write(line: string) {
-      const rec = JSON.parse(line) as { time: string; level: string; pid: number; msg?: string; stack?: string };
-      const label = rec.level.toUpperCase();
-      const stack = rec.stack ? `\n${rec.stack}` : '';
-      out.write(`[${gunicornTime(new Date(rec.time))}] [${rec.pid}] [${label}] ${rec.msg ?? ''}${stack}\n`);
+    emit(level, msg, fields) {
+      const pid = typeof fields?.pid === 'number' ? fields.pid : process.pid;
+      const stack = typeof fields?.stack === 'string' ? `\n${fields.stack}` : '';
+      out.write(`[${gunicornTime(new Date())}] [${pid}] [${level.toUpperCase()}] ${msg}${stack}\n`);
     },
+    setLevel() {},
   };
 }
 
-export function createLogger(options: LoggerOptions): Logger {
-  const toFile = options.destination && options.destination !== '-' ? options.destination : null;
-  const dest = pino.destination({ dest: toFile ?? 2, sync: true, append: true, mkdir: false });
+function jsonEmitter(out: SyncFile, level: LogLevel): Emitter {
+  // Loaded here only (see the top of this file); pino is CommonJS, so this stays synchronous.
+  const { pino } = createRequire(import.meta.url)('pino') as typeof import('pino');
   const base: PinoLogger<LogLevel> = pino<LogLevel>(
     {
-      level: options.level,
+      level,
       customLevels: LEVELS,
       useOnlyCustomLevels: true,
       // pid through a mixin rather than `base`, so a line captured from a worker can carry the worker's pid.
@@ -89,16 +101,28 @@ export function createLogger(options: LoggerOptions): Logger {
       formatters: { level: (label) => ({ level: label }) },
       messageKey: 'msg',
     },
-    options.format === 'json' ? dest : textDestination(dest),
+    { write: (line: string) => out.write(line) },
   );
+  return {
+    emit: (lvl, msg, fields) => (fields ? base[lvl](fields, msg) : base[lvl](msg)),
+    setLevel(next) {
+      base.level = next;
+    },
+  };
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const toFile = options.destination && options.destination !== '-' ? options.destination : null;
+  const out = new SyncFile(toFile);
   let level = options.level;
-  const debugOn = () => LEVELS[level] <= LEVELS.debug;
+  const emitter = options.format === 'json' ? jsonEmitter(out, level) : textEmitter(out);
+  const enabled = (l: LogLevel) => LEVELS[l] >= LEVELS[level];
   let observer: LogObserver | null = null;
-  const at = (level: LogLevel) => {
-    const counted = level === 'warning' || level === 'error' || level === 'critical' ? level : null;
+  const at = (lvl: LogLevel) => {
+    const counted = lvl === 'warning' || lvl === 'error' || lvl === 'critical' ? lvl : null;
     return (msg: string, fields?: Record<string, unknown>) => {
       if (counted) observer?.(counted);
-      return fields ? base[level](fields, msg) : base[level](msg);
+      if (enabled(lvl)) emitter.emit(lvl, msg, fields);
     };
   };
   return {
@@ -110,14 +134,17 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     setLevel(next) {
       level = next;
-      base.level = next;
+      emitter.setLevel(next);
     },
     reopen() {
-      if (toFile) dest.reopen();
+      out.reopen();
     },
     captured(pid, line, stream) {
-      if (ALREADY_LOGGED.test(line)) dest.write(`${line}\n`);
-      else base[stream === 'stderr' ? 'error' : 'info']({ pid }, line);
+      if (ALREADY_LOGGED.test(line)) out.write(`${line}\n`);
+      else {
+        const lvl = stream === 'stderr' ? 'error' : 'info';
+        if (enabled(lvl)) emitter.emit(lvl, line, { pid });
+      }
     },
     debug: at('debug'),
     info: at('info'),
@@ -127,9 +154,10 @@ export function createLogger(options: LoggerOptions): Logger {
     exception(msg, err) {
       observer?.('exception');
       observer?.('error');
+      if (!enabled('error')) return;
       const detail = err instanceof Error ? err.message.split('\n')[0] : String(err);
-      const stack = debugOn() && err instanceof Error ? err.stack : undefined;
-      base.error(stack ? { stack } : {}, `${msg}: ${detail}`);
+      const stack = enabled('debug') && err instanceof Error ? err.stack : undefined;
+      emitter.emit('error', `${msg}: ${detail}`, stack ? { stack } : {});
     },
   };
 }

@@ -11,7 +11,7 @@ import type { RequestMetricsSnapshot } from '../protocol.js';
 import { type WorkerRecord, WorkerState } from '../arbiter/workers.js';
 import { parseHostPort } from './host-port.js';
 import { MetricsServer } from './metrics-server.js';
-import { PrometheusMetrics, type RestartReason } from './prometheus.js';
+import type { PrometheusMetrics, RestartReason } from './prometheus.js';
 import { type StatsdClient, startStatsd } from './statsd.js';
 
 /** The workers gauge is re-sent this often even when unchanged: StatsD servers forget gauges not seen in a flush (10 s). */
@@ -43,7 +43,9 @@ export class ArbiterMetrics {
    */
   static async start(settings: Settings, log: Logger, successor: boolean): Promise<ArbiterMetrics> {
     const statsd = startStatsd(settings, log);
-    const m = new ArbiterMetrics(log, statsd, settings.metricsBind ? new PrometheusMetrics() : null, settings.metricsBind);
+    // prom-client is loaded only when /metrics is served: it adds ~5 MB to the master's RSS.
+    const prom = settings.metricsBind ? new (await import('./prometheus.js')).PrometheusMetrics() : null;
+    const m = new ArbiterMetrics(log, statsd, prom, settings.metricsBind);
     try {
       await m.listen();
     } catch (err) {
