@@ -3,7 +3,9 @@
  * and worker messages only push an event and wake the loop; the loop takes
  * events one at a time, so every decision is made in one place, in order.
  */
-import type { WorkerToArbiter } from '../protocol.js';
+import cluster, { type Worker } from 'node:cluster';
+import process from 'node:process';
+import { WORKER_TO_ARBITER_TYPES, type WorkerToArbiter, isMessage } from '../protocol.js';
 import type { ControlRequest, ControlResponse } from './control-protocol.js';
 
 export type ArbiterSignal = 'SIGHUP' | 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGTTIN' | 'SIGTTOU' | 'SIGUSR1' | 'SIGUSR2' | 'SIGWINCH';
@@ -21,9 +23,22 @@ export type ArbiterEvent =
   /** A `tsunicorn ctl` request on the control socket; answered from the loop. */
   | { kind: 'control'; request: ControlRequest; reply: (response: ControlResponse) => void };
 
+const SIGNALS: readonly ArbiterSignal[] = ['SIGHUP', 'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+
 export class EventQueue {
   private readonly events: ArbiterEvent[] = [];
   private wakeup: (() => void) | null = null;
+
+  /** Installs the handlers that feed the queue: the arbiter's signals, and node:cluster's worker messages and exits. */
+  listen(): void {
+    for (const sig of SIGNALS) process.on(sig, () => this.push({ kind: 'signal', signal: sig }));
+    cluster.on('message', (worker: Worker, msg: unknown) => {
+      if (isMessage<WorkerToArbiter>(msg, WORKER_TO_ARBITER_TYPES)) this.push({ kind: 'message', workerId: worker.id, msg });
+    });
+    cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => {
+      this.push({ kind: 'exit', workerId: worker.id, code, signal });
+    });
+  }
 
   push(event: ArbiterEvent): void {
     this.events.push(event);

@@ -1,0 +1,284 @@
+/**
+ * The arbiter's workers: forks them, boots them, answers their messages,
+ * retires them and handles their exits, with the bookkeeping those decisions
+ * are made from: which generation is current (each HUP starts the next), how
+ * many workers to converge on, which generations failed to boot, and the
+ * crash backoff. Nothing here runs on its own: the arbiter loop calls in, one
+ * event at a time (DESIGN §3). Kill deadlines and hung workers: timeouts.ts.
+ */
+import process from 'node:process';
+import { type HookName, type Hooks, type ServerInfo, callHookSync, hasWorkerHooks } from '../config/hooks.js';
+import type { Settings } from '../config/settings.js';
+import { ExitCode } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { type ArbiterMetrics, restartReason } from '../metrics/arbiter-metrics.js';
+import type { Dispatch, WorkerToArbiter } from '../protocol.js';
+import type { TlsMaterial } from '../worker/tls.js';
+import { planConvergence } from './convergence.js';
+import type { Listener } from './listeners.js';
+import { abortStuck, requestTimedOut, stopDeadline } from './timeouts.js';
+import { type RetireReason, type WorkerRecord, WorkerState, bootWorker, forkWorker, now, sendToWorker, signalWorker } from './workers.js';
+
+/** A worker that dies sooner than this after its fork counts towards the crash backoff. */
+const EARLY_DEATH_MS = 10_000;
+const BACKOFF_MAX_MS = 10_000;
+/** Most spare handles sent for one ask. */
+const MAX_SPARES_PER_ASK = 8;
+/** Heartbeats in a row above --max-worker-memory before the worker is recycled. */
+const RSS_STRIKES = 3;
+
+/** What the pool works with, lent by the arbiter on each call: its running configuration (a HUP replaces it) and metrics. */
+export interface PoolContext {
+  settings: Settings;
+  hooks: Hooks;
+  /** --certfile & co., sent to each worker at boot. */
+  tls: TlsMaterial | null;
+  listeners: readonly Listener[];
+  metrics: ArbiterMetrics | null;
+}
+
+/** Workers cannot boot and none serve: the arbiter stops with this code (Gunicorn's HaltServer). */
+export interface Halt {
+  code: number;
+  reason: string;
+}
+
+export class WorkerPool {
+  private readonly byId = new Map<number, WorkerRecord>();
+  generation = 1;
+  /** Live worker count the loop converges on; TTIN/TTOU move it. */
+  target: number;
+  /** WINCH: run no workers until the next HUP (the old master during an upgrade). */
+  winched = false;
+  /** Spawning waits until then (monotonic ms) while workers keep dying right after boot. */
+  nextSpawnAt = 0;
+  private crashStreak = 0;
+  /** Generations whose workers failed to boot while an older one kept serving. */
+  private readonly failedGenerations = new Set<number>();
+  private readonly bootErrorReported = new Set<number>();
+  private whenReadyCalled = false;
+
+  constructor(
+    target: number,
+    private readonly log: Logger,
+    private readonly reportHook: (name: HookName, err: unknown) => void,
+  ) {
+    this.target = target;
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  get(id: number): WorkerRecord | undefined {
+    return this.byId.get(id);
+  }
+
+  values(): IterableIterator<WorkerRecord> {
+    return this.byId.values();
+  }
+
+  /** The target as the loop applies it, and as hooks and `ctl status` report it: 0 while WINCHed. */
+  get effectiveTarget(): number {
+    return this.winched ? 0 : this.target;
+  }
+
+  /** The arbiter, as hooks see it. */
+  serverInfo(settings: Settings): ServerInfo {
+    return { pid: process.pid, settings, generation: this.generation, workers: this.effectiveTarget };
+  }
+
+  countReady(): number {
+    let n = 0;
+    for (const w of this.byId.values()) if (w.state === WorkerState.Ready) n++;
+    return n;
+  }
+
+  /** Workers counted against the target: booting or serving. */
+  countLive(): number {
+    let n = 0;
+    for (const w of this.byId.values()) if (w.state === WorkerState.Booting || w.state === WorkerState.Ready) n++;
+    return n;
+  }
+
+  /**
+   * systemd READY=1: the worker count to report once the current generation
+   * serves at full strength, or null while it does not yet.
+   */
+  readiness(): number | null {
+    // A generation that failed to boot leaves the old workers serving: that is ready too.
+    if (this.failedGenerations.has(this.generation)) return this.countReady();
+    let ready = 0;
+    for (const w of this.byId.values()) if (w.generation === this.generation && w.state === WorkerState.Ready) ready++;
+    return ready >= this.effectiveTarget ? ready : null;
+  }
+
+  /** HUP, once the new config is in place: the next workers forked are a new generation, with no backoff. */
+  startGeneration(): void {
+    this.winched = false;
+    this.generation++;
+    this.crashStreak = 0;
+    this.nextSpawnAt = 0;
+  }
+
+  /** Converges the workers on the target; the rule itself is planConvergence (convergence.ts). */
+  converge(ctx: PoolContext): void {
+    const live = [...this.byId.values()]
+      .filter((w) => w.state === WorkerState.Booting || w.state === WorkerState.Ready)
+      .map((w) => ({ record: w, generation: w.generation, ready: w.state === WorkerState.Ready, forkedAt: w.forkedAt }));
+    const plan = planConvergence({
+      live,
+      generation: this.generation,
+      target: this.target,
+      winched: this.winched,
+      failed: this.failedGenerations.has(this.generation),
+      maySpawn: now() >= this.nextSpawnAt,
+    });
+    for (let i = 0; i < plan.spawn; i++) this.spawn(ctx);
+    for (const { worker, reason } of plan.retire) this.retire(worker.record, reason, ctx.settings);
+  }
+
+  private spawn(ctx: PoolContext): void {
+    callHookSync(ctx.hooks, 'preFork', this.reportHook, this.serverInfo(ctx.settings), { pid: 0, generation: this.generation });
+    const w = forkWorker(ctx.settings, this.generation, ctx.listeners, this.onWorkerOutput);
+    this.byId.set(w.id, w);
+  }
+
+  private readonly onWorkerOutput = (pid: number, line: string, stream: 'stdout' | 'stderr'): void => {
+    this.log.captured(pid, line, stream);
+  };
+
+  private retire(w: WorkerRecord, reason: RetireReason, settings: Settings): void {
+    w.state = WorkerState.Retiring;
+    w.retireReason = reason;
+    w.killAt = stopDeadline(settings, true);
+    this.log.debug(`Retiring worker (pid:${w.pid}): ${reason}`);
+    sendToWorker(w, { t: 'stop', graceful: true });
+  }
+
+  onMessage(id: number, msg: WorkerToArbiter, ctx: PoolContext): void {
+    const w = this.byId.get(id);
+    if (w) (this.messageHandlers[msg.t] as (m: WorkerToArbiter, w: WorkerRecord, ctx: PoolContext) => void)(msg, w, ctx);
+  }
+
+  private readonly messageHandlers: Dispatch<WorkerToArbiter, [WorkerRecord, PoolContext]> = {
+    hello: (_msg, w, ctx) => {
+      w.hello = true;
+      // Retired or stopped before it could hear it: tell it now instead of booting it.
+      if (w.state === WorkerState.Retiring || w.state === WorkerState.Stopping) sendToWorker(w, { t: 'stop', graceful: true });
+      else bootWorker(w, ctx.settings, hasWorkerHooks(ctx.hooks), ctx.tls);
+    },
+    ready: (_msg, w, ctx) => {
+      if (w.state !== WorkerState.Booting) return;
+      w.state = WorkerState.Ready;
+      w.readyAt = now();
+      w.lastBeat = now();
+      this.log.debug(`Worker (pid:${w.pid}) is ready`);
+      if (!this.whenReadyCalled && this.countReady() >= this.target) {
+        this.whenReadyCalled = true;
+        callHookSync(ctx.hooks, 'whenReady', this.reportHook, this.serverInfo(ctx.settings));
+      }
+    },
+    'boot-error': (msg, w) => {
+      w.bootError = msg.exitCode;
+      // All workers of a generation fail alike: print the cause once.
+      if (this.bootErrorReported.has(w.generation)) return;
+      this.bootErrorReported.add(w.generation);
+      this.log.error(msg.message);
+      if (msg.stack) this.log.debug(msg.stack);
+    },
+    'need-spare': (msg, w) => {
+      const l = w.listeners[msg.index];
+      const count = Math.min(Math.max(1, msg.count), MAX_SPARES_PER_ASK);
+      if (l) for (let i = 0; i < count; i++) sendToWorker(w, { t: 'listener', info: l.info, spare: true }, l.handle);
+    },
+    beat: (msg, w, ctx) => {
+      w.lastBeat = now();
+      w.requests = msg.requests;
+      w.inFlight = msg.inFlight;
+      w.rss = msg.rss;
+      ctx.metrics?.workerBeat(w, msg.metrics);
+      const limit = ctx.settings.maxWorkerMemory * 1024 * 1024;
+      w.rssHigh = limit > 0 && msg.rss > limit ? w.rssHigh + 1 : 0;
+      if (w.rssHigh >= RSS_STRIKES && w.state === WorkerState.Ready) {
+        this.log.warning(
+          `Worker (pid:${w.pid}) uses ${Math.round(msg.rss / 1048576)} MB, above --max-worker-memory ${ctx.settings.maxWorkerMemory} MB; replacing it`,
+        );
+        this.retire(w, 'memory', ctx.settings);
+      }
+    },
+    retiring: (_msg, w, ctx) => {
+      if (w.state === WorkerState.Booting || w.state === WorkerState.Ready) this.retire(w, 'max-requests', ctx.settings);
+    },
+    'request-timeout': (msg, w, ctx) => requestTimedOut(w, msg, ctx.settings, this.log),
+  };
+
+  /** A timed-out worker's stack was read (or could not be): abort it (timeouts.ts). */
+  onStack(id: number, stack: string | null, reason: string | null, ctx: PoolContext): void {
+    const w = this.byId.get(id);
+    if (!w) return;
+    abortStuck(w, stack, reason, this.log, () =>
+      callHookSync(ctx.hooks, 'workerAbort', this.reportHook, this.serverInfo(ctx.settings), { pid: w.pid, generation: w.generation, stack }),
+    );
+  }
+
+  /** The arbiter is stopping: every worker is asked to stop, and killed at `deadline` (timeouts.ts). */
+  stopAll(graceful: boolean, deadline: number): void {
+    for (const w of this.byId.values()) {
+      w.state = WorkerState.Stopping;
+      w.killAt = Math.min(w.killAt ?? Number.POSITIVE_INFINITY, deadline);
+      if (graceful) sendToWorker(w, { t: 'stop', graceful: true });
+      // Before hello it has no signal handlers yet (SIGQUIT would dump core) and nothing to lose.
+      else signalWorker(w, w.hello ? 'SIGQUIT' : 'SIGKILL');
+    }
+  }
+
+  /** A worker exited (`stopping`: the arbiter is stopping). Returns a Halt when the arbiter must stop because workers cannot boot. */
+  onExit(id: number, code: number | null, signal: string | null, ctx: PoolContext, stopping: boolean): Halt | null {
+    const w = this.byId.get(id);
+    if (!w) return null;
+    this.byId.delete(id);
+    ctx.metrics?.workerExit(w, restartReason(w));
+    const expected = w.state === WorkerState.Retiring || w.state === WorkerState.Stopping || w.timedOut;
+    w.state = WorkerState.Dead;
+    callHookSync(ctx.hooks, 'childExit', this.reportHook, this.serverInfo(ctx.settings), { pid: w.pid, generation: w.generation, code, signal });
+    if (w.timedOut) {
+      this.log.error(signal ? `Worker (pid:${w.pid}) was killed after WORKER TIMEOUT (${signal})` : `Worker (pid:${w.pid}) exited after WORKER TIMEOUT`);
+      return null;
+    }
+    if (expected) return null;
+
+    const bootCode = w.bootError ?? (w.readyAt === null && (code === ExitCode.APP_LOAD || code === ExitCode.WORKER_BOOT) ? code : null);
+    if (bootCode !== null && bootCode !== undefined) return this.onBootFailure(w, bootCode);
+
+    if (signal) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!${signal === 'SIGKILL' ? ' Perhaps out of memory?' : ''}`);
+    else this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`);
+    if (!stopping) this.backoffAfterCrash(w);
+    return null;
+  }
+
+  /** Gunicorn halts when workers cannot boot. So do we, unless other workers are serving: then they keep serving. */
+  private onBootFailure(w: WorkerRecord, code: number): Halt | null {
+    if (this.countReady() > 0) {
+      if (!this.failedGenerations.has(w.generation)) {
+        this.failedGenerations.add(w.generation);
+        this.log.error(`New workers failed to boot; the ${this.countReady()} running workers keep serving until the next HUP`);
+      }
+      return null;
+    }
+    return { code, reason: code === ExitCode.APP_LOAD ? 'App failed to load.' : 'Worker failed to boot.' };
+  }
+
+  private backoffAfterCrash(w: WorkerRecord): void {
+    if (now() - w.forkedAt >= EARLY_DEATH_MS) {
+      this.crashStreak = 0;
+      return;
+    }
+    this.crashStreak++;
+    const delay = Math.min(100 * 2 ** (this.crashStreak - 1), BACKOFF_MAX_MS);
+    this.nextSpawnAt = now() + delay;
+    if (this.crashStreak > 1) {
+      this.log.warning(`Workers keep dying right after boot (${this.crashStreak} in a row); next start in ${(delay / 1000).toFixed(1)} s`);
+    }
+  }
+}
