@@ -38,7 +38,9 @@ export type ArbiterToWorker =
   /** Stop: graceful finishes in-flight requests; quick exits at once. */
   | { t: 'stop'; graceful: boolean }
   /** USR1 reached the arbiter: reopen log files. (Workers never listen for SIGUSR1: it would disable the inspector.) */
-  | { t: 'reopen-logs' };
+  | { t: 'reopen-logs' }
+  /** Keep-alive balance (balance.ts): answer the next `count` requests with `Connection: close`. */
+  | { t: 'shed'; count: number };
 
 export type WorkerToArbiter =
   /** The worker's message handler is installed; the arbiter may send `boot`. */
@@ -51,7 +53,7 @@ export type WorkerToArbiter =
   /** The worker wants `count` more copies of listener `index` (it listens on a fresh copy after each pause). */
   | { t: 'need-spare'; index: number; count: number }
   /** Liveness, sent on a timer from the worker's event loop: silence means the loop is blocked. */
-  | { t: 'beat'; requests: number; inFlight: number; rss: number; metrics?: RequestMetricsSnapshot }
+  | { t: 'beat'; requests: number; inFlight: number; connections: number; rss: number; metrics?: RequestMetricsSnapshot }
   /** The worker reached --max-requests and is draining; the arbiter should replace it now. */
   | { t: 'retiring'; reason: 'max-requests' }
   /** Sync workers: the request passed --timeout; the worker answered 504 (if it could) and exits. */
@@ -71,5 +73,5 @@ export function isMessage<U extends { t: string }>(value: unknown, types: readon
   );
 }
 
-export const ARBITER_TO_WORKER_TYPES = ['boot', 'listener', 'stop', 'reopen-logs'] as const satisfies readonly ArbiterToWorker['t'][];
+export const ARBITER_TO_WORKER_TYPES = ['boot', 'listener', 'stop', 'reopen-logs', 'shed'] as const satisfies readonly ArbiterToWorker['t'][];
 export const WORKER_TO_ARBITER_TYPES = ['hello', 'ready', 'boot-error', 'need-spare', 'beat', 'retiring', 'request-timeout'] as const satisfies readonly WorkerToArbiter['t'][];

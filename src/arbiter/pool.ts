@@ -14,6 +14,7 @@ import type { Logger } from '../log/logger.js';
 import { type ArbiterMetrics, restartReason } from '../metrics/arbiter-metrics.js';
 import type { Dispatch, WorkerToArbiter } from '../protocol.js';
 import type { TlsMaterial } from '../worker/tls.js';
+import { connectionsToShed } from './balance.js';
 import { planConvergence } from './convergence.js';
 import type { Listener } from './listeners.js';
 import { abortStuck, requestTimedOut, stopDeadline } from './timeouts.js';
@@ -68,6 +69,15 @@ export class WorkerPool {
 
   get size(): number {
     return this.byId.size;
+  }
+
+  /** Keep-alive balance (balance.ts): a ready async worker well over its share sheds the excess. */
+  private balance(w: WorkerRecord, settings: Settings): void {
+    if (settings.workerClass !== 'async' || settings.keepAlive === 0 || w.state !== WorkerState.Ready) return;
+    const counts: number[] = [];
+    for (const o of this.byId.values()) if (o.state === WorkerState.Ready) counts.push(o.connections);
+    const count = connectionsToShed(w.connections, counts);
+    if (count > 0) sendToWorker(w, { t: 'shed', count });
   }
 
   get(id: number): WorkerRecord | undefined {
@@ -196,7 +206,9 @@ export class WorkerPool {
       w.lastBeat = now();
       w.requests = msg.requests;
       w.inFlight = msg.inFlight;
+      w.connections = msg.connections;
       w.rss = msg.rss;
+      this.balance(w, ctx.settings);
       ctx.metrics?.workerBeat(w, msg.metrics);
       const limit = ctx.settings.maxWorkerMemory * 1024 * 1024;
       w.rssHigh = limit > 0 && msg.rss > limit ? w.rssHigh + 1 : 0;

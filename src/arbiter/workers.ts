@@ -44,6 +44,8 @@ export interface WorkerRecord {
   lastBeat: number;
   requests: number;
   inFlight: number;
+  /** Open connections at the last heartbeat (keep-alive balance, balance.ts). */
+  connections: number;
   rss: number;
   /** Consecutive heartbeats above --max-worker-memory. */
   rssHigh: number;
@@ -138,6 +140,7 @@ export function forkWorker(settings: Settings, generation: number, listeners: re
     lastBeat: t,
     requests: 0,
     inFlight: 0,
+    connections: 0,
     rss: 0,
     rssHigh: 0,
     timedOut: false,

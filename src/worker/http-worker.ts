@@ -102,6 +102,8 @@ export class HttpWorker {
   private readonly proxyPeers: TrustList | null;
   requests = 0;
   readonly app: RequestListener;
+  /** Requests still to be answered with `Connection: close` to rebalance keep-alive connections (arbiter/balance.ts). */
+  private shedding = 0;
 
   constructor(private readonly opts: HttpWorkerOptions) {
     this.sync = opts.settings.workerClass === 'sync';
@@ -115,6 +117,15 @@ export class HttpWorker {
 
   get activeRequests(): number {
     return this.inFlight.size;
+  }
+
+  get openConnections(): number {
+    return this.connections.size;
+  }
+
+  /** The arbiter found this worker holding more than its share of connections: close `count` of them. */
+  shed(count: number): void {
+    if (!this.sync) this.shedding = count;
   }
 
   /** A copy of a listener's bound handle from the arbiter. */
@@ -276,6 +287,10 @@ export class HttpWorker {
     else res.on('close', this.responseClosed);
     if (this.requests === this.opts.maxRequests) this.opts.onMaxRequests();
     if (this.sync || this.draining || this.opts.settings.keepAlive === 0) res.setHeader('connection', 'close');
+    else if (this.shedding > 0) {
+      this.shedding--;
+      res.setHeader('connection', 'close');
+    }
     runApp(this, req, res);
   };
 

@@ -143,6 +143,7 @@ function beat(): WorkerToArbiter {
     t: 'beat',
     requests: server?.requests ?? 0,
     inFlight: server?.activeRequests ?? 0,
+    connections: server?.openConnections ?? 0,
     rss: process.memoryUsage.rss(),
     ...(snapshot ? { metrics: snapshot } : {}),
   };
@@ -256,6 +257,9 @@ const dispatch: Dispatch<ArbiterToWorker, [ServerHandle | undefined]> = {
   'reopen-logs'() {
     workerLog?.reopen();
     accessLog?.reopen();
+  },
+  shed(msg) {
+    server?.shed(msg.count);
   },
 };
 
