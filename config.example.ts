@@ -54,6 +54,8 @@ export default defineConfig({
   pid: null,
   // 'auto' detects a request listener (req, res) or a fetch handler (Request) => Response.
   interface: 'auto',
+  // fetch apps: a lightweight global Response, written straight to the socket (false: Node's own Response).
+  fetchFastResponse: true,
   // Run the workers as this user and group (names or ids); the arbiter stays root to bind port 80. See docs/security.md.
   user: null,
   group: null,

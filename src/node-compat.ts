@@ -102,7 +102,8 @@ export function keepAliveMs(server: { keepAliveTimeoutBuffer?: number }, seconds
 let responseState: symbol | null | undefined;
 export function responseBodySource(response: Response): { source: string | Uint8Array; length: number } | null {
   if (responseState === undefined) {
-    responseState = Object.getOwnPropertySymbols(new Response('')).find((s) => s.description === 'state') ?? null;
+    const probe = new (nodeResponseClass())('');
+    responseState = Object.getOwnPropertySymbols(probe).find((s) => s.description === 'state') ?? null;
   }
   if (responseState === null || response.bodyUsed) return null;
   const body = (response as unknown as Record<symbol, { body?: { source?: unknown; length?: unknown } | null }>)[responseState]?.body;
@@ -111,4 +112,25 @@ export function responseBodySource(response: Response): { source: string | Uint8
     return { source, length: body.length };
   }
   return null;
+}
+
+/**
+ * Node's own `Response` class, whatever `globalThis.Response` is now (a worker may have installed
+ * tsunicorn's lightweight one, src/worker/light-response.ts). Node 20–24 define the fetch globals as
+ * lazy accessors: the first read loads undici (~5 MB of RSS) and replaces the accessor by a plain
+ * value. So the descriptor is captured at import, without reading it, and resolved on first use;
+ * resolving it through the accessor overwrites the global, which is then put back as it was.
+ */
+const responseGlobal = Object.getOwnPropertyDescriptor(globalThis, 'Response');
+let nodeResponse: typeof Response | undefined;
+export function nodeResponseClass(): typeof Response {
+  if (nodeResponse) return nodeResponse;
+  if (responseGlobal?.get) {
+    const current = Object.getOwnPropertyDescriptor(globalThis, 'Response');
+    nodeResponse = responseGlobal.get.call(globalThis) as typeof Response;
+    if (current) Object.defineProperty(globalThis, 'Response', current);
+  } else {
+    nodeResponse = (responseGlobal?.value as typeof Response | undefined) ?? Response;
+  }
+  return nodeResponse;
 }

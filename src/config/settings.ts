@@ -242,6 +242,17 @@ export const SETTINGS = {
       '`node`: a request listener `(req, res)`. `fetch`: `(Request) => Response` or an object with `.fetch`. ' +
       '`auto` detects it from the export.',
   }),
+  fetchFastResponse: spec({
+    kind: bool(),
+    section: 'Server mechanics',
+    flags: ['--fetch-fast-response'],
+    default: () => true,
+    doc:
+      'For fetch-interface apps: make the global `Response`, in the workers, a lightweight class that builds Node’s ' +
+      'Response only when the app reads one back (its body stream, `text()`, `clone()`, …), and write a string or ' +
+      'bytes body straight to the socket. It is a `Response` to the app (`instanceof` holds for both). On Node 20 ' +
+      'it cuts the CPU of a hello-world request by more than half. `--no-fetch-fast-response` keeps Node’s `Response`.',
+  }),
   user: spec({
     kind: optionalStr('USER'),
     section: 'Server mechanics',

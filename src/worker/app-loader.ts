@@ -15,6 +15,7 @@ import { TsuError, describeError } from '../errors.js';
 import { moduleExports } from '../interop.js';
 import { isTypeScriptPath, registerTypeScript } from '../typescript.js';
 import { type AppErrorHandler, type FetchHandler, toRequestListener } from './fetch-adapter.js';
+import { installLightResponse, uninstallLightResponse } from './light-response.js';
 import { type AppExtras, findAppExtras } from './upgrade.js';
 
 export type AppInterface = 'node' | 'fetch';
@@ -90,7 +91,26 @@ export function adaptApp(
   );
 }
 
-export async function loadApp(spec: AppSpec, forced: 'auto' | AppInterface, cwd: string, onError?: AppErrorHandler): Promise<LoadedApp> {
+/**
+ * `lightResponse` (setting fetchFastResponse): install the lightweight global Response
+ * (light-response.ts) before the import, since the app may capture `Response` as it loads; the
+ * interface is only known after it, and a node-interface app gets Node's global back.
+ */
+export async function loadApp(
+  spec: AppSpec,
+  forced: 'auto' | AppInterface,
+  cwd: string,
+  onError?: AppErrorHandler,
+  lightResponse = false,
+): Promise<LoadedApp> {
+  const light = lightResponse && forced !== 'node';
+  if (light) installLightResponse();
+  const app = await importApp(spec, forced, cwd, onError);
+  if (light && app.interface !== 'fetch') uninstallLightResponse();
+  return app;
+}
+
+async function importApp(spec: AppSpec, forced: 'auto' | AppInterface, cwd: string, onError?: AppErrorHandler): Promise<LoadedApp> {
   const specText = formatAppSpec(spec);
   const file = resolveModule(spec.module, cwd);
   if (isTypeScriptPath(file)) await registerTypeScript();

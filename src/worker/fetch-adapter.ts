@@ -17,6 +17,7 @@ import type { ReadableStreamReadResult } from 'node:stream/web';
 import { type ClientInfo, clientInfo } from './forwarded.js';
 import { responseBodySource } from '../node-compat.js';
 import { lazyRequest } from './lazy-request.js';
+import { type LightParts, lightResponseParts, realResponse } from './light-response.js';
 
 export type FetchHandler = (request: Request, info: ClientInfo) => Response | Promise<Response>;
 
@@ -106,11 +107,32 @@ async function sendBody(res: ServerResponse, body: ReadableStream<Uint8Array>): 
   }
 }
 
+/** A Host known to make a valid URL with any origin-form target (see `parses`). */
+let goodHost = '';
+/** A host name, IPv4 or [IPv6] address, and port: nothing that ends the authority early or starts a userinfo. */
+const PLAIN_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
+
+/**
+ * Whether the Request URL parses. URL.canParse is ~3 % of a hello-world request, and the answer
+ * depends only on the Host once the target starts with `/`: the authority is then exactly the
+ * Host, and the WHATWG parser accepts any path, query and fragment after it. So the last Host
+ * that parsed is remembered (one entry: a client choosing Host values only gets full checks).
+ */
+function parses(url: string, host: string, target: string): boolean {
+  const originForm = target.charCodeAt(0) === 0x2f; // '/'
+  if (originForm && host === goodHost) return true;
+  if (!URL.canParse(url)) return false;
+  if (originForm && PLAIN_HOST.test(host)) goodHost = host;
+  return true;
+}
+
 export function toRequestListener(handler: FetchHandler, onError: AppErrorHandler = defaultOnError): RequestListener {
   return (req, res) => {
     const info = clientInfo(req);
-    const url = `${info.scheme}://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
-    if (!URL.canParse(url)) {
+    const host = req.headers.host ?? 'localhost';
+    const target = req.url ?? '/';
+    const url = `${info.scheme}://${host}${target}`;
+    if (!parses(url, host, target)) {
       // An invalid Host or target that Node's parser let through.
       res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end('Bad Request\n');
       return;
@@ -136,29 +158,80 @@ export function toRequestListener(handler: FetchHandler, onError: AppErrorHandle
       fail(err);
       return;
     }
-    Promise.resolve(result).then(
-      (response) => {
-        if (!(response instanceof Response)) {
-          fail(new TypeError(`fetch handler returned ${response === null ? 'null' : typeof response}, not a Response`));
-          return;
-        }
-        if (res.destroyed) return;
-        writeHead(res, response);
-        // Fast path: a body built from a string or bytes is written as is, without a stream
-        // (the stream read costs more than the rest of the request on Node 20).
-        const source = responseBodySource(response);
-        if (source) {
-          if (!res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) res.setHeader('content-length', source.length);
-          res.end(req.method === 'HEAD' ? undefined : source.source);
-          return;
-        }
-        if (!response.body || req.method === 'HEAD') {
-          res.end();
-          return;
-        }
-        sendBody(res, response.body).catch(fail);
-      },
-      fail,
-    );
+    Promise.resolve(result).then((response) => {
+      // A throw here (a header Node will not send) must not become an unhandled rejection.
+      try {
+        respond(req, res, response, fail);
+      } catch (err) {
+        fail(err);
+      }
+    }, fail);
   };
+}
+
+function respond(req: IncomingMessage, res: ServerResponse, response: Response, fail: (err: unknown) => void): void {
+  // A light Response (light-response.ts) with its string or bytes: status, headers and body go
+  // straight to node:http, and Node's Response is never built.
+  const light = lightResponseParts(response);
+  if (light) {
+    if (!res.destroyed) writeLight(req, res, light);
+    return;
+  }
+  if (!(response instanceof Response)) {
+    fail(new TypeError(`fetch handler returned ${response === null ? 'null' : typeof response}, not a Response`));
+    return;
+  }
+  if (res.destroyed) return;
+  writeHead(res, response);
+  // Fast path: a body built from a string or bytes is written as is, without a stream
+  // (the stream read costs more than the rest of the request on Node 20).
+  const source = responseBodySource(realResponse(response));
+  if (source) {
+    if (!res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) res.setHeader('content-length', source.length);
+    res.end(req.method === 'HEAD' ? undefined : source.source);
+    return;
+  }
+  if (!response.body || req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  sendBody(res, response.body).catch(fail);
+}
+
+/**
+ * One writeHead with a flat [name, value, …] list, node:http's cheapest way to send a head, then
+ * one end(). Set-Cookie goes as one name with an array of values: writeHead on a response that
+ * already has headers (`connection: close` while the worker drains) sets each pair with setHeader,
+ * which keeps only the last of repeated names.
+ */
+function writeLight(req: IncomingMessage, res: ServerResponse, light: LightParts): void {
+  const head: (string | string[])[] = [];
+  let hasLength = false;
+  if (light.headers !== null) {
+    let cookies: string[] | null = null;
+    for (const [name, value] of light.headers) {
+      if (name === 'set-cookie') {
+        (cookies ??= []).push(value);
+        continue;
+      }
+      if (name === 'content-length' || name === 'transfer-encoding') hasLength = true;
+      head.push(name, value);
+    }
+    if (cookies !== null) head.push('set-cookie', cookies);
+  } else if (light.list !== null) {
+    const list = light.list;
+    for (let i = 0; i < list.length; i += 2) {
+      const name = list[i]!;
+      if (name === 'content-length' || name === 'transfer-encoding') hasLength = true;
+      head.push(name, list[i + 1]!);
+    }
+  }
+  const body = light.body;
+  // With writeHead, node:http settles framing at once: without a length it would choose chunked.
+  if (!hasLength && light.status !== 204 && light.status !== 304) {
+    head.push('content-length', String(body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength));
+  }
+  if (light.statusText) res.writeHead(light.status, light.statusText, head);
+  else res.writeHead(light.status, head);
+  res.end(body === null || req.method === 'HEAD' ? undefined : body);
 }

@@ -13,17 +13,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 
-const kState = Symbol('tsunicorn.lazyRequest');
-
-interface State {
-  req: IncomingMessage;
-  url: string;
-  headers: Headers | null;
-  real: Request | null;
-  controller: AbortController | null;
-  aborted: boolean;
-  build(req: IncomingMessage, url: string, headers: Headers, signal: AbortSignal): Request;
-}
+type Build = (req: IncomingMessage, url: string, headers: Headers, signal: AbortSignal) => Request;
 
 export function incomingHeaders(req: IncomingMessage): Headers {
   const headers = new Headers();
@@ -32,8 +22,36 @@ export function incomingHeaders(req: IncomingMessage): Headers {
   return headers;
 }
 
+/**
+ * One request's state, and the handle the fetch adapter holds. A class rather than an object
+ * literal with closures and a getter, and a private field rather than a defined property on
+ * the LazyRequest: per request, that difference was ~1 µs on Node 20.
+ */
+class State implements LazyRequestHandle {
+  headers: Headers | null = null;
+  real: Request | null = null;
+  controller: AbortController | null = null;
+  aborted = false;
+  readonly request: Request;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly url: string,
+    readonly build: Build,
+  ) {
+    this.request = new LazyRequest(this) as unknown as Request;
+  }
+
+  abort(): void {
+    this.aborted = true;
+    this.controller?.abort();
+  }
+}
+
+let stateOf: (request: LazyRequest) => State;
+
 function realRequest(self: LazyRequest): Request {
-  const s = self[kState];
+  const s = stateOf(self);
   if (!s.real) {
     s.controller = new AbortController();
     if (s.aborted) s.controller.abort();
@@ -44,22 +62,26 @@ function realRequest(self: LazyRequest): Request {
 }
 
 class LazyRequest {
-  declare [kState]: State;
+  #s: State;
+
+  static {
+    stateOf = (request) => request.#s;
+  }
 
   constructor(state: State) {
-    Object.defineProperty(this, kState, { value: state });
+    this.#s = state;
   }
 
   get method(): string {
-    return this[kState].req.method ?? 'GET';
+    return this.#s.req.method ?? 'GET';
   }
 
   get url(): string {
-    return this[kState].url;
+    return this.#s.url;
   }
 
   get headers(): Headers {
-    const s = this[kState];
+    const s = this.#s;
     if (s.real) return s.real.headers;
     s.headers ??= incomingHeaders(s.req);
     return s.headers;
@@ -103,27 +125,13 @@ function delegateToRealRequest(): void {
 }
 
 export interface LazyRequestHandle {
-  request: Request;
+  readonly request: Request;
   /** The client went away: abort the request's signal (now, or when it is built). */
   abort(): void;
   readonly aborted: boolean;
 }
 
-export function lazyRequest(
-  req: IncomingMessage,
-  url: string,
-  build: (req: IncomingMessage, url: string, headers: Headers, signal: AbortSignal) => Request,
-): LazyRequestHandle {
+export function lazyRequest(req: IncomingMessage, url: string, build: Build): LazyRequestHandle {
   prepare();
-  const state: State = { req, url, headers: null, real: null, controller: null, aborted: false, build };
-  return {
-    request: new LazyRequest(state) as unknown as Request,
-    abort() {
-      state.aborted = true;
-      state.controller?.abort();
-    },
-    get aborted() {
-      return state.aborted;
-    },
-  };
+  return new State(req, url, build);
 }

@@ -198,8 +198,12 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
   booted = { settings, log, info, hooks };
   await callHook(hooks, 'postFork', reportHook, info);
 
-  const app = await loadApp(parsed.spec, settings.interface, process.cwd(), (err, req) =>
-    log.exception(`Error handling request ${req.method} ${req.url}`, err),
+  const app = await loadApp(
+    parsed.spec,
+    settings.interface,
+    process.cwd(),
+    (err, req) => log.exception(`Error handling request ${req.method} ${req.url}`, err),
+    settings.fetchFastResponse,
   );
   await callHook(hooks, 'postWorkerInit', reportHook, info);
   appShutdown = app.shutdown;
