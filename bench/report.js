@@ -358,7 +358,7 @@ export function writeReport(res) {
   const ids = res.config.order.filter((/** @type {string} */ id) => S[id]);
   // Chart labels wrap on spaces; an unbreakable token wider than a group would run into its neighbour.
   const label = (/** @type {string} */ id) =>
-    (res.config.servers.find((/** @type {{id: string}} */ s) => s.id === id)?.label ?? id).replace('UV_TCP_SINGLE_ACCEPT=0', 'multi-accept');
+    (res.config.servers.find((/** @type {{id: string}} */ s) => s.id === id)?.label ?? id).replace('UV_TCP_SINGLE_ACCEPT=1', 'single accept');
   const hello = barChart({
     title: `Hello world, req/s (wrk -t${res.config.threads} -c${res.config.connections}, ${res.config.workers} workers, ${res.meta.nproc} cores, Node ${res.meta.node})`,
     unit: 'requests per second',

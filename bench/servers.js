@@ -271,14 +271,13 @@ export const SERVERS = [
     start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello-fetch.mjs', 'async', port) }),
   },
   {
-    // tsunicorn sets UV_TCP_SINGLE_ACCEPT=1 for async workers (src/arbiter/workers.ts); this is libuv's default.
-    id: 'tsu-async-multi',
-    label: 'tsunicorn async, UV_TCP_SINGLE_ACCEPT=0',
+    id: 'tsu-async-single',
+    label: 'tsunicorn async, UV_TCP_SINGLE_ACCEPT=1',
     runtime: 'node',
     servingProcesses: WORKERS,
     workloads: HELLO_ONLY,
-    display: (port) => `UV_TCP_SINGLE_ACCEPT=0 node ${tsuArgs('bench/apps/hello.mjs', 'async', port, true).join(' ')}`,
-    start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello.mjs', 'async', port), env: { UV_TCP_SINGLE_ACCEPT: '0' } }),
+    display: (port) => `UV_TCP_SINGLE_ACCEPT=1 node ${tsuArgs('bench/apps/hello.mjs', 'async', port, true).join(' ')}`,
+    start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello.mjs', 'async', port), env: { UV_TCP_SINGLE_ACCEPT: '1' } }),
   },
   {
     id: 'tsu-sync',

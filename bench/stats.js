@@ -226,7 +226,7 @@ export function evaluate(rawRuns, summary) {
   inform('fetch-vs-node-close', 'tsunicorn fetch vs node interface (Connection: close req/s)', perRound('tsu-fetch', 'tsu-async', 'close'));
   inform('fetch-vs-node-io', 'tsunicorn fetch vs node interface (1 ms I/O req/s)', perRound('tsu-fetch', 'tsu-async', 'io'));
   inform('fetch-vs-node-cpu', 'tsunicorn fetch vs node interface (1 ms CPU req/s)', perRound('tsu-fetch', 'tsu-async', 'cpu'));
-  inform('single-accept-ka', 'tsunicorn async (one accept per wake-up, the default) vs UV_TCP_SINGLE_ACCEPT=0 (keep-alive req/s)', perRound('tsu-async', 'tsu-async-multi', 'ka'));
-  inform('single-accept-close', 'tsunicorn async (one accept per wake-up, the default) vs UV_TCP_SINGLE_ACCEPT=0 (Connection: close req/s)', perRound('tsu-async', 'tsu-async-multi', 'close'));
+  inform('single-accept-ka', 'tsunicorn async with UV_TCP_SINGLE_ACCEPT=1 vs without (keep-alive req/s)', perRound('tsu-async-single', 'tsu-async', 'ka'));
+  inform('single-accept-close', 'tsunicorn async with UV_TCP_SINGLE_ACCEPT=1 vs without (Connection: close req/s)', perRound('tsu-async-single', 'tsu-async', 'close'));
   return { checks, info };
 }

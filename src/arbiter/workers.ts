@@ -121,12 +121,6 @@ export function forkWorker(settings: Settings, generation: number, listeners: re
     settings.captureOutput ? { stdio: ['ignore', 'pipe', 'pipe', 'ipc', 1] } : { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] },
   );
   if (settings.captureOutput) env[STDOUT_FD_ENV] = '4';
-  // libuv accepts every waiting connection in one go; with this, one per wake-up, so workers sharing
-  // the socket interleave. Measured (docs/benchmarks.md, two 5-round runs): async Connection: close
-  // CPU per request 85-97 us against 92-101 without, keep-alive no worse. The operator's value wins.
-  if (settings.workerClass === 'async' && process.env.UV_TCP_SINGLE_ACCEPT === undefined && env.UV_TCP_SINGLE_ACCEPT === undefined) {
-    env.UV_TCP_SINGLE_ACCEPT = '1';
-  }
   const handle = cluster.fork(env);
   if (settings.captureOutput && onOutput) {
     forwardLines(handle.process.pid ?? -1, handle.process.stdout, 'stdout', onOutput);

@@ -2,10 +2,8 @@
  * Keep-alive balance (src/arbiter/balance.ts): connections already open on
  * one worker are spread to a worker added later. Without it a TTIN under
  * keep-alive load gives the new worker nothing: every client keeps its
- * connection to the first worker. Also: async workers accept one connection
- * per wake-up (UV_TCP_SINGLE_ACCEPT, set in src/arbiter/workers.ts).
+ * connection to the first worker.
  */
-import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from 'undici';
 import { cleanup, start, waitFor } from './harness.js';
@@ -63,29 +61,5 @@ describe('keep-alive balance between async workers', () => {
     // Some clients reconnected, and not every one: only the excess was shed.
     expect(connects).toBeGreaterThan(CLIENTS);
     expect(s.log).not.toMatch(/\[ERROR\]/);
-  }, 40_000);
-});
-
-/** A process's environment variable, from /proc. */
-function envOf(pid: number, name: string): string | undefined {
-  const pairs = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-  return pairs.find((p) => p.startsWith(`${name}=`))?.slice(name.length + 1);
-}
-
-describe('one accept per wake-up', () => {
-  it('async workers run with UV_TCP_SINGLE_ACCEPT=1, sync workers without, and an operator value wins', async () => {
-    const cases = [
-      { args: ['-k', 'async'], env: {}, expected: '1' },
-      { args: ['-k', 'sync'], env: {}, expected: undefined },
-      { args: ['-k', 'async'], env: { UV_TCP_SINGLE_ACCEPT: '0' }, expected: '0' },
-      { args: ['-k', 'async', '-e', 'UV_TCP_SINGLE_ACCEPT=0'], env: {}, expected: '0' },
-    ];
-    for (const c of cases) {
-      const s = start(['node-app.mjs', '-w', '1', ...c.args, '-b', '127.0.0.1:0', '--log-level', 'debug'], { env: c.env });
-      await s.readyWorkers(1);
-      const [worker] = s.workers();
-      expect({ args: c.args, env: c.env, value: envOf(worker!, 'UV_TCP_SINGLE_ACCEPT') }).toEqual({ args: c.args, env: c.env, value: c.expected });
-      await s.kill();
-    }
   }, 40_000);
 });
