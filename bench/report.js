@@ -159,8 +159,9 @@ export function renderMarkdown(res, notes) {
 
   L.push('## Method', '');
   L.push(
-    `- ${summary.rounds} interleaved rounds: each round starts every server in turn (in the order of the tables), measures` +
-      ' it, and stops it, so slow drift of the box spreads over all servers. Figures are medians over rounds with' +
+    `- ${summary.rounds} interleaved rounds: each round starts every server in turn, measures it, and stops it, so slow` +
+      ' drift of the box spreads over all servers. Each round starts further down the list (A B C …, C D E … A B, …),' +
+      " since a server's place within a round was seen to matter by ~10 %. Figures are medians over rounds with" +
       ' min–max; a ratio is taken within each round and then its median reported.',
     `- Every server runs the same app (\`bench/apps/hello.mjs\`; \`hello.py\` for Gunicorn) with ${config.workers} workers` +
       ' (bare node:http: one process), on a fresh free port on 127.0.0.1. The app answers `/` with 14 bytes, `/io` after' +

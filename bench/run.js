@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench`: tsunicorn against bare node:http, raw node:cluster (round-robin and
-// SCHED_NONE), PM2 cluster mode and Gunicorn, in interleaved rounds (A B C … A B C …),
+// SCHED_NONE), PM2 cluster mode and Gunicorn, in interleaved rounds (A B C … B C A …),
 // driven by wrk on 127.0.0.1. Writes bench/results/latest.json and docs/benchmarks.md
 // (with SVG charts), prints the targets as PASS/FAIL and exits 1 when one is missed.
 //
@@ -358,7 +358,7 @@ console.log(`bench: ${opts.rounds} rounds × ${servers.length} servers, ${opts.d
 
 /** @type {Record<string, unknown>[]} */
 const runs = [];
-/** @type {{round: number, loadBefore: string, loadAfter: string, seconds: number}[]} */
+/** @type {{round: number, order: string[], loadBefore: string, loadAfter: string, seconds: number}[]} */
 const rounds = [];
 let interrupted = false;
 const onSignal = () => {
@@ -373,11 +373,16 @@ for (let r = 1; r <= opts.rounds && !interrupted; r++) {
   const t0 = Date.now();
   const loadBefore = loadavg();
   console.log(`round ${r}/${opts.rounds} (load average ${loadBefore})`);
-  for (const def of servers) {
+  // Each round starts further along the list: a server's place in a round measurably matters here
+  // (two runs with the same code: whichever tsunicorn variant ran 7th beat the one that ran 5th by
+  // ~10 % CPU per request), so every server takes several places over the run.
+  const shift = ((r - 1) * Math.max(1, Math.floor(servers.length / opts.rounds))) % servers.length;
+  const order = [...servers.slice(shift), ...servers.slice(0, shift)];
+  for (const def of order) {
     if (interrupted) break;
     runs.push(await benchServer(def, r));
   }
-  rounds.push({ round: r, loadBefore, loadAfter: loadavg(), seconds: Math.round((Date.now() - t0) / 1000) });
+  rounds.push({ round: r, order: order.map((d) => d.id), loadBefore, loadAfter: loadavg(), seconds: Math.round((Date.now() - t0) / 1000) });
 }
 
 /** @type {unknown} */
