@@ -2,47 +2,21 @@
 // Access-log overhead: hello-world keep-alive throughput with the access log on (to a file) against
 // off, 2 workers each, interleaved rounds, median ratio. Target: >= 0.85.
 //   node bench/access-log.js [--rounds 5] [--seconds 3]
-import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { startHello, wrkHello } from './overhead-harness.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(`--${name}`) ? Number(args[args.indexOf(`--${name}`) + 1]) : dflt);
 const rounds = opt('rounds', 5);
 const seconds = opt('seconds', 3);
 const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsu-bench-'));
 
-function startServer(extra) {
-  const child = spawn(process.execPath, [path.join(root, 'bin/tsunicorn.js'), 'examples/hello.js:app', '-w', '2', '-b', '127.0.0.1:0', ...extra], {
-    cwd: root,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  child.stderr.on('data', (c) => (log += c));
-  return {
-    child,
-    port: async () => {
-      const end = Date.now() + 10_000;
-      for (;;) {
-        const m = /Listening at: http:\/\/127\.0\.0\.1:(\d+)/.exec(log);
-        if (m && (log.match(/Booting worker/g) ?? []).length >= 2) return Number(m[1]);
-        if (Date.now() > end) throw new Error(`server did not start:\n${log}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
-  };
-}
+const wrk = (port) => wrkHello(port, seconds).rps;
 
-function wrk(port) {
-  const out = execFileSync('wrk', ['-t1', '-c50', `-d${seconds}s`, `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
-  return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]);
-}
-
-const off = startServer([]);
-const on = startServer(['--access-logfile', path.join(logDir, 'access.log')]);
+const off = startHello([]);
+const on = startHello(['--access-logfile', path.join(logDir, 'access.log')]);
 try {
   const [portOff, portOn] = [await off.port(), await on.port()];
   wrk(portOff); // warm-up

@@ -6,12 +6,10 @@
 // (the kernel drops what overflows), so the figure is the sender's cost alone, as with a StatsD
 // daemon on another host.
 //   node bench/metrics.js [--rounds 5] [--seconds 3] [--only off,statsd,metrics,both]
-import { execFileSync, spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import { startHello, wrkHello } from './overhead-harness.js';
 import { TICKS_PER_SECOND, cpuTicks, tree } from './proc.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(`--${name}`) ? Number(args[args.indexOf(`--${name}`) + 1]) : dflt);
 const rounds = opt('rounds', 5);
@@ -32,35 +30,13 @@ function udpSink() {
   };
 }
 
-function startServer(extra) {
-  const child = spawn(process.execPath, [path.join(root, 'bin/tsunicorn.js'), 'examples/hello.js:app', '-w', '2', '-b', '127.0.0.1:0', '--no-control-socket', ...extra], {
-    cwd: root,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  child.stderr.on('data', (c) => (log += c));
-  return {
-    child,
-    port: async () => {
-      const end = Date.now() + 10_000;
-      for (;;) {
-        const m = /Listening at: http:\/\/127\.0\.0\.1:(\d+)/.exec(log);
-        if (m && (log.match(/Booting worker/g) ?? []).length >= 2) return Number(m[1]);
-        if (Date.now() > end) throw new Error(`server did not start:\n${log}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
-  };
-}
-
 /** One wrk run: requests/s, and the server tree's CPU µs per request. */
 function wrk(server, port) {
   const ticks = () => tree(server.child.pid).reduce((n, pid) => n + cpuTicks(pid), 0);
   const before = ticks();
-  const out = execFileSync('wrk', ['-t1', '-c50', `-d${seconds}s`, `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
+  const { rps, requests } = wrkHello(port, seconds);
   const cpu = ticks() - before;
-  const requests = Number(/(\d+) requests in/.exec(out)[1]);
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]), cpuUs: (cpu * 1e6) / TICKS_PER_SECOND / requests };
+  return { rps, cpuUs: (cpu * 1e6) / TICKS_PER_SECOND / requests };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -71,7 +47,7 @@ const prom = ['--metrics-bind', '127.0.0.1:0'];
 const flagsOf = { off: [], statsd, metrics: prom, both: [...statsd, ...prom] };
 // --only off,both,both: run these (repeats allowed, to see the spread between identical servers).
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : ['off', 'statsd', 'metrics', 'both'];
-const variants = only.map((name, i) => [only.indexOf(name) === i ? name : `${name}#${i}`, startServer(flagsOf[name])]);
+const variants = only.map((name, i) => [only.indexOf(name) === i ? name : `${name}#${i}`, startHello(['--no-control-socket', ...flagsOf[name]])]);
 try {
   const ports = await Promise.all(variants.map(([, s]) => s.port()));
   variants.forEach(([, s], i) => wrk(s, ports[i])); // warm-up
