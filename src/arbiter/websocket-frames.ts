@@ -102,7 +102,7 @@ export function encodeFrame(opcode: number, payload: Buffer): Buffer {
   return Buffer.concat([header, body]);
 }
 
-export interface Frame {
+interface Frame {
   fin: boolean;
   opcode: number;
   payload: Buffer;

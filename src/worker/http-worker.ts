@@ -123,9 +123,9 @@ export class HttpWorker {
     return this.connections.size;
   }
 
-  /** The arbiter found this worker holding more than its share of connections: close `count` of them. */
+  /** The arbiter found this worker holding more than its share of connections: close `count` of them (async workers only; pool.ts decides). */
   shed(count: number): void {
-    if (!this.sync) this.shedding = count;
+    this.shedding = count;
   }
 
   /** A copy of a listener's bound handle from the arbiter. */
