@@ -43,6 +43,7 @@ import type { ListenerInfo } from '../protocol.js';
 import { onClientError, rejectConnection, requestEnded, requestStarted } from './client-errors.js';
 import { type TrustList, forwardedClient, normalizeAddress, resolveClientInfo, trustList } from './forwarded.js';
 import { type RequestLimits, type Rejection, checkRequest, parserOptions, requestLimits } from './limits.js';
+import { LiveSet } from './live-set.js';
 import { readProxyHeader, replayInto, setProxiedPeer } from './proxy-protocol.js';
 import type { UpgradeHandler } from './upgrade.js';
 
@@ -87,8 +88,9 @@ type ConnectionListener = (this: http.Server, socket: Socket) => void;
 
 export class HttpWorker {
   private readonly endpoints = new Map<number, Endpoint>();
-  private readonly connections = new Set<Socket>();
-  private readonly inFlight = new Set<ServerResponse>();
+  // Not Sets: see live-set.ts for what a Set of short-lived objects costs in GC.
+  private readonly connections = new LiveSet<Socket>('connection');
+  private readonly inFlight = new LiveSet<ServerResponse>('inFlight');
   private readonly sync: boolean;
   private readonly connectionLimit: number;
   private readonly sparesWanted: number;
