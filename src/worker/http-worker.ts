@@ -89,8 +89,8 @@ type ConnectionListener = (this: http.Server, socket: Socket) => void;
 export class HttpWorker {
   private readonly endpoints = new Map<number, Endpoint>();
   // Not Sets: see live-set.ts for what a Set of short-lived objects costs in GC.
-  private readonly connections = new LiveSet<Socket>('connection');
-  private readonly inFlight = new LiveSet<ServerResponse>('inFlight');
+  private readonly connections = new LiveSet<Socket>();
+  private readonly inFlight = new LiveSet<ServerResponse>();
   private readonly sync: boolean;
   private readonly connectionLimit: number;
   private readonly sparesWanted: number;

@@ -15,42 +15,45 @@
  *
  * Here the slots array only grows (to the peak population); a removed entry's
  * slot is overwritten, so no stale copy points at it. Each member carries its
- * slot index in a property named by this set's own symbol, added once (so all
- * members share one hidden-class transition) and reset on delete, never
- * deleted (which would turn the object into a slow dictionary).
+ * slot index in one symbol property, added once (so all members share one
+ * hidden-class transition) and reset on delete, never deleted (which would
+ * turn the object into a slow dictionary). The symbol is the same for every
+ * set, so each access site below sees one property name (a per-set symbol
+ * would make them keyed by several); the price is that an object belongs to
+ * one LiveSet at a time, which add() enforces.
  */
-type Member = Record<symbol, number | undefined>;
+const kSlot = Symbol('tsunicorn.slot');
+type Member = { [kSlot]?: number | undefined };
 
 export class LiveSet<T extends object> implements Iterable<T> {
   private readonly slots: (T | undefined)[] = [];
   private readonly free: number[] = [];
-  private readonly kSlot: symbol;
   private count = 0;
-
-  constructor(name: string) {
-    this.kSlot = Symbol(`tsunicorn.${name}`);
-  }
 
   get size(): number {
     return this.count;
   }
 
   add(item: T): void {
-    const m = item as unknown as Member;
-    if (m[this.kSlot] !== undefined) return;
+    const m = item as Member;
+    const at = m[kSlot];
+    if (at !== undefined) {
+      if (this.slots[at] === item) return;
+      throw new Error('LiveSet: the object is already in another LiveSet');
+    }
     const i = this.free.length > 0 ? (this.free.pop() as number) : this.slots.length;
     if (i === this.slots.length) this.slots.push(item);
     else this.slots[i] = item;
-    m[this.kSlot] = i;
+    m[kSlot] = i;
     this.count++;
   }
 
   delete(item: T): boolean {
-    const m = item as unknown as Member;
-    const i = m[this.kSlot];
-    if (i === undefined) return false;
+    const m = item as Member;
+    const i = m[kSlot];
+    if (i === undefined || this.slots[i] !== item) return false;
     this.slots[i] = undefined;
-    m[this.kSlot] = undefined;
+    m[kSlot] = undefined;
     this.free.push(i);
     this.count--;
     return true;
