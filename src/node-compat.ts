@@ -38,6 +38,21 @@ export function createServerHandle(
   return internals._createServerHandle(address, port, addressType, fd);
 }
 
+/**
+ * Sets TCP_NODELAY on a listening TCP socket and says whether connections
+ * accepted from it get it too. Linux copies the option from the listener to
+ * every accepted socket, so workers can skip the setsockopt Node makes for
+ * each connection (server option noDelay): one syscall fewer per connection
+ * (9 to 8 for a `Connection: close` request). Elsewhere, and for unix
+ * sockets, it returns false and Node sets it per connection as usual.
+ * Checked on Linux 6.x with Node 20 (TCPWrap.setNoDelay returns an errno).
+ */
+export function setInheritedNoDelay(handle: ServerHandle): boolean {
+  const tcp = handle as ServerHandle & { setNoDelay?(enable: boolean): number };
+  if (process.platform !== 'linux' || handle.constructor?.name !== 'TCP' || typeof tcp.setNoDelay !== 'function') return false;
+  return tcp.setNoDelay(true) === 0;
+}
+
 /** The name of a libuv error number, e.g. -98 → EADDRINUSE. */
 export function errnoName(err: number): string {
   try {

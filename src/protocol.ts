@@ -14,6 +14,8 @@ export interface ListenerInfo {
   address: BindAddress;
   /** http://127.0.0.1:8000, unix:/run/app.sock — as logged by the arbiter. */
   display: string;
+  /** The listening socket has TCP_NODELAY and accepted connections inherit it (node-compat setInheritedNoDelay). */
+  noDelayInherited: boolean;
 }
 
 /**

@@ -12,7 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { type BindAddress, formatBind, parseBind } from '../config/bind-address.js';
 import { TsuError } from '../errors.js';
-import { type ServerHandle, createServerHandle, errnoName } from '../node-compat.js';
+import { type ServerHandle, createServerHandle, errnoName, setInheritedNoDelay } from '../node-compat.js';
 import type { ListenerInfo } from '../protocol.js';
 import type { InheritedSocket } from './upgrade.js';
 
@@ -161,7 +161,8 @@ export async function openListeners(
       let match = -1;
       for (let i = 0; i < unused.length && match < 0; i++) if (await sameAddress(a, unused[i]!.address)) match = i;
       const o = match >= 0 ? adopt(unused.splice(match, 1)[0]!) : a.kind === 'tcp' ? await openTcp(a, backlog) : a.kind === 'unix' ? await openUnix(a) : openFd(a);
-      opened.push({ handle: o.handle, socketPath: o.socketPath, inherited: match >= 0, info: { index, address: o.resolved, display: formatBind(o.resolved, scheme) } });
+      const noDelayInherited = setInheritedNoDelay(o.handle);
+      opened.push({ handle: o.handle, socketPath: o.socketPath, inherited: match >= 0, info: { index, address: o.resolved, display: formatBind(o.resolved, scheme), noDelayInherited } });
     }
     return opened;
   } catch (err) {

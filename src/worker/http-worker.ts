@@ -184,7 +184,8 @@ export class HttpWorker {
     // Node requires headersTimeout <= requestTimeout when both are set.
     const headersMs = Math.min(Math.round(settings.headersTimeout * 1000), requestMs || Number.POSITIVE_INFINITY);
     const options: http.ServerOptions = {
-      noDelay: true,
+      // Nagle off on every connection: inherited from the listener where the arbiter could set it there.
+      noDelay: !info.noDelayInherited,
       maxHeaderSize,
       // limits.ts checks Host itself, and answers with a body.
       requireHostHeader: false,

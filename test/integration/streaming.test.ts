@@ -2,7 +2,8 @@
  * Streaming through both app interfaces, with the examples in examples/streaming/ under -w 2:
  * a 200 MB upload reaches the app as a stream (every worker's peak RSS stays far below the body
  * size), server-sent events reach the client one by one as they are produced, and a client that
- * goes away is noticed by the app (fetch: `request.signal` aborts).
+ * goes away is noticed by the app (fetch: `request.signal` aborts). Small writes are not held back by
+ * Nagle's algorithm.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -138,5 +139,38 @@ describe.each([
     await s.waitLog(goneRe, 5000);
     // Leaving is not an app error.
     expect(s.log).not.toMatch(/Error handling request/);
+  });
+});
+
+describe('small writes', () => {
+  it('small writes are not held back by Nagle: every connection has TCP_NODELAY', async () => {
+    // On Linux the arbiter sets it on the listener and connections inherit it (node-compat
+    // setInheritedNoDelay); without it each of these responses waits ~40 ms for a delayed ACK.
+    const s = start(['test/fixtures/small-writes.mjs', '-w', '1', '-b', '127.0.0.1:0', '--log-level', 'debug'], { cwd: ROOT });
+    const port = await s.port();
+    await s.readyWorkers(1);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const times: number[] = [];
+    try {
+      for (let i = 0; i < 21; i++) {
+        const t = performance.now();
+        const body = await new Promise<string>((resolve, reject) => {
+          http
+            .get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+              let text = '';
+              res.setEncoding('utf8');
+              res.on('data', (d: string) => (text += d));
+              res.on('end', () => resolve(text));
+            })
+            .on('error', reject);
+        });
+        expect(body).toBe('abc');
+        times.push(performance.now() - t);
+      }
+    } finally {
+      agent.destroy();
+    }
+    times.sort((a, b) => a - b);
+    expect(times[10], `median response time ${times[10]!.toFixed(1)} ms`).toBeLessThan(20);
   });
 });
