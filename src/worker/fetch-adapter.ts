@@ -14,6 +14,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStreamReadResult } from 'node:stream/web';
+import { callThroughEmit } from './app-call.js';
 import { type ClientInfo, clientInfo } from './forwarded.js';
 import { responseBodySource } from '../node-compat.js';
 import { lazyRequest } from './lazy-request.js';
@@ -127,6 +128,8 @@ function parses(url: string, host: string, target: string): boolean {
 }
 
 export function toRequestListener(handler: FetchHandler, onError: AppErrorHandler = defaultOnError): RequestListener {
+  // Not inlined into this listener, whose feedback varies with the requests (app-call.ts).
+  const callHandler = callThroughEmit(handler);
   return (req, res) => {
     const info = clientInfo(req);
     const host = req.headers.host ?? 'localhost';
@@ -153,7 +156,7 @@ export function toRequestListener(handler: FetchHandler, onError: AppErrorHandle
     };
     let result: Response | Promise<Response>;
     try {
-      result = handler(request, info);
+      result = callHandler(request, info);
     } catch (err) {
       fail(err);
       return;

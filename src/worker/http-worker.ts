@@ -40,6 +40,7 @@ import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import { type ServerHandle, keepAliveMs, listenOnHandle, stopAccepting } from '../node-compat.js';
 import type { ListenerInfo } from '../protocol.js';
+import { callThroughEmit } from './app-call.js';
 import { onClientError, rejectConnection, requestEnded, requestStarted } from './client-errors.js';
 import { type TrustList, forwardedClient, normalizeAddress, resolveClientInfo, trustList } from './forwarded.js';
 import { type RequestLimits, type Rejection, checkRequest, parserOptions, requestLimits } from './limits.js';
@@ -103,7 +104,8 @@ export class HttpWorker {
   /** Peers allowed to send a PROXY header (--proxy-allow-from); null without --proxy-protocol. */
   private readonly proxyPeers: TrustList | null;
   requests = 0;
-  readonly app: RequestListener;
+  /** The app's request listener, called so that V8 cannot inline it into the worker's code (app-call.ts). */
+  readonly callApp: RequestListener;
   /** Requests still to be answered with `Connection: close` to rebalance keep-alive connections (arbiter/balance.ts). */
   private shedding = 0;
 
@@ -113,7 +115,7 @@ export class HttpWorker {
     this.sparesWanted = this.sync ? SYNC_SPARES : 1;
     this.sparesLow = this.sync ? SYNC_SPARES_LOW : 0;
     this.limits = requestLimits(opts.settings);
-    this.app = opts.app;
+    this.callApp = callThroughEmit(opts.app);
     this.proxyPeers = opts.settings.proxyProtocol ? trustList(opts.settings.proxyAllowIps) : null;
   }
 
@@ -395,15 +397,10 @@ function rejectedClosed(this: ServerResponse): void {
   requestEnded(this.req.socket);
 }
 
-/**
- * The app is called from here, not from handleRequest: when V8 inlined the app into
- * handleRequest, a CPU-bound app ran 4× slower (bench /cpu on one worker: ~230 req/s against
- * ~930 for bare node:http, and ~940 once called from this function). The cause lies in
- * TurboFan's inlining; this shape is what measured well.
- */
+/** Calls the app (through callThroughEmit: see app-call.ts) and answers 500 if it throws or rejects. */
 function runApp(w: HttpWorker, req: IncomingMessage, res: ServerResponse): void {
   try {
-    const result = w.app(req, res) as unknown;
+    const result = w.callApp(req, res) as unknown;
     if (result && typeof (result as Promise<unknown>).then === 'function') {
       (result as Promise<unknown>).then(undefined, (err) => w.appError(err, req, res));
     }
