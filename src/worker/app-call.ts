@@ -33,8 +33,9 @@ export function callThroughEmit<A, B, R>(fn: (a: A, b: B) => R): (a: A, b: B) =>
     result = fn(a, b);
   };
   emitter.on('call', appThunk);
+  // `result` is undefined between calls (a throw leaves it unset), and reset after each so that it
+  // does not hold the last return value (a promise, a Response) alive.
   const callViaEmit = (a: A, b: B): R => {
-    result = undefined;
     emitter.emit('call', a, b);
     const r = result as R;
     result = undefined;
