@@ -122,7 +122,7 @@ export function renderMarkdown(res, notes) {
   L.push('## Running it', '');
   L.push('```sh');
   L.push('npm run build                       # the bench serves dist/');
-  L.push('npm run bench                       # full run: 5 interleaved rounds, ~20 min on an idle box; writes this page');
+  L.push('npm run bench                       # full run: 5 interleaved rounds, then up to 15 while a target is within noise; 20–30 min');
   L.push('npm run bench -- --quick            # smoke run, under 2 min; writes bench/results/tmp/quick.json only');
   L.push('node bench/run.js --list            # the servers; --only ID,ID / --skip ID,ID pick some');
   L.push('node bench/run.js --rounds 8 --duration 10 --connections 50 --threads 1');
@@ -159,10 +159,19 @@ export function renderMarkdown(res, notes) {
 
   L.push('## Method', '');
   L.push(
-    `- ${summary.rounds} interleaved rounds: each round starts every server in turn, measures it, and stops it, so slow` +
+    `- ${res.rounds.filter((/** @type {any} */ r) => !r.extra).length} interleaved rounds: each round starts every server in turn, measures it, and stops it, so slow` +
       ' drift of the box spreads over all servers. Each round starts further down the list (A B C …, C D E … A B, …),' +
       " since a server's place within a round was seen to matter by ~10 %. Figures are medians over rounds with" +
       ' min–max; a ratio is taken within each round and then its median reported.',
+    ...((config.maxRounds ?? 0) > config.rounds
+      ? [
+          `- Then ${res.rounds.filter((/** @type {any} */ r) => r.extra).length} extra rounds (at most ${config.maxRounds - config.rounds}) of only` +
+            ' the servers and workloads that a still undecided target compares. A target is undecided while its goal lies' +
+            ' inside the 90 % confidence interval of its median (distribution-free: from the k-th smallest to the k-th' +
+            ' largest per-round figure). The extra rounds stop once every target is decided. On this box one run of a' +
+            ' server varies by ±10 %, so a figure near its goal needs many rounds to settle.',
+        ]
+      : []),
     `- Every server runs the same app (\`bench/apps/hello.mjs\`; \`hello.py\` for Gunicorn) with ${config.workers} workers` +
       ' (bare node:http: one process), on a fresh free port on 127.0.0.1. The app answers `/` with 14 bytes, `/io` after' +
       ' a 1 ms timer, `/cpu` after ~1 ms of CPU, `/pid` with its pid.',
@@ -189,13 +198,17 @@ export function renderMarkdown(res, notes) {
 
   L.push('## Targets', '');
   L.push(
-    'PASS/FAIL is judged on all rounds. The last column repeats the figure over the rounds in which neither of' +
+    'PASS/FAIL is judged on the median over all rounds. "Within noise" marks a goal inside the 90 % confidence' +
+      ' interval of that median: the verdict could go either way on another run. The last column repeats the figure over the rounds in which neither of' +
       ` the compared runs shared the box with other work (under ${QUIET} cores of other processes' CPU), for reading` +
       ' the result, not for judging it.',
     '',
   );
-  L.push('| target | result: median (min–max over rounds) | goal | | quiet rounds only |', '|---|---|---|---|---|');
-  for (const t of targets.checks) L.push(`| ${t.name} | ${t.actualText} | ${t.targetText} | **${t.status}** | ${t.quietText ?? '—'} |`);
+  L.push('| target | result: median (min–max over rounds) | 90 % CI of the median, rounds | goal | | quiet rounds only |', '|---|---|---|---|---|---|');
+  for (const t of targets.checks) {
+    const ci = t.status === 'SKIP' || t.rounds === undefined ? '—' : `${t.ciText ?? 'too few rounds'}, ${t.rounds}${t.decided ? '' : ' (within noise)'}`;
+    L.push(`| ${t.name} | ${t.actualText} | ${ci} | ${t.targetText} | **${t.status}** | ${t.quietText ?? '—'} |`);
+  }
   L.push('');
   L.push('Informational:', '');
   L.push('| comparison | median (min–max) |', '|---|---|');

@@ -4,11 +4,13 @@
 // driven by wrk on 127.0.0.1. Writes bench/results/latest.json and docs/benchmarks.md
 // (with SVG charts), prints the targets as PASS/FAIL and exits 1 when one is missed.
 //
-//   node bench/run.js [--quick] [--rounds 5] [--duration 5] [--warmup 1]
+//   node bench/run.js [--quick] [--rounds 5] [--max-rounds 15] [--duration 5] [--warmup 1]
 //                     [--connections 50] [--threads 1] [--only id,id] [--skip id,id]
 //                     [--workloads ka,close,io,cpu] [--hup-rounds 9] [--no-profile] [--quiet-wait 20]
 //                     [--out FILE] [--no-docs] [--list]
 // --quick: 2 rounds of 1 s runs, hello world only, no profile, no docs (under 2 minutes).
+// --max-rounds N: after --rounds, more rounds of only the servers a still-undecided target compares
+//   (its goal inside the 90 % confidence interval of the median), until every target is decided or N.
 // --quiet-wait S: before each server, wait up to S s for other processes to leave the CPU.
 // Not part of CI: the full run takes ~20 minutes and wants an otherwise idle box.
 import { execFileSync, spawn } from 'node:child_process';
@@ -19,7 +21,7 @@ import { profileWorker, formatProfile } from './profile.js';
 import { cpuModel, loadavg, machineTicks, snapshot } from './proc.js';
 import { writeReport } from './report.js';
 import { ROOT, SERVERS, TSUNICORN, WORKLOADS, freePort, freezeTsunicorn, waitServing } from './servers.js';
-import { evaluate, summarise } from './stats.js';
+import { evaluate, summarise, undecidedNeeds } from './stats.js';
 import { runWrk, wrkArgs, formatCommand, wrkVersion } from './wrk.js';
 
 /** @typedef {import('./servers.js').ServerDef} ServerDef */
@@ -51,7 +53,7 @@ function die(msg) {
   process.exit(2);
 }
 
-const KNOWN = new Set(['quick', 'rounds', 'duration', 'warmup', 'connections', 'threads', 'only', 'skip', 'workloads', 'hup-rounds', 'quiet-wait', 'no-profile', 'profile', 'out', 'no-docs', 'docs', 'list', 'help']);
+const KNOWN = new Set(['quick', 'rounds', 'max-rounds', 'duration', 'warmup', 'connections', 'threads', 'only', 'skip', 'workloads', 'hup-rounds', 'quiet-wait', 'no-profile', 'profile', 'out', 'no-docs', 'docs', 'list', 'help']);
 for (const a of argv) if (a.startsWith('--') && !KNOWN.has(a.slice(2))) die(`unknown option ${a} (see the head of bench/run.js)`);
 
 if (has('help')) {
@@ -68,6 +70,7 @@ const quick = has('quick');
 const opts = {
   quick,
   rounds: Math.max(1, Math.floor(num('rounds', quick ? 2 : 5))),
+  maxRounds: Math.floor(num('max-rounds', quick ? 0 : 15)),
   durationSec: Math.max(1, Math.round(num('duration', quick ? 1 : 5))),
   warmupSec: Math.round(num('warmup', 1)),
   connections: Math.max(1, Math.floor(num('connections', 50))),
@@ -78,6 +81,7 @@ const opts = {
   out: path.resolve(ROOT, value('out') ?? (quick ? 'bench/results/tmp/quick.json' : 'bench/results/latest.json')),
   docs: has('docs') || (!quick && !has('no-docs')),
 };
+opts.maxRounds = Math.max(opts.rounds, opts.maxRounds);
 const only = value('only')?.split(',');
 const skip = value('skip')?.split(',') ?? [];
 for (const id of [...(only ?? []), ...skip]) if (!SERVERS.some((s) => s.id === id)) die(`unknown server ${id}; --list shows them`);
@@ -358,7 +362,7 @@ console.log(`bench: ${opts.rounds} rounds × ${servers.length} servers, ${opts.d
 
 /** @type {Record<string, unknown>[]} */
 const runs = [];
-/** @type {{round: number, order: string[], loadBefore: string, loadAfter: string, seconds: number}[]} */
+/** @type {{round: number, order: string[], loadBefore: string, loadAfter: string, seconds: number, extra?: boolean}[]} */
 const rounds = [];
 let interrupted = false;
 const onSignal = () => {
@@ -383,6 +387,24 @@ for (let r = 1; r <= opts.rounds && !interrupted; r++) {
     runs.push(await benchServer(def, r));
   }
   rounds.push({ round: r, order: order.map((d) => d.id), loadBefore, loadAfter: loadavg(), seconds: Math.round((Date.now() - t0) / 1000) });
+}
+
+// Extra rounds while a target is undecided: its goal lies within the noise of the median so far.
+// Only the servers and workloads those targets compare run, so a round takes ~1 minute, not ~3.
+for (let r = opts.rounds + 1; r <= opts.maxRounds && !interrupted; r++) {
+  const needs = undecidedNeeds(evaluate(runs, summarise(runs, servers.map((s) => s.id))).checks);
+  const subset = servers.filter((s) => needs.has(s.id)).map((s) => ({ ...s, workloads: s.workloads.filter((wl) => needs.get(s.id)?.has(wl)) }));
+  if (subset.length === 0) break;
+  const t0 = Date.now();
+  const loadBefore = loadavg();
+  console.log(`round ${r}/${opts.maxRounds}, extra: ${subset.map((s) => `${s.id} ${s.workloads.join(',') || 'rest'}`).join('; ')} (load average ${loadBefore})`);
+  const shift = r % subset.length;
+  const order = [...subset.slice(shift), ...subset.slice(0, shift)];
+  for (const def of order) {
+    if (interrupted) break;
+    runs.push(await benchServer(def, r));
+  }
+  rounds.push({ round: r, order: order.map((d) => d.id), loadBefore, loadAfter: loadavg(), seconds: Math.round((Date.now() - t0) / 1000), extra: true });
 }
 
 /** @type {unknown} */
@@ -437,7 +459,8 @@ console.log('\ntargets:');
 let failed = 0;
 for (const t of targets.checks) {
   if (t.status === 'FAIL') failed++;
-  console.log(`  ${t.status.padEnd(4)} ${t.name}: ${t.actualText} (target ${t.targetText})`);
+  const noise = t.status === 'SKIP' ? '' : `; ${t.ciText ? `90 % CI ${t.ciText}, ${t.rounds} rounds` : `${t.rounds} rounds, too few for a 90 % CI`}${t.decided ? '' : ', within noise'}`;
+  console.log(`  ${t.status.padEnd(4)} ${t.name}: ${t.actualText} (target ${t.targetText}${noise})`);
 }
 console.log('informational:');
 for (const i of targets.info) console.log(`  ${i.name}: ${i.text}`);

@@ -2,8 +2,37 @@
 // Ratios are taken within a round (the box drifts between rounds) and then summarised.
 
 /**
- * @typedef {{median: number, min: number, max: number, n: number}} Stat
+ * @typedef {{median: number, min: number, max: number, n: number, ci: {lo: number, hi: number} | null}} Stat
+ * ci: a 90 % confidence interval for the median (medianCi); null when there are too few values for one.
  */
+
+/** Confidence of the intervals in Stat.ci. */
+export const CI_LEVEL = 0.9;
+
+/**
+ * A distribution-free confidence interval for the median of `sorted` (ascending): the k-th smallest
+ * to the k-th largest value, with the largest k whose coverage, 1 − 2·P(Binomial(n, ½) < k), is at
+ * least `level`. Assumes nothing about the shape of the noise, only that rounds are independent.
+ * Null when even min–max falls short (under 5 values at 90 %).
+ * @param {number[]} sorted @param {number} [level]
+ * @returns {{lo: number, hi: number, coverage: number} | null}
+ */
+export function medianCi(sorted, level = CI_LEVEL) {
+  const n = sorted.length;
+  let k = 0;
+  let coverage = 0;
+  let pmf = 0.5 ** n; // P(B = j), from j = 0
+  let below = 0; // P(B < j + 1)
+  for (let j = 0; j < Math.floor(n / 2); j++) {
+    below += pmf;
+    if (1 - 2 * below < level) break;
+    k = j + 1;
+    coverage = 1 - 2 * below;
+    pmf = (pmf * (n - j)) / (j + 1);
+  }
+  if (k === 0) return null;
+  return { lo: /** @type {number} */ (sorted[k - 1]), hi: /** @type {number} */ (sorted[n - k]), coverage };
+}
 
 /** @param {number[]} xs @returns {Stat | null} */
 export function stat(xs) {
@@ -11,7 +40,14 @@ export function stat(xs) {
   if (v.length === 0) return null;
   const mid = v.length >> 1;
   const median = v.length % 2 ? /** @type {number} */ (v[mid]) : (/** @type {number} */ (v[mid - 1]) + /** @type {number} */ (v[mid])) / 2;
-  return { median: round(median), min: round(/** @type {number} */ (v[0])), max: round(/** @type {number} */ (v.at(-1))), n: v.length };
+  const ci = medianCi(v);
+  return {
+    median: round(median),
+    min: round(/** @type {number} */ (v[0])),
+    max: round(/** @type {number} */ (v.at(-1))),
+    n: v.length,
+    ci: ci && { lo: round(ci.lo), hi: round(ci.hi) },
+  };
 }
 
 const round = (/** @type {number} */ x) => (Math.abs(x) >= 100 ? Math.round(x) : Math.round(x * 1000) / 1000);
@@ -141,9 +177,16 @@ export function summarise(rawRuns, order) {
 }
 
 /**
+ * @typedef {{server: string, workloads: string[]}} Need
+ * A server, and the workloads of it, that a target's figure is taken from (none: only its RSS at rest).
  * @typedef {{id: string, name: string, status: 'PASS' | 'FAIL' | 'SKIP', actual: number | null, actualText: string,
- *   target: number, targetText: string, quietText: string}} Check
+ *   target: number, targetText: string, quietText: string, rounds: number, ciText: string | null, decided: boolean, needs: Need[]}} Check
+ * decided: the goal lies outside the median's confidence interval, so more rounds would hardly change the verdict.
  */
+
+/** The servers each ratio target compares, by workload. */
+const CLUSTER_KA = [{ server: 'tsu-async', workloads: ['ka'] }, ...CLUSTER.map((server) => ({ server, workloads: ['ka'] }))];
+const CLUSTER_CLOSE = [{ server: 'tsu-async', workloads: ['close'] }, ...CLUSTER.map((server) => ({ server, workloads: ['close'] }))];
 
 /**
  * The targets of issue 8, PASS/FAIL on medians of per-round figures.
@@ -158,12 +201,14 @@ export function evaluate(rawRuns, summary) {
   /**
    * @param {string} id @param {string} name @param {Stat | null | undefined} v
    * @param {'>=' | '<='} op @param {number} target @param {(x: number) => string} fmt
+   * @param {Need[]} needs the runs the figure comes from
    * @param {Stat | null | undefined} [q] the same figure over quiet rounds only, for reading, not judging
    */
-  const check = (id, name, v, op, target, fmt, q) => {
+  const check = (id, name, v, op, target, fmt, needs, q) => {
     const quietText = q ? `${fmt(q.median)}${q.n > 1 ? ` (${fmt(q.min)}–${fmt(q.max)})` : ''}, ${q.n} round${q.n === 1 ? '' : 's'}` : '—';
+    const targetText = `${op === '>=' ? '≥' : '≤'} ${fmt(target)}`;
     if (!v) {
-      checks.push({ id, name, status: 'SKIP', actual: null, actualText: 'not measured', target, targetText: `${op === '>=' ? '≥' : '≤'} ${fmt(target)}`, quietText });
+      checks.push({ id, name, status: 'SKIP', actual: null, actualText: 'not measured', target, targetText, quietText, rounds: 0, ciText: null, decided: true, needs });
       return;
     }
     const pass = op === '>=' ? v.median >= target : v.median <= target;
@@ -174,17 +219,23 @@ export function evaluate(rawRuns, summary) {
       actual: v.median,
       actualText: `${fmt(v.median)}${v.n > 1 ? ` (${fmt(v.min)}–${fmt(v.max)})` : ''}`,
       target,
-      targetText: `${op === '>=' ? '≥' : '≤'} ${fmt(target)}`,
+      targetText,
       quietText,
+      rounds: v.n,
+      ciText: v.ci ? `${fmt(v.ci.lo)}–${fmt(v.ci.hi)}` : null,
+      decided: v.ci !== null && (target < v.ci.lo || target > v.ci.hi),
+      needs,
     });
   };
   const x = (/** @type {number} */ v) => `${v.toFixed(2)}×`;
+  /** @param {string} one @param {string} other @param {string} wl @returns {Need[]} */
+  const pair = (one, other, wl) => [one, other].map((server) => ({ server, workloads: [wl] }));
   const mb = (/** @type {number} */ v) => `${(v / MB).toFixed(1)} MB`;
   const a = s['tsu-async']?.workloads;
-  check('ka-vs-cluster', 'tsunicorn async keep-alive req/s vs best raw node:cluster', a?.ka?.vsCluster, '>=', 0.95, x, a?.ka?.quiet.vsCluster);
-  check('ka-vs-pm2', 'tsunicorn async keep-alive req/s vs PM2 cluster', a?.ka?.vsPm2, '>=', 1.0, x, a?.ka?.quiet.vsPm2);
-  check('close-vs-cluster', 'tsunicorn async Connection: close req/s vs best raw node:cluster', a?.close?.vsCluster, '>=', 1.0, x, a?.close?.quiet.vsCluster);
-  check('close-vs-pm2', 'tsunicorn async Connection: close req/s vs PM2 cluster', a?.close?.vsPm2, '>=', 1.0, x, a?.close?.quiet.vsPm2);
+  check('ka-vs-cluster', 'tsunicorn async keep-alive req/s vs best raw node:cluster', a?.ka?.vsCluster, '>=', 0.95, x, CLUSTER_KA, a?.ka?.quiet.vsCluster);
+  check('ka-vs-pm2', 'tsunicorn async keep-alive req/s vs PM2 cluster', a?.ka?.vsPm2, '>=', 1.0, x, pair('tsu-async', 'pm2', 'ka'), a?.ka?.quiet.vsPm2);
+  check('close-vs-cluster', 'tsunicorn async Connection: close req/s vs best raw node:cluster', a?.close?.vsCluster, '>=', 1.0, x, CLUSTER_CLOSE, a?.close?.quiet.vsCluster);
+  check('close-vs-pm2', 'tsunicorn async Connection: close req/s vs PM2 cluster', a?.close?.vsPm2, '>=', 1.0, x, pair('tsu-async', 'pm2', 'close'), a?.close?.quiet.vsPm2);
 
   const rounds = [...new Set(runs.map((r) => r.round))];
   /** Per-round ratio of two servers' figures. @param {string} num @param {string} den @param {string} wl @param {boolean} [quietOnly] */
@@ -197,7 +248,7 @@ export function evaluate(rawRuns, summary) {
         return n && d ? n.rps / d.rps : Number.NaN;
       }),
     );
-  check('fetch-vs-node', 'tsunicorn fetch interface vs node interface (keep-alive req/s)', perRound('tsu-fetch', 'tsu-async', 'ka'), '>=', 0.85, x, perRound('tsu-fetch', 'tsu-async', 'ka', true));
+  check('fetch-vs-node', 'tsunicorn fetch interface vs node interface (keep-alive req/s)', perRound('tsu-fetch', 'tsu-async', 'ka'), '>=', 0.85, x, pair('tsu-fetch', 'tsu-async', 'ka'), perRound('tsu-fetch', 'tsu-async', 'ka', true));
 
   // Master RSS: the larger of at rest and under load, per round.
   const masterRss = stat(
@@ -205,7 +256,7 @@ export function evaluate(rawRuns, summary) {
       .filter((r) => r.server === 'tsu-async' && !r.error)
       .map((r) => Math.max(r.rest?.rootRss ?? 0, ...Object.values(r.results ?? {}).map((w) => w.peakRootRss))),
   );
-  check('master-rss', 'tsunicorn master RSS (max of at rest and under load)', masterRss, '<=', 60 * MB, mb);
+  check('master-rss', 'tsunicorn master RSS (max of at rest and under load)', masterRss, '<=', 60 * MB, mb, [{ server: 'tsu-async', workloads: ['ka'] }]);
   // A tsunicorn worker at rest minus a bare node:http process serving the same app at rest, same round.
   const overBare = stat(
     rounds.map((r) => {
@@ -214,8 +265,8 @@ export function evaluate(rawRuns, summary) {
       return t && b ? median(t.workerRss) - b.rootRss : Number.NaN;
     }),
   );
-  check('worker-rss', 'tsunicorn worker RSS over a bare node:http process (at rest)', overBare, '<=', 10 * MB, mb);
-  check('p99-vs-cluster', 'tsunicorn async keep-alive p99 latency vs best raw node:cluster', a?.ka?.p99VsCluster, '<=', 1.2, x, a?.ka?.quiet.p99VsCluster);
+  check('worker-rss', 'tsunicorn worker RSS over a bare node:http process (at rest)', overBare, '<=', 10 * MB, mb, [{ server: 'tsu-async', workloads: [] }, { server: 'node-http', workloads: [] }]);
+  check('p99-vs-cluster', 'tsunicorn async keep-alive p99 latency vs best raw node:cluster', a?.ka?.p99VsCluster, '<=', 1.2, x, CLUSTER_KA, a?.ka?.quiet.p99VsCluster);
 
   /** @type {{id: string, name: string, value: number | null, text: string}[]} */
   const info = [];
@@ -229,4 +280,24 @@ export function evaluate(rawRuns, summary) {
   inform('single-accept-ka', 'tsunicorn async with UV_TCP_SINGLE_ACCEPT=1 vs without (keep-alive req/s)', perRound('tsu-async-single', 'tsu-async', 'ka'));
   inform('single-accept-close', 'tsunicorn async with UV_TCP_SINGLE_ACCEPT=1 vs without (Connection: close req/s)', perRound('tsu-async-single', 'tsu-async', 'close'));
   return { checks, info };
+}
+
+/**
+ * What another round should run while some target is undecided: per server, the workloads those
+ * targets need (an empty list: start it and measure its RSS at rest). Empty when every target is decided.
+ * @param {Check[]} checks
+ * @returns {Map<string, Set<string>>}
+ */
+export function undecidedNeeds(checks) {
+  /** @type {Map<string, Set<string>>} */
+  const out = new Map();
+  for (const c of checks) {
+    if (c.decided) continue;
+    for (const n of c.needs) {
+      const set = out.get(n.server) ?? new Set();
+      for (const wl of n.workloads) set.add(wl);
+      out.set(n.server, set);
+    }
+  }
+  return out;
 }
