@@ -12,7 +12,7 @@
 // --max-rounds N: after --rounds, more rounds of only the servers a still-undecided target compares
 //   (its goal inside the 90 % confidence interval of the median), until every target is decided or N.
 // --quiet-wait S: before each server, wait up to S s for other processes to leave the CPU.
-// Not part of CI: the full run takes ~20 minutes and wants an otherwise idle box.
+// Not part of CI: the full run takes 20–30 minutes and wants an otherwise idle box.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
