@@ -169,7 +169,8 @@ export function renderMarkdown(res, notes) {
             ' the servers and workloads that a still undecided target compares. A target is undecided while its goal lies' +
             ' inside the 90 % confidence interval of its median (distribution-free: from the k-th smallest to the k-th' +
             ' largest per-round figure). The extra rounds stop once every target is decided. On this box one run of a' +
-            ' server varies by ±10 %, so a figure near its goal needs many rounds to settle.',
+            " server varies by ±10 %, so a figure near its goal needs many rounds to settle. The tables below take each server's" +
+            ' figures over all the rounds it ran in, so those servers have more rounds behind them than the rest.',
         ]
       : []),
     `- Every server runs the same app (\`bench/apps/hello.mjs\`; \`hello.py\` for Gunicorn) with ${config.workers} workers` +
