@@ -272,6 +272,10 @@ export function evaluate(rawRuns, summary) {
   const info = [];
   /** @param {string} id @param {string} name @param {Stat | null} v */
   const inform = (id, name, v) => info.push({ id, name, value: v?.median ?? null, text: v ? `${x(v.median)}${v.n > 1 ? ` (${x(v.min)}–${x(v.max)})` : ''}` : 'not measured' });
+  // Each raw cluster mode alone: the targets take the better of the two per round, which favours cluster by its noise.
+  inform('ka-vs-none', 'tsunicorn async vs node:cluster SCHED_NONE alone (keep-alive req/s)', perRound('tsu-async', 'cluster-none', 'ka'));
+  inform('ka-vs-rr', 'tsunicorn async vs node:cluster round-robin alone (keep-alive req/s)', perRound('tsu-async', 'cluster-rr', 'ka'));
+  inform('close-vs-none', 'tsunicorn async vs node:cluster SCHED_NONE alone (Connection: close req/s)', perRound('tsu-async', 'cluster-none', 'close'));
   inform('sync-vs-gunicorn', 'tsunicorn sync vs Gunicorn sync (Connection: close req/s, -w 2)', perRound('tsu-sync', 'gunicorn-sync', 'close'));
   inform('sync-vs-async', 'tsunicorn sync vs tsunicorn async (Connection: close req/s)', perRound('tsu-sync', 'tsu-async', 'close'));
   inform('fetch-vs-node-close', 'tsunicorn fetch vs node interface (Connection: close req/s)', perRound('tsu-fetch', 'tsu-async', 'close'));
