@@ -157,15 +157,16 @@ export function renderMarkdown(res, notes) {
   L.push(`| elapsed | ${Math.round(res.elapsedSeconds / 60)} min${res.interrupted ? ' (interrupted)' : ''} |`);
   L.push('');
 
+  const extraRounds = res.rounds.filter((/** @type {any} */ r) => r.extra).length;
   L.push('## Method', '');
   L.push(
-    `- ${res.rounds.filter((/** @type {any} */ r) => !r.extra).length} interleaved rounds: each round starts every server in turn, measures it, and stops it, so slow` +
+    `- ${res.rounds.length - extraRounds} interleaved rounds: each round starts every server in turn, measures it, and stops it, so slow` +
       ' drift of the box spreads over all servers. Each round starts further down the list (A B C …, C D E … A B, …),' +
       " since a server's place within a round was seen to matter by ~10 %. Figures are medians over rounds with" +
       ' min–max; a ratio is taken within each round and then its median reported.',
     ...((config.maxRounds ?? 0) > config.rounds
       ? [
-          `- Then ${res.rounds.filter((/** @type {any} */ r) => r.extra).length} extra rounds (at most ${config.maxRounds - config.rounds}) of only` +
+          `- Then ${extraRounds} extra rounds (at most ${config.maxRounds - config.rounds}) of only` +
             ' the servers and workloads that a still undecided target compares. A target is undecided while its goal lies' +
             ' inside the 90 % confidence interval of its median (distribution-free: from the k-th smallest to the k-th' +
             ' largest per-round figure). The extra rounds stop once every target is decided. On this box one run of a' +

@@ -184,9 +184,8 @@ export function summarise(rawRuns, order) {
  * decided: the goal lies outside the median's confidence interval, so more rounds would hardly change the verdict.
  */
 
-/** The servers each ratio target compares, by workload. */
-const CLUSTER_KA = [{ server: 'tsu-async', workloads: ['ka'] }, ...CLUSTER.map((server) => ({ server, workloads: ['ka'] }))];
-const CLUSTER_CLOSE = [{ server: 'tsu-async', workloads: ['close'] }, ...CLUSTER.map((server) => ({ server, workloads: ['close'] }))];
+/** What a target compares: these servers, under one workload. @param {string[]} servers @param {string} wl @returns {Need[]} */
+const under = (servers, wl) => servers.map((server) => ({ server, workloads: [wl] }));
 
 /**
  * The targets of issue 8, PASS/FAIL on medians of per-round figures.
@@ -228,14 +227,12 @@ export function evaluate(rawRuns, summary) {
     });
   };
   const x = (/** @type {number} */ v) => `${v.toFixed(2)}×`;
-  /** @param {string} one @param {string} other @param {string} wl @returns {Need[]} */
-  const pair = (one, other, wl) => [one, other].map((server) => ({ server, workloads: [wl] }));
   const mb = (/** @type {number} */ v) => `${(v / MB).toFixed(1)} MB`;
   const a = s['tsu-async']?.workloads;
-  check('ka-vs-cluster', 'tsunicorn async keep-alive req/s vs best raw node:cluster', a?.ka?.vsCluster, '>=', 0.95, x, CLUSTER_KA, a?.ka?.quiet.vsCluster);
-  check('ka-vs-pm2', 'tsunicorn async keep-alive req/s vs PM2 cluster', a?.ka?.vsPm2, '>=', 1.0, x, pair('tsu-async', 'pm2', 'ka'), a?.ka?.quiet.vsPm2);
-  check('close-vs-cluster', 'tsunicorn async Connection: close req/s vs best raw node:cluster', a?.close?.vsCluster, '>=', 1.0, x, CLUSTER_CLOSE, a?.close?.quiet.vsCluster);
-  check('close-vs-pm2', 'tsunicorn async Connection: close req/s vs PM2 cluster', a?.close?.vsPm2, '>=', 1.0, x, pair('tsu-async', 'pm2', 'close'), a?.close?.quiet.vsPm2);
+  check('ka-vs-cluster', 'tsunicorn async keep-alive req/s vs best raw node:cluster', a?.ka?.vsCluster, '>=', 0.95, x, under(['tsu-async', ...CLUSTER], 'ka'), a?.ka?.quiet.vsCluster);
+  check('ka-vs-pm2', 'tsunicorn async keep-alive req/s vs PM2 cluster', a?.ka?.vsPm2, '>=', 1.0, x, under(['tsu-async', 'pm2'], 'ka'), a?.ka?.quiet.vsPm2);
+  check('close-vs-cluster', 'tsunicorn async Connection: close req/s vs best raw node:cluster', a?.close?.vsCluster, '>=', 1.0, x, under(['tsu-async', ...CLUSTER], 'close'), a?.close?.quiet.vsCluster);
+  check('close-vs-pm2', 'tsunicorn async Connection: close req/s vs PM2 cluster', a?.close?.vsPm2, '>=', 1.0, x, under(['tsu-async', 'pm2'], 'close'), a?.close?.quiet.vsPm2);
 
   const rounds = [...new Set(runs.map((r) => r.round))];
   /** Per-round ratio of two servers' figures. @param {string} num @param {string} den @param {string} wl @param {boolean} [quietOnly] */
@@ -248,7 +245,7 @@ export function evaluate(rawRuns, summary) {
         return n && d ? n.rps / d.rps : Number.NaN;
       }),
     );
-  check('fetch-vs-node', 'tsunicorn fetch interface vs node interface (keep-alive req/s)', perRound('tsu-fetch', 'tsu-async', 'ka'), '>=', 0.85, x, pair('tsu-fetch', 'tsu-async', 'ka'), perRound('tsu-fetch', 'tsu-async', 'ka', true));
+  check('fetch-vs-node', 'tsunicorn fetch interface vs node interface (keep-alive req/s)', perRound('tsu-fetch', 'tsu-async', 'ka'), '>=', 0.85, x, under(['tsu-fetch', 'tsu-async'], 'ka'), perRound('tsu-fetch', 'tsu-async', 'ka', true));
 
   // Master RSS: the larger of at rest and under load, per round.
   const masterRss = stat(
@@ -256,7 +253,7 @@ export function evaluate(rawRuns, summary) {
       .filter((r) => r.server === 'tsu-async' && !r.error)
       .map((r) => Math.max(r.rest?.rootRss ?? 0, ...Object.values(r.results ?? {}).map((w) => w.peakRootRss))),
   );
-  check('master-rss', 'tsunicorn master RSS (max of at rest and under load)', masterRss, '<=', 60 * MB, mb, [{ server: 'tsu-async', workloads: ['ka'] }]);
+  check('master-rss', 'tsunicorn master RSS (max of at rest and under load)', masterRss, '<=', 60 * MB, mb, under(['tsu-async'], 'ka'));
   // A tsunicorn worker at rest minus a bare node:http process serving the same app at rest, same round.
   const overBare = stat(
     rounds.map((r) => {
@@ -266,7 +263,7 @@ export function evaluate(rawRuns, summary) {
     }),
   );
   check('worker-rss', 'tsunicorn worker RSS over a bare node:http process (at rest)', overBare, '<=', 10 * MB, mb, [{ server: 'tsu-async', workloads: [] }, { server: 'node-http', workloads: [] }]);
-  check('p99-vs-cluster', 'tsunicorn async keep-alive p99 latency vs best raw node:cluster', a?.ka?.p99VsCluster, '<=', 1.2, x, CLUSTER_KA, a?.ka?.quiet.p99VsCluster);
+  check('p99-vs-cluster', 'tsunicorn async keep-alive p99 latency vs best raw node:cluster', a?.ka?.p99VsCluster, '<=', 1.2, x, under(['tsu-async', ...CLUSTER], 'ka'), a?.ka?.quiet.p99VsCluster);
 
   /** @type {{id: string, name: string, value: number | null, text: string}[]} */
   const info = [];

@@ -41,9 +41,13 @@ export class LiveSet<T extends object> implements Iterable<T> {
       if (this.slots[at] === item) return;
       throw new Error('LiveSet: the object is already in another LiveSet');
     }
-    const i = this.free.length > 0 ? (this.free.pop() as number) : this.slots.length;
-    if (i === this.slots.length) this.slots.push(item);
-    else this.slots[i] = item;
+    let i: number;
+    if (this.free.length > 0) {
+      i = this.free.pop() as number;
+      this.slots[i] = item;
+    } else {
+      i = this.slots.push(item) - 1;
+    }
     m[kSlot] = i;
     this.count++;
   }
