@@ -209,9 +209,30 @@ export function renderMarkdown(res, notes) {
   L.push('| target | result: median (min–max over rounds) | 90 % CI of the median, rounds | goal | | quiet rounds only |', '|---|---|---|---|---|---|');
   for (const t of targets.checks) {
     const ci = t.status === 'SKIP' || t.rounds === undefined ? '—' : `${t.ciText ?? 'too few rounds'}, ${t.rounds}${t.decided ? '' : ' (within noise)'}`;
-    L.push(`| ${t.name} | ${t.actualText} | ${ci} | ${t.targetText} | **${t.status}** | ${t.quietText ?? '—'} |`);
+    const verdict = `**${t.status}**${t.belowResolution ? ' (below A/A resolution)' : ''}`;
+    L.push(`| ${t.name} | ${t.actualText} | ${ci} | ${t.targetText} | ${verdict} | ${t.quietText ?? '—'} |`);
   }
   L.push('');
+  if (targets.control?.some((/** @type {any} */ k) => k.stat)) {
+    L.push('### A/A control', '');
+    L.push(
+      'tsunicorn async runs twice in every round, the same command at two places in the round. Identical servers' +
+        ' should give 1.00×; what this run shows instead is the box\'s noise plus the effect of a server\'s place in' +
+        ' the round. The resolution is how far from 1.00× the 90 % confidence interval of that ratio reaches: a' +
+        ' target whose median is nearer its goal than that is marked "below A/A resolution" above, since this run' +
+        ' cannot tell the result from the goal. The verdict is still the median\'s.',
+      '',
+    );
+    L.push('| workload | second copy / first, median (min–max) | 90 % CI, rounds | resolution |', '|---|---|---|--:|');
+    for (const k of targets.control) {
+      const v = k.stat;
+      const x = (/** @type {number} */ n) => `${n.toFixed(2)}×`;
+      L.push(
+        `| ${config.wrk[k.workload]?.label ?? k.workload} | ${v ? `${x(v.median)} (${x(v.min)}–${x(v.max)})` : 'not measured'} | ${v ? `${v.ci ? `${x(v.ci.lo)}–${x(v.ci.hi)}` : 'too few rounds'}, ${v.n}` : '—'} | ${k.floor === undefined ? '—' : `±${(k.floor * 100).toFixed(1)} %`} |`,
+      );
+    }
+    L.push('');
+  }
   L.push('Informational:', '');
   L.push('| comparison | median (min–max) |', '|---|---|');
   for (const i of targets.info) L.push(`| ${i.name} | ${i.text} |`);
@@ -372,9 +393,8 @@ function existingNotes() {
 export function writeReport(res) {
   const S = res.summary.servers;
   const ids = res.config.order.filter((/** @type {string} */ id) => S[id]);
-  // Chart labels wrap on spaces; an unbreakable token wider than a group would run into its neighbour.
-  const label = (/** @type {string} */ id) =>
-    (res.config.servers.find((/** @type {{id: string}} */ s) => s.id === id)?.label ?? id).replace('UV_TCP_SINGLE_ACCEPT=1', 'single accept');
+  // Chart labels wrap on spaces: keep every label free of tokens wider than a bar group.
+  const label = (/** @type {string} */ id) => res.config.servers.find((/** @type {{id: string}} */ s) => s.id === id)?.label ?? id;
   const hello = barChart({
     title: `Hello world, req/s (wrk -t${res.config.threads} -c${res.config.connections}, ${res.config.workers} workers, ${res.meta.nproc} cores, Node ${res.meta.node})`,
     unit: 'requests per second',

@@ -460,7 +460,11 @@ let failed = 0;
 for (const t of targets.checks) {
   if (t.status === 'FAIL') failed++;
   const noise = t.status === 'SKIP' ? '' : `; ${t.ciText ? `90 % CI ${t.ciText}, ${t.rounds} rounds` : `${t.rounds} rounds, too few for a 90 % CI`}${t.decided ? '' : ', within noise'}`;
-  console.log(`  ${t.status.padEnd(4)} ${t.name}: ${t.actualText} (target ${t.targetText}${noise})`);
+  console.log(`  ${t.status.padEnd(4)} ${t.name}: ${t.actualText} (target ${t.targetText}${noise}${t.belowResolution ? ', below A/A resolution' : ''})`);
+}
+for (const k of targets.control) {
+  const v = k.stat;
+  if (v) console.log(`  A/A control, ${k.workload}: ${v.median.toFixed(2)}× (${v.ci ? `90 % CI ${v.ci.lo.toFixed(2)}–${v.ci.hi.toFixed(2)}` : 'too few rounds for a CI'}, ${v.n} rounds; resolution ±${((k.floor ?? 0) * 100).toFixed(1)} %)`);
 }
 console.log('informational:');
 for (const i of targets.info) console.log(`  ${i.name}: ${i.text}`);

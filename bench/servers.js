@@ -271,13 +271,16 @@ export const SERVERS = [
     start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello-fetch.mjs', 'async', port) }),
   },
   {
-    id: 'tsu-async-single',
-    label: 'tsunicorn async, UV_TCP_SINGLE_ACCEPT=1',
+    // The A/A control: tsu-async again, the same command, at another place in the same round. The
+    // two are the same server, so their per-round ratio shows what this box's noise and a server's
+    // place in the round do on their own: the resolution of every ratio in the run (stats.js).
+    id: 'tsu-async-aa',
+    label: 'tsunicorn async, again (A/A control)',
     runtime: 'node',
     servingProcesses: WORKERS,
     workloads: HELLO_ONLY,
-    display: (port) => `UV_TCP_SINGLE_ACCEPT=1 node ${tsuArgs('bench/apps/hello.mjs', 'async', port, true).join(' ')}`,
-    start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello.mjs', 'async', port), env: { UV_TCP_SINGLE_ACCEPT: '1' } }),
+    display: (port) => `node ${tsuArgs('bench/apps/hello.mjs', 'async', port, true).join(' ')}`,
+    start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello.mjs', 'async', port) }),
   },
   {
     id: 'tsu-sync',

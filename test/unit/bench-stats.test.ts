@@ -1,9 +1,9 @@
 /**
  * The bench's statistics (bench/stats.js): the confidence interval that decides whether a target
- * needs more rounds, and which servers those rounds run.
+ * needs more rounds, which servers those rounds run, and the A/A control's resolution.
  */
 import { describe, expect, it } from 'vitest';
-import { medianCi, stat, undecidedNeeds } from '../../bench/stats.js';
+import { aaControl, evaluate, medianCi, stat, summarise, undecidedNeeds } from '../../bench/stats.js';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
@@ -47,5 +47,46 @@ describe('extra rounds', () => {
 
   it('stop when every target is decided', () => {
     expect(undecidedNeeds([check(true, [{ server: 'tsu-async', workloads: ['ka'] }])] as never).size).toBe(0);
+  });
+});
+
+describe('A/A control', () => {
+  /** One round's keep-alive runs: req/s per server (the rest of a run is what the summary reads, kept neutral). */
+  const round = (r: number, rps: Record<string, number>) =>
+    Object.entries(rps).map(([server, v]) => ({
+      server,
+      round: r,
+      results: {
+        ka: { rps: v, latencyMs: { p99: 1 }, socketErrors: {}, non2xx: 0, wrkCpu: 0, serverCpu: 0, rootCpu: null, cpuUsPerReq: null, busiestWorkerCpuShare: null, busiestWorkerConnShare: null, peakTotalRss: 0, peakRootRss: 0 },
+      },
+    }));
+  const ORDER = ['tsu-async', 'tsu-async-aa', 'cluster-none', 'cluster-rr', 'pm2'];
+  /** Seven rounds: tsunicorn at `ratio` of the best cluster mode, its second copy at `aa[i]` of it. */
+  const runs = (ratio: number, aa: number[]) =>
+    aa.flatMap((k, i) => round(i + 1, { 'tsu-async': 100 * ratio, 'tsu-async-aa': 100 * ratio * k, 'cluster-none': 100, 'cluster-rr': 90, pm2: 100 * ratio }));
+  const targets = (raw: unknown[]) => evaluate(raw, summarise(raw, ORDER));
+
+  it('resolution: how far the CI of the copy/original ratio reaches from 1.00×', () => {
+    expect(aaControl({ ka: stat([0.97, 0.99, 1.0, 1.01, 1.06]) })).toEqual([{ workload: 'ka', stat: expect.anything(), floor: 0.06 }]);
+    expect(aaControl({ ka: stat([0.9, 1.02]) })[0]!.floor).toBeCloseTo(0.04, 10);
+    expect(aaControl({ close: null })).toEqual([{ workload: 'close', stat: null, floor: undefined }]);
+  });
+
+  it('marks a ratio target nearer its goal than the control strays, and only then; the verdict stays the median', () => {
+    const tight = [1, 1, 1.01, 0.99, 1, 1, 1.005];
+    const wide = [0.92, 1.08, 1, 0.95, 1.05, 1.02, 0.97];
+    const ka = (raw: unknown[]) => targets(raw).checks.find((c: { id: string }) => c.id === 'ka-vs-cluster')!;
+    // 0.93x against a 0.95x goal: a miss by 0.02, which a ±1 % control resolves and a ±8 % one does not.
+    expect(ka(runs(0.93, tight))).toMatchObject({ status: 'FAIL', belowResolution: false });
+    expect(ka(runs(0.93, wide))).toMatchObject({ status: 'FAIL', belowResolution: true });
+    expect(ka(runs(0.97, wide))).toMatchObject({ status: 'PASS', belowResolution: true });
+    expect(targets(runs(0.93, wide)).control.find((k: { workload: string }) => k.workload === 'ka')!.stat).toMatchObject({ median: 1, n: 7 });
+    // Targets that are not a req/s ratio under one workload get no mark.
+    expect(targets(runs(0.93, wide)).checks.find((c: { id: string }) => c.id === 'p99-vs-cluster')).not.toHaveProperty('belowResolution');
+  });
+
+  it('runs in the extra rounds beside the targets it gives a resolution to', () => {
+    const needs = undecidedNeeds(targets(runs(0.95, [1, 1, 1, 1, 1, 1, 1])).checks);
+    expect([...(needs.get('tsu-async-aa') ?? [])]).toEqual(['ka']);
   });
 });
