@@ -169,8 +169,8 @@ export function renderMarkdown(res, notes) {
           `- Then ${extraRounds} extra rounds (at most ${config.maxRounds - config.rounds}) of only` +
             ' the servers and workloads that a still undecided target compares. A target is undecided while its goal lies' +
             ' inside the 90 % confidence interval of its median (distribution-free: from the k-th smallest to the k-th' +
-            ' largest per-round figure). The extra rounds stop once every target is decided. On this box one run of a' +
-            " server varies by ±10 %, so a figure near its goal needs many rounds to settle. The tables below take each server's" +
+            ' largest per-round figure). The extra rounds stop once every target is decided. One run of a server varies' +
+            " a lot on this box (the A/A control measures how much), so a figure near its goal needs many rounds to settle. The tables below take each server's" +
             ' figures over all the rounds it ran in, so those servers have more rounds behind them than the rest.',
         ]
       : []),
@@ -184,6 +184,9 @@ export function renderMarkdown(res, notes) {
       ' RSS is VmRSS from `/proc` summed over the process tree (master + workers; for PM2 the God daemon + workers);' +
       ' under load it is the peak of samples every 250 ms. CPU is utime+stime from `/proc/PID/stat` over the run.',
     '- Ratios "× cluster" are against the better of the two raw node:cluster modes in the same round, per workload.',
+    '- An A/A control: tsunicorn async runs twice in every round, the second copy at another place in the round' +
+      ' (and in every extra round that runs the first). The ratio of the two is what noise and place alone do to' +
+      ' identical servers; it gives each req/s ratio target its resolution (see "A/A control" under Targets).',
     '- wrk shares the 2 cores with the server: on this box the figures measure how much CPU a server spends per' +
       ' request as much as anything (see "CPU per request").',
     `- Before each server the harness waits up to ${config.quietWaitSec ?? 0} s for other processes to leave the CPU` +
@@ -332,8 +335,8 @@ export function renderMarkdown(res, notes) {
     L.push('| figure | result | target |', '|---|---|---|');
     L.push(`| median | ${hup.medianMs} ms (min ${hup.minMs}, max ${hup.maxMs}) | < 1500 ms |`, '');
     L.push(
-      'A worker boots in about 80 ms (fork, Node start-up, app import, listen); the rollover replaces workers one for' +
-        ' one as each new one reports ready, so the four boots overlap.',
+      'Most of it is the new workers booting (fork, Node start-up, app import, listen); the rollover replaces workers' +
+        ' one for one as each new one reports ready, so the four boots overlap, on 2 cores.',
       '',
     );
   } else {

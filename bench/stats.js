@@ -53,6 +53,10 @@ export function stat(xs) {
 const round = (/** @type {number} */ x) => (Math.abs(x) >= 100 ? Math.round(x) : Math.round(x * 1000) / 1000);
 const MB = 1024 * 1024;
 const CLUSTER = ['cluster-rr', 'cluster-none'];
+/** The A/A control's server id: tsu-async run twice per round (servers.js). */
+const AA = 'tsu-async-aa';
+/** The targets that are a ratio of req/s under one workload, which the A/A control gives a resolution to. */
+const RATIO_TARGETS = /** @type {Record<string, string>} */ ({ 'ka-vs-cluster': 'ka', 'ka-vs-pm2': 'ka', 'close-vs-cluster': 'close', 'close-vs-pm2': 'close' });
 /** A run during which other processes used less CPU than this (cores) counts as quiet. */
 export const QUIET = 0.25;
 /** @param {{foreignCpu?: number} | undefined} w */
@@ -291,11 +295,6 @@ export function evaluate(rawRuns, summary) {
   }
   return { checks, info, control };
 }
-
-/** The A/A control's server id: tsu-async run twice per round (servers.js). */
-const AA = 'tsu-async-aa';
-/** The targets that are a ratio of req/s under one workload, which the A/A control gives a resolution to. */
-const RATIO_TARGETS = /** @type {Record<string, string>} */ ({ 'ka-vs-cluster': 'ka', 'ka-vs-pm2': 'ka', 'close-vs-cluster': 'close', 'close-vs-pm2': 'close' });
 
 /**
  * The A/A control: the per-round ratio of two copies of the same server. Identical servers should give
