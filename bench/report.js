@@ -229,9 +229,8 @@ export function renderMarkdown(res, notes) {
     L.push('| workload | second copy / first, median (min–max) | 90 % CI, rounds | resolution |', '|---|---|---|--:|');
     for (const k of targets.control) {
       const v = k.stat;
-      const x = (/** @type {number} */ n) => `${n.toFixed(2)}×`;
       L.push(
-        `| ${config.wrk[k.workload]?.label ?? k.workload} | ${v ? `${x(v.median)} (${x(v.min)}–${x(v.max)})` : 'not measured'} | ${v ? `${v.ci ? `${x(v.ci.lo)}–${x(v.ci.hi)}` : 'too few rounds'}, ${v.n}` : '—'} | ${k.floor === undefined ? '—' : `±${(k.floor * 100).toFixed(1)} %`} |`,
+        `| ${config.wrk[k.workload]?.label ?? k.workload} | ${v ? range(v, ratio) : 'not measured'} | ${v ? `${v.ci ? `${ratio(v.ci.lo)}–${ratio(v.ci.hi)}` : 'too few rounds'}, ${v.n}` : '—'} | ${k.floor === undefined ? '—' : `±${(k.floor * 100).toFixed(1)} %`} |`,
       );
     }
     L.push('');

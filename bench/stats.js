@@ -307,7 +307,7 @@ export function evaluate(rawRuns, summary) {
 export function aaControl(byWorkload) {
   return Object.entries(byWorkload).map(([workload, v]) => {
     const reach = v ? (v.ci ? Math.max(v.ci.hi - 1, 1 - v.ci.lo) : Math.abs(v.median - 1)) : undefined;
-    return { workload, stat: v, floor: reach === undefined ? undefined : Math.round(reach * 1000) / 1000 };
+    return { workload, stat: v, floor: reach === undefined ? undefined : round(reach) };
   });
 }
 
