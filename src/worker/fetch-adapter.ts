@@ -71,7 +71,16 @@ function atHand<T>(read: Promise<T>): Promise<T | typeof PENDING> {
   return Promise.race([read, new Promise<typeof PENDING>((resolve) => setImmediate(resolve, PENDING))]);
 }
 
-async function sendBody(res: ServerResponse, body: ReadableStream<Uint8Array>): Promise<void> {
+/** Content-Length for a body whose size is now known, unless the app framed the response itself. */
+function declareLength(res: ServerResponse, length: number): void {
+  if (!res.headersSent && !res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) res.setHeader('content-length', length);
+}
+
+/**
+ * Writes the body, or for HEAD only works out the Content-Length GET would send: node:http adds none to
+ * a HEAD answer, and from Node 24 a Response's string or bytes are no longer at hand (responseBodySource).
+ */
+async function sendBody(res: ServerResponse, body: ReadableStream<Uint8Array>, head: boolean): Promise<void> {
   const reader = body.getReader();
   try {
     // A body that is complete in one chunk (the common `new Response(string)`) is sent with
@@ -81,18 +90,27 @@ async function sendBody(res: ServerResponse, body: ReadableStream<Uint8Array>): 
     const firstRead = reader.read();
     let first = await atHand(firstRead);
     if (first === PENDING) {
+      if (head) {
+        res.end();
+        return;
+      }
       res.flushHeaders();
       first = await firstRead;
     }
     if (first.done) {
+      if (head) declareLength(res, 0);
       res.end();
       return;
     }
     const secondRead = reader.read();
     const second = await atHand(secondRead);
     if (second !== PENDING && second.done) {
-      if (!res.headersSent && !res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) res.setHeader('content-length', first.value.byteLength);
-      res.end(first.value);
+      declareLength(res, first.value.byteLength);
+      res.end(head ? undefined : first.value);
+      return;
+    }
+    if (head) {
+      res.end();
       return;
     }
     res.write(first.value);
@@ -104,7 +122,7 @@ async function sendBody(res: ServerResponse, body: ReadableStream<Uint8Array>): 
     }
     res.end();
   } finally {
-    if (res.destroyed || !res.writableEnded) reader.cancel().catch(() => {});
+    if (head || res.destroyed || !res.writableEnded) reader.cancel().catch(() => {});
   }
 }
 
@@ -188,17 +206,20 @@ function respond(req: IncomingMessage, res: ServerResponse, response: Response, 
   writeHead(res, response);
   // Fast path: a body built from a string or bytes is written as is, without a stream
   // (the stream read costs more than the rest of the request on Node 20).
+  const head = req.method === 'HEAD';
   const source = responseBodySource(realResponse(response));
   if (source) {
-    if (!res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) res.setHeader('content-length', source.length);
-    res.end(req.method === 'HEAD' ? undefined : source.source);
+    declareLength(res, source.length);
+    res.end(head ? undefined : source.source);
     return;
   }
-  if (!response.body || req.method === 'HEAD') {
+  if (!response.body) {
+    // GET gets Content-Length: 0 from node:http (except for 204 and 304); HEAD must say the same.
+    if (head && response.status !== 204 && response.status !== 304) declareLength(res, 0);
     res.end();
     return;
   }
-  sendBody(res, response.body).catch(fail);
+  sendBody(res, response.body, head).catch(fail);
 }
 
 /**
