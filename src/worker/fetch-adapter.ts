@@ -73,7 +73,8 @@ function atHand<T>(read: Promise<T>): Promise<T | typeof PENDING> {
 
 /** Content-Length for a body whose size is now known, unless the app framed the response itself. */
 function declareLength(res: ServerResponse, length: number): void {
-  if (!res.headersSent && !res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) res.setHeader('content-length', length);
+  if (res.headersSent || res.hasHeader('content-length') || res.hasHeader('transfer-encoding')) return;
+  res.setHeader('content-length', length);
 }
 
 /**
@@ -137,12 +138,29 @@ const PLAIN_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
  * Host, and the WHATWG parser accepts any path, query and fragment after it. So the last Host
  * that parsed is remembered (one entry: a client choosing Host values only gets full checks).
  */
-function parses(url: string, host: string, target: string): boolean {
-  const originForm = target.charCodeAt(0) === 0x2f; // '/'
-  if (originForm && host === goodHost) return true;
+function parses(url: string, host: string): boolean {
+  if (host === goodHost) return true;
   if (!URL.canParse(url)) return false;
-  if (originForm && PLAIN_HOST.test(host)) goodHost = host;
+  if (PLAIN_HOST.test(host)) goodHost = host;
   return true;
+}
+
+/**
+ * `http://` or `https://` (any case) and a non-empty authority without userinfo: the absolute form of a
+ * request target (RFC 9112 §3.2.2; RFC 9110 §4.2.1 and §4.2.4 make an empty host or a userinfo invalid).
+ */
+const ABSOLUTE_FORM = /^https?:\/\/[^/?#@\\]+(?:[/?#]|$)/i;
+
+/**
+ * The Request URL for a target that is not in origin form, or null (answered 400). An absolute target's
+ * authority wins over Host (RFC 9112 §3.2.2); its scheme does not: the URL keeps the connection's, as
+ * an origin-form request does, so a client on plain http cannot make the app believe it used https.
+ * Asterisk and authority forms make no Request URL.
+ */
+export function absoluteFormUrl(scheme: string, target: string): string | null {
+  if (!ABSOLUTE_FORM.test(target) || !URL.canParse(target)) return null;
+  const u = new URL(target);
+  return `${scheme}://${u.host}${u.pathname}${u.search}`;
 }
 
 export function toRequestListener(handler: FetchHandler, onError: AppErrorHandler = defaultOnError): RequestListener {
@@ -150,10 +168,16 @@ export function toRequestListener(handler: FetchHandler, onError: AppErrorHandle
   const callHandler = callThroughEmit(handler);
   return (req, res) => {
     const info = clientInfo(req);
-    const host = req.headers.host ?? 'localhost';
     const target = req.url ?? '/';
-    const url = `${info.scheme}://${host}${target}`;
-    if (!parses(url, host, target)) {
+    let url: string | null;
+    if (target.charCodeAt(0) === 0x2f) {
+      const host = req.headers.host ?? 'localhost';
+      url = `${info.scheme}://${host}${target}`;
+      if (!parses(url, host)) url = null;
+    } else {
+      url = absoluteFormUrl(info.scheme, target);
+    }
+    if (url === null) {
       // An invalid Host or target that Node's parser let through.
       res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end('Bad Request\n');
       return;
