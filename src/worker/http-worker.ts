@@ -276,13 +276,20 @@ export class HttpWorker {
 
   private readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const socket = req.socket;
-    requestStarted(socket, req, res);
+    // A request parsed after its connection was rejected is dropped; the socket is closing.
+    if (!requestStarted(socket, req, res)) return;
     const rejection = checkRequest(req, this.limits);
     // undefined: no forwarding headers, and req.tsunicorn is worked out if and when it is read.
     const client = rejection ? null : forwardedClient(req);
     if (client === null) {
       res.on('close', rejectedClosed);
-      this.reject(res, rejection ?? CONFLICTING_SCHEME);
+      if (rejection?.badFraming) {
+        // Answered on the raw socket, which then reads nothing more as requests; the body is dropped.
+        req.resume();
+        rejectConnection(socket, rejection.status, rejection.why);
+      } else {
+        this.reject(res, rejection ?? CONFLICTING_SCHEME);
+      }
       return;
     }
     if (client) req.tsunicorn = client;
