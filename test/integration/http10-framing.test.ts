@@ -54,7 +54,7 @@ describe.each(WORKER_CLASSES.flatMap((cls) => (['node', 'fetch'] as const).map((
       expect(s.countLog(/app saw POST/)).toBe(0);
     });
 
-    it('other spellings and codings, keep-alive with a request pipelined behind: 400, close, the app sees none', async () => {
+    it('other spellings and codings, keep-alive with a request behind: 400, close, the app sees none', async () => {
       const sends = [
         `POST /echo HTTP/1.0\r\ntransfer-encoding: chunked\r\n\r\n${CHUNKED}`,
         'POST /echo HTTP/1.0\r\nTransfer-Encoding: identity\r\n\r\n',
@@ -73,8 +73,8 @@ describe.each(WORKER_CLASSES.flatMap((cls) => (['node', 'fetch'] as const).map((
       const r10 = await sendRaw(port, 'POST /echo HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello');
       expect(r10.statuses).toEqual([200]);
       expect(r10.text).toContain('"body":"hello"');
-      const chunked11 = `POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${CHUNKED}`;
-      const r11 = await sendRaw(port, chunked11);
+      const chunked11 = `POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`;
+      const r11 = await sendRaw(port, chunked11 + CHUNKED);
       expect(r11.statuses).toEqual([200]);
       expect(r11.text).toContain('"body":"hello"');
       expect(r11.text).toContain('"te":"chunked"');
