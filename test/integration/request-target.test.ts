@@ -111,7 +111,8 @@ describe.each(WORKER_CLASSES.flatMap((cls) => (['node', 'fetch'] as const).map((
     });
 
     it('after an absolute-form request the connection carries on (async keeps it alive, sync closes)', async () => {
-      const two = 'GET http://other.example/one HTTP/1.1\r\nHost: good.example\r\n\r\n' + 'GET /two HTTP/1.1\r\nHost: good.example\r\n\r\n';
+      const one = 'GET http://other.example/one HTTP/1.1\r\nHost: good.example\r\n\r\n';
+      const two = `${one}GET /two HTTP/1.1\r\nHost: good.example\r\n\r\n`;
       sent += 2;
       const r = await sendRaw(port, two, cls === 'async' ? { untilStatuses: 2 } : {});
       if (cls === 'async') {
