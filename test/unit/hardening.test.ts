@@ -151,11 +151,17 @@ describe('request limits', () => {
   });
 
   it('Transfer-Encoding in HTTP/1.0, any spelling or coding: 400, bad framing (nothing more read); fine in 1.1', () => {
-    const sent = [['Transfer-Encoding', 'chunked'], ['transfer-encoding', 'identity'], ['Host', 'a', 'TRANSFER-ENCODING', 'x']];
+    const sent = [
+      ['Transfer-Encoding', 'chunked'],
+      ['transfer-encoding', 'identity'],
+      ['Host', 'a', 'TRANSFER-ENCODING', 'x'],
+    ];
     for (const raw of sent) {
-      expect(checkRequest(limitReq('POST', '/', raw, 0), defaults), raw.join(' ')).toMatchObject({ status: 400, badFraming: true });
+      const rejection = checkRequest(limitReq('POST', '/', raw, 0), defaults);
+      expect(rejection, raw.join(' ')).toMatchObject({ status: 400, badFraming: true });
     }
-    expect(checkRequest(limitReq('POST', '/', ['Content-Length', '5', 'X-Transfer-Encodin', 'g'], 0), defaults)).toBeNull();
+    const lookalike = ['Content-Length', '5', 'X-Transfer-Encodin', 'g'];
+    expect(checkRequest(limitReq('POST', '/', lookalike, 0), defaults)).toBeNull();
     expect(checkRequest(limitReq('POST', '/', ['Host', 'a', 'Transfer-Encoding', 'chunked']), defaults)).toBeNull();
   });
 });
