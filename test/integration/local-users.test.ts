@@ -4,8 +4,9 @@
  * string or userinfo of the request target.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cleanup, start, waitFor } from './harness.js';
+import { cleanup, runCli, start, tmpDir, waitFor } from './harness.js';
 import { sendRaw } from './raw.js';
 
 afterAll(cleanup);
@@ -30,5 +31,59 @@ describe('process title (issue 16 item 10)', () => {
     expect(await watch('/wait?ms=800&token=hunter2')).toMatch(/^tsunicorn: worker \[sync-app\.mjs\] GET \/wait$/);
     expect(await watch(`http://alice:hunter2@127.0.0.1:${port}/wait?ms=800&token=hunter2`)).toMatch(/^tsunicorn: worker \[sync-app\.mjs\] GET \/wait$/);
     for (const t of titles) expect(t).not.toContain('hunter2');
+  });
+});
+
+describe('pidfile in a directory others can write (issue 16 item 3)', () => {
+  /** A world-writable sticky directory (as /tmp is) holding the pidfile, and a file of the arbiter's own elsewhere. */
+  function setUp() {
+    const dir = tmpDir('tsu-pid-');
+    fs.chmodSync(dir, 0o1777);
+    const safe = tmpDir('tsu-victim-');
+    const victim = path.join(safe, 'victim');
+    fs.writeFileSync(victim, 'precious\n', { mode: 0o644 });
+    return { dir, victim, pidfile: path.join(dir, 'app.pid') };
+  }
+
+  it('a symlink planted at the temporary name app.pid.<pid>.tmp is not written through', async () => {
+    const { dir, victim, pidfile } = setUp();
+    // Planted from inside the arbiter's own process before it runs, so the name carries its pid for sure.
+    const plant = `import fs from 'node:fs'; try { fs.symlinkSync(${JSON.stringify(victim)}, ${JSON.stringify(pidfile)} + '.' + process.pid + '.tmp'); } catch {}`;
+    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-p', pidfile, '--log-level', 'debug'], {
+      nodeArgs: ['--import', `data:text/javascript,${encodeURIComponent(plant)}`],
+    });
+    await s.readyWorkers(1);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(fs.lstatSync(`${pidfile}.${s.pid}.tmp`).isSymbolicLink()).toBe(true);
+    const st = fs.lstatSync(pidfile);
+    expect(st.isFile()).toBe(true);
+    expect(st.mode & 0o777).toBe(0o644);
+    expect(fs.readFileSync(pidfile, 'utf8')).toBe(`${s.pid}\n`);
+    s.signal('SIGTERM');
+    expect((await s.waitExit()).code).toBe(0);
+    expect(fs.existsSync(pidfile)).toBe(false);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(fs.readdirSync(dir).filter((f) => !f.startsWith('app.pid.'))).toEqual([]);
+  });
+
+  it('a pidfile path that is a symlink is refused with one line and exit 1', async () => {
+    const { victim, pidfile } = setUp();
+    fs.symlinkSync(victim, pidfile);
+    const r = await runCli(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-p', pidfile]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`pidfile ${pidfile.replace(/[.]/g, '\\.')} is a symbolic link`));
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(fs.lstatSync(pidfile).isSymbolicLink()).toBe(true);
+  });
+
+  it('at exit the pidfile is left alone when it no longer names this arbiter', async () => {
+    const { pidfile } = setUp();
+    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-p', pidfile, '--log-level', 'debug']);
+    await s.readyWorkers(1);
+    fs.writeFileSync(`${pidfile}.new`, '1\n');
+    fs.renameSync(`${pidfile}.new`, pidfile);
+    s.signal('SIGTERM');
+    expect((await s.waitExit()).code).toBe(0);
+    expect(fs.readFileSync(pidfile, 'utf8')).toBe('1\n');
   });
 });
