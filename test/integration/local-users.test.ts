@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cleanup, runCli, start, tmpDir, waitFor } from './harness.js';
+import { FIXTURES, cleanup, runCli, start, tmpDir, waitFor } from './harness.js';
 import { sendRaw } from './raw.js';
 
 afterAll(cleanup);
@@ -85,5 +85,37 @@ describe('pidfile in a directory others can write (issue 16 item 3)', () => {
     s.signal('SIGTERM');
     expect((await s.waitExit()).code).toBe(0);
     expect(fs.readFileSync(pidfile, 'utf8')).toBe('1\n');
+  });
+});
+
+const ROOT = process.getuid?.() === 0;
+if (!ROOT) console.log('local-users: --user tests skipped: switching workers to another user needs the tests to run as root');
+
+describe.skipIf(!ROOT)('log files handed to --user (issue 16 item 4)', () => {
+  it('a log file replaced by a symlink before HUP does not make root chown the link target', async () => {
+    // The app's directory, and a log directory the worker user owns (so it can plant links there).
+    const dir = tmpDir('tsu-chown-');
+    fs.chmodSync(dir, 0o755);
+    fs.copyFileSync(path.join(FIXTURES, 'node-app.mjs'), path.join(dir, 'app.mjs'));
+    const logs = path.join(dir, 'logs');
+    fs.mkdirSync(logs);
+    fs.chownSync(logs, 65534, 65534);
+    const victim = path.join(dir, 'victim');
+    fs.writeFileSync(victim, 'root only\n', { mode: 0o600 });
+    const access = path.join(logs, 'access.log');
+    const s = start(['app.mjs', '-w', '1', '--user', 'nobody', '-b', '127.0.0.1:0', '--access-logfile', access, '--log-level', 'debug'], { cwd: dir });
+    await s.readyWorkers(1);
+    expect(fs.statSync(access).uid).toBe(65534);
+
+    fs.unlinkSync(access);
+    fs.symlinkSync(victim, access);
+    fs.lchownSync(access, 65534, 65534);
+    const boots = s.countLog(/Booting worker with pid/);
+    s.signal('SIGHUP');
+    // The arbiter hands the log files over before it forks the new generation.
+    await waitFor('a worker of the new generation', () => s.countLog(/Booting worker with pid/) > boots);
+    const st = fs.statSync(victim);
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([0, 0, 0o600]);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('root only\n');
   });
 });
