@@ -495,7 +495,7 @@ export const SETTINGS = {
     section: 'Metrics and control',
     flags: ['--control-socket'],
     default: () => null,
-    defaultDoc: '`auto`: `tsunicorn-HASH.sock` in `$XDG_RUNTIME_DIR` or the temp directory',
+    defaultDoc: '`auto`: `tsunicorn-HASH.sock` in `$XDG_RUNTIME_DIR`, else in a directory `tsunicorn-UID` (0700) of the temp directory',
     doc:
       'Unix socket (mode 0600) on which the arbiter takes `tsunicorn ctl` commands: status, reload, scale, stop. ' +
       'By default its name is derived from the working directory, the first --bind and --name, so `tsunicorn ctl` ' +

@@ -1,14 +1,23 @@
 /**
  * Issue 16: what other local users can see or redirect. The process title a
- * sync worker shows (readable by everyone through ps) must not carry the query
- * string or userinfo of the request target.
+ * sync worker shows (readable by everyone through ps); the pidfile, log files
+ * and control socket in directories another user can write; `tsunicorn ctl`
+ * talking to whoever answers. Tests that need a second uid (nobody) run as
+ * root only.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { FIXTURES, cleanup, runCli, start, tmpDir, waitFor } from './harness.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { FIXTURES, cleanup, get, runCli, start, tmpDir, waitFor } from './harness.js';
 import { sendRaw } from './raw.js';
 
+/** Processes a test runs as another user, killed by pid after each test. */
+const others: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of others.splice(0)) c.kill('SIGKILL');
+});
 afterAll(cleanup);
 
 describe('process title (issue 16 item 10)', () => {
@@ -117,5 +126,83 @@ describe.skipIf(!ROOT)('log files handed to --user (issue 16 item 4)', () => {
     const st = fs.statSync(victim);
     expect([st.uid, st.gid, st.mode & 0o777]).toEqual([0, 0, 0o600]);
     expect(fs.readFileSync(victim, 'utf8')).toBe('root only\n');
+  });
+});
+
+describe('control socket and tsunicorn ctl (issue 16 item 5)', () => {
+  const euid = process.geteuid!();
+  /** A world-writable sticky temp directory (as /tmp is), and no XDG_RUNTIME_DIR. */
+  function sharedTmp(): { tmp: string; env: NodeJS.ProcessEnv } {
+    const tmp = tmpDir('tsu-tmp-');
+    fs.chmodSync(tmp, 0o1777);
+    return { tmp, env: { TMPDIR: tmp, XDG_RUNTIME_DIR: '' } };
+  }
+
+  it('without XDG_RUNTIME_DIR the default socket is in a 0700 directory of the arbiter’s user, which ctl finds', async () => {
+    const { tmp, env } = sharedTmp();
+    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-n', 'ctl-private', '--log-level', 'debug'], { env });
+    const [, sock] = (await s.waitLog(/Control socket at: (.*)$/))!;
+    await s.readyWorkers(1);
+    expect(path.dirname(sock!)).toBe(path.join(tmp, `tsunicorn-${euid}`));
+    const dir = fs.lstatSync(path.dirname(sock!));
+    expect([dir.isDirectory(), dir.uid, dir.mode & 0o7777]).toEqual([true, euid, 0o700]);
+    expect(fs.statSync(sock!).mode & 0o777).toBe(0o600);
+    const r = await runCli(['ctl', 'status', '-b', '127.0.0.1:0', '-n', 'ctl-private'], { env, cwd: FIXTURES });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^master ${s.pid} \\[ctl-private\\] running`));
+  });
+
+  it('ctl gives up on a socket that accepts and never answers: one line, exit 1', async () => {
+    const sock = path.join(tmpDir('tsu-mute-'), 'mute.sock');
+    const held: net.Socket[] = [];
+    const mute = net.createServer((c) => held.push(c));
+    await new Promise<void>((resolve) => mute.listen(sock, resolve));
+    try {
+      const r = await runCli(['ctl', 'status', '--control-socket', sock, '--ctl-timeout', '1'], { timeoutMs: 8000 });
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toBe(`tsunicorn ctl: error: no answer from ${sock} within 1 s`);
+      expect(held.length).toBe(1);
+    } finally {
+      for (const c of held) c.destroy();
+      mute.close();
+    }
+  });
+
+  describe.skipIf(!ROOT)('with a second local user (nobody)', () => {
+    /** Runs a node script as nobody:nogroup until the test ends. */
+    function asNobody(script: string): ChildProcess {
+      const child = spawn(process.execPath, ['-e', script], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
+      others.push(child);
+      return child;
+    }
+
+    it('another user’s directory at the per-user path: the arbiter serves without a control socket, and ctl refuses it', async () => {
+      const { tmp, env } = sharedTmp();
+      const squat = path.join(tmp, `tsunicorn-${euid}`);
+      fs.mkdirSync(squat, { mode: 0o777 });
+      fs.chmodSync(squat, 0o777);
+      fs.chownSync(squat, 65534, 65534);
+      const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-n', 'ctl-squat', '--log-level', 'debug'], { env });
+      await s.readyWorkers(1);
+      expect(s.log).toContain(`Control socket: ${squat} is owned by uid 65534, not by this user (uid ${euid}); running without one`);
+      expect(s.log).not.toMatch(/Control socket at:/);
+      expect(fs.readdirSync(squat)).toEqual([]);
+      expect((await get(`http://127.0.0.1:${await s.port()}/`)).status).toBe(200);
+    });
+
+    it('ctl refuses a socket owned by another user instead of trusting whoever answers', async () => {
+      const { tmp } = sharedTmp();
+      const sock = path.join(tmp, 'ctl.sock');
+      const impostor = asNobody(`
+        const net = require('node:net');
+        net.createServer((c) => c.on('data', () => c.end('{"ok":true,"message":"impostor"}\\n'))).listen(${JSON.stringify(sock)}, () => console.log('up'));
+      `);
+      await new Promise((resolve) => impostor.stdout!.once('data', resolve));
+      expect(fs.statSync(sock).uid).toBe(65534);
+      const r = await runCli(['ctl', 'status', '--control-socket', sock]);
+      expect(r.stdout).not.toContain('impostor');
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toBe(`tsunicorn ctl: error: refusing the control socket ${sock}: ${sock} is owned by uid 65534, not by this user (uid 0) or root`);
+    });
   });
 });
