@@ -206,3 +206,17 @@ describe('control socket and tsunicorn ctl (issue 16 item 5)', () => {
     });
   });
 });
+
+describe('unix socket files at exit (issue 16 item 4)', () => {
+  it('what replaced the socket file at its path is not removed at exit', async () => {
+    const dir = tmpDir('tsu-unix-');
+    const sock = path.join(dir, 'app.sock');
+    const s = start(['node-app.mjs', '-w', '1', '-b', `unix:${sock}`, '--log-level', 'debug']);
+    await s.readyWorkers(1);
+    fs.unlinkSync(sock);
+    fs.writeFileSync(sock, 'not a socket\n');
+    s.signal('SIGTERM');
+    expect((await s.waitExit()).code).toBe(0);
+    expect(fs.readFileSync(sock, 'utf8')).toBe('not a socket\n');
+  });
+});
