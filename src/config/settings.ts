@@ -194,7 +194,7 @@ export const SETTINGS = {
     default: () => false,
     doc:
       'Development: replace the workers (as on HUP, with no dropped request) when a file under the app’s ' +
-      'directory changes (node_modules and dot-directories excepted).',
+      'directory changes (node_modules, dot-directories and the server’s own logs, pidfile and sockets excepted).',
   }),
   reloadExtraFile: spec({
     kind: list(undefined, 'FILE'),

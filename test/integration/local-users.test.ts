@@ -220,3 +220,46 @@ describe('unix socket files at exit (issue 16 item 4)', () => {
     expect(fs.readFileSync(sock, 'utf8')).toBe('not a socket\n');
   });
 });
+
+describe('--reload and the server’s own files (issue 16 item 8)', () => {
+  it('access and error logs, pidfile and sockets in the watched directory cause no reload; editing the app does', async () => {
+    const dir = tmpDir('tsu-reload-');
+    const app = (v: number) => `export default (req, res) => res.end('v${v}\\n');\n`;
+    fs.writeFileSync(path.join(dir, 'app.mjs'), app(1));
+    fs.mkdirSync(path.join(dir, 'node_modules'));
+    const errorLog = path.join(dir, 'error.log');
+    const s = start(['app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-b', 'unix:app.sock', '--reload', '-p', 'app.pid', '--access-logfile', 'access.log',
+      '--error-logfile', 'error.log', '--log-level', 'debug'], { cwd: dir });
+    const logText = () => (fs.existsSync(errorLog) ? fs.readFileSync(errorLog, 'utf8') : '');
+    const port = Number(await waitFor('the TCP listener', () => /Listening at: http:\/\/127\.0\.0\.1:(\d+) /.exec(logText())?.[1]));
+    await waitFor('a ready worker and the watcher', () => /is ready$/m.test(logText()) && /Watching .* \(--reload\)/.test(logText()));
+    const accessLines = () => fs.readFileSync(path.join(dir, 'access.log'), 'utf8').split('\n').filter(Boolean).length;
+    const serve = async (v: number, n: number) => {
+      await waitFor(`v${v} served`, async () => (await get(`http://127.0.0.1:${port}/`)).body === `v${v}\n`);
+      const before = accessLines();
+      for (let i = 0; i < n; i++) expect((await get(`http://127.0.0.1:${port}/`)).body).toBe(`v${v}\n`);
+      await waitFor('the access log lines', () => accessLines() >= before + n);
+    };
+    const reloads = () => logText().split('\n').filter((l) => l.includes('Reloading:'));
+
+    /** No reload for a window well beyond the watcher's 150 ms debounce (as lifecycle-extras' --reload test). */
+    const quiet = async (expected: number) => {
+      const windowEnd = Date.now() + 1000;
+      await waitFor('the observation window to pass without a reload', () => {
+        if (reloads().length !== expected) throw new Error(`unexpected reloads:\n${reloads().join('\n')}`);
+        return Date.now() >= windowEnd;
+      }, 3000);
+    };
+
+    await serve(1, 10);
+    fs.writeFileSync(path.join(dir, 'node_modules', 'x.js'), '1\n');
+    await quiet(0);
+    fs.writeFileSync(path.join(dir, 'app.mjs'), app(2));
+    await waitFor('the reload for app.mjs', () => reloads().length >= 1);
+    // The new generation wrote boot lines to error.log and serves into access.log.
+    await serve(2, 10);
+    await quiet(1);
+    expect(reloads()[0]).toContain(`Reloading: ${path.join(dir, 'app.mjs')} changed`);
+    expect(s.pid).toBeGreaterThan(0);
+  });
+});
