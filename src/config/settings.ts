@@ -143,6 +143,16 @@ export const SETTINGS = {
       'logged). For sync workers it is also a request deadline: a request running longer gets a 504 and its worker ' +
       'is replaced. 0 disables.',
   }),
+  stackCapture: spec({
+    kind: bool(),
+    section: 'Worker processes',
+    flags: ['--stack-capture'],
+    default: () => true,
+    doc:
+      'Before killing a worker blocked past --timeout, read and log its JavaScript stack: SIGUSR1 opens its inspector on ' +
+      '127.0.0.1 for the fraction of a second this takes, and any local user could attach meanwhile (see ' +
+      'docs/security.md). `--no-stack-capture` kills hung workers without opening it.',
+  }),
   gracefulTimeout: spec({
     kind: seconds(0),
     section: 'Worker processes',

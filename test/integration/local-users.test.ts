@@ -12,6 +12,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, cleanup, get, runCli, start, tmpDir, waitFor } from './harness.js';
 import { sendRaw } from './raw.js';
+import { listeningSockets } from '../../src/arbiter/stack-probe.js';
 
 /** Processes a test runs as another user, killed by pid after each test. */
 const others: ChildProcess[] = [];
@@ -261,5 +262,31 @@ describe('--reload and the server’s own files (issue 16 item 8)', () => {
     await quiet(1);
     expect(reloads()[0]).toContain(`Reloading: ${path.join(dir, 'app.mjs')} changed`);
     expect(s.pid).toBeGreaterThan(0);
+  });
+});
+
+describe('--stack-capture (issue 16 item 11)', () => {
+  it('--no-stack-capture: a hung worker is killed and replaced without its inspector ever listening', async () => {
+    const s = start(['busy-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-t', '1', '--no-stack-capture', '--log-level', 'debug']);
+    const port = await s.port();
+    await s.readyWorkers(1);
+    const spin = get(`http://127.0.0.1:${port}/spin`).catch((err: Error) => err);
+    const stuck = Number((await s.waitLog(/spinning in (\d+)/))[1]);
+    // Every listening socket the stuck worker holds until it dies: only the app's.
+    const seen = new Set<number>();
+    await waitFor(`worker ${stuck} killed`, async () => {
+      for (const l of await listeningSockets(stuck).catch(() => [])) seen.add(l.port);
+      try {
+        process.kill(stuck, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 10_000, 5);
+    expect([...seen]).toEqual([port]);
+    expect(await spin).toBeInstanceOf(Error);
+    await s.waitLog(new RegExp(`Worker \\(pid:${stuck}\\): its stack could not be read \\(stack capture is off \\(--no-stack-capture\\)\\)`));
+    expect(s.log).not.toMatch(/was stuck in:/);
+    await waitFor('a replacement', () => s.workers().length === 1 && !s.workers().includes(stuck));
   });
 });
