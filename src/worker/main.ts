@@ -137,6 +137,19 @@ function accessLogSink(settings: Settings): RequestSink | null {
   return (record) => writer.write(format(record));
 }
 
+/** The last resident-memory reading: reported again when a new one cannot be taken. */
+let lastRss = 0;
+
+/** Resident memory, or the last reading: Node opens /proc/self/stat for it, which fails with EMFILE (#16). */
+function residentMemory(): number {
+  try {
+    lastRss = process.memoryUsage.rss();
+  } catch {
+    // Stale rather than thrown: the beat is what keeps this worker alive.
+  }
+  return lastRss;
+}
+
 function beat(): WorkerToArbiter {
   const snapshot = metrics?.snapshot();
   return {
@@ -144,7 +157,7 @@ function beat(): WorkerToArbiter {
     requests: server?.requests ?? 0,
     inFlight: server?.activeRequests ?? 0,
     connections: server?.openConnections ?? 0,
-    rss: process.memoryUsage.rss(),
+    rss: residentMemory(),
     ...(snapshot ? { metrics: snapshot } : {}),
   };
 }
@@ -221,6 +234,8 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
     ...(app.upgrade ? { upgrade: upgradeListener(app.upgrade, log) } : {}),
     maxRequests,
     needSpare: (index, count) => void send({ t: 'need-spare', index, count }),
+    // The arbiter replaces a worker that exits with an error; the others serve meanwhile.
+    onListenError: () => void stop(true, ExitCode.RUNTIME),
     onMaxRequests: () => {
       log.info(`Autorestarting worker after current request (${maxRequests} requests served).`);
       void send({ t: 'retiring', reason: 'max-requests' });
