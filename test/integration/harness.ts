@@ -112,9 +112,9 @@ export class Server {
   /** Every pid seen as a child, so cleanup can kill stragglers. */
   private readonly seen = new Set<number>();
 
-  constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {}) {
+  constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[]; node?: string } = {}) {
     // nodeArgs (V8 and Node flags) reach the workers too: node:cluster forks them with the master's execArgv.
-    this.proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], {
+    this.proc = spawn(opts.node ?? process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], {
       cwd: opts.cwd ?? FIXTURES,
       env: { ...process.env, TSUNICORN_CMD_ARGS: workerClassArgs, PORT: '', WEB_CONCURRENCY: '', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -210,7 +210,7 @@ export class Server {
   }
 }
 
-export function start(args: string[], opts?: { cwd?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] }): Server {
+export function start(args: string[], opts?: { cwd?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[]; node?: string }): Server {
   return new Server(args, opts);
 }
 
