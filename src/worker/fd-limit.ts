@@ -28,3 +28,13 @@ export function fdUsage(): { limit: number | null; inUse: number } {
     return { limit: null, inUse: 0 };
   }
 }
+
+/** Whether half the headroom is free again; false while /proc cannot even be read (still out of descriptors). */
+export function descriptorsFree(): boolean {
+  try {
+    const limit = parseOpenFilesLimit(fs.readFileSync('/proc/self/limits', 'utf8'));
+    return limit === null || limit - fs.readdirSync('/proc/self/fd').length >= FD_HEADROOM / 2;
+  } catch {
+    return false;
+  }
+}

@@ -44,7 +44,7 @@ import { callThroughEmit } from './app-call.js';
 import { onClientError, rejectConnection, requestEnded, requestStarted } from './client-errors.js';
 import { type TrustList, forwardedClient, normalizeAddress, resolveClientInfo, trustList } from './forwarded.js';
 import { type RequestLimits, type Rejection, checkRequest, parserOptions, requestLimits } from './limits.js';
-import { connectionCap, fdUsage } from './fd-limit.js';
+import { connectionCap, descriptorsFree, fdUsage } from './fd-limit.js';
 import { LiveSet } from './live-set.js';
 import { readProxyHeader, replayInto, setProxiedPeer } from './proxy-protocol.js';
 import type { UpgradeHandler } from './upgrade.js';
@@ -120,6 +120,8 @@ export class HttpWorker {
   /** Requests still to be answered with `Connection: close` to rebalance keep-alive connections (arbiter/balance.ts). */
   private shedding = 0;
   private acceptErrorLoggedAt = Number.NEGATIVE_INFINITY;
+  /** Out of file descriptors (the beat could not read memory): not accepting until some are free. */
+  private starved = false;
 
   constructor(private readonly opts: HttpWorkerOptions) {
     this.sync = opts.settings.workerClass === 'sync';
@@ -229,8 +231,30 @@ export class HttpWorker {
     }, ACCEPT_BACKOFF_MS);
   }
 
+  /**
+   * This process is out of file descriptors. libuv then accepts each new connection and closes it at once
+   * (its EMFILE fallback), failing requests another worker could serve: stop accepting instead.
+   */
+  descriptorsExhausted(): void {
+    if (this.starved || this.draining) return;
+    this.starved = true;
+    this.opts.log.warning(`Worker (pid: ${process.pid}) is out of file descriptors: not accepting connections until some are free`);
+    for (const ep of this.endpoints.values()) {
+      if (ep.active) stopAccepting(ep.server);
+      ep.active = null;
+    }
+  }
+
+  /** While out of descriptors: accept again once the headroom is free (fd-limit.ts). */
+  checkDescriptors(): void {
+    if (!this.starved || !descriptorsFree()) return;
+    this.starved = false;
+    this.opts.log.info(`Worker (pid: ${process.pid}) has file descriptors again: accepting connections`);
+    if (!this.paused) for (const ep of this.endpoints.values()) if (!ep.active) this.listen(ep);
+  }
+
   private listen(ep: Endpoint): void {
-    if (ep.retry || this.draining) return;
+    if (ep.retry || this.draining || this.starved) return;
     const handle = ep.spares.shift();
     if (!handle) return;
     ep.active = handle;

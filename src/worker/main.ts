@@ -140,12 +140,18 @@ function accessLogSink(settings: Settings): RequestSink | null {
 /** The last resident-memory reading: reported again when a new one cannot be taken. */
 let lastRss = 0;
 
-/** Resident memory, or the last reading: Node opens /proc/self/stat for it, which fails with EMFILE (#16). */
+/**
+ * Resident memory, or the last reading: Node opens /proc/self/stat for it, which fails with EMFILE (#16).
+ * Stale rather than thrown (the beat keeps this worker alive); that failure also tells the server it is out of
+ * descriptors.
+ */
 function residentMemory(): number {
   try {
     lastRss = process.memoryUsage.rss();
-  } catch {
-    // Stale rather than thrown: the beat is what keeps this worker alive.
+    server?.checkDescriptors();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EMFILE' || code === 'ENFILE') server?.descriptorsExhausted();
   }
   return lastRss;
 }

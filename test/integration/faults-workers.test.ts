@@ -67,8 +67,9 @@ describe('a worker out of file descriptors', () => {
     expect(served).toBe(`node ${worker}`);
   }, 30_000);
 
-  it('an app that uses up its descriptors: the worker keeps beating and serving its connections, the other worker serves, and it recovers', async () => {
-    const s = start(['fd-hog-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '-t', '2', '--log-level', 'debug'], underUlimit(256));
+  it('an app that uses up its descriptors: the worker keeps beating and serving its connections, stops accepting, the other worker serves, and it recovers', async () => {
+    // --keep-alive 30: the test's own connection to the hogging worker outlives the load.
+    const s = start(['fd-hog-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '-t', '2', '--keep-alive', '30', '--log-level', 'debug'], underUlimit(256));
     const port = await s.port();
     await s.readyWorkers(2);
     const url = `http://127.0.0.1:${port}/`;
@@ -89,9 +90,14 @@ describe('a worker out of file descriptors', () => {
       expect(s.log).not.toMatch(/Uncaught exception|exited with code|WORKER TIMEOUT/);
       expect(cpu, `worker CPU ${cpu} s in ${r.durationMs} ms`).toBeLessThan(r.durationMs / 1000 / 4);
       expect(r.bodies.get(`fd ${other}`) ?? 0).toBeGreaterThan(0);
+      // Until its next beat finds it out of descriptors, libuv accepts and closes the connections it wins;
+      // then it stops accepting and the other worker takes them all.
+      await s.waitLog(new RegExp(`Worker \\(pid: ${hog}\\) is out of file descriptors: not accepting connections`));
+      expect(failedCount(r), describeFailures(r)).toBeLessThan(r.total / 4);
       report('app uses up its fds (ulimit -n 256), -w 2, close load', r, `worker CPU ${cpu.toFixed(2)} s; ${describeFailures(r)}`);
       expect(await (await client.request({ path: '/release', method: 'GET' })).body.text()).toBe('released\n');
       // Recovered: the worker accepts new connections again.
+      await s.waitLog(new RegExp(`Worker \\(pid: ${hog}\\) has file descriptors again: accepting connections`));
       await waitFor('a new connection served by the recovered worker', async () => (await get(url)).body.trim() === `fd ${hog}`, 10_000);
     } finally {
       await client.close();
@@ -126,6 +132,31 @@ describe('a listener that cannot listen again after start', () => {
     expect(served).toMatch(/^node \d+$/);
     expect(served).not.toBe(`node ${worker}`);
     expect(s.log).not.toMatch(/Uncaught exception/);
+  }, 30_000);
+});
+
+describe('accept errors that reach the server (EMFILE without a reserve descriptor)', () => {
+  it('pause accepting in that worker for a moment, logged once; the other worker serves; no crash at the second', async () => {
+    const dir = tmpDir();
+    const marker = path.join(dir, 'fail-accept');
+    const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--log-level', 'debug'], {
+      nodeArgs: ['--import', path.join(FIXTURES, 'listen-faults.mjs')],
+      env: { TSU_FAIL_ACCEPT: marker },
+    });
+    const port = await s.port();
+    await s.readyWorkers(2);
+    const [failing, other] = s.workers();
+    fs.writeFileSync(marker, String(failing));
+    const url = `http://127.0.0.1:${port}/`;
+    const r = await startLoad({ url, concurrency: 8, durationMs: 3000, keepAlive: false }).result;
+    expect(s.workers().sort()).toEqual([failing, other].sort());
+    expect(s.log).not.toMatch(/Uncaught exception|exited with code/);
+    expect(s.countLog(new RegExp(`Worker \\(pid: ${failing}\\) cannot accept connections on .*: EMFILE; pausing accept for 500 ms`))).toBe(1);
+    expect(r.bodies.get(`node ${other}`) ?? 0).toBeGreaterThan(100);
+    expect(r.bodies.get(`node ${failing}`) ?? 0).toBe(0);
+    report('accept errors in one worker (-w 2, 8 clients, close, 3 s)', r, describeFailures(r));
+    fs.rmSync(marker);
+    await waitFor('the worker accepting again', async () => (await get(url)).body.trim() === `node ${failing}`, 10_000);
   }, 30_000);
 });
 
