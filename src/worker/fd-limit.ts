@@ -23,7 +23,8 @@ export function connectionCap(workerConnections: number, openFilesLimit: number 
 /** This process's open-files limit and descriptors in use, where /proc tells (Linux); else no limit. */
 export function fdUsage(): { limit: number | null; inUse: number } {
   try {
-    return { limit: parseOpenFilesLimit(fs.readFileSync('/proc/self/limits', 'utf8')), inUse: fs.readdirSync('/proc/self/fd').length };
+    const limit = parseOpenFilesLimit(fs.readFileSync('/proc/self/limits', 'utf8'));
+    return { limit, inUse: fs.readdirSync('/proc/self/fd').length };
   } catch {
     return { limit: null, inUse: 0 };
   }

@@ -91,7 +91,7 @@ const SYNC_SPARES = 6;
 const SYNC_SPARES_LOW = 2;
 /** Most often Node checks connections against --headers-timeout and --request-read-timeout (its default is 30 s). */
 const CHECK_MS = 1000;
-/** How long a worker stops accepting on a listener after an accept error (EMFILE, ENFILE, ENOBUFS), so it does not spin. */
+/** How long a worker stops accepting on a listener after an accept error (EMFILE, ENFILE, …): no spinning. */
 const ACCEPT_BACKOFF_MS = 500;
 /** At most one accept-error line per listener per this long. */
 const ACCEPT_ERROR_LOG_MS = 10_000;
@@ -164,7 +164,8 @@ export class HttpWorker {
   addHandle(info: ListenerInfo, handle: ServerHandle): void {
     let ep = this.endpoints.get(info.index);
     if (!ep) {
-      ep = { info, server: this.createServer(info), active: null, spares: [], requested: 0, starting: false, retry: null };
+      const server = this.createServer(info);
+      ep = { info, server, active: null, spares: [], requested: 0, starting: false, retry: null };
       this.endpoints.set(info.index, ep);
     }
     if (ep.requested > 0) ep.requested--;
@@ -189,7 +190,7 @@ export class HttpWorker {
               ep.server.off('listening', settle);
               ep.server.off('error', settle);
               if (!err) resolve();
-              else reject(Object.assign(new Error(`cannot listen on ${ep.info.display}: ${err.code ?? err.message}`), { cause: err }));
+              else reject(new Error(`cannot listen on ${ep.info.display}: ${err.code ?? err.message}`, { cause: err }));
             };
             ep.starting = true;
             ep.server.on('listening', settle);
@@ -212,7 +213,8 @@ export class HttpWorker {
     if (ep.active) stopAccepting(ep.server);
     ep.active = null;
     if (err.syscall !== 'accept') {
-      this.opts.log.error(`Worker (pid: ${pid}) cannot listen on ${ep.info.display}: ${err.code ?? err.message}; stopping to be replaced`);
+      const why = err.code ?? err.message;
+      this.opts.log.error(`Worker (pid: ${pid}) cannot listen on ${ep.info.display}: ${why}; stopping to be replaced`);
       this.opts.onListenError();
       return;
     }
@@ -238,7 +240,10 @@ export class HttpWorker {
   descriptorsExhausted(): void {
     if (this.starved || this.draining) return;
     this.starved = true;
-    this.opts.log.warning(`Worker (pid: ${process.pid}) is out of file descriptors: not accepting connections until some are free`);
+    const pid = process.pid;
+    this.opts.log.warning(
+      `Worker (pid: ${pid}) is out of file descriptors: not accepting connections until some are free`,
+    );
     for (const ep of this.endpoints.values()) {
       if (ep.active) stopAccepting(ep.server);
       ep.active = null;

@@ -25,11 +25,16 @@ function cpuSeconds(pid: number): number {
 }
 
 /** Runs node under `ulimit -n LIMIT` (the shell execs node: same pid). */
-const underUlimit = (limit: number) => ({ node: '/bin/sh', nodeArgs: ['-c', `ulimit -n ${limit} && exec "$0" "$@"`, process.execPath] });
+const underUlimit = (limit: number) => ({
+  node: '/bin/sh',
+  nodeArgs: ['-c', `ulimit -n ${limit} && exec "$0" "$@"`, process.execPath],
+});
 
 describe('a worker out of file descriptors', () => {
-  it('ulimit -n 80 and 150 idle connections: the worker stays up, drops none, does not spin, and serves once they close', async () => {
-    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-t', '2', '--log-level', 'debug'], underUlimit(80));
+  it('ulimit -n 80, 150 idle connections: the worker stays up, drops none, does not spin, then serves', async () => {
+    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-t', '2', '--log-level', 'debug'], {
+      ...underUlimit(80),
+    });
     const port = await s.port();
     await s.readyWorkers(1);
     const [worker] = s.workers();
@@ -43,7 +48,9 @@ describe('a worker out of file descriptors', () => {
       return state;
     });
     try {
-      await waitFor('150 connections established (accepted or in the backlog)', () => sockets.every((x) => x.connected));
+      await waitFor('150 connections established (accepted or in the backlog)', 
+        () => sockets.every((x) => x.connected),
+      );
       // A window of several beats (-t 2: one every 500 ms) with the worker holding every descriptor it may.
       const cpu0 = cpuSeconds(worker!);
       const t0 = Date.now();
@@ -55,8 +62,11 @@ describe('a worker out of file descriptors', () => {
       expect(sockets.filter((x) => x.closedByServer)).toHaveLength(0);
       // A worker spinning on accept errors would use the whole window.
       expect(cpu, `worker CPU ${cpu} s in ${wall} s`).toBeLessThan(wall / 4);
-      await s.waitLog(/Open files limit \(ulimit -n\) 80 is below --worker-connections 1000: this worker holds at most \d+ connections/);
-      report('worker out of fds (ulimit -n 80, 150 idle connections)', null, `0 dropped, worker CPU ${cpu.toFixed(2)} s in ${wall.toFixed(1)} s`);
+      await s.waitLog(
+        /Open files limit \(ulimit -n\) 80 is below --worker-connections 1000: this worker holds at most \d+/,
+      );
+      const measured = `0 dropped, worker CPU ${cpu.toFixed(2)} s in ${wall.toFixed(1)} s`;
+      report('worker out of fds (ulimit -n 80, 150 idle connections)', null, measured);
     } finally {
       for (const x of sockets) x.sock.destroy();
     }
@@ -67,9 +77,12 @@ describe('a worker out of file descriptors', () => {
     expect(served).toBe(`node ${worker}`);
   }, 30_000);
 
-  it('an app that uses up its descriptors: the worker keeps beating and serving its connections, stops accepting, the other worker serves, and it recovers', async () => {
+  it('an app that uses up its descriptors: the worker keeps beating and serving its connections, stops accepting, \
+the other worker serves, and it recovers', async () => {
     // --keep-alive 30: the test's own connection to the hogging worker outlives the load.
-    const s = start(['fd-hog-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '-t', '2', '--keep-alive', '30', '--log-level', 'debug'], underUlimit(256));
+    const args = ['fd-hog-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '-t', '2', '--keep-alive', '30'];
+    args.push('--log-level', 'debug');
+    const s = start(args, underUlimit(256));
     const port = await s.port();
     await s.readyWorkers(2);
     const url = `http://127.0.0.1:${port}/`;
@@ -94,11 +107,11 @@ describe('a worker out of file descriptors', () => {
       // then it stops accepting and the other worker takes them all.
       await s.waitLog(new RegExp(`Worker \\(pid: ${hog}\\) is out of file descriptors: not accepting connections`));
       expect(failedCount(r), describeFailures(r)).toBeLessThan(r.total / 4);
-      report('app uses up its fds (ulimit -n 256), -w 2, close load', r, `worker CPU ${cpu.toFixed(2)} s; ${describeFailures(r)}`);
+      report('app uses up its fds (ulimit -n 256, -w 2, close)', r, `CPU ${cpu.toFixed(2)} s; ${describeFailures(r)}`);
       expect(await (await client.request({ path: '/release', method: 'GET' })).body.text()).toBe('released\n');
       // Recovered: the worker accepts new connections again.
       await s.waitLog(new RegExp(`Worker \\(pid: ${hog}\\) has file descriptors again: accepting connections`));
-      await waitFor('a new connection served by the recovered worker', async () => (await get(url)).body.trim() === `fd ${hog}`, 10_000);
+      await waitFor('a new connection to the recovered worker', async () => (await get(url)).body === `fd ${hog}\n`);
     } finally {
       await client.close();
     }
@@ -109,7 +122,8 @@ describe('a listener that cannot listen again after start', () => {
   it('is logged, and the worker stops and is replaced (it does not stay deaf or crash)', async () => {
     const dir = tmpDir();
     const marker = path.join(dir, 'fail-listen');
-    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--worker-connections', '1', '--log-level', 'debug'], {
+    const args = ['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--worker-connections', '1', '--log-level', 'debug'];
+    const s = start(args, {
       nodeArgs: ['--import', path.join(FIXTURES, 'listen-faults.mjs')],
       env: { TSU_FAIL_LISTEN: marker },
     });
@@ -123,7 +137,9 @@ describe('a listener that cannot listen again after start', () => {
     fs.writeFileSync(marker, '');
     await client.close();
     await waitFor('the injected listen error', () => fs.existsSync(`${marker}.fired`));
-    await s.waitLog(new RegExp(`Worker \\(pid: ${worker}\\) cannot listen on http://127\\.0\\.0\\.1:${port}: EADDRINUSE; stopping to be replaced`));
+    const address = `http://127\\.0\\.0\\.1:${port}`;
+    const failed = `Worker \\(pid: ${worker}\\) cannot listen on ${address}: EADDRINUSE; stopping to be replaced$`;
+    await s.waitLog(new RegExp(failed));
     await waitFor('the worker replaced', () => !isAlive(worker!) && s.workers().length === 1);
     const served = await waitFor('a request served by the new worker', async () => {
       const r = await get(`http://127.0.0.1:${port}/`);
@@ -136,7 +152,7 @@ describe('a listener that cannot listen again after start', () => {
 });
 
 describe('accept errors that reach the server (EMFILE without a reserve descriptor)', () => {
-  it('pause accepting in that worker for a moment, logged once; the other worker serves; no crash at the second', async () => {
+  it('pause accepting in that worker for a moment, logged once; the other serves; no crash at the 2nd', async () => {
     const dir = tmpDir();
     const marker = path.join(dir, 'fail-accept');
     const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--log-level', 'debug'], {
@@ -151,7 +167,8 @@ describe('accept errors that reach the server (EMFILE without a reserve descript
     const r = await startLoad({ url, concurrency: 8, durationMs: 3000, keepAlive: false }).result;
     expect(s.workers().sort()).toEqual([failing, other].sort());
     expect(s.log).not.toMatch(/Uncaught exception|exited with code/);
-    expect(s.countLog(new RegExp(`Worker \\(pid: ${failing}\\) cannot accept connections on .*: EMFILE; pausing accept for 500 ms`))).toBe(1);
+    const pausing = new RegExp(`Worker \\(pid: ${failing}\\) cannot accept connections on .*: EMFILE; pausing accept`);
+    expect(s.countLog(pausing)).toBe(1);
     expect(r.bodies.get(`node ${other}`) ?? 0).toBeGreaterThan(100);
     expect(r.bodies.get(`node ${failing}`) ?? 0).toBe(0);
     report('accept errors in one worker (-w 2, 8 clients, close, 3 s)', r, describeFailures(r));
@@ -161,7 +178,7 @@ describe('accept errors that reach the server (EMFILE without a reserve descript
 });
 
 describe('a worker stopped (SIGSTOP) for longer than --timeout, under load', () => {
-  it('is killed after the timeout and replaced; only its own requests fail, the other worker serves throughout', async () => {
+  it('is killed after the timeout and replaced; only its own requests fail, the other worker serves', async () => {
     const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '-t', '2', '--log-level', 'debug'], {});
     const port = await s.port();
     await s.readyWorkers(2);
@@ -223,7 +240,13 @@ describe('USR2 whose new master cannot be started', () => {
     const sock = path.join(dir, 'app.sock');
     const s = start(['node-app.mjs', '-w', '1', '-b', `unix:${sock}`, '--log-level', 'debug'], { node });
     await s.readyWorkers(1);
-    const load = startLoad({ url: 'http://localhost/', socketPath: sock, concurrency: 4, durationMs: 20_000, keepAlive: true });
+    const load = startLoad({
+      url: 'http://localhost/',
+      socketPath: sock,
+      concurrency: 4,
+      durationMs: 20_000,
+      keepAlive: true,
+    });
 
     fs.renameSync(node, `${node}.gone`);
     s.signal('SIGUSR2');
@@ -265,13 +288,16 @@ describe('kill -9 of the arbiter', () => {
     await s.readyWorkers(3);
     const workers = s.workers();
     expect(workers).toHaveLength(3);
-    const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 8, durationMs: 10_000, keepAlive: true, errorBackoffMs: 20 });
+    const url = `http://127.0.0.1:${port}/`;
+    const load = startLoad({ url, concurrency: 8, durationMs: 10_000, keepAlive: true, errorBackoffMs: 20 });
     await waitFor('load flowing', async () => (await get(`http://127.0.0.1:${port}/`)).status === 200);
     const t0 = Date.now();
     s.signal('SIGKILL');
     await waitFor('every worker gone', () => workers.every((p) => !isAlive(p)), 5000);
     const gone = Date.now() - t0;
     const r = await load.stop();
-    report('kill -9 of the arbiter (-w 3, 8 keep-alive clients)', r, `workers gone in ${gone} ms; ${describeFailures(r)}`);
+    report('kill -9 of the arbiter (-w 3, 8 keep-alive clients)', r,
+      `workers gone in ${gone} ms; ${describeFailures(r)}`,
+    );
   }, 30_000);
 });
