@@ -148,11 +148,12 @@ let lastRss = 0;
 function residentMemory(): number {
   try {
     lastRss = process.memoryUsage.rss();
-    server?.checkDescriptors();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EMFILE' || code === 'ENFILE') server?.descriptorsExhausted();
+    return lastRss;
   }
+  server?.checkDescriptors();
   return lastRss;
 }
 
