@@ -151,6 +151,32 @@ describe('a listener that cannot listen again after start', () => {
     expect(served).not.toBe(`node ${worker}`);
     expect(s.log).not.toMatch(/Uncaught exception/);
   }, 30_000);
+
+  it('under load (-w 2): the worker finishes what it has, and no request fails', async () => {
+    const dir = tmpDir();
+    const marker = path.join(dir, 'fail-listen');
+    const args = ['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--worker-connections', '1', '--log-level', 'debug'];
+    const s = start(args, {
+      nodeArgs: ['--import', path.join(FIXTURES, 'listen-faults.mjs')],
+      env: { TSU_FAIL_LISTEN: marker },
+    });
+    const port = await s.port();
+    await s.readyWorkers(2);
+    const before = s.workers();
+    const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 8, durationMs: 4000, keepAlive: false });
+    await waitFor('load flowing', async () => (await get(`http://127.0.0.1:${port}/`)).status === 200);
+    // The next worker to listen again after a pause gets the error.
+    fs.writeFileSync(marker, '');
+    const m = await s.waitLog(/Worker \(pid: (\d+)\) cannot listen on .*: EADDRINUSE; stopping to be replaced$/);
+    const failing = Number(m[1]);
+    expect(before).toContain(failing);
+    await waitFor('the worker replaced', () => !isAlive(failing) && s.workers().length === 2, 10_000);
+    await waitFor('the new worker ready', () => s.countLog(/is ready$/) >= 3, 10_000);
+    // The load runs on past the replacement.
+    const r = await load.result;
+    expect(failedCount(r), describeFailures(r)).toBe(0);
+    report('listen error after start (-w 2, --worker-connections 1, 8 close clients)', r, describeFailures(r));
+  }, 40_000);
 });
 
 describe('accept errors that reach the server (EMFILE without a reserve descriptor)', () => {
