@@ -138,6 +138,26 @@ function accessLogSink(settings: Settings): RequestSink | null {
   return (record) => writer.write(format(record));
 }
 
+/** The last resident-memory reading: reported again when a new one cannot be taken. */
+let lastRss = 0;
+
+/**
+ * Resident memory, or the last reading: Node opens /proc/self/stat for it, which fails with EMFILE (#16).
+ * Stale rather than thrown (the beat keeps this worker alive); that failure also tells the server it is out of
+ * descriptors.
+ */
+function residentMemory(): number {
+  try {
+    lastRss = process.memoryUsage.rss();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EMFILE' || code === 'ENFILE') server?.descriptorsExhausted();
+    return lastRss;
+  }
+  server?.checkDescriptors();
+  return lastRss;
+}
+
 function beat(): WorkerToArbiter {
   const snapshot = metrics?.snapshot();
   return {
@@ -145,7 +165,7 @@ function beat(): WorkerToArbiter {
     requests: server?.requests ?? 0,
     inFlight: server?.activeRequests ?? 0,
     connections: server?.openConnections ?? 0,
-    rss: process.memoryUsage.rss(),
+    rss: residentMemory(),
     ...(snapshot ? { metrics: snapshot } : {}),
   };
 }
@@ -222,6 +242,8 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
     ...(app.upgrade ? { upgrade: upgradeListener(app.upgrade, log) } : {}),
     maxRequests,
     needSpare: (index, count) => void send({ t: 'need-spare', index, count }),
+    // The arbiter replaces a worker that exits with an error; the others serve meanwhile.
+    onListenError: () => void stop(true, ExitCode.RUNTIME),
     onMaxRequests: () => {
       log.info(`Autorestarting worker after current request (${maxRequests} requests served).`);
       void send({ t: 'retiring', reason: 'max-requests' });
