@@ -4,12 +4,15 @@
  * in the same checkout wait on a lock file, then find dist/ fresh.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CACHE = path.join(ROOT, 'node_modules', '.cache', 'tsunicorn-build');
+// Keyed by checkout: a node_modules linked into another copy of the tree must not share its build record.
+const CHECKOUT = createHash('sha256').update(fs.realpathSync(ROOT)).digest('hex').slice(0, 12);
+const CACHE = path.join(ROOT, 'node_modules', '.cache', 'tsunicorn-build', CHECKOUT);
 const STAMP = path.join(CACHE, 'stamp.json');
 const LOCK = path.join(CACHE, 'build.lock');
 const BUILD_INFO = path.join(CACHE, 'build.tsbuildinfo');
