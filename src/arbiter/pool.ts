@@ -16,6 +16,7 @@ import type { Dispatch, WorkerToArbiter } from '../protocol.js';
 import type { TlsMaterial } from '../worker/tls.js';
 import { connectionsToShed } from './balance.js';
 import { planConvergence } from './convergence.js';
+import { beatTime } from './liveness.js';
 import type { Listener } from './listeners.js';
 import { abortStuck, requestTimedOut, stopDeadline } from './timeouts.js';
 import { type RetireReason, type WorkerRecord, WorkerState, bootWorker, forkWorker, now, sendToWorker, signalWorker } from './workers.js';
@@ -203,7 +204,7 @@ export class WorkerPool {
       if (l) for (let i = 0; i < count; i++) sendToWorker(w, { t: 'listener', info: l.info, spare: true }, l.handle);
     },
     beat: (msg, w, ctx) => {
-      w.lastBeat = now();
+      w.lastBeat = beatTime(msg.at, now(), w.lastBeat);
       w.requests = msg.requests;
       w.inFlight = msg.inFlight;
       w.connections = msg.connections;

@@ -25,7 +25,7 @@ import { compileAccessFormat, jsonAccessLine } from '../log/access-log.js';
 import { LineWriter } from '../log/line-writer.js';
 import { type Logger, createLogger } from '../log/logger.js';
 import type { ServerHandle } from '../node-compat.js';
-import { ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type Dispatch, type ListenerInfo, type WorkerToArbiter, isMessage } from '../protocol.js';
+import { ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type Dispatch, type ListenerInfo, type WorkerToArbiter, isMessage, monotonicMs } from '../protocol.js';
 import { loadApp } from './app-loader.js';
 import { clientInfo, configureForwarding } from './forwarded.js';
 import { HttpWorker } from './http-worker.js';
@@ -141,6 +141,7 @@ function beat(): WorkerToArbiter {
   const snapshot = metrics?.snapshot();
   return {
     t: 'beat',
+    at: monotonicMs(),
     requests: server?.requests ?? 0,
     inFlight: server?.activeRequests ?? 0,
     connections: server?.openConnections ?? 0,

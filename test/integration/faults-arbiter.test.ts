@@ -1,0 +1,154 @@
+/**
+ * Faults injected into a running arbiter, under load, counting failed requests:
+ * the arbiter stopped (SIGSTOP) longer than --timeout, its stderr a full pipe
+ * nobody reads, an access log on a full disk (ENOSPC), and apps whose import
+ * fails intermittently or for good once some workers serve.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BIN, FIXTURES, cleanup, get, isAlive, lineCollector, start, tmpDir, waitFor, workersOf } from './harness.js';
+import { describeFailures, failedCount, startLoad } from './load.js';
+
+/** Processes started here without the harness (their stderr is not a harness pipe): killed by pid. */
+const spawned: number[] = [];
+
+afterEach(async () => {
+  for (const p of spawned.splice(0)) if (isAlive(p)) process.kill(p, 'SIGKILL');
+  await cleanup();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('the arbiter stopped (SIGSTOP) longer than --timeout', () => {
+  it('-w 2 -t 2, stopped 5 s under load: no worker is timed out or replaced, no request fails', async () => {
+    const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '-t', '2', '--log-level', 'debug']);
+    const port = await s.port();
+    await s.readyWorkers(2);
+    const workers = s.workers().sort();
+    const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 4, durationMs: 20_000, keepAlive: true });
+    s.signal('SIGSTOP');
+    await sleep(5000); // the fault's length, not a synchronisation
+    s.signal('SIGCONT');
+    // Three timeouts after it resumed: long enough for any wrong verdict to be acted on.
+    const t0 = Date.now();
+    await waitFor('6 s after SIGCONT', () => {
+      if (s.countLog(/WORKER TIMEOUT/) > 0) throw new Error(`a worker was timed out:\n${s.log}`);
+      return Date.now() - t0 > 6000;
+    }, 10_000);
+    const result = await load.stop();
+    expect(failedCount(result), describeFailures(result)).toBe(0);
+    expect(s.countLog(/WORKER TIMEOUT/)).toBe(0);
+    expect(s.workers().sort()).toEqual(workers);
+  }, 40_000);
+
+  it('a worker that hangs while the arbiter is stopped is still killed, about --timeout after the arbiter resumed', async () => {
+    const s = start(['busy-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '-t', '2', '--log-level', 'debug']);
+    const port = await s.port();
+    await s.readyWorkers(2);
+    s.signal('SIGSTOP');
+    const spin = get(`http://127.0.0.1:${port}/spin`).catch((err: Error) => err);
+    await sleep(3000);
+    s.signal('SIGCONT');
+    const t0 = Date.now();
+    const m = await s.waitLog(/spinning in (\d+)/);
+    const stuck = Number(m[1]);
+    await waitFor(`the stuck worker ${stuck} killed`, () => !isAlive(stuck), 8000);
+    // Killed within a timeout (2 s) plus the stack capture and abort grace after SIGCONT; its sibling lives on.
+    expect(Date.now() - t0).toBeLessThan(6000);
+    expect(await spin).toBeInstanceOf(Error);
+    expect(s.countLog(/\[CRITICAL\] WORKER TIMEOUT/)).toBe(1);
+  }, 30_000);
+});
+
+/** A FIFO opened for reading (kept open, read only on demand), which `fill()` fills until a write would block. */
+function fifo(dir: string): { writeFd: number; fill(): void; drain(): string } {
+  const file = path.join(dir, 'stderr.fifo');
+  execFileSync('mkfifo', [file]);
+  const readFd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  // The arbiter gets a blocking descriptor, as from a shell pipeline; the filling is done through another one.
+  const writeFd = fs.openSync(file, fs.constants.O_WRONLY);
+  const filler = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+  const buf = Buffer.alloc(65536);
+  return {
+    writeFd,
+    fill() {
+      const chunk = Buffer.alloc(4096, '.');
+      for (;;) {
+        try {
+          if (fs.writeSync(filler, chunk) < chunk.length) break;
+        } catch {
+          break; // EAGAIN: full.
+        }
+      }
+    },
+    drain() {
+      let text = '';
+      for (;;) {
+        let n = 0;
+        try {
+          n = fs.readSync(readFd, buf);
+        } catch {
+          break;
+        }
+        if (n <= 0) break;
+        text += buf.subarray(0, n).toString('latin1');
+      }
+      return text.replace(/\.+/g, '');
+    },
+  };
+}
+
+describe("the arbiter's stderr a full pipe nobody reads", () => {
+  it('-w 2 -t 2 and signals to log: the loop never blocks, no worker is killed, lost lines are counted once it can write', async () => {
+    const dir = tmpDir();
+    const pipe = fifo(dir);
+    const sock = path.join(dir, 'app.sock');
+    const proc = spawn(process.execPath, [BIN, 'node-app.mjs', '-w', '2', '-b', `unix:${sock}`, '-t', '2', '--log-level', 'debug'], {
+      cwd: FIXTURES,
+      env: { ...process.env, TSUNICORN_CMD_ARGS: '', PORT: '', WEB_CONCURRENCY: '' },
+      stdio: ['ignore', 'ignore', pipe.writeFd],
+    });
+    fs.closeSync(pipe.writeFd);
+    const pid = proc.pid!;
+    spawned.push(pid);
+    const url = 'http://localhost/';
+    const lines: string[] = [];
+    const collect = lineCollector(lines);
+    await waitFor('2 workers serving', async () => {
+      collect(Buffer.from(pipe.drain(), 'latin1'));
+      for (const p of workersOf(pid)) spawned.push(p);
+      return workersOf(pid).length === 2 && (await get(url, { socketPath: sock })).status === 200;
+    }, 15_000);
+    await waitFor('2 ready workers', () => {
+      collect(Buffer.from(pipe.drain(), 'latin1'));
+      return lines.filter((l) => /is ready$/.test(l)).length >= 2;
+    });
+    const workers = workersOf(pid).sort();
+    pipe.fill();
+    const load = startLoad({ url, socketPath: sock, concurrency: 4, durationMs: 20_000, keepAlive: true });
+    const t0 = Date.now();
+    let sent = 0;
+    // Signals the arbiter logs (USR1 only reopens log files), every 200 ms for 8 s: four --timeouts.
+    await waitFor('8 s of signals', () => {
+      if (Date.now() - t0 > sent * 200) {
+        process.kill(pid, 'SIGUSR1');
+        sent++;
+      }
+      return Date.now() - t0 > 8000;
+    }, 12_000, 50);
+    const result = await load.stop();
+    expect(failedCount(result), describeFailures(result)).toBe(0);
+    expect(workersOf(pid).sort()).toEqual(workers);
+    // Once the pipe is read again, the arbiter says how much it could not write, then logs on.
+    lines.length = 0;
+    await waitFor('the lost-lines report', () => {
+      collect(Buffer.from(pipe.drain(), 'latin1'));
+      process.kill(pid, 'SIGUSR1');
+      return lines.some((l) => /\[WARNING\] \d+ log lines lost: stderr was not writable/.test(l));
+    }, 10_000, 200);
+    expect(lines.join('\n')).not.toMatch(/WORKER TIMEOUT/);
+    expect(workersOf(pid).sort()).toEqual(workers);
+  }, 60_000);
+});
