@@ -156,3 +156,49 @@ describe("the arbiter's stderr a full pipe nobody reads", () => {
     expect(workersOf(pid).filter((p) => before.includes(p))).toHaveLength(1);
   }, 60_000);
 });
+
+/** An app whose import fails, from its third boot on, while `broken` exists in `dir` (a per-worker resource gone). */
+function writeFlakyApp(dir: string): void {
+  fs.writeFileSync(
+    path.join(dir, 'flaky.mjs'),
+    `import fs from 'node:fs';
+let n = 0;
+for (;;) {
+  try { fs.writeFileSync(${JSON.stringify(dir)} + '/boot.' + n, '', { flag: 'wx' }); break; } catch { n++; }
+}
+if (n >= 2 && fs.existsSync(${JSON.stringify(dir)} + '/broken')) throw new Error('per-worker resource gone (boot ' + n + ')');
+export default (req, res) => res.end('ok ' + process.pid + '\\n');
+`,
+  );
+}
+
+describe('import failures once workers serve', () => {
+  it('-w 4, imports fail after two workers booted: slots back off (logged), the two serve; once imports work again, 4 serve', async () => {
+    const dir = tmpDir();
+    writeFlakyApp(dir);
+    fs.writeFileSync(path.join(dir, 'broken'), '');
+    const s = start(['flaky.mjs', '-w', '4', '-b', '127.0.0.1:0', '--log-level', 'debug'], { cwd: dir });
+    const port = await s.port();
+    await s.readyWorkers(2);
+    const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 4, durationMs: 30_000, keepAlive: false });
+    const boots = () => fs.readdirSync(dir).filter((f) => f.startsWith('boot.')).length;
+    const t0 = Date.now();
+    const b0 = boots();
+    // Without a backoff the two failing slots boot ~15 times a second; with it, a handful in 6 s.
+    const BOUND = 16;
+    await waitFor('6 s of failing boots', () => {
+      if (boots() - b0 > BOUND) throw new Error(`${boots() - b0} boots in ${Date.now() - t0} ms:\n${s.log}`);
+      return Date.now() - t0 > 6000;
+    }, 10_000, 100);
+    expect(s.log).toMatch(/failed to import: per-worker resource gone/);
+    await s.waitLog(/Worker \(pid:\d+\) failed to boot \(exit 3; [3-9]\d* in a row, 2 workers serving\); next attempt in \d+\.\d s/);
+    expect(isAlive(s.pid)).toBe(true);
+    // The resource is back: the slots fill within one capped backoff.
+    fs.unlinkSync(path.join(dir, 'broken'));
+    await waitFor('4 workers ready', () => s.countLog(/is ready$/) >= 4, 20_000, 100);
+    const result = await load.stop();
+    expect(failedCount(result), describeFailures(result)).toBe(0);
+    expect(result.total).toBeGreaterThan(100);
+    expect(s.workers()).toHaveLength(4);
+  }, 45_000);
+});
