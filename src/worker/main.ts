@@ -131,7 +131,11 @@ function accessLogSink(settings: Settings): RequestSink | null {
   if (!settings.accessLogfile) return null;
   // With --capture-output our stdout is a pipe into the error log; the arbiter's stdout is passed as another fd.
   const stdoutFd = Number(process.env.TSUNICORN_STDOUT_FD) || 1;
-  accessLog = new LineWriter(settings.accessLogfile, stdoutFd);
+  const name = settings.accessLogfile === '-' ? 'stdout' : settings.accessLogfile;
+  accessLog = new LineWriter(settings.accessLogfile, stdoutFd, (t) => {
+    if (t.kind === 'failing') workerLog?.error(`Access log ${name}: cannot write (${t.code}); lines are dropped until it can`);
+    else workerLog?.warning(`Access log ${name}: ${t.lost} lines lost (${t.code}); writing again`);
+  });
   const writer = accessLog;
   const format = settings.logFormat === 'json' ? jsonAccessLine : compileAccessFormat(settings.accessLogformat ?? '');
   return (record) => writer.write(format(record));
