@@ -4,8 +4,10 @@
  *
  * - asked to stop or retire, or killed after WORKER TIMEOUT: replaced at once;
  * - failed to boot (exit 3 or 4 before ready, or a boot-error message):
- *   - no worker has ever served: the app cannot boot at all; the arbiter
- *     halts with that code, as Gunicorn does;
+ *   - no worker has ever served and none is still booting: the app cannot
+ *     boot at all; the arbiter halts with that code, as Gunicorn does. While
+ *     siblings still boot, the slot waits (BACKOFF_MAX_MS): if one of them
+ *     comes up, the failure was not the whole app's;
  *   - a new generation (HUP) while older workers serve: that generation is
  *     given up until the next HUP, and the old workers keep serving;
  *   - otherwise (a per-worker resource gone, an intermittent failure): the
@@ -40,6 +42,8 @@ export interface ExitFacts {
   /** Ready workers left, of the exiting worker's generation and of others. */
   servingSameGeneration: number;
   servingOtherGenerations: number;
+  /** Other workers of its generation still booting. */
+  booting: number;
   /** A worker has reported ready at some point in this arbiter's life. */
   everServed: boolean;
   /** The arbiter is stopping: nothing is replaced. */
@@ -79,6 +83,7 @@ export function classifyExit(f: ExitFacts): ExitVerdict {
   if (boot !== null) {
     const serving = f.servingSameGeneration + f.servingOtherGenerations;
     if (serving === 0 && !f.everServed) {
+      if (f.booting > 0 && !f.stopping) return { kind: 'boot-failure', code: boot, streak: nextStreak(f), delayMs: BACKOFF_MAX_MS };
       return { kind: 'halt', code: boot, reason: boot === ExitCode.APP_LOAD ? 'App failed to load.' : 'Worker failed to boot.' };
     }
     if (f.servingSameGeneration === 0 && f.servingOtherGenerations > 0) return { kind: 'generation-failed', code: boot };

@@ -259,7 +259,12 @@ export class WorkerPool {
     w.state = WorkerState.Dead;
     callHookSync(ctx.hooks, 'childExit', this.reportHook, this.serverInfo(ctx.settings), { pid: w.pid, generation: w.generation, code, signal });
     let sameGeneration = 0;
-    for (const o of this.byId.values()) if (o.state === WorkerState.Ready && o.generation === w.generation) sameGeneration++;
+    let booting = 0;
+    for (const o of this.byId.values()) {
+      if (o.generation !== w.generation) continue;
+      if (o.state === WorkerState.Ready) sameGeneration++;
+      else if (o.state === WorkerState.Booting) booting++;
+    }
     const t = now();
     const verdict = classifyExit({
       now: t,
@@ -271,6 +276,7 @@ export class WorkerPool {
       wasReady: w.readyAt !== null,
       servingSameGeneration: sameGeneration,
       servingOtherGenerations: this.countReady() - sameGeneration,
+      booting,
       everServed: this.everServed,
       stopping,
       streak: this.failureStreak,
