@@ -123,8 +123,9 @@ function jsonEmitter(out: LineSink, level: LogLevel): Emitter {
 export function createLogger(options: LoggerOptions): Logger {
   const toFile = options.destination && options.destination !== '-' ? options.destination : null;
   let level = options.level;
-  const lost = (n: number) => emitter.emit('warning', `${n} log lines lost: stderr was not writable`, undefined);
-  const out: LineSink = !toFile && stderrIsPipe() ? new StderrStream(lost) : new SyncFile(toFile);
+  const where = toFile ? 'the error log file' : 'stderr';
+  const lost = (n: number) => emitter.emit('warning', `${n} log lines lost: ${where} was not writable`, undefined);
+  const out: LineSink = !toFile && stderrIsPipe() ? new StderrStream(lost) : new SyncFile(toFile, lost);
   const emitter = options.format === 'json' ? jsonEmitter(out, level) : textEmitter(out);
   const enabled = (l: LogLevel) => LEVELS[l] >= LEVELS[level];
   let observer: LogObserver | null = null;
