@@ -58,7 +58,15 @@ export type WorkerToArbiter =
    * Liveness, sent on a timer from the worker's event loop: silence means the loop is blocked. `at`: when it was
    * sent (monotonicMs), so a beat the arbiter reads late still counts from then.
    */
-  | { t: 'beat'; at: number; requests: number; inFlight: number; connections: number; rss: number; metrics?: RequestMetricsSnapshot }
+  | {
+      t: 'beat';
+      at: number;
+      requests: number;
+      inFlight: number;
+      connections: number;
+      rss: number;
+      metrics?: RequestMetricsSnapshot;
+    }
   /** The worker reached --max-requests and is draining; the arbiter should replace it now. */
   | { t: 'retiring'; reason: 'max-requests' }
   /** Sync workers: the request passed --timeout; the worker answered 504 (if it could) and exits. */

@@ -83,10 +83,15 @@ export function classifyExit(f: ExitFacts): ExitVerdict {
   if (boot !== null) {
     const serving = f.servingSameGeneration + f.servingOtherGenerations;
     if (serving === 0 && !f.everServed) {
-      if (f.booting > 0 && !f.stopping) return { kind: 'boot-failure', code: boot, streak: nextStreak(f), delayMs: BACKOFF_MAX_MS };
-      return { kind: 'halt', code: boot, reason: boot === ExitCode.APP_LOAD ? 'App failed to load.' : 'Worker failed to boot.' };
+      if (f.booting > 0 && !f.stopping) {
+        return { kind: 'boot-failure', code: boot, streak: nextStreak(f), delayMs: BACKOFF_MAX_MS };
+      }
+      const reason = boot === ExitCode.APP_LOAD ? 'App failed to load.' : 'Worker failed to boot.';
+      return { kind: 'halt', code: boot, reason };
     }
-    if (f.servingSameGeneration === 0 && f.servingOtherGenerations > 0) return { kind: 'generation-failed', code: boot };
+    if (f.servingSameGeneration === 0 && f.servingOtherGenerations > 0) {
+      return { kind: 'generation-failed', code: boot };
+    }
     if (f.stopping) return { kind: 'boot-failure', code: boot, streak: f.streak, delayMs: 0 };
     const streak = nextStreak(f);
     return { kind: 'boot-failure', code: boot, streak, delayMs: backoffMs(streak) };

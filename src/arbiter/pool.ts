@@ -3,7 +3,8 @@
  * retires them and handles their exits, with the bookkeeping those decisions
  * are made from: which generation is current (each HUP starts the next), how
  * many workers to converge on, which generations failed to boot, and the
- * restart backoff (how an exit is classified and backed off: exits.ts). Nothing here runs on its own: the arbiter loop calls in, one
+ * restart backoff (how an exit is classified and backed off: exits.ts).
+ * Nothing here runs on its own: the arbiter loop calls in, one
  * event at a time (DESIGN §3). Kill deadlines and hung workers: timeouts.ts.
  */
 import process from 'node:process';
@@ -284,7 +285,8 @@ export class WorkerPool {
     });
     switch (verdict.kind) {
       case 'timed-out':
-        this.log.error(signal ? `Worker (pid:${w.pid}) was killed after WORKER TIMEOUT (${signal})` : `Worker (pid:${w.pid}) exited after WORKER TIMEOUT`);
+        if (signal) this.log.error(`Worker (pid:${w.pid}) was killed after WORKER TIMEOUT (${signal})`);
+        else this.log.error(`Worker (pid:${w.pid}) exited after WORKER TIMEOUT`);
         return null;
       case 'expected':
         return null;
@@ -293,24 +295,29 @@ export class WorkerPool {
       case 'generation-failed':
         if (!this.failedGenerations.has(w.generation)) {
           this.failedGenerations.add(w.generation);
-          this.log.error(`New workers failed to boot; the ${this.countReady()} running workers keep serving until the next HUP`);
+          const serving = this.countReady();
+          this.log.error(`New workers failed to boot; the ${serving} running workers keep serving until the next HUP`);
         }
         return null;
       case 'boot-failure':
         this.applyBackoff(verdict.streak, verdict.delayMs, t);
         if (verdict.delayMs > 0) {
           this.log.error(
-            `Worker (pid:${w.pid}) failed to boot (exit ${verdict.code}; ${verdict.streak} in a row, ${this.countReady()} workers serving); ` +
-              `next attempt in ${(verdict.delayMs / 1000).toFixed(1)} s`,
+            `Worker (pid:${w.pid}) failed to boot (exit ${verdict.code}; ${verdict.streak} in a row, ` +
+              `${this.countReady()} workers serving); next attempt in ${(verdict.delayMs / 1000).toFixed(1)} s`,
           );
         }
         return null;
       case 'crash':
-        if (signal) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!${signal === 'SIGKILL' ? ' Perhaps out of memory?' : ''}`);
+        if (signal) {
+          const hint = signal === 'SIGKILL' ? ' Perhaps out of memory?' : '';
+          this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!${hint}`);
+        }
         else this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`);
         this.applyBackoff(verdict.streak, verdict.delayMs, t);
         if (verdict.streak > 1) {
-          this.log.warning(`Workers keep dying right after boot (${verdict.streak} in a row); next start in ${(verdict.delayMs / 1000).toFixed(1)} s`);
+          const next = (verdict.delayMs / 1000).toFixed(1);
+          this.log.warning(`Workers keep dying right after boot (${verdict.streak} in a row); next start in ${next} s`);
         }
         return null;
     }

@@ -34,7 +34,7 @@ export function stopDeadline(settings: Settings, graceful: boolean): number {
   return now() + (graceful ? settings.gracefulTimeout * 1000 : QUICK_STOP_MS);
 }
 
-/** Kills workers past their stop deadline, and starts the abort of workers silent past --timeout (stalls: liveness.ts). */
+/** Kills workers past their stop deadline, and starts the abort of workers silent past --timeout (liveness.ts). */
 export function murderStale(
   workers: Iterable<WorkerRecord>, settings: Settings, log: Logger, queue: EventQueue, stalls: readonly Stall[],
 ): void {
@@ -84,7 +84,9 @@ export function requestTimedOut(w: WorkerRecord, msg: MessageOf<WorkerToArbiter,
 }
 
 /** How long the loop may sleep: until the next kill deadline, heartbeat deadline or spawn, and at most 1 s. */
-export function nextWakeMs(workers: Iterable<WorkerRecord>, settings: Settings, nextSpawnAt: number, stalls: readonly Stall[]): number {
+export function nextWakeMs(
+  workers: Iterable<WorkerRecord>, settings: Settings, nextSpawnAt: number, stalls: readonly Stall[],
+): number {
   const t = now();
   let next = t + 1000;
   const timeoutMs = settings.timeout * 1000;

@@ -25,7 +25,10 @@ import { compileAccessFormat, jsonAccessLine } from '../log/access-log.js';
 import { LineWriter } from '../log/line-writer.js';
 import { type Logger, createLogger } from '../log/logger.js';
 import type { ServerHandle } from '../node-compat.js';
-import { ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type Dispatch, type ListenerInfo, type WorkerToArbiter, isMessage, monotonicMs } from '../protocol.js';
+import {
+  ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type Dispatch, type ListenerInfo, type WorkerToArbiter, isMessage,
+  monotonicMs,
+} from '../protocol.js';
 import { loadApp } from './app-loader.js';
 import { clientInfo, configureForwarding } from './forwarded.js';
 import { HttpWorker } from './http-worker.js';
@@ -133,7 +136,9 @@ function accessLogSink(settings: Settings): RequestSink | null {
   const stdoutFd = Number(process.env.TSUNICORN_STDOUT_FD) || 1;
   const name = settings.accessLogfile === '-' ? 'stdout' : settings.accessLogfile;
   accessLog = new LineWriter(settings.accessLogfile, stdoutFd, (t) => {
-    if (t.kind === 'failing') workerLog?.error(`Access log ${name}: cannot write (${t.code}); lines are dropped until it can`);
+    if (t.kind === 'failing') {
+      workerLog?.error(`Access log ${name}: cannot write (${t.code}); lines are dropped until it can`);
+    }
     else workerLog?.warning(`Access log ${name}: ${t.lost} lines lost (${t.code}); writing again`);
   });
   const writer = accessLog;

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, cleanup, get, isAlive, lineCollector, start, tmpDir, waitFor, workersOf } from './harness.js';
-import { describeFailures, failedCount, startLoad } from './load.js';
+import { describeFailures, failedCount, runLoad, startLoad } from './load.js';
 
 /** Processes started here without the harness (their stderr is not a harness pipe): killed by pid. */
 const spawned: number[] = [];
@@ -43,7 +43,7 @@ describe('the arbiter stopped (SIGSTOP) longer than --timeout', () => {
     expect(s.workers().sort()).toEqual(workers);
   }, 40_000);
 
-  it('a worker that hangs while the arbiter is stopped is still killed, about --timeout after the arbiter resumed', async () => {
+  it('a worker that hangs while the arbiter is stopped is killed about --timeout after it resumed', async () => {
     const s = start(['busy-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '-t', '2', '--log-level', 'debug']);
     const port = await s.port();
     await s.readyWorkers(2);
@@ -101,11 +101,12 @@ function fifo(dir: string): { writeFd: number; fill(): void; drain(): string } {
 }
 
 describe("the arbiter's stderr a full pipe nobody reads", () => {
-  it('-w 2 -t 2, signals to log: the loop runs on (TTOU, TTIN), no worker is timed out, no request fails; held lines come out later', async () => {
+  it('-w 2 -t 2, signals to log: the loop runs on (TTOU, TTIN), no timeout, no failed request', async () => {
     const dir = tmpDir();
     const pipe = fifo(dir);
     const sock = path.join(dir, 'app.sock');
-    const proc = spawn(process.execPath, [BIN, 'node-app.mjs', '-w', '2', '-b', `unix:${sock}`, '-t', '2', '--log-level', 'debug'], {
+    const args = ['node-app.mjs', '-w', '2', '-b', `unix:${sock}`, '-t', '2', '--log-level', 'debug'];
+    const proc = spawn(process.execPath, [BIN, ...args], {
       cwd: FIXTURES,
       env: { ...process.env, TSUNICORN_CMD_ARGS: '', PORT: '', WEB_CONCURRENCY: '' },
       stdio: ['ignore', 'ignore', pipe.writeFd],
@@ -166,14 +167,16 @@ let n = 0;
 for (;;) {
   try { fs.writeFileSync(${JSON.stringify(dir)} + '/boot.' + n, '', { flag: 'wx' }); break; } catch { n++; }
 }
-if (n >= 2 && fs.existsSync(${JSON.stringify(dir)} + '/broken')) throw new Error('per-worker resource gone (boot ' + n + ')');
+if (n >= 2 && fs.existsSync(${JSON.stringify(dir)} + '/broken')) {
+  throw new Error('per-worker resource gone (boot ' + n + ')');
+}
 export default (req, res) => res.end('ok ' + process.pid + '\\n');
 `,
   );
 }
 
 describe('import failures once workers serve', () => {
-  it('-w 4, imports fail after two workers booted: slots back off (logged), the two serve; once imports work again, 4 serve', async () => {
+  it('-w 4, imports fail after two booted: slots back off (logged), two serve; then 4 again', async () => {
     const dir = tmpDir();
     writeFlakyApp(dir);
     fs.writeFileSync(path.join(dir, 'broken'), '');
@@ -191,7 +194,9 @@ describe('import failures once workers serve', () => {
       return Date.now() - t0 > 6000;
     }, 10_000, 100);
     expect(s.log).toMatch(/failed to import: per-worker resource gone/);
-    await s.waitLog(/Worker \(pid:\d+\) failed to boot \(exit 3; [3-9]\d* in a row, 2 workers serving\); next attempt in \d+\.\d s/);
+    await s.waitLog(
+      /Worker \(pid:\d+\) failed to boot \(exit 3; [3-9]\d* in a row, 2 workers serving\); next attempt in \d+\.\d s/,
+    );
     expect(isAlive(s.pid)).toBe(true);
     // The resource is back: the slots fill within one capped backoff.
     fs.unlinkSync(path.join(dir, 'broken'));
@@ -242,17 +247,20 @@ describe('an access log on a full disk (ENOSPC)', () => {
   const probe = process.getuid?.() === 0 ? tinyDisk(tmpDir()) : null;
   if (probe) execFileSync('umount', ['-l', mounts.pop()!], { stdio: 'ignore' });
   const canMount = probe !== null;
-  it.skipIf(!canMount)('serving goes on, lost lines are counted and reported, and USR1 after freeing space recovers the log', async () => {
+  it.skipIf(!canMount)('serving goes on, lost lines are counted and reported; USR1 recovers', async () => {
     const dir = tmpDir();
     const disk = tinyDisk(dir)!;
     const access = path.join(disk, 'access.log');
-    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--access-logfile', access, '--log-level', 'debug']);
+    const s = start([
+      'node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--access-logfile', access, '--log-level', 'debug',
+    ]);
     const port = await s.port();
     await s.readyWorkers(1);
     await get(`http://127.0.0.1:${port}/`);
     await waitFor('the first line logged', () => fs.readFileSync(access, 'utf8').length > 0);
     const filler = fillDisk(disk);
-    const during = await startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 2, durationMs: 10_000, maxRequests: 300, keepAlive: true }).result;
+    const url = `http://127.0.0.1:${port}/`;
+    const during = await runLoad({ url, concurrency: 2, durationMs: 10_000, maxRequests: 300, keepAlive: true });
     expect(failedCount(during), describeFailures(during)).toBe(0);
     await s.waitLog(/\[ERROR\] Access log .*access\.log: cannot write \(ENOSPC\); lines are dropped until it can/);
     // The operator frees space and rotates the log; USR1 reopens it.
@@ -260,13 +268,14 @@ describe('an access log on a full disk (ENOSPC)', () => {
     fs.renameSync(access, `${access}.1`);
     s.signal('SIGUSR1');
     await waitFor('the new access log', () => fs.existsSync(access));
-    const after = await startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 2, durationMs: 10_000, maxRequests: 20, keepAlive: true }).result;
+    const after = await runLoad({ url, concurrency: 2, durationMs: 10_000, maxRequests: 20, keepAlive: true });
     expect(failedCount(after), describeFailures(after)).toBe(0);
     const m = await s.waitLog(/\[WARNING\] Access log .*access\.log: (\d+) lines lost \(ENOSPC\); writing again/);
     // Each request of the fault is either in the old file (the room left in its last page) or counted lost.
     const kept = (fs.readFileSync(`${access}.1`, 'utf8').match(/\n/g) ?? []).length - 1;
     expect(Number(m[1])).toBeGreaterThan(100);
     expect(Number(m[1]) + kept).toBe(300);
-    await waitFor('the later requests logged', () => fs.readFileSync(access, 'utf8').split('\n').filter(Boolean).length >= 20);
+    const logged = () => fs.readFileSync(access, 'utf8').split('\n').filter(Boolean).length;
+    await waitFor('the later requests logged', () => logged() >= 20);
   }, 40_000);
 });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { expect, it } from 'vitest';
 import { SyncFile } from '../../src/log/sync-file.js';
 
-it.skipIf(!fs.existsSync('/dev/full'))('a full disk (ENOSPC) loses lines, counted; after a reopen the count is reported once', () => {
+it.skipIf(!fs.existsSync('/dev/full'))('a full disk (ENOSPC) loses lines, counted; reported after a reopen', () => {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tsu-sf-')), 'error.log');
   fs.symlinkSync('/dev/full', file);
   const reports: number[] = [];
