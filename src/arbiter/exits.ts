@@ -18,7 +18,8 @@
  *
  * The backoff doubles from BACKOFF_MIN_MS to BACKOFF_MAX_MS with each failure
  * in a row; a failure more than RESET_AFTER_MS after the previous one starts
- * again from the minimum.
+ * again from the minimum, and so does one after a worker booted fine
+ * following boot failures (streakAfterReady).
  */
 import { ExitCode } from '../errors.js';
 
@@ -99,4 +100,13 @@ export function classifyExit(f: ExitFacts): ExitVerdict {
   if (f.stopping || f.now - f.forkedAt >= EARLY_DEATH_MS) return { kind: 'crash', code: f.code, streak: 0, delayMs: 0 };
   const streak = nextStreak(f);
   return { kind: 'crash', code: f.code, streak, delayMs: backoffMs(streak) };
+}
+
+/**
+ * A worker reported ready. After boot failures that ends the streak: the
+ * next failure is intermittent, not the same one again. After crashes it does
+ * not: a worker that crashes right after boot also reports ready first.
+ */
+export function streakAfterReady(streak: number, lastFailure: 'boot-failure' | 'crash' | null): number {
+  return lastFailure === 'boot-failure' ? 0 : streak;
 }

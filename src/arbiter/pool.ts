@@ -16,7 +16,7 @@ import type { Dispatch, WorkerToArbiter } from '../protocol.js';
 import type { TlsMaterial } from '../worker/tls.js';
 import { connectionsToShed } from './balance.js';
 import { planConvergence } from './convergence.js';
-import { classifyExit } from './exits.js';
+import { classifyExit, streakAfterReady } from './exits.js';
 import { beatTime } from './liveness.js';
 import type { Listener } from './listeners.js';
 import { abortStuck, requestTimedOut, stopDeadline } from './timeouts.js';
@@ -55,6 +55,7 @@ export class WorkerPool {
   /** Failed starts in a row (exits.ts), and when the last one was. */
   private failureStreak = 0;
   private lastFailureAt: number | null = null;
+  private lastFailure: 'boot-failure' | 'crash' | null = null;
   /** A worker has reported ready since the arbiter started: boot failures no longer halt it (exits.ts). */
   private everServed = false;
   /** Generations whose workers failed to boot while an older one kept serving. */
@@ -132,6 +133,7 @@ export class WorkerPool {
     this.generation++;
     this.failureStreak = 0;
     this.lastFailureAt = null;
+    this.lastFailure = null;
     this.nextSpawnAt = 0;
   }
 
@@ -188,6 +190,7 @@ export class WorkerPool {
       w.readyAt = now();
       w.lastBeat = now();
       this.everServed = true;
+      this.failureStreak = streakAfterReady(this.failureStreak, this.lastFailure);
       this.log.debug(`Worker (pid:${w.pid}) is ready`);
       if (!this.whenReadyCalled && this.countReady() >= this.target) {
         this.whenReadyCalled = true;
@@ -300,7 +303,7 @@ export class WorkerPool {
         }
         return null;
       case 'boot-failure':
-        this.applyBackoff(verdict.streak, verdict.delayMs, t);
+        this.applyBackoff('boot-failure', verdict.streak, verdict.delayMs, t);
         if (verdict.delayMs > 0) {
           this.log.error(
             `Worker (pid:${w.pid}) failed to boot (exit ${verdict.code}; ${verdict.streak} in a row, ` +
@@ -314,7 +317,7 @@ export class WorkerPool {
           this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!${hint}`);
         }
         else this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`);
-        this.applyBackoff(verdict.streak, verdict.delayMs, t);
+        this.applyBackoff('crash', verdict.streak, verdict.delayMs, t);
         if (verdict.streak > 1) {
           const next = (verdict.delayMs / 1000).toFixed(1);
           this.log.warning(`Workers keep dying right after boot (${verdict.streak} in a row); next start in ${next} s`);
@@ -323,9 +326,12 @@ export class WorkerPool {
     }
   }
 
-  private applyBackoff(streak: number, delayMs: number, t: number): void {
+  private applyBackoff(kind: 'boot-failure' | 'crash', streak: number, delayMs: number, t: number): void {
     this.failureStreak = streak;
-    if (streak > 0) this.lastFailureAt = t;
+    if (streak > 0) {
+      this.lastFailureAt = t;
+      this.lastFailure = kind;
+    }
     if (delayMs > 0) this.nextSpawnAt = Math.max(this.nextSpawnAt, t + delayMs);
   }
 }

@@ -279,3 +279,31 @@ describe('an access log on a full disk (ENOSPC)', () => {
     await waitFor('the later requests logged', () => logged() >= 20);
   }, 40_000);
 });
+
+describe('intermittent import failures', () => {
+  it('--max-requests recycles workers and every third boot fails: retried with backoff, no request fails', async () => {
+    const dir = tmpDir();
+    fs.writeFileSync(
+      path.join(dir, 'sometimes.mjs'),
+      `import fs from 'node:fs';
+let n = 0;
+for (;;) {
+  try { fs.writeFileSync(${JSON.stringify(dir)} + '/boot.' + n, '', { flag: 'wx' }); break; } catch { n++; }
+}
+if (n >= 3 && n % 3 === 0) throw new Error('flaky dependency (boot ' + n + ')');
+export default (req, res) => res.end('ok ' + process.pid + '\\n');
+`,
+    );
+    const s = start(['sometimes.mjs', '-w', '3', '-b', '127.0.0.1:0', '--max-requests', '100', '--log-level', 'debug'], {
+      cwd: dir,
+    });
+    const port = await s.port();
+    await s.readyWorkers(3);
+    const result = await runLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 4, durationMs: 8000, keepAlive: true });
+    expect(failedCount(result), describeFailures(result)).toBe(0);
+    expect(s.countLog(/failed to import: flaky dependency/)).toBeGreaterThanOrEqual(1);
+    expect(s.countLog(/failed to boot \(exit 3; \d+ in a row, \d workers serving\); next attempt in/)).toBeGreaterThanOrEqual(2);
+    expect(isAlive(s.pid)).toBe(true);
+    await waitFor('3 workers again', () => s.workers().length === 3, 15_000);
+  }, 40_000);
+});

@@ -1,7 +1,7 @@
 /** How a worker exit is classified and backed off (exits.ts). */
 import { describe, expect, it } from 'vitest';
 import {
-  BACKOFF_MAX_MS, EARLY_DEATH_MS, RESET_AFTER_MS, type ExitFacts, backoffMs, classifyExit,
+  BACKOFF_MAX_MS, EARLY_DEATH_MS, RESET_AFTER_MS, type ExitFacts, backoffMs, classifyExit, streakAfterReady,
 } from '../../src/arbiter/exits.js';
 
 const base: ExitFacts = {
@@ -67,5 +67,15 @@ describe('backoffMs', () => {
   it('doubles from 100 ms and is capped', () => {
     const cap = BACKOFF_MAX_MS;
     expect([0, 1, 2, 3, 7, 8, 20, 1000].map(backoffMs)).toEqual([0, 100, 200, 400, 6400, cap, cap, cap]);
+  });
+});
+
+describe('streakAfterReady', () => {
+  it.each([
+    ['after boot failures, a worker that boots ends the streak', 5, 'boot-failure', 0],
+    ['after crashes it does not (a crash-looping worker reports ready first)', 5, 'crash', 5],
+    ['no failure yet', 0, null, 0],
+  ] as const)('%s', (_what, streak, last, expected) => {
+    expect(streakAfterReady(streak, last)).toBe(expected);
   });
 });
