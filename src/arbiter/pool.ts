@@ -43,6 +43,12 @@ export interface Halt {
   reason: string;
 }
 
+/** What a worker's death by these signals usually means: the kernel's OOM killer, V8's heap limit (it aborts). */
+const OUT_OF_MEMORY: Record<string, string> = {
+  SIGKILL: ' Perhaps out of memory?',
+  SIGABRT: ' Perhaps out of memory (V8 heap limit: see "FATAL ERROR" on stderr)?',
+};
+
 export class WorkerPool {
   private readonly byId = new Map<number, WorkerRecord>();
   generation = 1;
@@ -312,10 +318,7 @@ export class WorkerPool {
         }
         return null;
       case 'crash':
-        if (signal) {
-          const hint = signal === 'SIGKILL' ? ' Perhaps out of memory?' : '';
-          this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!${hint}`);
-        }
+        if (signal) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!${OUT_OF_MEMORY[signal] ?? ''}`);
         else this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`);
         this.applyBackoff('crash', verdict.streak, verdict.delayMs, t);
         if (verdict.streak > 1) {

@@ -2,14 +2,15 @@
  * Faults injected into a running arbiter, under load, counting failed requests:
  * the arbiter stopped (SIGSTOP) longer than --timeout, its stderr a full pipe
  * nobody reads, an access log on a full disk (ENOSPC), and apps whose import
- * fails intermittently or for good once some workers serve.
+ * fails intermittently or for good once some workers serve. docs/reliability.md
+ * has the table; each test prints one `[fault] …` line with what it measured.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, cleanup, get, isAlive, lineCollector, start, tmpDir, waitFor, workersOf } from './harness.js';
-import { describeFailures, failedCount, runLoad, startLoad } from './load.js';
+import { type LoadResult, describeFailures, failedCount, runLoad, startLoad } from './load.js';
 
 /** Processes started here without the harness (their stderr is not a harness pipe): killed by pid. */
 const spawned: number[] = [];
@@ -20,6 +21,10 @@ afterEach(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const report = (fault: string, r: LoadResult, extra = ''): void => {
+  console.log(`[fault] ${fault}: ${failedCount(r)} failed of ${r.total}${extra ? ` ${extra}` : ''}`);
+};
 
 describe('the arbiter stopped (SIGSTOP) longer than --timeout', () => {
   it('-w 2 -t 2, stopped 5 s under load: no worker is timed out or replaced, no request fails', async () => {
@@ -38,6 +43,8 @@ describe('the arbiter stopped (SIGSTOP) longer than --timeout', () => {
       return Date.now() - t0 > 6000;
     }, 10_000);
     const result = await load.stop();
+    const timeouts = s.countLog(/WORKER TIMEOUT/);
+    report('arbiter stopped 5 s, -w 2 -t 2, 4 keep-alive clients', result, `(${timeouts} timeouts)`);
     expect(failedCount(result), describeFailures(result)).toBe(0);
     expect(s.countLog(/WORKER TIMEOUT/)).toBe(0);
     expect(s.workers().sort()).toEqual(workers);
@@ -145,6 +152,7 @@ describe("the arbiter's stderr a full pipe nobody reads", () => {
     process.kill(pid, 'SIGTTIN');
     await waitFor('a new worker serving', () => workersOf(pid).length === 2, 8000);
     const result = await load.stop();
+    report(`arbiter's stderr a full pipe, ${sent} USR1 + TTOU + TTIN, -w 2 -t 2, 4 keep-alive clients`, result);
     expect(failedCount(result), describeFailures(result)).toBe(0);
     // Once the pipe is read again, every line held back comes out, and no healthy worker was timed out.
     lines.length = 0;
@@ -193,6 +201,7 @@ describe('import failures once workers serve', () => {
       if (boots() - b0 > BOUND) throw new Error(`${boots() - b0} boots in ${Date.now() - t0} ms:\n${s.log}`);
       return Date.now() - t0 > 6000;
     }, 10_000, 100);
+    const failing = boots() - b0;
     expect(s.log).toMatch(/failed to import: per-worker resource gone/);
     await s.waitLog(
       /Worker \(pid:\d+\) failed to boot \(exit 3; [3-9]\d* in a row, 2 workers serving\); next attempt in \d+\.\d s/,
@@ -202,6 +211,7 @@ describe('import failures once workers serve', () => {
     fs.unlinkSync(path.join(dir, 'broken'));
     await waitFor('4 workers ready', () => s.countLog(/is ready$/) >= 4, 20_000, 100);
     const result = await load.stop();
+    report('imports fail after 2 of -w 4 booted, 4 close clients', result, `(${failing} boots in 6 s)`);
     expect(failedCount(result), describeFailures(result)).toBe(0);
     expect(result.total).toBeGreaterThan(100);
     expect(s.workers()).toHaveLength(4);
@@ -273,6 +283,7 @@ describe('an access log on a full disk (ENOSPC)', () => {
     const m = await s.waitLog(/\[WARNING\] Access log .*access\.log: (\d+) lines lost \(ENOSPC\); writing again/);
     // Each request of the fault is either in the old file (the room left in its last page) or counted lost.
     const kept = (fs.readFileSync(`${access}.1`, 'utf8').match(/\n/g) ?? []).length - 1;
+    report('access log on a full disk, 300 requests', during, `(${m[1]} lines reported lost, ${kept} kept)`);
     expect(Number(m[1])).toBeGreaterThan(100);
     expect(Number(m[1]) + kept).toBe(300);
     const logged = () => fs.readFileSync(access, 'utf8').split('\n').filter(Boolean).length;
@@ -294,15 +305,17 @@ if (n >= 3 && n % 3 === 0) throw new Error('flaky dependency (boot ' + n + ')');
 export default (req, res) => res.end('ok ' + process.pid + '\\n');
 `,
     );
-    const s = start(['sometimes.mjs', '-w', '3', '-b', '127.0.0.1:0', '--max-requests', '100', '--log-level', 'debug'], {
-      cwd: dir,
-    });
+    const args = ['sometimes.mjs', '-w', '3', '-b', '127.0.0.1:0', '--max-requests', '100', '--log-level', 'debug'];
+    const s = start(args, { cwd: dir });
     const port = await s.port();
     await s.readyWorkers(3);
-    const result = await runLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 4, durationMs: 8000, keepAlive: true });
+    const url = `http://127.0.0.1:${port}/`;
+    const result = await runLoad({ url, concurrency: 4, durationMs: 8000, keepAlive: true });
+    report('every third boot fails, --max-requests 100, -w 3, 4 keep-alive clients', result);
     expect(failedCount(result), describeFailures(result)).toBe(0);
     expect(s.countLog(/failed to import: flaky dependency/)).toBeGreaterThanOrEqual(1);
-    expect(s.countLog(/failed to boot \(exit 3; \d+ in a row, \d workers serving\); next attempt in/)).toBeGreaterThanOrEqual(2);
+    const retried = s.countLog(/failed to boot \(exit 3; \d+ in a row, \d workers serving\); next attempt in/);
+    expect(retried).toBeGreaterThanOrEqual(2);
     expect(isAlive(s.pid)).toBe(true);
     await waitFor('3 workers again', () => s.workers().length === 3, 15_000);
   }, 40_000);
