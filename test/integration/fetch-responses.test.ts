@@ -92,7 +92,7 @@ describe.each([
   });
 
   it('HEAD: the GET head with its Content-Length, no body', async () => {
-    for (const path of ['/string', '/json', '/bytes']) {
+    for (const path of ['/string', '/utf8', '/json', '/bytes', '/buffer', '/empty', '/no-content', '/not-modified']) {
       const get = await fetchIt(path);
       const head = await fetchIt(path, 'HEAD');
       expect([head.status, head.text, head.headers['content-length'], head.headers['content-type']]).toEqual([
