@@ -149,6 +149,23 @@ describe('request limits', () => {
     expect(checkRequest(limitReq('GET', '/', ['Host', 'a', 'host', 'b']), defaults)?.status).toBe(400);
     expect(checkRequest(limitReq('GET', '/', ['Host', 'a'], 0, 2), defaults)?.status).toBe(505);
   });
+
+  it('Host is uri-host [":" port] (RFC 9112 §3.2), in HTTP/1.0 too', () => {
+    for (const good of ['x', 'x:8080', 'x:', '', '127.0.0.1', '[::1]', '[::1]:80', 'a-b.c_d~e', '%41b', "x!$&'()*+,;="]) {
+      expect(checkRequest(limitReq('GET', '/', ['Host', good]), defaults), good).toBeNull();
+    }
+    for (const bad of ['a b', 'x/y', 'u@x', 'x?y', 'x#y', 'x:8o', 'x\\y', '[::1', '::1', '%4', 'x\ty', 'caf\xe9']) {
+      expect(checkRequest(limitReq('GET', '/', ['Host', bad]), defaults)?.status, bad).toBe(400);
+      expect(checkRequest(limitReq('GET', '/', ['Host', bad], 0), defaults)?.status, bad).toBe(400);
+    }
+  });
+
+  it('a Transfer-Encoding without a coding: 400 and close (llhttp would frame the request as having no body)', () => {
+    for (const empty of ['', ',', ' , ']) {
+      expect(checkRequest(limitReq('POST', '/', ['Host', 'x', 'Transfer-Encoding', empty]), defaults)).toMatchObject({ status: 400, badFraming: true });
+    }
+    expect(checkRequest(limitReq('POST', '/', ['Host', 'x', 'Transfer-Encoding', 'chunked']), defaults)).toBeNull();
+  });
 });
 
 describe('setting kinds', () => {
