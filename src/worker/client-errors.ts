@@ -77,6 +77,14 @@ export function requestStarted(socket: Socket, req: IncomingMessage, res: Server
   return true;
 }
 
+/**
+ * The worker answered a request on `socket` itself, with a close: requests Node parses behind it are
+ * dropped (RFC 9112 §9.6: no further requests are processed), like those behind a rejected connection.
+ */
+export function markRejected(socket: Socket): void {
+  state(socket as Tracked).rejected = true;
+}
+
 /** Its response closed: a parse error held back behind it can go now. */
 export function requestEnded(socket: Socket): void {
   const s = (socket as Tracked)[kState];

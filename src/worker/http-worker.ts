@@ -41,7 +41,7 @@ import type { Logger } from '../log/logger.js';
 import { type ServerHandle, closeAfterResponse, keepAliveMs, listenOnHandle, stopAccepting } from '../node-compat.js';
 import type { ListenerInfo } from '../protocol.js';
 import { callThroughEmit } from './app-call.js';
-import { onClientError, rejectConnection, requestEnded, requestStarted } from './client-errors.js';
+import { markRejected, onClientError, rejectConnection, requestEnded, requestStarted } from './client-errors.js';
 import { type TrustList, forwardedClient, normalizeAddress, resolveClientInfo, trustList } from './forwarded.js';
 import { type RequestLimits, type Rejection, checkRequest, parserOptions, requestLimits } from './limits.js';
 import { LiveSet } from './live-set.js';
@@ -270,6 +270,7 @@ export class HttpWorker {
 
   /** A request that breaks the limits or sends conflicting scheme headers: answered here, never seen by the app. */
   private reject(res: ServerResponse, r: Rejection): void {
+    markRejected(res.req.socket);
     const body = `${r.why}\n`;
     res.writeHead(r.status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
   }
