@@ -167,6 +167,11 @@ export function toRequestListener(handler: FetchHandler, onError: AppErrorHandle
   // Not inlined into this listener, whose feedback varies with the requests (app-call.ts).
   const callHandler = callThroughEmit(handler);
   return (req, res) => {
+    if (req.method === 'TRACE' || req.method === 'TRACK') {
+      // The Fetch standard forbids these methods: `new Request` would throw once the app touched the body.
+      res.writeHead(405, { 'content-type': 'text/plain', connection: 'close' }).end(`${req.method} is not supported\n`);
+      return;
+    }
     const info = clientInfo(req);
     const target = req.url ?? '/';
     let url: string | null;
