@@ -55,7 +55,7 @@ function parseResponses(buf: Buffer, heads: boolean[]): { responses: Response[];
       headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
     }
     let next = end + 4;
-    let body = Buffer.alloc(0);
+    let body: Buffer = Buffer.alloc(0);
     const bodiless = status < 200 || status === 204 || status === 304 || heads[finals] === true;
     if (!bodiless) {
       if (headers['transfer-encoding'] === 'chunked') {
@@ -187,14 +187,14 @@ interface AppView {
   count: number;
 }
 
-/** What of `seen` the app's answer shows, in the shape of the expectation (unset expectations unchecked). */
+/** What of `want` (in the shape `wanted` gives it) the app's answer shows; unset expectations are unchecked. */
 function project(view: AppView | null, want: Seen, fetch: boolean): Seen {
-  if (!view) return want; // A HEAD answer carries no body to read.
+  // A request answered by an error, or a HEAD: no body to read, only the counter shows it ran.
+  if (!view) return want;
   const got: Seen = {};
   if (want.method !== undefined) got.method = view.method;
   if (fetch) {
-    const url = want.url === undefined ? defaultUrl(want) : want.url;
-    if (url !== null && url !== undefined) got.url = view.url;
+    if (want.url !== undefined) got.url = view.url;
   } else if (want.target !== undefined) {
     got.target = view.target;
   }
@@ -210,14 +210,19 @@ function project(view: AppView | null, want: Seen, fetch: boolean): Seen {
   return got;
 }
 
-function defaultUrl(s: Seen): string | undefined {
-  if (s.target === undefined) return undefined;
-  if (s.target.startsWith('/')) return `http://${s.fields?.host ?? 'x'}${s.target}`;
-  return undefined;
+/** The fetch URL of an origin-form target: the case's Host (tsunicorn's default name without one). */
+function defaultUrl(s: Seen, host: string): string | undefined {
+  if (s.target === undefined || !s.target.startsWith('/')) return undefined;
+  return `http://${host}${s.target}`;
+}
+
+/** The first Host field's value in the raw request, trimmed; 'localhost' without one. */
+function hostOf(bytes: string): string {
+  return /\r\nhost:[ \t]*([^\r\n]*?)[ \t]*\r\n/i.exec(bytes)?.[1] ?? 'localhost';
 }
 
 /** The expected outcome in the shape it is checked in. */
-function wanted(o: Outcome, fetch: boolean): { statuses: number[]; open: boolean; seen: Seen[] } {
+function wanted(o: Outcome, fetch: boolean, host: string): { statuses: number[]; open: boolean; seen: Seen[] } {
   return {
     statuses: o.statuses,
     open: o.open,
@@ -226,7 +231,7 @@ function wanted(o: Outcome, fetch: boolean): { statuses: number[]; open: boolean
       if (fetch) {
         delete w.target;
         delete w.trailers;
-        const url = s.url === undefined ? defaultUrl(s) : s.url;
+        const url = s.url === undefined ? defaultUrl(s, host) : s.url;
         if (url === null || url === undefined) delete w.url;
         else w.url = url;
       } else {
@@ -262,14 +267,15 @@ async function check(ep: Endpoint, c: (typeof CASES)[number], want: Outcome, fet
   const views: (AppView | null)[] = o.responses
     .filter((r) => r.status === 200)
     .map((r) => (r.body.length ? (JSON.parse(r.body.toString('utf8')) as AppView) : null));
+  const shaped = wanted(want, fetch, hostOf(c.send));
   const got = {
     statuses: o.responses.map((r) => r.status),
     open: o.open,
-    seen: want.seen.map((s, i) => project(views[i] ?? null, s, fetch)),
+    seen: shaped.seen.map((s, i) => project(views[i] ?? null, s, fetch)),
   };
   const text = o.responses.map((r) => `${r.status} ${r.body.toString('latin1').slice(0, 200)}`).join(' | ');
   expect(o.hung, `${label}: no answer or close within ${READ_MS} ms (got: ${text})`).toBe(false);
-  expect(got, `${label}: ${text}`).toEqual(wanted(want, fetch));
+  expect(got, `${label}: ${text}`).toEqual(shaped);
   expect(ran, `${label}: requests the app was given`).toBe(want.seen.length);
   // Every error answer is complete and says it closes.
   for (const r of o.responses.filter((x) => x.status >= 400 && x.status !== 417)) {
