@@ -41,7 +41,14 @@ import type { Logger } from '../log/logger.js';
 import { type ServerHandle, closeAfterResponse, keepAliveMs, listenOnHandle, stopAccepting } from '../node-compat.js';
 import type { ListenerInfo } from '../protocol.js';
 import { callThroughEmit } from './app-call.js';
-import { lastRequest, markRejected, onClientError, rejectConnection, requestEnded, requestStarted } from './client-errors.js';
+import {
+  lastRequest,
+  markRejected,
+  onClientError,
+  rejectConnection,
+  requestEnded,
+  requestStarted,
+} from './client-errors.js';
 import { type TrustList, forwardedClient, normalizeAddress, resolveClientInfo, trustList } from './forwarded.js';
 import { type RequestLimits, type Rejection, checkRequest, parserOptions, requestLimits } from './limits.js';
 import { LiveSet } from './live-set.js';

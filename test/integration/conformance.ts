@@ -13,7 +13,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CASES } from '../fixtures/conformance/cases.js';
-import { type Outcome, type Seen, type Target, expectedOutcome } from '../fixtures/conformance/outcomes.js';
+import {
+  type ConformanceCase,
+  type Outcome,
+  type Seen,
+  type Target,
+  expectedOutcome,
+} from '../fixtures/conformance/outcomes.js';
 import { FIXTURES, type Server, cleanup, start } from './harness.js';
 
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
@@ -97,13 +103,18 @@ function parseResponses(buf: Buffer, heads: boolean[]): { responses: Response[];
 
 /** Which of the requests in `bytes` are HEADs, in order (good enough for the table's pipelines). */
 function headFlags(bytes: string): boolean[] {
-  return [...bytes.matchAll(/(?:^|\r\n\r\n|\n\n)(HEAD|[A-Z]+) [^\r\n]* HTTP\/1\.[01]\r\n/g)].map((m) => m[1] === 'HEAD');
+  const lines = bytes.matchAll(/(?:^|\r\n\r\n|\n\n)(HEAD|[A-Z]+) [^\r\n]* HTTP\/1\.[01]\r\n/g);
+  return [...lines].map((m) => m[1] === 'HEAD');
 }
 
 const finalCount = (rs: Response[]) => rs.filter((r) => r.status >= 200).length;
 
 /** Sends one case on a fresh connection and observes the answers, the connection and (if expected) a follow-up. */
-async function exchange(port: number, bytes: string, opts: { halfClose?: boolean; finals: number; tryFollowUp: boolean }): Promise<Observed> {
+async function exchange(
+  port: number,
+  bytes: string,
+  opts: { halfClose?: boolean; finals: number; tryFollowUp: boolean },
+): Promise<Observed> {
   const socket = net.connect({ port, host: '127.0.0.1' });
   socket.on('error', () => {});
   let buf = Buffer.alloc(0);
@@ -156,7 +167,8 @@ async function exchange(port: number, bytes: string, opts: { halfClose?: boolean
       socket.write(FOLLOW_UP);
       hung = !(await until(() => finalCount(parseResponses(buf.subarray(before), []).responses) >= 1));
       const follow = parseResponses(buf.subarray(before), []).responses;
-      open = follow.length > 0 && follow.at(-1)!.status === 200 && (JSON.parse(follow.at(-1)!.body.toString()) as AppView).count !== undefined;
+      const last = follow.at(-1);
+      open = last?.status === 200 && (JSON.parse(last.body.toString()) as AppView).count !== undefined;
     } else if (!hung && !closed) {
       // Not expected to persist: the server must close it.
       hung = !(await until(() => false));
@@ -249,14 +261,15 @@ export interface Endpoint {
 }
 
 async function readCount(port: number): Promise<number> {
-  const o = await exchange(port, 'GET /count HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { finals: 1, tryFollowUp: false });
+  const counter = 'GET /count HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+  const o = await exchange(port, counter, { finals: 1, tryFollowUp: false });
   const r = o.responses[0];
   if (!r || r.status !== 200) throw new Error(`counter request failed: ${JSON.stringify(o)}`);
   return (JSON.parse(r.body.toString()) as AppView).count;
 }
 
 /** Runs one case on `port` and checks it against `expected`. */
-async function check(ep: Endpoint, c: (typeof CASES)[number], want: Outcome, fetch: boolean, label: string): Promise<void> {
+async function check(ep: Endpoint, c: ConformanceCase, want: Outcome, fetch: boolean, label: string): Promise<void> {
   const before = await ep.count();
   const o = await exchange(ep.port, c.send, {
     halfClose: c.halfClose,
@@ -323,8 +336,8 @@ export function conformanceSuite(target: Exclude<Target, 'node-http'>): void {
         check(ts, c, expectedOutcome(c, target, NODE_MAJOR), fetch, `tsunicorn ${target}`),
         check(bare.ep, c, expectedOutcome(c, 'node-http', NODE_MAJOR), false, 'node:http'),
       ]);
-      const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
-      if (failed.length) throw new Error(failed.map((e) => e.message).join('\n'));
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed.length) throw new Error(failed.map((r) => (r.reason as Error).message).join('\n'));
     });
 
     it('the worker never crashed or was replaced, and nothing was logged as an error', () => {

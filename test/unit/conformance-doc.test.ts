@@ -50,6 +50,7 @@ describe('HTTP conformance table', () => {
       return;
     }
     expect(from, 'docs/security.md has no generated conformance block').toBeGreaterThanOrEqual(0);
-    expect(doc.slice(from + BEGIN.length, to), 'stale: run UPDATE_DOCS=1 npx vitest run test/unit/conformance-doc.test.ts').toBe(want);
+    const stale = 'stale: run UPDATE_DOCS=1 npx vitest run test/unit/conformance-doc.test.ts';
+    expect(doc.slice(from + BEGIN.length, to), stale).toBe(want);
   });
 });
