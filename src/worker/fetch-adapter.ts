@@ -254,8 +254,7 @@ function respond(req: IncomingMessage, res: ServerResponse, response: Response, 
 /**
  * One writeHead with a flat [name, value, …] list, node:http's cheapest way to send a head, then
  * one end(). Set-Cookie goes as one name with an array of values: writeHead on a response that
- * already has headers (`connection: close` while the worker drains) sets each pair with setHeader,
- * which keeps only the last of repeated names.
+ * already has headers sets each pair with setHeader, which keeps only the last of repeated names.
  */
 function writeLight(req: IncomingMessage, res: ServerResponse, light: LightParts): void {
   const head: (string | string[])[] = [];

@@ -99,8 +99,20 @@ describe.each(WORKER_CLASSES.flatMap((cls) => (['node', 'fetch'] as const).map((
       expect(s.countLog(/app saw .*(user:pw|nohost)/)).toBe(fetch ? 0 : 2);
     });
 
+    it('HTTP/1.0 absolute form without Host; OPTIONS * (no Request URL: 400 for a fetch app)', async () => {
+      const r10 = await send('GET http://other.example/old?v=1 HTTP/1.0\r\n\r\n');
+      expect(r10.statuses).toEqual([200]);
+      expect(appSaw(r10).url).toBe('http://other.example/old?v=1');
+      expect(await logLine(sent)).toBe('200|/old|v=1|GET http://other.example/old?v=1 HTTP/1.0');
+      const star = await send('OPTIONS * HTTP/1.1\r\nHost: good.example\r\nConnection: close\r\n\r\n');
+      if (fetch) expect(star.statuses).toEqual([400]);
+      else expect(appSaw(star).url).toBe('*');
+      expect(await logLine(sent)).toBe(`${fetch ? 400 : 200}|*||OPTIONS * HTTP/1.1`);
+    });
+
     it('after an absolute-form request the connection carries on (async keeps it alive, sync closes)', async () => {
-      const two = 'GET http://other.example/one HTTP/1.1\r\nHost: good.example\r\n\r\n' + 'GET /two HTTP/1.1\r\nHost: good.example\r\n\r\n';
+      const one = 'GET http://other.example/one HTTP/1.1\r\nHost: good.example\r\n\r\n';
+      const two = `${one}GET /two HTTP/1.1\r\nHost: good.example\r\n\r\n`;
       sent += 2;
       const r = await sendRaw(port, two, cls === 'async' ? { untilStatuses: 2 } : {});
       if (cls === 'async') {

@@ -151,7 +151,8 @@ describe('request limits', () => {
   });
 
   it('Host is uri-host [":" port] (RFC 9112 §3.2), in HTTP/1.0 too', () => {
-    for (const good of ['x', 'x:8080', 'x:', '', '127.0.0.1', '[::1]', '[::1]:80', 'a-b.c_d~e', '%41b', "x!$&'()*+,;="]) {
+    const goods = ['x', 'x:8080', 'x:', '', '127.0.0.1', '[::1]', '[::1]:80', 'a-b.c_d~e', '%41b', "x!$&'()*+,;="];
+    for (const good of goods) {
       expect(checkRequest(limitReq('GET', '/', ['Host', good]), defaults), good).toBeNull();
     }
     for (const bad of ['a b', 'x/y', 'u@x', 'x?y', 'x#y', 'x:8o', 'x\\y', '[::1', '::1', '%4', 'x\ty', 'caf\xe9']) {
@@ -162,9 +163,25 @@ describe('request limits', () => {
 
   it('a Transfer-Encoding without a coding: 400 and close (llhttp would frame the request as having no body)', () => {
     for (const empty of ['', ',', ' , ']) {
-      expect(checkRequest(limitReq('POST', '/', ['Host', 'x', 'Transfer-Encoding', empty]), defaults)).toMatchObject({ status: 400, badFraming: true });
+      const rejection = checkRequest(limitReq('POST', '/', ['Host', 'x', 'Transfer-Encoding', empty]), defaults);
+      expect(rejection, JSON.stringify(empty)).toMatchObject({ status: 400, badFraming: true });
     }
     expect(checkRequest(limitReq('POST', '/', ['Host', 'x', 'Transfer-Encoding', 'chunked']), defaults)).toBeNull();
+  });
+
+  it('Transfer-Encoding in HTTP/1.0, any spelling or coding: 400, bad framing (nothing more read); fine in 1.1', () => {
+    const sent = [
+      ['Transfer-Encoding', 'chunked'],
+      ['transfer-encoding', 'identity'],
+      ['Host', 'a', 'TRANSFER-ENCODING', 'x'],
+    ];
+    for (const raw of sent) {
+      const rejection = checkRequest(limitReq('POST', '/', raw, 0), defaults);
+      expect(rejection, raw.join(' ')).toMatchObject({ status: 400, badFraming: true });
+    }
+    const lookalike = ['Content-Length', '5', 'X-Transfer-Encodin', 'g'];
+    expect(checkRequest(limitReq('POST', '/', lookalike, 0), defaults)).toBeNull();
+    expect(checkRequest(limitReq('POST', '/', ['Host', 'a', 'Transfer-Encoding', 'chunked']), defaults)).toBeNull();
   });
 });
 
