@@ -44,6 +44,12 @@ export interface Halt {
   reason: string;
 }
 
+/** What a worker's death by these signals usually means: the kernel's OOM killer, V8's heap limit (it aborts). */
+const OUT_OF_MEMORY: Record<string, string> = {
+  SIGKILL: ' Perhaps out of memory?',
+  SIGABRT: ' Perhaps out of memory (V8 heap limit: see "FATAL ERROR" on stderr)?',
+};
+
 export class WorkerPool {
   private readonly byId = new Map<number, WorkerRecord>();
   generation = 1;
@@ -263,7 +269,7 @@ export class WorkerPool {
     const bootCode = w.bootError ?? (w.readyAt === null && (code === ExitCode.APP_LOAD || code === ExitCode.WORKER_BOOT) ? code : null);
     if (bootCode !== null && bootCode !== undefined) return this.onBootFailure(w, bootCode);
 
-    if (signal) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!${signal === 'SIGKILL' ? ' Perhaps out of memory?' : ''}`);
+    if (signal) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!${OUT_OF_MEMORY[signal] ?? ''}`);
     else this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`);
     if (!stopping) this.backoffAfterCrash(w);
     return null;

@@ -33,6 +33,7 @@ import { type ShutdownHandler, callShutdown, upgradeListener } from './upgrade.j
 import { serverTlsOptions } from './tls.js';
 import { type RequestSink, observeRequests } from './request-observer.js';
 import { type WorkerMetrics, startWorkerMetrics } from '../metrics/worker-metrics.js';
+import { busyTitle, targetPath } from './process-title.js';
 
 if (!cluster.isWorker) {
   process.stderr.write('tsunicorn: the worker entry must be started by the arbiter\n');
@@ -137,6 +138,26 @@ function accessLogSink(settings: Settings): RequestSink | null {
   return (record) => writer.write(format(record));
 }
 
+/** The last resident-memory reading: reported again when a new one cannot be taken. */
+let lastRss = 0;
+
+/**
+ * Resident memory, or the last reading: Node opens /proc/self/stat for it, which fails with EMFILE (#16).
+ * Stale rather than thrown (the beat keeps this worker alive); that failure also tells the server it is out of
+ * descriptors.
+ */
+function residentMemory(): number {
+  try {
+    lastRss = process.memoryUsage.rss();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EMFILE' || code === 'ENFILE') server?.descriptorsExhausted();
+    return lastRss;
+  }
+  server?.checkDescriptors();
+  return lastRss;
+}
+
 function beat(): WorkerToArbiter {
   const snapshot = metrics?.snapshot();
   return {
@@ -144,7 +165,7 @@ function beat(): WorkerToArbiter {
     requests: server?.requests ?? 0,
     inFlight: server?.activeRequests ?? 0,
     connections: server?.openConnections ?? 0,
-    rss: process.memoryUsage.rss(),
+    rss: residentMemory(),
     ...(snapshot ? { metrics: snapshot } : {}),
   };
 }
@@ -209,7 +230,7 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
   appShutdown = app.shutdown;
   const maxRequests = settings.maxRequests > 0 ? settings.maxRequests + Math.floor(Math.random() * (settings.maxRequestsJitter + 1)) : 0;
   const sinks = [accessLogSink(settings), ...(metrics?.sinks ?? [])].filter((s): s is RequestSink => s !== null);
-  const path = (req: IncomingMessage) => (req.url ?? '/').split('?')[0] ?? '/';
+  const path = (req: IncomingMessage) => targetPath(req.url ?? '/');
   configureForwarding(settings);
   // The PEM text the arbiter read and checked; the sslContext hook (if any) adjusts the options here too.
   const tls = msg.tls ? await serverTlsOptions(settings, msg.tls, hooks) : null;
@@ -221,6 +242,8 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
     ...(app.upgrade ? { upgrade: upgradeListener(app.upgrade, log) } : {}),
     maxRequests,
     needSpare: (index, count) => void send({ t: 'need-spare', index, count }),
+    // The arbiter replaces a worker that exits with an error; the others serve meanwhile.
+    onListenError: () => void stop(true, ExitCode.RUNTIME),
     onMaxRequests: () => {
       log.info(`Autorestarting worker after current request (${maxRequests} requests served).`);
       void send({ t: 'retiring', reason: 'max-requests' });
@@ -228,7 +251,7 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
     },
     // Sync: ps shows what each worker is serving, and the arbiter reads it on a timeout (no per-request IPC).
     onRequestStart: (req) => {
-      process.title = `${idleTitle} ${req.method ?? 'GET'} ${path(req)}`;
+      process.title = busyTitle(idleTitle, req.method, req.url);
     },
     onRequestEnd: () => {
       process.title = idleTitle;

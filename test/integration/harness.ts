@@ -91,6 +91,14 @@ export function lineCollector(into: string[]): (chunk: Buffer) => void {
 
 const running = new Set<Server>();
 
+/** `node`: the executable to start instead of this Node (a copy, a shell that execs it). */
+export interface StartOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  nodeArgs?: string[];
+  node?: string;
+}
+
 /** Worker classes the lifecycle suites run under. */
 export const WORKER_CLASSES = ['async', 'sync'] as const;
 let workerClassArgs = '';
@@ -112,9 +120,9 @@ export class Server {
   /** Every pid seen as a child, so cleanup can kill stragglers. */
   private readonly seen = new Set<number>();
 
-  constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {}) {
+  constructor(args: string[], opts: StartOptions = {}) {
     // nodeArgs (V8 and Node flags) reach the workers too: node:cluster forks them with the master's execArgv.
-    this.proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], {
+    this.proc = spawn(opts.node ?? process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], {
       cwd: opts.cwd ?? FIXTURES,
       env: { ...process.env, TSUNICORN_CMD_ARGS: workerClassArgs, PORT: '', WEB_CONCURRENCY: '', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -210,7 +218,7 @@ export class Server {
   }
 }
 
-export function start(args: string[], opts?: { cwd?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] }): Server {
+export function start(args: string[], opts?: StartOptions): Server {
   return new Server(args, opts);
 }
 
