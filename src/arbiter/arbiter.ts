@@ -27,13 +27,14 @@ import { ArbiterMetrics } from '../metrics/arbiter-metrics.js';
 import { type ControlActions, answerControl } from './control-commands.js';
 import { ControlServer } from './control-socket.js';
 import { inheritedSockets } from './upgrade.js';
+import { AutoWorkers } from './auto-workers.js';
 import { pid1Note } from './pid1.js';
 import { type PoolContext, WorkerPool } from './pool.js';
 import { rereadConfig, watchForReload } from './reload.js';
 import { Succession } from './succession.js';
 import { Systemd } from './systemd.js';
 import { murderStale, nextWakeMs, stopDeadline } from './timeouts.js';
-import { now, sendToWorker, setupCluster } from './workers.js';
+import { WorkerState, now, sendToWorker, setupCluster } from './workers.js';
 
 export enum ArbiterState {
   Starting = 'starting',
@@ -77,11 +78,13 @@ export class Arbiter {
   /** Socket activation and Type=notify (src/arbiter/systemd.ts). */
   private readonly systemd: Systemd;
   private readonly specText: string;
+  /** -w auto: the worker count from CPU and memory limits (auto-workers.ts). */
+  private auto: AutoWorkers | null = null;
 
   constructor(private readonly input: ArbiterInput) {
     this.config = input.config;
     this.log = input.log;
-    this.pool = new WorkerPool(this.settings.workers, this.log, this.reportHook);
+    this.pool = new WorkerPool(AutoWorkers.target(this.settings, null), this.log, this.reportHook);
     const parsed = parseAppSpec(this.settings.app ?? '');
     this.specText = this.settings.name ?? (parsed.ok ? formatAppSpec(parsed.spec) : (this.settings.app ?? ''));
     this.succession = new Succession(input.env);
@@ -132,6 +135,10 @@ export class Arbiter {
     }
     for (const l of this.listeners) log.info(`Listening at: ${l.info.display} (${process.pid})`);
     log.info(`Using worker: ${settings.workerClass}`);
+    if (settings.workers === 'auto') {
+      this.auto = new AutoWorkers(settings, log);
+      this.pool.target = this.auto.target;
+    }
     const note = pid1Note(this.input.env);
     if (note) log[note.level](note.text);
 
@@ -190,7 +197,9 @@ export class Arbiter {
       case 'signal':
         return this.onSignal(event.signal);
       case 'message':
-        return this.pool.onMessage(event.workerId, event.msg, this.poolContext());
+        this.pool.onMessage(event.workerId, event.msg, this.poolContext());
+        if (event.msg.t === 'beat' && this.auto) this.autoBeat(event.workerId);
+        return;
       case 'exit': {
         const halt = this.pool.onExit(event.workerId, event.code, event.signal, this.poolContext(), this.state === ArbiterState.Stopping);
         if (halt) this.halt(halt.code, halt.reason);
@@ -275,6 +284,14 @@ export class Arbiter {
     stop: (graceful) => this.beginStop(graceful),
   };
 
+  /** -w auto under a memory limit: a ready worker's first beat measures what one costs (auto-workers.ts). */
+  private autoBeat(workerId: number): void {
+    const w = this.pool.get(workerId);
+    if (!w || w.state !== WorkerState.Ready || this.state === ArbiterState.Stopping) return;
+    const target = this.auto?.onReadyBeat(w.rss) ?? null;
+    if (target !== null) this.setTarget(target);
+  }
+
   private setTarget(n: number): void {
     const old = this.pool.target;
     this.pool.target = n;
@@ -318,7 +335,10 @@ export class Arbiter {
       applyUmask(settings);
       useWorkerIdentity(next.identity, settings, this.socketPaths());
       this.log.setLevel(settings.logLevel);
-      if (settings.workers !== before.workers || this.pool.winched) this.setTarget(settings.workers);
+      if (settings.workers === 'auto') {
+        this.setTarget(this.auto?.reread(settings) ?? (this.auto = new AutoWorkers(settings, this.log)).target);
+      }
+      else if (settings.workers !== before.workers || this.pool.winched) this.setTarget(settings.workers);
       this.pool.startGeneration();
       await callHook(this.hooks, 'onReload', this.reportHook, this.serverInfo());
     } finally {

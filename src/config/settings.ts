@@ -8,7 +8,10 @@ import { parseAppSpec } from './app-spec.js';
 import { parseBind } from './bind-address.js';
 import { STATSD_DEFAULT_PORT, parseHostPort } from '../metrics/host-port.js';
 import { controlSocketKind } from './control-path.js';
-import { type Kind, type Section, addressList, bool, choice, headerMap, int, list, onlyOne, optionalStr, seconds, umask } from './setting-types.js';
+import {
+  type Kind, type Section, addressList, bool, choice, headerMap, int, intOrAuto, list, onlyOne, optionalStr, seconds,
+  umask,
+} from './setting-types.js';
 
 export interface SettingSpec<T> {
   kind: Kind<T>;
@@ -96,12 +99,16 @@ export const SETTINGS = {
 
   // ── Worker processes ────────────────────────────────────────────────────
   workers: spec({
-    kind: int(1, 1024),
+    kind: intOrAuto(1, 1024),
     section: 'Worker processes',
     flags: ['-w', '--workers'],
-    default: (env) => envInt(env, 'WEB_CONCURRENCY', 1),
-    defaultDoc: '`1`, or `$WEB_CONCURRENCY` when set',
-    doc: 'Number of worker processes. A good start is the number of CPU cores.',
+    default: (env): number | 'auto' =>
+      env.WEB_CONCURRENCY?.trim().toLowerCase() === 'auto' ? 'auto' : envInt(env, 'WEB_CONCURRENCY', 1),
+    defaultDoc: '`1`, or `$WEB_CONCURRENCY` when set (a number or `auto`)',
+    doc:
+      'Number of worker processes. `auto`: as many as CPUs the process may use (its CPU affinity and its cgroup ' +
+      '`cpu.max` quota, rounded up), and, under a cgroup memory limit, no more than fit beside one booted worker’s ' +
+      'measured memory; the decision and its inputs are logged at start. See docs/workers.md#sizing-with--w-auto.',
   }),
   workerClass: spec({
     kind: choice(['async', 'sync'] as const),

@@ -103,6 +103,14 @@ export function useWorkerClass(cls: (typeof WORKER_CLASSES)[number] | null): voi
   workerClassArgs = cls ? `-k ${cls}` : '';
 }
 
+export interface ServerOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  nodeArgs?: string[];
+  /** A command that execs the rest of the command line: `['taskset', '-c', '0']`. */
+  wrap?: string[];
+}
+
 export class Server {
   readonly proc: ChildProcess;
   readonly lines: string[] = [];
@@ -112,9 +120,12 @@ export class Server {
   /** Every pid seen as a child, so cleanup can kill stragglers. */
   private readonly seen = new Set<number>();
 
-  constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {}) {
+  constructor(args: string[], opts: ServerOptions = {}) {
     // nodeArgs (V8 and Node flags) reach the workers too: node:cluster forks them with the master's execArgv.
-    this.proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], {
+    const argv = [process.execPath, ...(opts.nodeArgs ?? []), BIN, ...args];
+    // A wrapper must exec node (taskset, `sh -c '…; exec "$0" "$@"'`), so that the pid is the master's.
+    const [cmd, ...rest] = [...(opts.wrap ?? []), ...argv];
+    this.proc = spawn(cmd!, rest, {
       cwd: opts.cwd ?? FIXTURES,
       env: { ...process.env, TSUNICORN_CMD_ARGS: workerClassArgs, PORT: '', WEB_CONCURRENCY: '', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -210,7 +221,7 @@ export class Server {
   }
 }
 
-export function start(args: string[], opts?: { cwd?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] }): Server {
+export function start(args: string[], opts?: ServerOptions): Server {
   return new Server(args, opts);
 }
 
