@@ -42,7 +42,9 @@ export type ArbiterToWorker =
   /** USR1 reached the arbiter: reopen log files. (Workers never listen for SIGUSR1: it would disable the inspector.) */
   | { t: 'reopen-logs' }
   /** Keep-alive balance (balance.ts): answer the next `count` requests with `Connection: close`. */
-  | { t: 'shed'; count: number };
+  | { t: 'shed'; count: number }
+  /** TERM reached the arbiter: --health-path answers 503 from now on (through --shutdown-delay and the drain). */
+  | { t: 'server-stopping' };
 
 export type WorkerToArbiter =
   /** The worker's message handler is installed; the arbiter may send `boot`. */
@@ -75,5 +77,7 @@ export function isMessage<U extends { t: string }>(value: unknown, types: readon
   );
 }
 
-export const ARBITER_TO_WORKER_TYPES = ['boot', 'listener', 'stop', 'reopen-logs', 'shed'] as const satisfies readonly ArbiterToWorker['t'][];
+export const ARBITER_TO_WORKER_TYPES = [
+  'boot', 'listener', 'stop', 'reopen-logs', 'shed', 'server-stopping',
+] as const satisfies readonly ArbiterToWorker['t'][];
 export const WORKER_TO_ARBITER_TYPES = ['hello', 'ready', 'boot-error', 'need-spare', 'beat', 'retiring', 'request-timeout'] as const satisfies readonly WorkerToArbiter['t'][];

@@ -31,6 +31,7 @@ import { AutoWorkers } from './auto-workers.js';
 import { pid1Note } from './pid1.js';
 import { type PoolContext, WorkerPool } from './pool.js';
 import { rereadConfig, watchForReload } from './reload.js';
+import { ShutdownDelay } from './shutdown-delay.js';
 import { Succession } from './succession.js';
 import { Systemd } from './systemd.js';
 import { murderStale, nextWakeMs, stopDeadline } from './timeouts.js';
@@ -80,6 +81,8 @@ export class Arbiter {
   private readonly specText: string;
   /** -w auto: the worker count from CPU and memory limits (auto-workers.ts). */
   private auto: AutoWorkers | null = null;
+  /** --shutdown-delay: TERM keeps the server serving this long before the drain. */
+  private readonly shutdownDelay = new ShutdownDelay();
 
   constructor(private readonly input: ArbiterInput) {
     this.config = input.config;
@@ -158,11 +161,13 @@ export class Arbiter {
         this.maybePromote();
         this.reportReadiness();
         murderStale(this.pool.values(), this.settings, this.log, this.queue);
-        if (this.state === ArbiterState.Running) this.pool.converge(this.poolContext());
+        if (this.shutdownDelay.due()) this.drain();
+        if (this.state === ArbiterState.Running || this.shutdownDelay.pending) this.pool.converge(this.poolContext());
         this.metrics?.tick(this.pool.countLive(), now());
       });
       if (this.isStopped()) return this.finish();
-      const event = await this.queue.next(nextWakeMs(this.pool.values(), this.settings, this.pool.nextSpawnAt));
+      const wait = nextWakeMs(this.pool.values(), this.settings, this.pool.nextSpawnAt);
+      const event = await this.queue.next(this.shutdownDelay.wakeMs(wait));
       if (event) {
         try {
           await this.handle(event);
@@ -199,9 +204,12 @@ export class Arbiter {
       case 'message':
         this.pool.onMessage(event.workerId, event.msg, this.poolContext());
         if (event.msg.t === 'beat' && this.auto) this.autoBeat(event.workerId);
+        // A worker that became ready during --shutdown-delay answers --health-path with 503 too.
+        if (event.msg.t === 'ready' && this.state === ArbiterState.Stopping) this.tellStopping(event.workerId);
         return;
       case 'exit': {
-        const halt = this.pool.onExit(event.workerId, event.code, event.signal, this.poolContext(), this.state === ArbiterState.Stopping);
+        const stopping = this.state === ArbiterState.Stopping && !this.shutdownDelay.pending;
+        const halt = this.pool.onExit(event.workerId, event.code, event.signal, this.poolContext(), stopping);
         if (halt) this.halt(halt.code, halt.reason);
         return;
       }
@@ -381,10 +389,32 @@ export class Arbiter {
     }
     // Handing over to a USR2 successor, or back to the predecessor, is not the service stopping.
     if (this.state !== ArbiterState.Stopping && !this.succession.handingOver()) this.systemd.stopping();
+    const first = this.state !== ArbiterState.Stopping;
     this.state = ArbiterState.Stopping;
     this.stopGraceful = graceful;
     this.watcher?.close();
+    if (first) for (const w of this.pool.values()) this.tellStopping(w.id);
+    // Not when handing over to a USR2 successor: its workers serve on, and this master's should go now.
+    const delay = this.settings.shutdownDelay;
+    if (graceful && delay > 0 && !this.succession.handingOver()) {
+      const health = this.settings.healthPath ? `; ${this.settings.healthPath} answers 503` : '';
+      this.log.info(`Serving on for --shutdown-delay ${delay} s before stopping gracefully${health}`);
+      this.shutdownDelay.begin(delay);
+      return;
+    }
+    this.drain(graceful);
+  }
+
+  /** The stop proper: workers stop accepting and drain (graceful), or exit at once; killed at the deadline. */
+  private drain(graceful = true): void {
+    this.shutdownDelay.cancel();
     this.pool.stopAll(graceful, stopDeadline(this.settings, graceful));
+  }
+
+  /** --health-path answers 503 in this worker from now on. */
+  private tellStopping(workerId: number): void {
+    const w = this.pool.get(workerId);
+    if (w && this.settings.healthPath) sendToWorker(w, { t: 'server-stopping' });
   }
 
   /** Stops everything because workers cannot boot; exits with their code (Gunicorn's HaltServer). */

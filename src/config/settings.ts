@@ -193,6 +193,30 @@ export const SETTINGS = {
       'gracefully and is replaced. 0 disables.',
   }),
 
+  healthPath: spec({
+    kind: optionalStr('PATH', (s) => (/^\/[^\s?#]*$/.test(s) ? undefined : 'a path from /, without spaces, ? or #')),
+    section: 'Worker processes',
+    flags: ['--health-path'],
+    default: () => null,
+    doc:
+      'A path the workers answer themselves, before the app (and outside the access log and metrics), for ' +
+      'readiness probes and load balancers: 200 while the server serves, 503 from the moment it is told to stop ' +
+      '(TERM, and through --shutdown-delay) and in a worker not yet listening on every --bind. A worker being ' +
+      'replaced by a reload or a recycle keeps answering 200: the server as a whole still serves. ' +
+      'See docs/deploy/kubernetes.md.',
+  }),
+  shutdownDelay: spec({
+    kind: seconds(0),
+    section: 'Worker processes',
+    flags: ['--shutdown-delay'],
+    default: () => 0,
+    doc:
+      'On TERM, keep serving normally for this many seconds, with --health-path answering 503, so that load ' +
+      'balancers and Kubernetes endpoints stop sending before the workers stop accepting; then stop gracefully ' +
+      '(--graceful-timeout counts from there). INT or QUIT during the delay stops at once; a second TERM changes ' +
+      'nothing. Replaces a preStop sleep.',
+  }),
+
   // ── Server mechanics ────────────────────────────────────────────────────
   reload: spec({
     kind: bool(),

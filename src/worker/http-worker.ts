@@ -44,6 +44,7 @@ import { callThroughEmit } from './app-call.js';
 import { onClientError, rejectConnection, requestEnded, requestStarted } from './client-errors.js';
 import { type TrustList, forwardedClient, normalizeAddress, resolveClientInfo, trustList } from './forwarded.js';
 import { type RequestLimits, type Rejection, checkRequest, parserOptions, requestLimits } from './limits.js';
+import { Health } from './health.js';
 import { LiveSet } from './live-set.js';
 import { readProxyHeader, replayInto, setProxiedPeer } from './proxy-protocol.js';
 import type { UpgradeHandler } from './upgrade.js';
@@ -108,6 +109,8 @@ export class HttpWorker {
   readonly callApp: RequestListener;
   /** Requests still to be answered with `Connection: close` to rebalance keep-alive connections (arbiter/balance.ts). */
   private shedding = 0;
+  /** --health-path, answered before the app (health.ts); null when unset. */
+  private readonly health: Health | null;
 
   constructor(private readonly opts: HttpWorkerOptions) {
     this.sync = opts.settings.workerClass === 'sync';
@@ -117,6 +120,12 @@ export class HttpWorker {
     this.limits = requestLimits(opts.settings);
     this.callApp = callThroughEmit(opts.app);
     this.proxyPeers = opts.settings.proxyProtocol ? trustList(opts.settings.proxyAllowIps) : null;
+    this.health = opts.settings.healthPath ? new Health(opts.settings.healthPath) : null;
+  }
+
+  /** The arbiter is stopping the server (TERM): --health-path answers 503 from now on; requests are still served. */
+  stopServing(): void {
+    this.health?.stop();
   }
 
   get activeRequests(): number {
@@ -163,6 +172,7 @@ export class HttpWorker {
           }),
       ),
     );
+    this.health?.ready();
   }
 
   private listen(ep: Endpoint): void {
@@ -292,6 +302,7 @@ export class HttpWorker {
       }
       return;
     }
+    if (this.health !== null && this.health.matches(req)) return this.answerHealth(req, res, this.health);
     if (client) req.tsunicorn = client;
     this.requests++;
     this.inFlight.add(res);
@@ -305,6 +316,13 @@ export class HttpWorker {
     }
     runApp(this, req, res);
   };
+
+  /** --health-path: not a request of the app's, so not counted, logged or timed. */
+  private answerHealth(req: IncomingMessage, res: ServerResponse, health: Health): void {
+    res.on('close', rejectedClosed);
+    if (this.sync || this.draining || this.opts.settings.keepAlive === 0) closeAfterResponse(res);
+    health.answer(req, res);
+  }
 
   /** The 'close' listener of every async response: one function, not a closure per request. */
   private readonly responseClosed = ((worker: HttpWorker) =>

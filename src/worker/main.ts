@@ -61,6 +61,8 @@ let accessLog: LineWriter | null = null;
 let appShutdown: ShutdownHandler | undefined;
 /** StatsD and Prometheus counters (--statsd-host, --metrics-bind); null when both are off. */
 let metrics: WorkerMetrics | null = null;
+/** The arbiter said the server is stopping (--health-path answers 503), possibly before the server was made. */
+let serverStopping = false;
 
 function send(msg: WorkerToArbiter): Promise<void> {
   return new Promise((resolve) => {
@@ -238,6 +240,7 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
       void send({ t: 'request-timeout', method: req.method ?? 'GET', path: path(req) }).then(() => stop(false, ExitCode.RUNTIME));
     },
   });
+  if (serverStopping) server.stopServing();
   for (const [l, handle] of pendingHandles.splice(0)) server.addHandle(l, handle);
   appLoaded = true;
   maybeListen();
@@ -264,6 +267,10 @@ const dispatch: Dispatch<ArbiterToWorker, [ServerHandle | undefined]> = {
   },
   shed(msg) {
     server?.shed(msg.count);
+  },
+  'server-stopping'() {
+    serverStopping = true;
+    server?.stopServing();
   },
 };
 
