@@ -40,6 +40,11 @@ export default defineConfig({
   maxRequestsJitter: 0,
   // Recycle a worker whose resident memory stays above this many MB (0 = never).
   maxWorkerMemory: 0,
+  // Recycle a worker whose V8 heap in use stays above this % of its heap limit (0 = never).
+  maxWorkerHeap: 0,
+  // Write a worker's diagnostic report (memory recycle) or stack (timeout) here; keep this many files.
+  diagnosticsDir: null,
+  diagnosticsKeep: 10,
   // A path the workers answer before the app, for readiness probes: 200 while serving, 503 once stopping.
   healthPath: null,
   // On TERM, serve on this many seconds (the health path answering 503) before stopping gracefully.

@@ -44,7 +44,9 @@ export type ArbiterToWorker =
   /** Keep-alive balance (balance.ts): answer the next `count` requests with `Connection: close`. */
   | { t: 'shed'; count: number }
   /** TERM reached the arbiter: --health-path answers 503 from now on (through --shutdown-delay and the drain). */
-  | { t: 'server-stopping' };
+  | { t: 'server-stopping' }
+  /** --diagnostics-dir: send a Node diagnostic report (process.report) back, before this worker is recycled. */
+  | { t: 'report-request' };
 
 export type WorkerToArbiter =
   /** The worker's message handler is installed; the arbiter may send `boot`. */
@@ -57,7 +59,18 @@ export type WorkerToArbiter =
   /** The worker wants `count` more copies of listener `index` (it listens on a fresh copy after each pause). */
   | { t: 'need-spare'; index: number; count: number }
   /** Liveness, sent on a timer from the worker's event loop: silence means the loop is blocked. */
-  | { t: 'beat'; requests: number; inFlight: number; connections: number; rss: number; metrics?: RequestMetricsSnapshot }
+  | {
+      t: 'beat';
+      requests: number;
+      inFlight: number;
+      connections: number;
+      rss: number;
+      metrics?: RequestMetricsSnapshot;
+      /** V8 heap in use and its limit, bytes (--max-worker-heap only). */
+      heap?: { used: number; limit: number };
+    }
+  /** Answer to `report-request`: the worker's Node diagnostic report, as JSON text. */
+  | { t: 'report'; json: string }
   /** The worker reached --max-requests and is draining; the arbiter should replace it now. */
   | { t: 'retiring'; reason: 'max-requests' }
   /** Sync workers: the request passed --timeout; the worker answered 504 (if it could) and exits. */
@@ -78,6 +91,8 @@ export function isMessage<U extends { t: string }>(value: unknown, types: readon
 }
 
 export const ARBITER_TO_WORKER_TYPES = [
-  'boot', 'listener', 'stop', 'reopen-logs', 'shed', 'server-stopping',
+  'boot', 'listener', 'stop', 'reopen-logs', 'shed', 'server-stopping', 'report-request',
 ] as const satisfies readonly ArbiterToWorker['t'][];
-export const WORKER_TO_ARBITER_TYPES = ['hello', 'ready', 'boot-error', 'need-spare', 'beat', 'retiring', 'request-timeout'] as const satisfies readonly WorkerToArbiter['t'][];
+export const WORKER_TO_ARBITER_TYPES = [
+  'hello', 'ready', 'boot-error', 'need-spare', 'beat', 'retiring', 'request-timeout', 'report',
+] as const satisfies readonly WorkerToArbiter['t'][];

@@ -28,6 +28,8 @@ import { type ControlActions, answerControl } from './control-commands.js';
 import { ControlServer } from './control-socket.js';
 import { inheritedSockets } from './upgrade.js';
 import { AutoWorkers } from './auto-workers.js';
+import { Diagnostics, checkDiagnosticsDir } from './diagnostics.js';
+import { HEAP_STRIKES, describeHeap, heapStrikes } from './heap-watch.js';
 import { pid1Note } from './pid1.js';
 import { type PoolContext, WorkerPool } from './pool.js';
 import { rereadConfig, watchForReload } from './reload.js';
@@ -35,7 +37,8 @@ import { ShutdownDelay } from './shutdown-delay.js';
 import { Succession } from './succession.js';
 import { Systemd } from './systemd.js';
 import { murderStale, nextWakeMs, stopDeadline } from './timeouts.js';
-import { WorkerState, now, sendToWorker, setupCluster } from './workers.js';
+import type { MessageOf, WorkerToArbiter } from '../protocol.js';
+import { type WorkerRecord, WorkerState, currentRequest, now, sendToWorker, setupCluster } from './workers.js';
 
 export enum ArbiterState {
   Starting = 'starting',
@@ -83,6 +86,9 @@ export class Arbiter {
   private auto: AutoWorkers | null = null;
   /** --shutdown-delay: TERM keeps the server serving this long before the drain. */
   private readonly shutdownDelay = new ShutdownDelay();
+  /** --diagnostics-dir (diagnostics.ts), and --max-worker-heap strikes per worker (heap-watch.ts). */
+  private diagnostics: Diagnostics | null = null;
+  private readonly heapHigh = new WeakMap<WorkerRecord, number>();
 
   constructor(private readonly input: ArbiterInput) {
     this.config = input.config;
@@ -120,6 +126,9 @@ export class Arbiter {
     // Before binding: a bad certificate or user is a usage error (exit 2) with nothing opened yet.
     this.identity = resolveIdentity(settings);
     this.tls = await checkTls(settings, this.hooks);
+    if (settings.diagnosticsDir) {
+      this.diagnostics = new Diagnostics(checkDiagnosticsDir(settings.diagnosticsDir), settings.diagnosticsKeep, log);
+    }
     applyUmask(settings);
     settings.bind = await this.systemd.binds(settings.bind, this.input.env, log);
     this.listeners = await openListeners(settings.bind, settings.backlog, [...inheritedSockets(this.input.env), ...this.systemd.fromListenFds], this.tls ? 'https' : 'http');
@@ -201,20 +210,28 @@ export class Arbiter {
     switch (event.kind) {
       case 'signal':
         return this.onSignal(event.signal);
-      case 'message':
+      case 'message': {
+        const w = this.pool.get(event.workerId);
+        const wasRetiring = w?.state === WorkerState.Retiring;
         this.pool.onMessage(event.workerId, event.msg, this.poolContext());
         if (event.msg.t === 'beat' && this.auto) this.autoBeat(event.workerId);
+        if (event.msg.t === 'beat' && w) this.memoryBeat(w, event.msg, wasRetiring);
+        if (event.msg.t === 'report' && w) this.diagnostics?.report(w.pid, event.msg.json);
         // A worker that became ready during --shutdown-delay answers --health-path with 503 too.
         if (event.msg.t === 'ready' && this.state === ArbiterState.Stopping) this.tellStopping(event.workerId);
         return;
+      }
       case 'exit': {
         const stopping = this.state === ArbiterState.Stopping && !this.shutdownDelay.pending;
         const halt = this.pool.onExit(event.workerId, event.code, event.signal, this.poolContext(), stopping);
         if (halt) this.halt(halt.code, halt.reason);
         return;
       }
-      case 'stack':
+      case 'stack': {
+        const w = this.pool.get(event.workerId);
+        if (w) this.diagnostics?.timeout(w.pid, currentRequest(w.pid), event.stack, event.reason);
         return this.pool.onStack(event.workerId, event.stack, event.reason, this.poolContext());
+      }
       case 'successor-exit':
         this.succession.successorExited(event.pid, event.code, event.signal, this.log);
         if (this.state !== ArbiterState.Stopping) this.systemd.mainPidAgain();
@@ -298,6 +315,24 @@ export class Arbiter {
     if (!w || w.state !== WorkerState.Ready || this.state === ArbiterState.Stopping) return;
     const target = this.auto?.onReadyBeat(w.rss) ?? null;
     if (target !== null) this.setTarget(target);
+  }
+
+  /**
+   * --max-worker-heap recycles a worker before V8 aborts it; with --diagnostics-dir, a worker that this beat
+   * made retire for memory (heap or --max-worker-memory) is asked for its diagnostic report first.
+   */
+  private memoryBeat(w: WorkerRecord, beat: MessageOf<WorkerToArbiter, 'beat'>, wasRetiring: boolean): void {
+    const percent = this.settings.maxWorkerHeap;
+    const strikes = heapStrikes(this.heapHigh.get(w) ?? 0, beat.heap, percent);
+    this.heapHigh.set(w, strikes);
+    if (strikes >= HEAP_STRIKES && beat.heap && w.state === WorkerState.Ready) {
+      this.log.warning(describeHeap(w.pid, beat.heap, percent));
+      // Asked before the stop, so the worker answers before it starts to drain.
+      if (this.diagnostics) sendToWorker(w, { t: 'report-request' });
+      this.pool.retire(w, 'memory', this.settings);
+    } else if (!wasRetiring && w.state === WorkerState.Retiring && w.retireReason === 'memory' && this.diagnostics) {
+      sendToWorker(w, { t: 'report-request' });
+    }
   }
 
   private setTarget(n: number): void {

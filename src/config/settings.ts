@@ -193,6 +193,36 @@ export const SETTINGS = {
       'gracefully and is replaced. 0 disables.',
   }),
 
+  maxWorkerHeap: spec({
+    kind: int(0, 99),
+    section: 'Worker processes',
+    flags: ['--max-worker-heap'],
+    default: () => 0,
+    doc:
+      'A worker whose V8 heap in use stays above this percentage of its heap limit (V8’s `heap_size_limit`: ' +
+      '`--max-old-space-size` and the defaults) for 3 consecutive heartbeats stops gracefully and is replaced, ' +
+      'before V8 would abort it with "JavaScript heap out of memory" mid-request. 0 disables.',
+  }),
+  diagnosticsDir: spec({
+    kind: optionalStr('DIR'),
+    section: 'Worker processes',
+    flags: ['--diagnostics-dir'],
+    default: () => null,
+    doc:
+      'Write evidence here before a worker is recycled for memory (--max-worker-memory, --max-worker-heap): its Node ' +
+      'diagnostic report (`process.report`: heap spaces, stacks, handles, resource usage), as ' +
+      '`tsunicorn-report-PID-TIME.json`; and for a worker killed at --timeout, whose event loop is blocked, the ' +
+      'JavaScript stack read over the inspector, as `tsunicorn-timeout-PID-TIME.txt`. Files are mode 0600, created ' +
+      'exclusively by the arbiter; the directory is created 0700 if missing and must not be writable by others. ' +
+      'See docs/workers.md.',
+  }),
+  diagnosticsKeep: spec({
+    kind: int(1, 10000),
+    section: 'Worker processes',
+    flags: ['--diagnostics-keep'],
+    default: () => 10,
+    doc: 'Most files kept in --diagnostics-dir; the oldest are deleted beyond it.',
+  }),
   healthPath: spec({
     kind: optionalStr('PATH', (s) => (/^\/[^\s?#]*$/.test(s) ? undefined : 'a path from /, without spaces, ? or #')),
     section: 'Worker processes',
