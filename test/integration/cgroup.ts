@@ -73,6 +73,24 @@ function make(parent: string, version: 1 | 2): TestCgroup {
   };
 }
 
+function makeV2(parent: string, controller: Controller): { cgroup: TestCgroup } | { why: string } {
+  let available: string[];
+  try {
+    available = fs.readFileSync(path.join(parent, 'cgroup.controllers'), 'utf8').split(/\s+/);
+  } catch (err) {
+    return { why: `cgroup v2: cannot read ${parent}/cgroup.controllers (${errCode(err)})` };
+  }
+  if (!available.includes(controller)) return { why: `cgroup v2: no ${controller} controller in ${parent}` };
+  try {
+    const subtree = path.join(parent, 'cgroup.subtree_control');
+    const enabled = fs.readFileSync(subtree, 'utf8').split(/\s+/).includes(controller);
+    if (!enabled) fs.writeFileSync(subtree, `+${controller}`);
+    return { cgroup: make(parent, 2) };
+  } catch (err) {
+    return { why: `cgroup v2: cannot enable ${controller} or create a cgroup in ${parent} (${errCode(err)})` };
+  }
+}
+
 export function makeCgroup(controller: Controller): { cgroup: TestCgroup } | { why: string } {
   if (process.platform !== 'linux') return { why: 'cgroups are Linux only' };
   let self: string;
@@ -85,19 +103,12 @@ export function makeCgroup(controller: Controller): { cgroup: TestCgroup } | { w
   const v2Path = /^0::(.*)$/m.exec(self)?.[1];
   const v2 = mountFor('cgroup2', controller);
   if (v2 && v2Path !== undefined) {
-    const parent = own(v2, v2Path);
-    const available = fs.readFileSync(path.join(parent, 'cgroup.controllers'), 'utf8').split(/\s+/);
-    if (!available.includes(controller)) {
-      reasons.push(`cgroup v2 at ${v2.point}: the ${controller} controller is not available in ${parent}`);
-    } else {
-      try {
-        const subtree = path.join(parent, 'cgroup.subtree_control');
-        const enabled = fs.readFileSync(subtree, 'utf8').split(/\s+/).includes(controller);
-        if (!enabled) fs.writeFileSync(subtree, `+${controller}`);
-        return { cgroup: make(parent, 2) };
-      } catch (err) {
-        reasons.push(`cgroup v2: cannot enable ${controller} or create a cgroup in ${parent} (${errCode(err)})`);
-      }
+    // Our own cgroup first; then the hierarchy's root, which is exempt from the rule that a cgroup with
+    // processes in it cannot enable controllers for its children (EBUSY).
+    for (const parent of new Set([own(v2, v2Path), v2.point])) {
+      const made = makeV2(parent, controller);
+      if ('cgroup' in made) return made;
+      reasons.push(made.why);
     }
   } else {
     reasons.push('no cgroup v2 hierarchy');
