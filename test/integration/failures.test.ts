@@ -68,8 +68,8 @@ describe('app failures', () => {
 
 describe('usage and config errors: exit 2 with one line', () => {
   it.each([
-    [['node-app.mjs', '-w', 'abc'], /^tsunicorn: error: invalid value for --workers: "abc" \(expected an integer from 1 to 1024\)$/],
-    [['node-app.mjs', '-w', '0'], /^tsunicorn: error: invalid value for --workers: "0" \(expected an integer from 1 to 1024\)$/],
+    [['node-app.mjs', '-w', 'abc'], /^tsunicorn: error: invalid value for --workers: "abc" \(expected an integer from 1 to 1024, or auto\)$/],
+    [['node-app.mjs', '-w', '0'], /^tsunicorn: error: invalid value for --workers: "0" \(expected an integer from 1 to 1024, or auto\)$/],
     [['node-app.mjs', '-b', '127.0.0.1:99999'], /^tsunicorn: error: invalid value for --bind: .*port must be a number from 0 to 65535/],
     [['node-app.mjs', '-k', 'gevent'], /^tsunicorn: error: invalid value for --worker-class: "gevent" \(expected one of async/],
     [['node-app.mjs', '--timeout', '-3'], /^tsunicorn: error: invalid value for --timeout: "-3" \(expected a number of seconds >= 0\)$/],
