@@ -36,6 +36,7 @@ import { rereadConfig, watchForReload } from './reload.js';
 import { ShutdownDelay } from './shutdown-delay.js';
 import { Succession } from './succession.js';
 import { Systemd } from './systemd.js';
+import { type Stall, remember, stallOf } from './liveness.js';
 import { murderStale, nextWakeMs, stopDeadline } from './timeouts.js';
 import type { MessageOf, WorkerToArbiter } from '../protocol.js';
 import { type WorkerRecord, WorkerState, currentRequest, now, sendToWorker, setupCluster } from './workers.js';
@@ -82,6 +83,8 @@ export class Arbiter {
   /** Socket activation and Type=notify (src/arbiter/systemd.ts). */
   private readonly systemd: Systemd;
   private readonly specText: string;
+  /** Recent stretches when the loop ran late: not counted as workers' silence (liveness.ts). */
+  private stalls: Stall[] = [];
   /** -w auto: the worker count from CPU and memory limits (auto-workers.ts). */
   private auto: AutoWorkers | null = null;
   /** --shutdown-delay: TERM keeps the server serving this long before the drain. */
@@ -165,18 +168,26 @@ export class Arbiter {
     await this.openControlSocket();
 
     this.state = ArbiterState.Running;
+    // When the loop went to sleep, for how long, and when it woke: its own lateness (liveness.ts).
+    let asleepAt = now();
+    let sleepMs = 0;
+    let wokeAt = asleepAt;
     for (;;) {
       this.guard(() => {
+        this.stalls = remember(this.stalls, stallOf({ asleepAt, sleepMs, wokeAt, turnAt: now() }));
         this.maybePromote();
         this.reportReadiness();
-        murderStale(this.pool.values(), this.settings, this.log, this.queue);
+        murderStale(this.pool.values(), this.settings, this.log, this.queue, this.stalls);
         if (this.shutdownDelay.due()) this.drain();
         if (this.state === ArbiterState.Running || this.shutdownDelay.pending) this.pool.converge(this.poolContext());
         this.metrics?.tick(this.pool.countLive(), now());
       });
       if (this.isStopped()) return this.finish();
-      const wait = nextWakeMs(this.pool.values(), this.settings, this.pool.nextSpawnAt);
-      const event = await this.queue.next(this.shutdownDelay.wakeMs(wait));
+      asleepAt = now();
+      const wait = nextWakeMs(this.pool.values(), this.settings, this.pool.nextSpawnAt, this.stalls);
+      sleepMs = this.shutdownDelay.wakeMs(wait);
+      const event = await this.queue.next(sleepMs);
+      wokeAt = now();
       if (event) {
         try {
           await this.handle(event);

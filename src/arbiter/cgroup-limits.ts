@@ -36,7 +36,7 @@ interface Mount {
 
 /** /proc/self/mountinfo: `ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS`. */
 function cgroupMounts(text: string): Mount[] {
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const decode = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
   const out: Mount[] = [];
   for (const line of text.split('\n')) {
     const [left, right] = line.split(' - ');
@@ -44,7 +44,7 @@ function cgroupMounts(text: string): Mount[] {
     const f = left.split(' ');
     const [fstype, , superOptions = ''] = right.split(' ');
     if ((fstype === 'cgroup' || fstype === 'cgroup2') && f[3] && f[4]) {
-      out.push({ root: unescape(f[3]), point: unescape(f[4]), fstype, superOptions: superOptions.split(',') });
+      out.push({ root: decode(f[3]), point: decode(f[4]), fstype, superOptions: superOptions.split(',') });
     }
   }
   return out;

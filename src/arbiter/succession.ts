@@ -23,6 +23,8 @@ import { oldMasterPid, spawnNewMaster } from './upgrade.js';
 export class Succession {
   /** USR2: the new master this one started, while it runs. */
   private successor: ChildProcess | null = null;
+  /** Why the successor could not be started (its 'error'), until the loop takes its 'successor-exit'. */
+  private spawnError: string | null = null;
   /** This master was started by a USR2 upgrade and its predecessor is still alive. */
   private predecessor: number | null;
 
@@ -48,19 +50,37 @@ export class Succession {
     return null;
   }
 
-  /** Starts the new master on the listeners' fds; its exit comes back to the loop as a 'successor-exit' event. */
+  /**
+   * Starts the new master on the listeners' fds; its exit comes back to the loop as a 'successor-exit' event.
+   * So does a failure to start it (ENOENT, EACCES, EAGAIN: Node emits 'error' and no 'exit'), which must clear
+   * the successor, or every later USR2 would be refused and the socket files kept.
+   */
   start(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string, listeners: readonly Listener[], queue: EventQueue, log: Logger): void {
-    const child = spawnNewMaster(argv, env, cwd, listeners);
-    const pid = child.pid ?? -1;
+    let child: ChildProcess;
+    try {
+      child = spawnNewMaster(argv, env, cwd, listeners);
+    } catch (err) {
+      log.error(`Upgrade failed: cannot start a new master: ${describeError(err)}; this master carries on`);
+      return;
+    }
     this.successor = child;
-    child.on('exit', (code, signal) => queue.push({ kind: 'successor-exit', pid, code, signal }));
-    child.on('error', (err) => log.error(`Upgrade failed: cannot start a new master: ${describeError(err)}`));
-    log.info(`Upgrading: started new master (pid: ${pid})`);
+    child.on('exit', (code, signal) => queue.push({ kind: 'successor-exit', pid: child.pid ?? -1, code, signal }));
+    child.on('error', (err) => {
+      if (this.successor !== child || child.pid !== undefined) return;
+      this.spawnError = describeError(err);
+      queue.push({ kind: 'successor-exit', pid: -1, code: null, signal: null });
+    });
+    if (child.pid !== undefined) log.info(`Upgrading: started new master (pid: ${child.pid})`);
   }
 
   successorExited(pid: number, code: number | null, signal: string | null, log: Logger): void {
+    // A late event about an earlier successor says nothing about the current one.
+    if (!this.successor || (this.successor.pid ?? -1) !== pid) return;
     this.successor = null;
-    log.warning(`New master (pid: ${pid}) exited (${signal ?? `code ${code}`}); this master carries on`);
+    const failed = this.spawnError;
+    this.spawnError = null;
+    if (failed !== null) log.error(`Upgrade failed: cannot start a new master: ${failed}; this master carries on`);
+    else log.warning(`New master (pid: ${pid}) exited (${signal ?? `code ${code}`}); this master carries on`);
   }
 
   /** True once, on the first call after the predecessor has gone: the caller then takes the real names. */

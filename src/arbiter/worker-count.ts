@@ -97,10 +97,12 @@ export function describeWorkerCount(d: WorkerCount, input: WorkerCountInput): st
     memory = `memory.max ${mb(d.memoryLimit)}`;
     if (d.pending) memory += ', starting 1 worker to measure its RSS';
     else if (input.workerRss !== null) {
-      const per = input.maxWorkerMemory > 0
-        ? `--max-worker-memory ${mb(input.maxWorkerMemory)}`
-        : `${WORKER_GROWTH} x worker RSS ${mb(input.workerRss)}`;
-      memory += ` less ${MEMORY_HEADROOM * 100} % and master RSS ${mb(input.masterRss)}, ` +
+      const per =
+        input.maxWorkerMemory > 0
+          ? `--max-worker-memory ${mb(input.maxWorkerMemory)}`
+          : `${WORKER_GROWTH} x worker RSS ${mb(input.workerRss)}`;
+      memory +=
+        ` less ${MEMORY_HEADROOM * 100} % and master RSS ${mb(input.masterRss)}, ` +
         `at ${per} each: ${d.memoryFit} fit`;
     }
   }

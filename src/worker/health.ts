@@ -17,7 +17,7 @@ export class Health {
   /** Whether `req` asks for the health path: the path exactly, with or without a query. */
   matches(req: IncomingMessage): boolean {
     const url = req.url ?? '';
-    return url === this.path || (url.startsWith(this.path) && url.charCodeAt(this.path.length) === 63 /* ? */);
+    return url === this.path || (url.startsWith(this.path) && url.charCodeAt(this.path.length) === 63) /* ? */;
   }
 
   /** Every listener is listening. */

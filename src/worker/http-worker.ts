@@ -44,6 +44,7 @@ import { callThroughEmit } from './app-call.js';
 import { onClientError, rejectConnection, requestEnded, requestStarted } from './client-errors.js';
 import { type TrustList, forwardedClient, normalizeAddress, resolveClientInfo, trustList } from './forwarded.js';
 import { type RequestLimits, type Rejection, checkRequest, parserOptions, requestLimits } from './limits.js';
+import { connectionCap, descriptorsFree, fdUsage } from './fd-limit.js';
 import { Health } from './health.js';
 import { LiveSet } from './live-set.js';
 import { readProxyHeader, replayInto, setProxiedPeer } from './proxy-protocol.js';
@@ -58,6 +59,10 @@ interface Endpoint {
   spares: ServerHandle[];
   /** Spares asked for and not yet received. */
   requested: number;
+  /** Until start() has settled for it: a listen error then fails the boot. */
+  starting: boolean;
+  /** After an accept error: when accepting starts again. */
+  retry: NodeJS.Timeout | null;
 }
 
 export interface HttpWorkerOptions {
@@ -78,6 +83,8 @@ export interface HttpWorkerOptions {
   tls?: TlsOptions | null;
   /** The app's handler for requests with an `Upgrade` header (upgrade.ts); without one Node serves them as ordinary requests. */
   upgrade?: UpgradeHandler;
+  /** A listener could not listen again after start (logged): the worker cannot serve it, so it stops to be replaced. */
+  onListenError(): void;
 }
 
 /** Spares a sync worker keeps per listener so that it never waits for the arbiter between requests; refilled below 2. */
@@ -85,6 +92,10 @@ const SYNC_SPARES = 6;
 const SYNC_SPARES_LOW = 2;
 /** Most often Node checks connections against --headers-timeout and --request-read-timeout (its default is 30 s). */
 const CHECK_MS = 1000;
+/** How long a worker stops accepting on a listener after an accept error (EMFILE, ENFILE, …): no spinning. */
+const ACCEPT_BACKOFF_MS = 500;
+/** At most one accept-error line per listener per this long. */
+const ACCEPT_ERROR_LOG_MS = 10_000;
 const CONFLICTING_SCHEME: Rejection = { status: 400, why: 'Conflicting scheme headers' };
 type ConnectionListener = (this: http.Server, socket: Socket) => void;
 
@@ -109,12 +120,15 @@ export class HttpWorker {
   readonly callApp: RequestListener;
   /** Requests still to be answered with `Connection: close` to rebalance keep-alive connections (arbiter/balance.ts). */
   private shedding = 0;
+  private acceptErrorLoggedAt = Number.NEGATIVE_INFINITY;
+  /** Out of file descriptors (the beat could not read memory): not accepting until some are free. */
+  private starved = false;
   /** --health-path, answered before the app (health.ts); null when unset. */
   private readonly health: Health | null;
 
   constructor(private readonly opts: HttpWorkerOptions) {
     this.sync = opts.settings.workerClass === 'sync';
-    this.connectionLimit = this.sync ? 1 : opts.settings.workerConnections;
+    this.connectionLimit = this.sync ? 1 : this.asyncConnectionLimit();
     this.sparesWanted = this.sync ? SYNC_SPARES : 1;
     this.sparesLow = this.sync ? SYNC_SPARES_LOW : 0;
     this.limits = requestLimits(opts.settings);
@@ -126,6 +140,20 @@ export class HttpWorker {
   /** The arbiter is stopping the server (TERM): --health-path answers 503 from now on; requests are still served. */
   stopServing(): void {
     this.health?.stop();
+  }
+
+  /** --worker-connections, within what the open-files limit leaves (fd-limit.ts). */
+  private asyncConnectionLimit(): number {
+    const wanted = this.opts.settings.workerConnections;
+    const fds = fdUsage();
+    const cap = connectionCap(wanted, fds.limit, fds.inUse);
+    if (fds.limit !== null && fds.limit < wanted) {
+      this.opts.log.warning(
+        `Open files limit (ulimit -n) ${fds.limit} is below --worker-connections ${wanted}: ` +
+          `this worker holds at most ${cap} connections at once`,
+      );
+    }
+    return cap;
   }
 
   get activeRequests(): number {
@@ -145,7 +173,8 @@ export class HttpWorker {
   addHandle(info: ListenerInfo, handle: ServerHandle): void {
     let ep = this.endpoints.get(info.index);
     if (!ep) {
-      ep = { info, server: this.createServer(info), active: null, spares: [], requested: 0 };
+      const server = this.createServer(info);
+      ep = { info, server, active: null, spares: [], requested: 0, starting: false, retry: null };
       this.endpoints.set(info.index, ep);
     }
     if (ep.requested > 0) ep.requested--;
@@ -164,10 +193,17 @@ export class HttpWorker {
       [...this.endpoints.values()].map(
         (ep) =>
           new Promise<void>((resolve, reject) => {
-            ep.server.once('listening', resolve);
-            ep.server.once('error', (err: NodeJS.ErrnoException) =>
-              reject(Object.assign(new Error(`cannot listen on ${ep.info.display}: ${err.code ?? err.message}`), { cause: err })),
-            );
+            // Both listeners go once either fires: a later error is serverError's (#16).
+            const settle = (err?: NodeJS.ErrnoException): void => {
+              ep.starting = false;
+              ep.server.off('listening', settle);
+              ep.server.off('error', settle);
+              if (!err) resolve();
+              else reject(new Error(`cannot listen on ${ep.info.display}: ${err.code ?? err.message}`, { cause: err }));
+            };
+            ep.starting = true;
+            ep.server.on('listening', settle);
+            ep.server.on('error', settle);
             this.listen(ep);
           }),
       ),
@@ -175,7 +211,65 @@ export class HttpWorker {
     this.health?.ready();
   }
 
+  /**
+   * An error on a listening server after start. Accept errors (out of descriptors, kernel memory) pause
+   * accepting on that listener for a moment: libuv reports them again at once while the connection waits.
+   * A listener that cannot listen again leaves the worker unable to serve it: it stops and is replaced.
+   */
+  private serverError(index: number, err: NodeJS.ErrnoException): void {
+    const ep = this.endpoints.get(index);
+    if (!ep || ep.starting) return;
+    const pid = process.pid;
+    if (ep.active) stopAccepting(ep.server);
+    ep.active = null;
+    if (err.syscall !== 'accept') {
+      const why = err.code ?? err.message;
+      this.opts.log.error(`Worker (pid: ${pid}) cannot listen on ${ep.info.display}: ${why}; stopping to be replaced`);
+      this.opts.onListenError();
+      return;
+    }
+    if (ep.retry || this.draining) return;
+    const now = Date.now();
+    if (now - this.acceptErrorLoggedAt >= ACCEPT_ERROR_LOG_MS) {
+      this.acceptErrorLoggedAt = now;
+      this.opts.log.warning(
+        `Worker (pid: ${pid}) cannot accept connections on ${ep.info.display}: ${err.code ?? err.message}; ` +
+          `pausing accept for ${ACCEPT_BACKOFF_MS} ms`,
+      );
+    }
+    ep.retry = setTimeout(() => {
+      ep.retry = null;
+      if (!this.paused && !ep.active) this.listen(ep);
+    }, ACCEPT_BACKOFF_MS);
+  }
+
+  /**
+   * This process is out of file descriptors. libuv then accepts each new connection and closes it at once
+   * (its EMFILE fallback), failing requests another worker could serve: stop accepting instead.
+   */
+  descriptorsExhausted(): void {
+    if (this.starved || this.draining) return;
+    this.starved = true;
+    const pid = process.pid;
+    this.opts.log.warning(
+      `Worker (pid: ${pid}) is out of file descriptors: not accepting connections until some are free`,
+    );
+    for (const ep of this.endpoints.values()) {
+      if (ep.active) stopAccepting(ep.server);
+      ep.active = null;
+    }
+  }
+
+  /** While out of descriptors: accept again once the headroom is free (fd-limit.ts). */
+  checkDescriptors(): void {
+    if (!this.starved || !descriptorsFree()) return;
+    this.starved = false;
+    this.opts.log.info(`Worker (pid: ${process.pid}) has file descriptors again: accepting connections`);
+    if (!this.paused) for (const ep of this.endpoints.values()) if (!ep.active) this.listen(ep);
+  }
+
   private listen(ep: Endpoint): void {
+    if (ep.retry || this.draining || this.starved) return;
     const handle = ep.spares.shift();
     if (!handle) return;
     ep.active = handle;
@@ -225,6 +319,7 @@ export class HttpWorker {
     // CONNECT: not a proxy. (Without a listener Node would just drop the connection.)
     server.on('connect', (_req: IncomingMessage, socket: Socket) => rejectConnection(socket, 405, 'CONNECT is not supported'));
     if (this.opts.upgrade) server.on('upgrade', this.handleUpgrade);
+    server.on('error', (err: NodeJS.ErrnoException) => this.serverError(info.index, err));
     return server;
   }
 
@@ -302,7 +397,7 @@ export class HttpWorker {
       }
       return;
     }
-    if (this.health !== null && this.health.matches(req)) return this.answerHealth(req, res, this.health);
+    if (this.health?.matches(req)) return this.answerHealth(req, res, this.health);
     if (client) req.tsunicorn = client;
     this.requests++;
     this.inFlight.add(res);
@@ -413,6 +508,8 @@ export class HttpWorker {
     for (const ep of this.endpoints.values()) {
       if (ep.active) stopAccepting(ep.server);
       ep.active = null;
+      if (ep.retry) clearTimeout(ep.retry);
+      ep.retry = null;
       for (const h of ep.spares.splice(0)) h.close();
     }
   }

@@ -26,7 +26,10 @@ import { compileAccessFormat, jsonAccessLine } from '../log/access-log.js';
 import { LineWriter } from '../log/line-writer.js';
 import { type Logger, createLogger } from '../log/logger.js';
 import type { ServerHandle } from '../node-compat.js';
-import { ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type Dispatch, type ListenerInfo, type WorkerToArbiter, isMessage } from '../protocol.js';
+import {
+  ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type Dispatch, type ListenerInfo, type WorkerToArbiter, isMessage,
+  monotonicMs,
+} from '../protocol.js';
 import { loadApp } from './app-loader.js';
 import { clientInfo, configureForwarding } from './forwarded.js';
 import { HttpWorker } from './http-worker.js';
@@ -34,6 +37,7 @@ import { type ShutdownHandler, callShutdown, upgradeListener } from './upgrade.j
 import { serverTlsOptions } from './tls.js';
 import { type RequestSink, observeRequests } from './request-observer.js';
 import { type WorkerMetrics, startWorkerMetrics } from '../metrics/worker-metrics.js';
+import { busyTitle, targetPath } from './process-title.js';
 
 if (!cluster.isWorker) {
   process.stderr.write('tsunicorn: the worker entry must be started by the arbiter\n');
@@ -137,20 +141,47 @@ function accessLogSink(settings: Settings): RequestSink | null {
   if (!settings.accessLogfile) return null;
   // With --capture-output our stdout is a pipe into the error log; the arbiter's stdout is passed as another fd.
   const stdoutFd = Number(process.env.TSUNICORN_STDOUT_FD) || 1;
-  accessLog = new LineWriter(settings.accessLogfile, stdoutFd);
+  const name = settings.accessLogfile === '-' ? 'stdout' : settings.accessLogfile;
+  accessLog = new LineWriter(settings.accessLogfile, stdoutFd, (t) => {
+    if (t.kind === 'failing') {
+      workerLog?.error(`Access log ${name}: cannot write (${t.code}); lines are dropped until it can`);
+    }
+    else workerLog?.warning(`Access log ${name}: ${t.lost} lines lost (${t.code}); writing again`);
+  });
   const writer = accessLog;
   const format = settings.logFormat === 'json' ? jsonAccessLine : compileAccessFormat(settings.accessLogformat ?? '');
   return (record) => writer.write(format(record));
+}
+
+/** The last resident-memory reading: reported again when a new one cannot be taken. */
+let lastRss = 0;
+
+/**
+ * Resident memory, or the last reading: Node opens /proc/self/stat for it, which fails with EMFILE (#16).
+ * Stale rather than thrown (the beat keeps this worker alive); that failure also tells the server it is out of
+ * descriptors.
+ */
+function residentMemory(): number {
+  try {
+    lastRss = process.memoryUsage.rss();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EMFILE' || code === 'ENFILE') server?.descriptorsExhausted();
+    return lastRss;
+  }
+  server?.checkDescriptors();
+  return lastRss;
 }
 
 function beat(): WorkerToArbiter {
   const snapshot = metrics?.snapshot();
   return {
     t: 'beat',
+    at: monotonicMs(),
     requests: server?.requests ?? 0,
     inFlight: server?.activeRequests ?? 0,
     connections: server?.openConnections ?? 0,
-    rss: process.memoryUsage.rss(),
+    rss: residentMemory(),
     ...(snapshot ? { metrics: snapshot } : {}),
     ...(booted?.settings.maxWorkerHeap ? { heap: heapNow() } : {}),
   };
@@ -221,7 +252,7 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
   appShutdown = app.shutdown;
   const maxRequests = settings.maxRequests > 0 ? settings.maxRequests + Math.floor(Math.random() * (settings.maxRequestsJitter + 1)) : 0;
   const sinks = [accessLogSink(settings), ...(metrics?.sinks ?? [])].filter((s): s is RequestSink => s !== null);
-  const path = (req: IncomingMessage) => (req.url ?? '/').split('?')[0] ?? '/';
+  const path = (req: IncomingMessage) => targetPath(req.url ?? '/');
   configureForwarding(settings);
   // The PEM text the arbiter read and checked; the sslContext hook (if any) adjusts the options here too.
   const tls = msg.tls ? await serverTlsOptions(settings, msg.tls, hooks) : null;
@@ -233,6 +264,8 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
     ...(app.upgrade ? { upgrade: upgradeListener(app.upgrade, log) } : {}),
     maxRequests,
     needSpare: (index, count) => void send({ t: 'need-spare', index, count }),
+    // The arbiter replaces a worker that exits with an error; the others serve meanwhile.
+    onListenError: () => void stop(true, ExitCode.RUNTIME),
     onMaxRequests: () => {
       log.info(`Autorestarting worker after current request (${maxRequests} requests served).`);
       void send({ t: 'retiring', reason: 'max-requests' });
@@ -240,7 +273,7 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
     },
     // Sync: ps shows what each worker is serving, and the arbiter reads it on a timeout (no per-request IPC).
     onRequestStart: (req) => {
-      process.title = `${idleTitle} ${req.method ?? 'GET'} ${path(req)}`;
+      process.title = busyTitle(idleTitle, req.method, req.url);
     },
     onRequestEnd: () => {
       process.title = idleTitle;

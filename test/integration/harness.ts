@@ -91,6 +91,16 @@ export function lineCollector(into: string[]): (chunk: Buffer) => void {
 
 const running = new Set<Server>();
 
+/** `node`: the executable to start instead of this Node (a copy, a shell that execs it). */
+export interface StartOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  nodeArgs?: string[];
+  node?: string;
+  /** A command that execs the rest of the command line: `['taskset', '-c', '0']`. */
+  wrap?: string[];
+}
+
 /** Worker classes the lifecycle suites run under. */
 export const WORKER_CLASSES = ['async', 'sync'] as const;
 let workerClassArgs = '';
@@ -103,14 +113,6 @@ export function useWorkerClass(cls: (typeof WORKER_CLASSES)[number] | null): voi
   workerClassArgs = cls ? `-k ${cls}` : '';
 }
 
-export interface ServerOptions {
-  cwd?: string;
-  env?: NodeJS.ProcessEnv;
-  nodeArgs?: string[];
-  /** A command that execs the rest of the command line: `['taskset', '-c', '0']`. */
-  wrap?: string[];
-}
-
 export class Server {
   readonly proc: ChildProcess;
   readonly lines: string[] = [];
@@ -120,9 +122,9 @@ export class Server {
   /** Every pid seen as a child, so cleanup can kill stragglers. */
   private readonly seen = new Set<number>();
 
-  constructor(args: string[], opts: ServerOptions = {}) {
+  constructor(args: string[], opts: StartOptions = {}) {
     // nodeArgs (V8 and Node flags) reach the workers too: node:cluster forks them with the master's execArgv.
-    const argv = [process.execPath, ...(opts.nodeArgs ?? []), BIN, ...args];
+    const argv = [opts.node ?? process.execPath, ...(opts.nodeArgs ?? []), BIN, ...args];
     // A wrapper must exec node (taskset, `sh -c '…; exec "$0" "$@"'`), so that the pid is the master's.
     const [cmd, ...rest] = [...(opts.wrap ?? []), ...argv];
     this.proc = spawn(cmd!, rest, {
@@ -221,7 +223,7 @@ export class Server {
   }
 }
 
-export function start(args: string[], opts?: ServerOptions): Server {
+export function start(args: string[], opts?: StartOptions): Server {
   return new Server(args, opts);
 }
 

@@ -16,8 +16,21 @@ describe('--max-worker-heap and --diagnostics-dir', () => {
   it('a leaking worker is recycled gracefully at 50 % of its heap limit; its diagnostic report is kept', async () => {
     const dir = path.join(tmpDir(), 'diagnostics');
     const s = start(
-      ['leaky-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-t', '2', '--log-level', 'debug',
-        '--max-worker-heap', '50', '--diagnostics-dir', dir],
+      [
+        'leaky-app.mjs',
+        '-w',
+        '1',
+        '-b',
+        '127.0.0.1:0',
+        '-t',
+        '2',
+        '--log-level',
+        'debug',
+        '--max-worker-heap',
+        '50',
+        '--diagnostics-dir',
+        dir,
+      ],
       { nodeArgs: ['--max-old-space-size=128'] },
     );
     const base = `http://127.0.0.1:${await s.port()}`;
@@ -32,8 +45,12 @@ describe('--max-worker-heap and --diagnostics-dir', () => {
       if (h.pid !== first.pid || h.used > h.limit * 0.55) break;
       await get(`${base}/leak?mb=2`);
     }
-    await s.waitLog(new RegExp(`Worker \\(pid:${first.pid}\\) uses \\d+ MB of V8 heap, \\d+ % of its \\d+ MB limit, ` +
-      'above --max-worker-heap 50 % for 3 heartbeats; replacing it'));
+    await s.waitLog(
+      new RegExp(
+        `Worker \\(pid:${first.pid}\\) uses \\d+ MB of V8 heap, \\d+ % of its \\d+ MB limit, ` +
+          'above --max-worker-heap 50 % for 3 heartbeats; replacing it',
+      ),
+    );
     const wrote = await s.waitLog(/Wrote diagnostic report of worker \(pid:(\d+)\) to (\S+)$/);
     expect(Number(wrote[1])).toBe(first.pid);
     await s.waitLog(new RegExp(`Worker exiting \\(pid: ${first.pid}\\)`));
@@ -52,8 +69,19 @@ describe('--max-worker-heap and --diagnostics-dir', () => {
 
   it('a worker killed at --timeout leaves its JavaScript stack in the diagnostics directory', async () => {
     const dir = path.join(tmpDir(), 'diagnostics');
-    const s = start(['busy-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-t', '2', '--log-level', 'debug',
-      '--diagnostics-dir', dir]);
+    const s = start([
+      'busy-app.mjs',
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '-t',
+      '2',
+      '--log-level',
+      'debug',
+      '--diagnostics-dir',
+      dir,
+    ]);
     const port = await s.port();
     await s.readyWorkers(1);
     void get(`http://127.0.0.1:${port}/spin`).catch(() => {});
@@ -71,7 +99,10 @@ describe('--max-worker-heap and --diagnostics-dir', () => {
     fs.mkdirSync(open, { mode: 0o777 });
     fs.chmodSync(open, 0o777);
     fs.symlinkSync(open, path.join(root, 'link'));
-    const cases = [[open, 'is writable by group or others'], [path.join(root, 'link'), 'is a symbolic link']];
+    const cases = [
+      [open, 'is writable by group or others'],
+      [path.join(root, 'link'), 'is a symbolic link'],
+    ];
     for (const [dir, why] of cases) {
       const s = start(['node-app.mjs', '-b', '127.0.0.1:0', '--diagnostics-dir', dir!]);
       expect((await s.waitExit()).code).toBe(2);

@@ -10,7 +10,12 @@ import {
 
 const MB = 1048576;
 const base: WorkerCountInput = {
-  affinity: 8, cpuMax: [], memoryMax: [], masterRss: 60 * MB, workerRss: null, maxWorkerMemory: 0,
+  affinity: 8,
+  cpuMax: [],
+  memoryMax: [],
+  masterRss: 60 * MB,
+  workerRss: null,
+  maxWorkerMemory: 0,
 };
 
 describe('parseCpuMax / parseMemoryMax', () => {
@@ -63,16 +68,22 @@ describe('decideWorkerCount', () => {
     // --max-worker-memory is the budget when set: (512 * 0.9 - 60) / 200 = 2.0
     [
       '--max-worker-memory budgets each worker',
-      { memoryMax: [String(512 * MB)], workerRss: 50 * MB, maxWorkerMemory: 200 * MB }, 2, 2,
+      { memoryMax: [String(512 * MB)], workerRss: 50 * MB, maxWorkerMemory: 200 * MB },
+      2,
+      2,
     ],
     ['never below one worker', { memoryMax: [String(64 * MB)], workerRss: 80 * MB }, 1, 1],
     [
       'the tightest memory level wins',
-      { memoryMax: ['max', String(256 * MB), String(4096 * MB)], workerRss: 40 * MB }, 2, 2,
+      { memoryMax: ['max', String(256 * MB), String(4096 * MB)], workerRss: 40 * MB },
+      2,
+      2,
     ],
     [
       'both CPU and memory bind: the smaller',
-      { cpuMax: ['150000 100000'], memoryMax: [String(2048 * MB)], workerRss: 50 * MB }, 2, 23,
+      { cpuMax: ['150000 100000'], memoryMax: [String(2048 * MB)], workerRss: 50 * MB },
+      2,
+      23,
     ],
   ])('%s', (_name, input, workers, fit) => {
     const d = decideWorkerCount({ ...base, ...input });
@@ -83,7 +94,11 @@ describe('decideWorkerCount', () => {
 
   it('logs the decision with its inputs in one line', () => {
     const input = {
-      ...base, affinity: 2, cpuMax: ['max 100000', '150000 100000'], memoryMax: [String(512 * MB)], workerRss: 50 * MB,
+      ...base,
+      affinity: 2,
+      cpuMax: ['max 100000', '150000 100000'],
+      memoryMax: [String(512 * MB)],
+      workerRss: 50 * MB,
     };
     const line = describeWorkerCount(decideWorkerCount(input), input);
     expect(line).not.toContain('\n');
