@@ -42,9 +42,9 @@ export interface WorkerCount {
 }
 
 /** Of the memory limit, what is left for the kernel's own use of the cgroup (page cache, socket buffers). */
-export const MEMORY_HEADROOM = 0.1;
+const MEMORY_HEADROOM = 0.1;
 /** A worker's RSS grows from what it holds just after boot (heap, buffers under load); budget this much more. */
-export const WORKER_GROWTH = 1.5;
+const WORKER_GROWTH = 1.5;
 const MAX_WORKERS = 1024;
 
 /** CPUs a `cpu.max` text allows (quota / period), or null for `max` or text that does not parse. */
