@@ -77,7 +77,7 @@ describe('resolveConfig: precedence', () => {
     expect(settings.workers).toBe(5);
   });
 
-  it('-w auto, a config file\'s "auto" and WEB_CONCURRENCY=auto resolve to auto, and --print-config shows it', async () => {
+  it('-w auto, "auto" in a config file and WEB_CONCURRENCY=auto resolve to auto; --print-config shows it', async () => {
     expect((await resolve(project(), ['-w', 'auto'])).settings.workers).toBe('auto');
     expect((await resolve(project({ 'tsunicorn.config.json': '{"workers":"auto"}' }))).settings.workers).toBe('auto');
     const { settings } = await resolve(project(), [], { WEB_CONCURRENCY: 'auto' });
