@@ -391,8 +391,7 @@ export class Arbiter {
       this.log.setLevel(settings.logLevel);
       if (settings.workers === 'auto') {
         this.setTarget(this.auto?.reread(settings) ?? (this.auto = new AutoWorkers(settings, this.log)).target);
-      }
-      else if (settings.workers !== before.workers || this.pool.winched) this.setTarget(settings.workers);
+      } else if (settings.workers !== before.workers || this.pool.winched) this.setTarget(settings.workers);
       this.pool.startGeneration();
       await callHook(this.hooks, 'onReload', this.reportHook, this.serverInfo());
     } finally {
