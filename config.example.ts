@@ -20,7 +20,8 @@ export default defineConfig({
   backlog: 2048,
 
   // ── Worker processes ─────────────────────────────────────────────────────
-  // Number of workers; defaults to $WEB_CONCURRENCY when set. Start with one per CPU core.
+  // Number of workers; defaults to $WEB_CONCURRENCY when set. 'auto': one per CPU the process may use
+  // (affinity, cgroup CPU quota), and no more than fit in a cgroup memory limit.
   workers: 1,
   // 'async': many concurrent requests per worker, keep-alive. 'sync': one request at a time, as Gunicorn's sync worker.
   workerClass: 'async',
@@ -41,6 +42,15 @@ export default defineConfig({
   maxRequestsJitter: 0,
   // Recycle a worker whose resident memory stays above this many MB (0 = never).
   maxWorkerMemory: 0,
+  // Recycle a worker whose V8 heap in use stays above this % of its heap limit (0 = never).
+  maxWorkerHeap: 0,
+  // Write a worker's diagnostic report (memory recycle) or stack (timeout) here; keep this many files.
+  diagnosticsDir: null,
+  diagnosticsKeep: 10,
+  // A path the workers answer before the app, for readiness probes: 200 while serving, 503 once stopping.
+  healthPath: null,
+  // On TERM, serve on this many seconds (the health path answering 503) before stopping gracefully.
+  shutdownDelay: 0,
 
   // ── Server mechanics ─────────────────────────────────────────────────────
   // Development: roll the workers over when a file under the working directory changes.

@@ -42,7 +42,11 @@ export type ArbiterToWorker =
   /** USR1 reached the arbiter: reopen log files. (Workers never listen for SIGUSR1: it would disable the inspector.) */
   | { t: 'reopen-logs' }
   /** Keep-alive balance (balance.ts): answer the next `count` requests with `Connection: close`. */
-  | { t: 'shed'; count: number };
+  | { t: 'shed'; count: number }
+  /** TERM reached the arbiter: --health-path answers 503 from now on (through --shutdown-delay and the drain). */
+  | { t: 'server-stopping' }
+  /** --diagnostics-dir: send a Node diagnostic report (process.report) back, before this worker is recycled. */
+  | { t: 'report-request' };
 
 export type WorkerToArbiter =
   /** The worker's message handler is installed; the arbiter may send `boot`. */
@@ -66,7 +70,11 @@ export type WorkerToArbiter =
       connections: number;
       rss: number;
       metrics?: RequestMetricsSnapshot;
+      /** V8 heap in use and its limit, bytes (--max-worker-heap only). */
+      heap?: { used: number; limit: number };
     }
+  /** Answer to `report-request`: the worker's Node diagnostic report, as JSON text. */
+  | { t: 'report'; json: string }
   /** The worker reached --max-requests and is draining; the arbiter should replace it now. */
   | { t: 'retiring'; reason: 'max-requests' }
   /** Sync workers: the request passed --timeout; the worker answered 504 (if it could) and exits. */
@@ -92,5 +100,9 @@ export function isMessage<U extends { t: string }>(value: unknown, types: readon
   );
 }
 
-export const ARBITER_TO_WORKER_TYPES = ['boot', 'listener', 'stop', 'reopen-logs', 'shed'] as const satisfies readonly ArbiterToWorker['t'][];
-export const WORKER_TO_ARBITER_TYPES = ['hello', 'ready', 'boot-error', 'need-spare', 'beat', 'retiring', 'request-timeout'] as const satisfies readonly WorkerToArbiter['t'][];
+export const ARBITER_TO_WORKER_TYPES = [
+  'boot', 'listener', 'stop', 'reopen-logs', 'shed', 'server-stopping', 'report-request',
+] as const satisfies readonly ArbiterToWorker['t'][];
+export const WORKER_TO_ARBITER_TYPES = [
+  'hello', 'ready', 'boot-error', 'need-spare', 'beat', 'retiring', 'request-timeout', 'report',
+] as const satisfies readonly WorkerToArbiter['t'][];

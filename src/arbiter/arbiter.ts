@@ -27,14 +27,19 @@ import { ArbiterMetrics } from '../metrics/arbiter-metrics.js';
 import { type ControlActions, answerControl } from './control-commands.js';
 import { ControlServer } from './control-socket.js';
 import { inheritedSockets } from './upgrade.js';
+import { AutoWorkers } from './auto-workers.js';
+import { Diagnostics, checkDiagnosticsDir } from './diagnostics.js';
+import { HEAP_STRIKES, describeHeap, heapStrikes } from './heap-watch.js';
 import { pid1Note } from './pid1.js';
 import { type PoolContext, WorkerPool } from './pool.js';
 import { rereadConfig, watchForReload } from './reload.js';
+import { ShutdownDelay } from './shutdown-delay.js';
 import { Succession } from './succession.js';
 import { Systemd } from './systemd.js';
 import { type Stall, remember, stallOf } from './liveness.js';
 import { murderStale, nextWakeMs, stopDeadline } from './timeouts.js';
-import { now, sendToWorker, setupCluster } from './workers.js';
+import type { MessageOf, WorkerToArbiter } from '../protocol.js';
+import { type WorkerRecord, WorkerState, currentRequest, now, sendToWorker, setupCluster } from './workers.js';
 
 export enum ArbiterState {
   Starting = 'starting',
@@ -80,11 +85,18 @@ export class Arbiter {
   private readonly specText: string;
   /** Recent stretches when the loop ran late: not counted as workers' silence (liveness.ts). */
   private stalls: Stall[] = [];
+  /** -w auto: the worker count from CPU and memory limits (auto-workers.ts). */
+  private auto: AutoWorkers | null = null;
+  /** --shutdown-delay: TERM keeps the server serving this long before the drain. */
+  private readonly shutdownDelay = new ShutdownDelay();
+  /** --diagnostics-dir (diagnostics.ts), and --max-worker-heap strikes per worker (heap-watch.ts). */
+  private diagnostics: Diagnostics | null = null;
+  private readonly heapHigh = new WeakMap<WorkerRecord, number>();
 
   constructor(private readonly input: ArbiterInput) {
     this.config = input.config;
     this.log = input.log;
-    this.pool = new WorkerPool(this.settings.workers, this.log, this.reportHook);
+    this.pool = new WorkerPool(AutoWorkers.target(this.settings, null), this.log, this.reportHook);
     const parsed = parseAppSpec(this.settings.app ?? '');
     this.specText = this.settings.name ?? (parsed.ok ? formatAppSpec(parsed.spec) : (this.settings.app ?? ''));
     this.succession = new Succession(input.env);
@@ -117,6 +129,9 @@ export class Arbiter {
     // Before binding: a bad certificate or user is a usage error (exit 2) with nothing opened yet.
     this.identity = resolveIdentity(settings);
     this.tls = await checkTls(settings, this.hooks);
+    if (settings.diagnosticsDir) {
+      this.diagnostics = new Diagnostics(checkDiagnosticsDir(settings.diagnosticsDir), settings.diagnosticsKeep, log);
+    }
     applyUmask(settings);
     settings.bind = await this.systemd.binds(settings.bind, this.input.env, log);
     this.listeners = await openListeners(settings.bind, settings.backlog, [...inheritedSockets(this.input.env), ...this.systemd.fromListenFds], this.tls ? 'https' : 'http');
@@ -135,6 +150,10 @@ export class Arbiter {
     }
     for (const l of this.listeners) log.info(`Listening at: ${l.info.display} (${process.pid})`);
     log.info(`Using worker: ${settings.workerClass}`);
+    if (settings.workers === 'auto') {
+      this.auto = new AutoWorkers(settings, log);
+      this.pool.target = this.auto.target;
+    }
     const note = pid1Note(this.input.env);
     if (note) log[note.level](note.text);
 
@@ -159,12 +178,14 @@ export class Arbiter {
         this.maybePromote();
         this.reportReadiness();
         murderStale(this.pool.values(), this.settings, this.log, this.queue, this.stalls);
-        if (this.state === ArbiterState.Running) this.pool.converge(this.poolContext());
+        if (this.shutdownDelay.due()) this.drain();
+        if (this.state === ArbiterState.Running || this.shutdownDelay.pending) this.pool.converge(this.poolContext());
         this.metrics?.tick(this.pool.countLive(), now());
       });
       if (this.isStopped()) return this.finish();
       asleepAt = now();
-      sleepMs = nextWakeMs(this.pool.values(), this.settings, this.pool.nextSpawnAt, this.stalls);
+      const wait = nextWakeMs(this.pool.values(), this.settings, this.pool.nextSpawnAt, this.stalls);
+      sleepMs = this.shutdownDelay.wakeMs(wait);
       const event = await this.queue.next(sleepMs);
       wokeAt = now();
       if (event) {
@@ -200,15 +221,28 @@ export class Arbiter {
     switch (event.kind) {
       case 'signal':
         return this.onSignal(event.signal);
-      case 'message':
-        return this.pool.onMessage(event.workerId, event.msg, this.poolContext());
+      case 'message': {
+        const w = this.pool.get(event.workerId);
+        const wasRetiring = w?.state === WorkerState.Retiring;
+        this.pool.onMessage(event.workerId, event.msg, this.poolContext());
+        if (event.msg.t === 'beat' && this.auto) this.autoBeat(event.workerId);
+        if (event.msg.t === 'beat' && w) this.memoryBeat(w, event.msg, wasRetiring);
+        if (event.msg.t === 'report' && w) this.diagnostics?.report(w.pid, event.msg.json);
+        // A worker that became ready during --shutdown-delay answers --health-path with 503 too.
+        if (event.msg.t === 'ready' && this.state === ArbiterState.Stopping) this.tellStopping(event.workerId);
+        return;
+      }
       case 'exit': {
-        const halt = this.pool.onExit(event.workerId, event.code, event.signal, this.poolContext(), this.state === ArbiterState.Stopping);
+        const stopping = this.state === ArbiterState.Stopping && !this.shutdownDelay.pending;
+        const halt = this.pool.onExit(event.workerId, event.code, event.signal, this.poolContext(), stopping);
         if (halt) this.halt(halt.code, halt.reason);
         return;
       }
-      case 'stack':
+      case 'stack': {
+        const w = this.pool.get(event.workerId);
+        if (w) this.diagnostics?.timeout(w.pid, currentRequest(w.pid), event.stack, event.reason);
         return this.pool.onStack(event.workerId, event.stack, event.reason, this.poolContext());
+      }
       case 'successor-exit':
         this.succession.successorExited(event.pid, event.code, event.signal, this.log);
         if (this.state !== ArbiterState.Stopping) this.systemd.mainPidAgain();
@@ -286,6 +320,32 @@ export class Arbiter {
     stop: (graceful) => this.beginStop(graceful),
   };
 
+  /** -w auto under a memory limit: a ready worker's first beat measures what one costs (auto-workers.ts). */
+  private autoBeat(workerId: number): void {
+    const w = this.pool.get(workerId);
+    if (!w || w.state !== WorkerState.Ready || this.state === ArbiterState.Stopping) return;
+    const target = this.auto?.onReadyBeat(w.rss) ?? null;
+    if (target !== null) this.setTarget(target);
+  }
+
+  /**
+   * --max-worker-heap recycles a worker before V8 aborts it; with --diagnostics-dir, a worker that this beat
+   * made retire for memory (heap or --max-worker-memory) is asked for its diagnostic report first.
+   */
+  private memoryBeat(w: WorkerRecord, beat: MessageOf<WorkerToArbiter, 'beat'>, wasRetiring: boolean): void {
+    const percent = this.settings.maxWorkerHeap;
+    const strikes = heapStrikes(this.heapHigh.get(w) ?? 0, beat.heap, percent);
+    this.heapHigh.set(w, strikes);
+    if (strikes >= HEAP_STRIKES && beat.heap && w.state === WorkerState.Ready) {
+      this.log.warning(describeHeap(w.pid, beat.heap, percent));
+      // Asked before the stop, so the worker answers before it starts to drain.
+      if (this.diagnostics) sendToWorker(w, { t: 'report-request' });
+      this.pool.retire(w, 'memory', this.settings);
+    } else if (!wasRetiring && w.state === WorkerState.Retiring && w.retireReason === 'memory' && this.diagnostics) {
+      sendToWorker(w, { t: 'report-request' });
+    }
+  }
+
   private setTarget(n: number): void {
     const old = this.pool.target;
     this.pool.target = n;
@@ -329,7 +389,9 @@ export class Arbiter {
       applyUmask(settings);
       useWorkerIdentity(next.identity, settings, this.socketPaths());
       this.log.setLevel(settings.logLevel);
-      if (settings.workers !== before.workers || this.pool.winched) this.setTarget(settings.workers);
+      if (settings.workers === 'auto') {
+        this.setTarget(this.auto?.reread(settings) ?? (this.auto = new AutoWorkers(settings, this.log)).target);
+      } else if (settings.workers !== before.workers || this.pool.winched) this.setTarget(settings.workers);
       this.pool.startGeneration();
       await callHook(this.hooks, 'onReload', this.reportHook, this.serverInfo());
     } finally {
@@ -372,10 +434,32 @@ export class Arbiter {
     }
     // Handing over to a USR2 successor, or back to the predecessor, is not the service stopping.
     if (this.state !== ArbiterState.Stopping && !this.succession.handingOver()) this.systemd.stopping();
+    const first = this.state !== ArbiterState.Stopping;
     this.state = ArbiterState.Stopping;
     this.stopGraceful = graceful;
     this.watcher?.close();
+    if (first) for (const w of this.pool.values()) this.tellStopping(w.id);
+    // Not when handing over to a USR2 successor: its workers serve on, and this master's should go now.
+    const delay = this.settings.shutdownDelay;
+    if (graceful && delay > 0 && !this.succession.handingOver()) {
+      const health = this.settings.healthPath ? `; ${this.settings.healthPath} answers 503` : '';
+      this.log.info(`Serving on for --shutdown-delay ${delay} s before stopping gracefully${health}`);
+      this.shutdownDelay.begin(delay);
+      return;
+    }
+    this.drain(graceful);
+  }
+
+  /** The stop proper: workers stop accepting and drain (graceful), or exit at once; killed at the deadline. */
+  private drain(graceful = true): void {
+    this.shutdownDelay.cancel();
     this.pool.stopAll(graceful, stopDeadline(this.settings, graceful));
+  }
+
+  /** --health-path answers 503 in this worker from now on. */
+  private tellStopping(workerId: number): void {
+    const w = this.pool.get(workerId);
+    if (w && this.settings.healthPath) sendToWorker(w, { t: 'server-stopping' });
   }
 
   /** Stops everything because workers cannot boot; exits with their code (Gunicorn's HaltServer). */

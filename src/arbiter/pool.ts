@@ -170,7 +170,8 @@ export class WorkerPool {
     this.log.captured(pid, line, stream);
   };
 
-  private retire(w: WorkerRecord, reason: RetireReason, settings: Settings): void {
+  /** Stops a worker gracefully; the loop replaces it. */
+  retire(w: WorkerRecord, reason: RetireReason, settings: Settings): void {
     w.state = WorkerState.Retiring;
     w.retireReason = reason;
     w.killAt = stopDeadline(settings, true);
@@ -237,6 +238,8 @@ export class WorkerPool {
       if (w.state === WorkerState.Booting || w.state === WorkerState.Ready) this.retire(w, 'max-requests', ctx.settings);
     },
     'request-timeout': (msg, w, ctx) => requestTimedOut(w, msg, ctx.settings, this.log),
+    // --diagnostics-dir: written by the arbiter (diagnostics.ts).
+    report: () => {},
   };
 
   /** A timed-out worker's stack was read (or could not be): abort it (timeouts.ts). */

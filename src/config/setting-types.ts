@@ -59,6 +59,20 @@ export function int(min: number, max = Number.MAX_SAFE_INTEGER): Kind<number> {
   };
 }
 
+/** A count, or `auto` to have it worked out at start (-w auto: arbiter/worker-count.ts). */
+export function intOrAuto(min: number, max: number): Kind<number | 'auto'> {
+  const count = int(min, max);
+  return {
+    meta: 'INT|auto',
+    parse(raw) {
+      if (typeof raw === 'string' && raw.trim().toLowerCase() === 'auto') return ok('auto' as const);
+      const n = count.parse(raw);
+      return n.ok ? n : no(`${n.allowed}, or auto`);
+    },
+    show: String,
+  };
+}
+
 /** A duration in seconds; fractions allowed. */
 export function seconds(min = 0): Kind<number> {
   return {

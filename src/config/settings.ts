@@ -8,7 +8,10 @@ import { parseAppSpec } from './app-spec.js';
 import { parseBind } from './bind-address.js';
 import { STATSD_DEFAULT_PORT, parseHostPort } from '../metrics/host-port.js';
 import { controlSocketKind } from './control-path.js';
-import { type Kind, type Section, addressList, bool, choice, headerMap, int, list, onlyOne, optionalStr, seconds, umask } from './setting-types.js';
+import {
+  type Kind, type Section, addressList, bool, choice, headerMap, int, intOrAuto, list, onlyOne, optionalStr, seconds,
+  umask,
+} from './setting-types.js';
 
 export interface SettingSpec<T> {
   kind: Kind<T>;
@@ -96,12 +99,16 @@ export const SETTINGS = {
 
   // ── Worker processes ────────────────────────────────────────────────────
   workers: spec({
-    kind: int(1, 1024),
+    kind: intOrAuto(1, 1024),
     section: 'Worker processes',
     flags: ['-w', '--workers'],
-    default: (env) => envInt(env, 'WEB_CONCURRENCY', 1),
-    defaultDoc: '`1`, or `$WEB_CONCURRENCY` when set',
-    doc: 'Number of worker processes. A good start is the number of CPU cores.',
+    default: (env): number | 'auto' =>
+      env.WEB_CONCURRENCY?.trim().toLowerCase() === 'auto' ? 'auto' : envInt(env, 'WEB_CONCURRENCY', 1),
+    defaultDoc: '`1`, or `$WEB_CONCURRENCY` when set (a number or `auto`)',
+    doc:
+      'Number of worker processes. `auto`: as many as CPUs the process may use (its CPU affinity and its cgroup ' +
+      '`cpu.max` quota, rounded up), and, under a cgroup memory limit, no more than fit beside one booted worker’s ' +
+      'measured memory; the decision and its inputs are logged at start. See docs/workers.md#sizing-with--w-auto.',
   }),
   workerClass: spec({
     kind: choice(['async', 'sync'] as const),
@@ -194,6 +201,60 @@ export const SETTINGS = {
     doc:
       'A worker whose resident memory stays above this many MB (for 3 consecutive heartbeats) stops ' +
       'gracefully and is replaced. 0 disables.',
+  }),
+
+  maxWorkerHeap: spec({
+    kind: int(0, 99),
+    section: 'Worker processes',
+    flags: ['--max-worker-heap'],
+    default: () => 0,
+    doc:
+      'A worker whose V8 heap in use stays above this percentage of its heap limit (V8’s `heap_size_limit`: ' +
+      '`--max-old-space-size` and the defaults) for 3 consecutive heartbeats stops gracefully and is replaced, ' +
+      'before V8 would abort it with "JavaScript heap out of memory" mid-request. 0 disables.',
+  }),
+  diagnosticsDir: spec({
+    kind: optionalStr('DIR'),
+    section: 'Worker processes',
+    flags: ['--diagnostics-dir'],
+    default: () => null,
+    doc:
+      'Write evidence here before a worker is recycled for memory (--max-worker-memory, --max-worker-heap): its Node ' +
+      'diagnostic report (`process.report`: heap spaces, stacks, handles, resource usage), as ' +
+      '`tsunicorn-report-PID-TIME.json`; and for a worker killed at --timeout, whose event loop is blocked, the ' +
+      'JavaScript stack read over the inspector, as `tsunicorn-timeout-PID-TIME.txt`. Files are mode 0600, created ' +
+      'exclusively by the arbiter; the directory is created 0700 if missing and must not be writable by others. ' +
+      'See docs/workers.md.',
+  }),
+  diagnosticsKeep: spec({
+    kind: int(1, 10000),
+    section: 'Worker processes',
+    flags: ['--diagnostics-keep'],
+    default: () => 10,
+    doc: 'Most files kept in --diagnostics-dir; the oldest are deleted beyond it.',
+  }),
+  healthPath: spec({
+    kind: optionalStr('PATH', (s) => (/^\/[^\s?#]*$/.test(s) ? undefined : 'a path from /, without spaces, ? or #')),
+    section: 'Worker processes',
+    flags: ['--health-path'],
+    default: () => null,
+    doc:
+      'A path the workers answer themselves, before the app (and outside the access log and metrics), for ' +
+      'readiness probes and load balancers: 200 while the server serves, 503 from the moment it is told to stop ' +
+      '(TERM, and through --shutdown-delay) and in a worker not yet listening on every --bind. A worker being ' +
+      'replaced by a reload or a recycle keeps answering 200: the server as a whole still serves. ' +
+      'See docs/deploy/kubernetes.md.',
+  }),
+  shutdownDelay: spec({
+    kind: seconds(0),
+    section: 'Worker processes',
+    flags: ['--shutdown-delay'],
+    default: () => 0,
+    doc:
+      'On TERM, keep serving normally for this many seconds, with --health-path answering 503, so that load ' +
+      'balancers and Kubernetes endpoints stop sending before the workers stop accepting; then stop gracefully ' +
+      '(--graceful-timeout counts from there). INT or QUIT during the delay stops at once; a second TERM changes ' +
+      'nothing. Replaces a preStop sleep.',
   }),
 
   // ── Server mechanics ────────────────────────────────────────────────────

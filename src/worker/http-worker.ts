@@ -52,6 +52,7 @@ import {
 import { type TrustList, forwardedClient, normalizeAddress, resolveClientInfo, trustList } from './forwarded.js';
 import { type RequestLimits, type Rejection, checkRequest, parserOptions, requestLimits } from './limits.js';
 import { connectionCap, descriptorsFree, fdUsage } from './fd-limit.js';
+import { Health } from './health.js';
 import { LiveSet } from './live-set.js';
 import { readProxyHeader, replayInto, setProxiedPeer } from './proxy-protocol.js';
 import type { UpgradeHandler } from './upgrade.js';
@@ -136,6 +137,8 @@ export class HttpWorker {
   private acceptErrorLoggedAt = Number.NEGATIVE_INFINITY;
   /** Out of file descriptors (the beat could not read memory): not accepting until some are free. */
   private starved = false;
+  /** --health-path, answered before the app (health.ts); null when unset. */
+  private readonly health: Health | null;
 
   constructor(private readonly opts: HttpWorkerOptions) {
     this.sync = opts.settings.workerClass === 'sync';
@@ -145,6 +148,12 @@ export class HttpWorker {
     this.limits = requestLimits(opts.settings);
     this.callApp = callThroughEmit(opts.app);
     this.proxyPeers = opts.settings.proxyProtocol ? trustList(opts.settings.proxyAllowIps) : null;
+    this.health = opts.settings.healthPath ? new Health(opts.settings.healthPath) : null;
+  }
+
+  /** The arbiter is stopping the server (TERM): --health-path answers 503 from now on; requests are still served. */
+  stopServing(): void {
+    this.health?.stop();
   }
 
   /** --worker-connections, within what the open-files limit leaves (fd-limit.ts). */
@@ -213,6 +222,7 @@ export class HttpWorker {
           }),
       ),
     );
+    this.health?.ready();
   }
 
   /**
@@ -404,6 +414,7 @@ export class HttpWorker {
       }
       return;
     }
+    if (this.health?.matches(req)) return this.answerHealth(req, res, this.health);
     if (client) req.tsunicorn = client;
     this.requests++;
     this.inFlight.add(res);
@@ -421,6 +432,13 @@ export class HttpWorker {
     }
     runApp(this, req, res);
   };
+
+  /** --health-path: not a request of the app's, so not counted, logged or timed. */
+  private answerHealth(req: IncomingMessage, res: ServerResponse, health: Health): void {
+    res.on('close', rejectedClosed);
+    if (this.sync || this.draining || this.opts.settings.keepAlive === 0) closeAfterResponse(res);
+    health.answer(req, res);
+  }
 
   /** The 'close' listener of every async response: one function, not a closure per request. */
   private readonly responseClosed = ((worker: HttpWorker) =>

@@ -17,6 +17,7 @@
 import cluster from 'node:cluster';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import process from 'node:process';
+import v8 from 'node:v8';
 import { formatAppSpec, parseAppSpec } from '../config/app-spec.js';
 import { type HookName, type Hooks, type WorkerInfo, callHook, callHookSync } from '../config/hooks.js';
 import type { Settings } from '../config/settings.js';
@@ -65,6 +66,10 @@ let accessLog: LineWriter | null = null;
 let appShutdown: ShutdownHandler | undefined;
 /** StatsD and Prometheus counters (--statsd-host, --metrics-bind); null when both are off. */
 let metrics: WorkerMetrics | null = null;
+/** A diagnostic report on its way to the arbiter (--diagnostics-dir): a graceful stop exits only after it. */
+let reportSent: Promise<void> = Promise.resolve();
+/** The arbiter said the server is stopping (--health-path answers 503), possibly before the server was made. */
+let serverStopping = false;
 
 function send(msg: WorkerToArbiter): Promise<void> {
   return new Promise((resolve) => {
@@ -120,6 +125,7 @@ async function stop(graceful: boolean, code: number = ExitCode.OK): Promise<void
   await callHook(hooks, 'workerExit', reportHook, info);
   await accessLog?.drain();
   await finalMetrics();
+  await reportSent;
   process.exit(code);
 }
 
@@ -177,7 +183,13 @@ function beat(): WorkerToArbiter {
     connections: server?.openConnections ?? 0,
     rss: residentMemory(),
     ...(snapshot ? { metrics: snapshot } : {}),
+    ...(booted?.settings.maxWorkerHeap ? { heap: heapNow() } : {}),
   };
+}
+
+function heapNow(): { used: number; limit: number } {
+  const h = v8.getHeapStatistics();
+  return { used: h.used_heap_size, limit: h.heap_size_limit };
 }
 
 function startBeats(intervalMs: number): void {
@@ -271,6 +283,7 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
       void send({ t: 'request-timeout', method: req.method ?? 'GET', path: path(req) }).then(() => stop(false, ExitCode.RUNTIME));
     },
   });
+  if (serverStopping) server.stopServing();
   for (const [l, handle] of pendingHandles.splice(0)) server.addHandle(l, handle);
   appLoaded = true;
   maybeListen();
@@ -297,6 +310,14 @@ const dispatch: Dispatch<ArbiterToWorker, [ServerHandle | undefined]> = {
   },
   shed(msg) {
     server?.shed(msg.count);
+  },
+  'server-stopping'() {
+    serverStopping = true;
+    server?.stopServing();
+  },
+  'report-request'() {
+    // Synchronous: the report is of this moment, before the graceful stop frees anything.
+    reportSent = send({ t: 'report', json: JSON.stringify(process.report.getReport()) });
   },
 };
 

@@ -68,8 +68,8 @@ describe('app failures', () => {
 
 describe('usage and config errors: exit 2 with one line', () => {
   it.each([
-    [['node-app.mjs', '-w', 'abc'], /^tsunicorn: error: invalid value for --workers: "abc" \(expected an integer from 1 to 1024\)$/],
-    [['node-app.mjs', '-w', '0'], /^tsunicorn: error: invalid value for --workers: "0" \(expected an integer from 1 to 1024\)$/],
+    [['node-app.mjs', '-w', 'abc'], /^tsunicorn: error: invalid value for --workers: "abc" \(expected an integer from 1 to 1024, or auto\)$/],
+    [['node-app.mjs', '-w', '0'], /^tsunicorn: error: invalid value for --workers: "0" \(expected an integer from 1 to 1024, or auto\)$/],
     [['node-app.mjs', '-b', '127.0.0.1:99999'], /^tsunicorn: error: invalid value for --bind: .*port must be a number from 0 to 65535/],
     [['node-app.mjs', '-k', 'gevent'], /^tsunicorn: error: invalid value for --worker-class: "gevent" \(expected one of async/],
     [['node-app.mjs', '--timeout', '-3'], /^tsunicorn: error: invalid value for --timeout: "-3" \(expected a number of seconds >= 0\)$/],
@@ -87,7 +87,7 @@ describe('usage and config errors: exit 2 with one line', () => {
   it('a bad value in TSUNICORN_CMD_ARGS names its origin', async () => {
     const r = await runCli(['node-app.mjs'], { env: { TSUNICORN_CMD_ARGS: '--workers many' } });
     expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toBe('tsunicorn: error: TSUNICORN_CMD_ARGS: invalid value for --workers: "many" (expected an integer from 1 to 1024)');
+    expect(r.stderr.trim()).toBe('tsunicorn: error: TSUNICORN_CMD_ARGS: invalid value for --workers: "many" (expected an integer from 1 to 1024, or auto)');
   });
 
   it('a bad value and an unknown key in a config file name the file, the key, the value and what is allowed', async () => {
@@ -96,7 +96,7 @@ describe('usage and config errors: exit 2 with one line', () => {
     fs.writeFileSync(path.join(dir, 'tsunicorn.config.mjs'), 'export default { workers: "lots" };\n');
     const bad = await runCli(['node-app.mjs'], { cwd: dir });
     expect(bad.code).toBe(2);
-    expect(bad.stderr.trim()).toBe('tsunicorn: error: tsunicorn.config.mjs: invalid value for workers: "lots" (expected an integer from 1 to 1024)');
+    expect(bad.stderr.trim()).toBe('tsunicorn: error: tsunicorn.config.mjs: invalid value for workers: "lots" (expected an integer from 1 to 1024, or auto)');
 
     fs.writeFileSync(path.join(dir, 'tsunicorn.config.mjs'), 'export default { worker_connections: 10 };\n');
     const unknown = await runCli(['node-app.mjs'], { cwd: dir });

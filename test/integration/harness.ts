@@ -97,6 +97,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   nodeArgs?: string[];
   node?: string;
+  /** A command that execs the rest of the command line: `['taskset', '-c', '0']`. */
+  wrap?: string[];
 }
 
 /** Worker classes the lifecycle suites run under. */
@@ -122,7 +124,10 @@ export class Server {
 
   constructor(args: string[], opts: StartOptions = {}) {
     // nodeArgs (V8 and Node flags) reach the workers too: node:cluster forks them with the master's execArgv.
-    this.proc = spawn(opts.node ?? process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], {
+    const argv = [opts.node ?? process.execPath, ...(opts.nodeArgs ?? []), BIN, ...args];
+    // A wrapper must exec node (taskset, `sh -c '…; exec "$0" "$@"'`), so that the pid is the master's.
+    const [cmd, ...rest] = [...(opts.wrap ?? []), ...argv];
+    this.proc = spawn(cmd!, rest, {
       cwd: opts.cwd ?? FIXTURES,
       env: { ...process.env, TSUNICORN_CMD_ARGS: workerClassArgs, PORT: '', WEB_CONCURRENCY: '', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -77,6 +77,14 @@ describe('resolveConfig: precedence', () => {
     expect(settings.workers).toBe(5);
   });
 
+  it('-w auto, "auto" in a config file and WEB_CONCURRENCY=auto resolve to auto; --print-config shows it', async () => {
+    expect((await resolve(project(), ['-w', 'auto'])).settings.workers).toBe('auto');
+    expect((await resolve(project({ 'tsunicorn.config.json': '{"workers":"auto"}' }))).settings.workers).toBe('auto');
+    const { settings } = await resolve(project(), [], { WEB_CONCURRENCY: 'auto' });
+    expect(line(printConfig(settings), 'workers')).toMatch(/^workers +? = auto$/);
+    expect((await resolve(project(), ['-w', 'auto', '-w', '3'])).settings.workers).toBe(3);
+  });
+
   it('printConfig shows the resolved values, one sorted `key = value` line per setting', async () => {
     const dir = project({ 'tsunicorn.config.json': JSON.stringify({ workers: 2, timeout: 10, keepAlive: 7 }) });
     const { settings } = await resolve(dir, ['--timeout', '1.5', '-b', '127.0.0.1:1', '-b', 'unix:/tmp/s'], {
@@ -261,7 +269,7 @@ describe('resolveConfig: errors', () => {
     const err = await tsuError(resolve(dir));
     expect(err.code).toBe('TSU_ERR_INVALID_SETTING');
     expect(err.exitCode).toBe(2);
-    expect(err.message).toBe('tsunicorn.config.json: invalid value for workers: "many" (expected an integer from 1 to 1024)');
+    expect(err.message).toBe('tsunicorn.config.json: invalid value for workers: "many" (expected an integer from 1 to 1024, or auto)');
 
     const dir2 = project({ 'tsunicorn.config.mjs': 'export default { bind: ["127.0.0.1:99999"] };\n' });
     const err2 = await tsuError(resolve(dir2));
@@ -273,7 +281,7 @@ describe('resolveConfig: errors', () => {
     const dir = project();
     const err = await tsuError(resolve(dir, ['-w', 'abc']));
     expect(err.code).toBe('TSU_ERR_INVALID_SETTING');
-    expect(err.message).toBe('invalid value for --workers: "abc" (expected an integer from 1 to 1024)');
+    expect(err.message).toBe('invalid value for --workers: "abc" (expected an integer from 1 to 1024, or auto)');
     const err2 = await tsuError(resolve(dir, ['--log-level', 'loud']));
     expect(err2.message).toMatch(/^invalid value for --log-level: "loud" \(expected one of debug, /);
   });

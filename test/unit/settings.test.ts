@@ -93,6 +93,8 @@ describe('defaults(env)', () => {
     expect(defaults({ WEB_CONCURRENCY: '0' }).workers).toBe(1);
     expect(defaults({ WEB_CONCURRENCY: '-2' }).workers).toBe(1);
     expect(defaults({ WEB_CONCURRENCY: '2.5' }).workers).toBe(1);
+    expect(defaults({ WEB_CONCURRENCY: 'auto' }).workers).toBe('auto');
+    expect(defaults({ WEB_CONCURRENCY: ' AUTO ' }).workers).toBe('auto');
   });
 
   it('returns fresh arrays, so one resolved config cannot mutate another', () => {
@@ -121,8 +123,11 @@ describe('value kinds', () => {
   });
 
   it('int: the table ranges are enforced', () => {
-    expect(rejects(SETTINGS.workers.kind.parse('0'))).toBe('an integer from 1 to 1024');
-    expect(rejects(SETTINGS.workers.kind.parse('1025'))).toBe('an integer from 1 to 1024');
+    expect(rejects(SETTINGS.workers.kind.parse('0'))).toBe('an integer from 1 to 1024, or auto');
+    expect(rejects(SETTINGS.workers.kind.parse('1025'))).toBe('an integer from 1 to 1024, or auto');
+    expect(rejects(SETTINGS.workers.kind.parse('automatic'))).toBe('an integer from 1 to 1024, or auto');
+    expect(SETTINGS.workers.kind.parse('auto')).toEqual({ ok: true, value: 'auto' });
+    expect(SETTINGS.workers.kind.parse(4)).toEqual({ ok: true, value: 4 });
     expect(rejects(SETTINGS.backlog.kind.parse(65536))).toBe('an integer from 1 to 65535');
   });
 
