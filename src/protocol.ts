@@ -32,6 +32,17 @@ export interface RequestMetricsSnapshot {
   count: number;
 }
 
+/** What `tsunicorn ctl top` shows of a worker, carried on every beat; cumulative since the worker started. */
+export interface BeatLoad {
+  /** V8 heap in use, bytes. */
+  heapUsed: number;
+  /** performance.eventLoopUtilization(): ms the loop spent idle and active. */
+  loopIdleMs: number;
+  loopActiveMs: number;
+  /** Per-bucket counts of request durations for LATENCY_BUCKETS (src/metrics/request-stats.ts), then +Inf. */
+  latency: number[];
+}
+
 export type ArbiterToWorker =
   /** First message: everything the worker needs before it loads the app. */
   | { t: 'boot'; settings: Settings; generation: number; listenerCount: number; beatMs: number; workerHooks: boolean; tls: TlsMaterial | null }
@@ -55,7 +66,7 @@ export type WorkerToArbiter =
   /** The worker wants `count` more copies of listener `index` (it listens on a fresh copy after each pause). */
   | { t: 'need-spare'; index: number; count: number }
   /** Liveness, sent on a timer from the worker's event loop: silence means the loop is blocked. */
-  | { t: 'beat'; requests: number; inFlight: number; connections: number; rss: number; metrics?: RequestMetricsSnapshot }
+  | { t: 'beat'; requests: number; inFlight: number; connections: number; rss: number; metrics?: RequestMetricsSnapshot } & BeatLoad
   /** The worker reached --max-requests and is draining; the arbiter should replace it now. */
   | { t: 'retiring'; reason: 'max-requests' }
   /** Sync workers: the request passed --timeout; the worker answered 504 (if it could) and exits. */

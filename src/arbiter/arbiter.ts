@@ -260,7 +260,10 @@ export class Arbiter {
 
   /** What `tsunicorn ctl` drives (control-commands.ts): the same actions as the signals. */
   private readonly controlActions: ControlActions = {
-    status: () => ({ name: this.specText, state: this.state, generation: this.pool.generation, target: this.pool.effectiveTarget, workers: this.pool.values() }),
+    status: () => ({
+      name: this.specText, state: this.state, generation: this.pool.generation, target: this.pool.effectiveTarget,
+      restarts: this.pool.restarts, workers: this.pool.values(),
+    }),
     isStopping: () => this.state === ArbiterState.Stopping,
     reload: async () => {
       const generation = this.pool.generation;
@@ -273,6 +276,9 @@ export class Arbiter {
       return { previous, winched: this.pool.winched };
     },
     stop: (graceful) => this.beginStop(graceful),
+    settings: () => this.settings,
+    listeners: () => this.listeners,
+    retire: (w) => this.pool.retireOne(w, this.settings),
   };
 
   private setTarget(n: number): void {

@@ -60,6 +60,8 @@ export class WorkerPool {
   /** Spawning waits until then (monotonic ms) while workers keep dying right after boot. */
   nextSpawnAt = 0;
   private crashStreak = 0;
+  /** Workers that exited and were replaced or removed (not at stop), for `ctl top`. */
+  restarts = 0;
   /** Generations whose workers failed to boot while an older one kept serving. */
   private readonly failedGenerations = new Set<number>();
   private readonly bootErrorReported = new Set<number>();
@@ -164,6 +166,11 @@ export class WorkerPool {
     this.log.captured(pid, line, stream);
   };
 
+  /** `tsunicorn ctl kill PID`: retire one serving worker gracefully; the next converge replaces it. */
+  retireOne(w: WorkerRecord, settings: Settings): void {
+    if (w.state === WorkerState.Booting || w.state === WorkerState.Ready) this.retire(w, 'ctl-kill', settings);
+  }
+
   private retire(w: WorkerRecord, reason: RetireReason, settings: Settings): void {
     w.state = WorkerState.Retiring;
     w.retireReason = reason;
@@ -214,6 +221,7 @@ export class WorkerPool {
       w.inFlight = msg.inFlight;
       w.connections = msg.connections;
       w.rss = msg.rss;
+      w.load = { heapUsed: msg.heapUsed, loopIdleMs: msg.loopIdleMs, loopActiveMs: msg.loopActiveMs, latency: msg.latency };
       this.balance(w, ctx.settings);
       ctx.metrics?.workerBeat(w, msg.metrics);
       const limit = ctx.settings.maxWorkerMemory * 1024 * 1024;
@@ -256,6 +264,7 @@ export class WorkerPool {
     const w = this.byId.get(id);
     if (!w) return null;
     this.byId.delete(id);
+    if (restartReason(w)) this.restarts++;
     ctx.metrics?.workerExit(w, restartReason(w));
     const expected = w.state === WorkerState.Retiring || w.state === WorkerState.Stopping || w.timedOut;
     w.state = WorkerState.Dead;

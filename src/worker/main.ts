@@ -17,6 +17,7 @@
 import cluster from 'node:cluster';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import process from 'node:process';
+import v8 from 'node:v8';
 import { formatAppSpec, parseAppSpec } from '../config/app-spec.js';
 import { type HookName, type Hooks, type WorkerInfo, callHook, callHookSync } from '../config/hooks.js';
 import type { Settings } from '../config/settings.js';
@@ -25,7 +26,8 @@ import { compileAccessFormat, jsonAccessLine } from '../log/access-log.js';
 import { LineWriter } from '../log/line-writer.js';
 import { type Logger, createLogger } from '../log/logger.js';
 import type { ServerHandle } from '../node-compat.js';
-import { ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type Dispatch, type ListenerInfo, type WorkerToArbiter, isMessage } from '../protocol.js';
+import {
+  ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type BeatLoad, type Dispatch, type ListenerInfo, type WorkerToArbiter, isMessage } from '../protocol.js';
 import { loadApp } from './app-loader.js';
 import { clientInfo, configureForwarding } from './forwarded.js';
 import { HttpWorker } from './http-worker.js';
@@ -158,6 +160,17 @@ function residentMemory(): number {
   return lastRss;
 }
 
+/** Heap, event-loop utilisation and latencies for `ctl top`: cheap readings, no /proc. */
+function loadReading(): BeatLoad {
+  const elu = performance.eventLoopUtilization();
+  return {
+    heapUsed: v8.getHeapStatistics().used_heap_size,
+    loopIdleMs: elu.idle,
+    loopActiveMs: elu.active,
+    latency: server ? [...server.latency.counts] : [],
+  };
+}
+
 function beat(): WorkerToArbiter {
   const snapshot = metrics?.snapshot();
   return {
@@ -166,6 +179,7 @@ function beat(): WorkerToArbiter {
     inFlight: server?.activeRequests ?? 0,
     connections: server?.openConnections ?? 0,
     rss: residentMemory(),
+    ...loadReading(),
     ...(snapshot ? { metrics: snapshot } : {}),
   };
 }
