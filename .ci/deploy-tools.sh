@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# (test/integration/{docker,supervisord,systemd,nginx}.test.ts, and tmux for ctl-top.test.ts). Idempotent and quiet:
-# (test/integration/{docker,supervisord,systemd,nginx}.test.ts). Idempotent and quiet:
+# Installs, from Debian's archive, the programs the deployment tests run tsunicorn under
+# (test/integration/{docker,supervisord,systemd,nginx}.test.ts) and tmux (ctl-top.test.ts). Idempotent and quiet:
 # nothing is fetched when every program is already there. A failure is reported, not fatal:
 # the tests that need a missing program skip and print why.
 set -uo pipefail
