@@ -84,13 +84,24 @@ export function topView(sample: TopSample, memory: TopMemory): TopView {
     const r = rates(prev, w, beatAt);
     if (!prev || beatAt - prev.beatAt >= 1) memory.set(w.pid, { beatAt, worker: w, row: r });
     return {
-      pid: w.pid, generation: w.generation, state: w.state, inFlight: w.inFlight, rss: w.rss,
-      heapUsed: w.load.heapUsed, ageMs: w.ageMs, ...r,
+      pid: w.pid,
+      generation: w.generation,
+      state: w.state,
+      inFlight: w.inFlight,
+      rss: w.rss,
+      heapUsed: w.load.heapUsed,
+      ageMs: w.ageMs,
+      ...r,
     };
   });
   for (const pid of memory.keys()) if (!seen.has(pid)) memory.delete(pid);
   return {
-    pid: s.pid, name: s.name, state: s.state, generation: s.generation, target: s.target, restarts: s.restarts,
+    pid: s.pid,
+    name: s.name,
+    state: s.state,
+    generation: s.generation,
+    target: s.target,
+    restarts: s.restarts,
     reqPerSec: rows.reduce((sum, r) => sum + (r.reqPerSec ?? 0), 0),
     rows,
   };
@@ -117,12 +128,23 @@ const RIGHT = new Set<string>(['REQ/S', 'IN-FLIGHT', 'P50', 'P99', 'RSS', 'HEAP'
 /** The view as lines: a header for the arbiter, a column header, one row per worker (oldest first). */
 export function formatTop(v: TopView, clock: string): string[] {
   const cells = v.rows.map((r) => [
-    String(r.pid), String(r.generation), r.state, formatRate(r.reqPerSec), String(r.inFlight),
-    formatLatency(r.p50), formatLatency(r.p99), formatMB(r.rss), formatMB(r.heapUsed), formatElu(r.elu),
+    String(r.pid),
+    String(r.generation),
+    r.state,
+    formatRate(r.reqPerSec),
+    String(r.inFlight),
+    formatLatency(r.p50),
+    formatLatency(r.p99),
+    formatMB(r.rss),
+    formatMB(r.heapUsed),
+    formatElu(r.elu),
   ]);
   const widths = COLUMNS.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (row: readonly string[]) =>
-    row.map((c, i) => (RIGHT.has(COLUMNS[i]!) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    row
+      .map((c, i) => (RIGHT.has(COLUMNS[i]!) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const live = v.rows.filter((r) => r.state === 'ready' || r.state === 'booting').length;
   return [
     `master ${v.pid} [${v.name}] ${v.state}  generation ${v.generation}  workers ${live}/${v.target}  ` +

@@ -105,7 +105,8 @@ function takeNumber(args: string[], name: string, fallback: number, whole: boole
     if (!m) continue;
     const raw = m[1] ?? args[i + 1];
     args.splice(i, m[1] === undefined ? 2 : 1);
-    const ok = raw !== undefined && (whole ? /^[1-9]\d{0,8}$/ : /^\d+(\.\d+)?$/).test(raw) && Number(raw) >= (whole ? 1 : 0.1);
+    const shape = whole ? /^[1-9]\d{0,8}$/ : /^\d+(\.\d+)?$/;
+    const ok = raw !== undefined && shape.test(raw) && Number(raw) >= (whole ? 1 : 0.1);
     if (!ok) {
       const what = whole ? 'a whole number from 1' : 'a number of seconds from 0.1';
       throw usage(`${name} needs ${what}${raw === undefined ? '' : `, got ${JSON.stringify(raw)}`}`);
@@ -131,7 +132,9 @@ function parse(argv: string[]): Parsed {
   const intervalS = takeNumber(serverArgs, '--interval', 1, false);
   const count = takeNumber(serverArgs, '--count', 0, true);
   if (cmd !== 'top' && (intervalS !== 1 || count !== 0)) throw usage('--interval and --count only go with top');
-  if (cmd === 'top') return { request: { cmd: 'status' }, top: { intervalMs: intervalS * 1000, count }, json, timeoutMs, serverArgs };
+  if (cmd === 'top') {
+    return { request: { cmd: 'status' }, top: { intervalMs: intervalS * 1000, count }, json, timeoutMs, serverArgs };
+  }
   let request: ControlRequest;
   if (cmd === 'scale') {
     const n = serverArgs[0];
@@ -145,7 +148,9 @@ function parse(argv: string[]): Parsed {
   } else if (cmd === 'stack' || cmd === 'kill') {
     const p = serverArgs[0];
     if (p !== undefined && /^\d+$/.test(p)) serverArgs = serverArgs.slice(1);
-    else if (cmd === 'kill') throw usage(`kill needs a worker pid${p === undefined ? '' : `, got ${JSON.stringify(p)}`}`);
+    else if (cmd === 'kill') {
+      throw usage(`kill needs a worker pid${p === undefined ? '' : `, got ${JSON.stringify(p)}`}`);
+    }
     if (p !== undefined && /^\d+$/.test(p) && !isPid(Number(p))) throw usage(`${cmd}: ${p} is not a worker pid`);
     request = p !== undefined && /^\d+$/.test(p) ? { cmd, pid: Number(p) } : { cmd: 'stack' };
   } else {
@@ -263,7 +268,8 @@ export function formatStacks(stacks: readonly WorkerStack[]): string {
           ? `event loop blocked (no heartbeat for ${(s.beatAgeMs / 1000).toFixed(1)} s): the JavaScript it is running`
           : 'event loop idle: the next JavaScript it ran';
       const title = `worker ${s.pid} (generation ${s.generation}), ${loop}:`;
-      return s.stack ? `${title}\n${s.stack}` : `worker ${s.pid} (generation ${s.generation}): stack not read: ${s.error ?? 'unknown'}`;
+      if (s.stack) return `${title}\n${s.stack}`;
+      return `worker ${s.pid} (generation ${s.generation}): stack not read: ${s.error ?? 'unknown'}`;
     })
     .join('\n\n');
 }
@@ -299,7 +305,12 @@ const ALT_SCREEN_OFF = '\x1b[?25h\x1b[?1049l';
  * `ctl top`: a status answer each interval, drawn in place on a terminal (alternate screen, raw stdin: q or
  * Ctrl-C quits, and the screen is given back as it was), else printed as plain lines or JSON, one view each.
  */
-async function runTop(path: string, opts: { intervalMs: number; count: number }, json: boolean, timeoutMs: number): Promise<void> {
+async function runTop(
+  path: string,
+  opts: { intervalMs: number; count: number },
+  json: boolean,
+  timeoutMs: number,
+): Promise<void> {
   const out = process.stdout;
   const screen = out.isTTY === true && !json;
   const stdin = process.stdin;

@@ -72,7 +72,10 @@ export async function answerControl(
     const targets = stackTargets(actions.status().workers, request.pid, actions.settings());
     if (typeof targets === 'string') reply({ ok: false, error: targets });
     // Outside the loop: reading a stack takes up to seconds and must not hold up signals and exits.
-    else void readStacks(targets, actions.settings()).then(reply, (err: unknown) => reply({ ok: false, error: String(err) }));
+    else {
+      const failed = (err: unknown) => reply({ ok: false, error: String(err) });
+      void readStacks(targets, actions.settings()).then(reply, failed);
+    }
     return;
   }
   const arg = request.cmd === 'scale' ? ` ${request.workers}` : request.cmd === 'kill' ? ` ${request.pid}` : '';
@@ -102,12 +105,12 @@ export async function answerControl(
       return;
     case 'kill': {
       const w = [...actions.status().workers].find((x) => x.pid === request.pid);
-      if (!w) reply({ ok: false, error: `pid ${request.pid} is not one of this arbiter's workers (see tsunicorn ctl status)` });
+      if (!w) reply({ ok: false, error: `pid ${request.pid} is not one of this arbiter's workers (see ctl status)` });
       else if (w.state !== WorkerState.Booting && w.state !== WorkerState.Ready) {
         reply({ ok: false, error: `worker ${request.pid} is ${w.state} already` });
       } else {
         actions.retire(w);
-        reply({ ok: true, message: `replacing worker ${w.pid}: it finishes its requests and exits; a new worker starts` });
+        reply({ ok: true, message: `replacing worker ${w.pid}: it finishes its requests and exits; a new one starts` });
       }
       return;
     }

@@ -22,7 +22,11 @@ export function loopState(beatAgeMs: number, beatMs: number): WorkerStack['loop'
 }
 
 /** Which workers `ctl stack` reads: the one with `pid`, or every booted one; or why it refuses. */
-export function stackTargets(workers: Iterable<WorkerRecord>, pid: number | undefined, settings: Settings): WorkerRecord[] | string {
+export function stackTargets(
+  workers: Iterable<WorkerRecord>,
+  pid: number | undefined,
+  settings: Settings,
+): WorkerRecord[] | string {
   if (!settings.stackCapture) return 'stack capture is off (--no-stack-capture): the inspector is never opened';
   const all = [...workers].filter((w) => w.state !== WorkerState.Dead);
   if (pid === undefined) {
@@ -30,7 +34,7 @@ export function stackTargets(workers: Iterable<WorkerRecord>, pid: number | unde
     return ready.length > 0 ? ready : 'no worker is running';
   }
   const w = all.find((x) => x.pid === pid);
-  if (!w) return `pid ${pid} is not one of this arbiter's workers (see tsunicorn ctl status)`;
+  if (!w) return `pid ${pid} is not one of this arbiter's workers (see ctl status)`;
   if (w.timedOut) return `worker ${pid} passed --timeout and is being aborted; its stack goes to the error log`;
   if (!w.hello) return `worker ${pid} is still starting`;
   return [w];

@@ -229,7 +229,8 @@ export class WorkerPool {
       w.inFlight = msg.inFlight;
       w.connections = msg.connections;
       w.rss = msg.rss;
-      w.load = { heapUsed: msg.heapUsed, loopIdleMs: msg.loopIdleMs, loopActiveMs: msg.loopActiveMs, latency: msg.latency };
+      const { heapUsed, loopIdleMs, loopActiveMs, latency } = msg;
+      w.load = { heapUsed, loopIdleMs, loopActiveMs, latency };
       this.balance(w, ctx.settings);
       ctx.metrics?.workerBeat(w, msg.metrics);
       const limit = ctx.settings.maxWorkerMemory * 1024 * 1024;

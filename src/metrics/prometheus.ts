@@ -20,7 +20,9 @@ import { DURATION_BUCKETS } from './request-stats.js';
 
 /** Why a worker went away, for `tsunicorn_worker_restarts_total{reason}`. */
 export type RestartReason = 'crash' | 'timeout' | 'max-requests' | 'memory' | 'reload' | 'scale' | 'winch' | 'ctl-kill';
-const REASONS: readonly RestartReason[] = ['crash', 'timeout', 'max-requests', 'memory', 'reload', 'scale', 'winch', 'ctl-kill'];
+const REASONS: readonly RestartReason[] = [
+  'crash', 'timeout', 'max-requests', 'memory', 'reload', 'scale', 'winch', 'ctl-kill',
+];
 
 /**
  * A histogram exposed from bucket totals. prom-client's Histogram only takes

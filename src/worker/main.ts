@@ -27,7 +27,8 @@ import { LineWriter } from '../log/line-writer.js';
 import { type Logger, createLogger } from '../log/logger.js';
 import type { ServerHandle } from '../node-compat.js';
 import {
-  ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type BeatLoad, type Dispatch, type ListenerInfo, type WorkerToArbiter, isMessage,
+  ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type BeatLoad, type Dispatch, type ListenerInfo, type WorkerToArbiter,
+  isMessage,
   monotonicMs,
 } from '../protocol.js';
 import { loadApp } from './app-loader.js';

@@ -17,13 +17,24 @@ afterEach(cleanup);
 
 async function serve(args: string[], workers = 2): Promise<{ s: Server; sock: string; port: number }> {
   const sock = path.join(tmpDir(), 'ctl.sock');
-  const s = start([...args, '-w', String(workers), '-b', '127.0.0.1:0', '--log-level', 'debug', '--control-socket', sock]);
+  const s = start([
+    ...args,
+    '-w',
+    String(workers),
+    '-b',
+    '127.0.0.1:0',
+    '--log-level',
+    'debug',
+    '--control-socket',
+    sock,
+  ]);
   const port = await s.port();
   await s.readyWorkers(workers);
   return { s, sock, port };
 }
 
-const ctl = (sock: string, ...args: string[]) => runCli(['ctl', ...args, '--control-socket', sock], { timeoutMs: 30_000 });
+const ctl = (sock: string, ...args: string[]) =>
+  runCli(['ctl', ...args, '--control-socket', sock], { timeoutMs: 30_000 });
 
 interface Stack {
   pid: number;
@@ -46,19 +57,26 @@ describe('ctl stack', () => {
     const idle = s.workers().find((p) => p !== busy)!;
 
     // The loop counts as blocked once two beats (1 s apart) are missing.
-    const read = await waitFor('a stack of the spinning worker with its loop blocked', async () => {
-      const r = await ctl(sock, 'stack', String(busy), '--json');
-      expect(r.code, r.stderr).toBe(0);
-      const [st] = JSON.parse(r.stdout) as Stack[];
-      return st!.loop === 'blocked' ? st : null;
-    }, 20_000, 500);
+    const read = await waitFor(
+      'a stack of the spinning worker with its loop blocked',
+      async () => {
+        const r = await ctl(sock, 'stack', String(busy), '--json');
+        expect(r.code, r.stderr).toBe(0);
+        const [st] = JSON.parse(r.stdout) as Stack[];
+        return st!.loop === 'blocked' ? st : null;
+      },
+      20_000,
+      500,
+    );
     expect(read.pid).toBe(busy);
     expect(read.stack).toMatch(/at spinForever \(file:\/\/.*busy-app\.mjs:\d+:\d+\)/);
     expect(read.stack).toMatch(/at handleBusyRequest /);
 
     const text = await ctl(sock, 'stack', String(busy));
     expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(new RegExp(`^worker ${busy} \\(generation 1\\), event loop blocked \\(no heartbeat for [\\d.]+ s\\)`));
+    expect(text.stdout).toMatch(
+      new RegExp(`^worker ${busy} \\(generation 1\\), event loop blocked \\(no heartbeat for [\\d.]+ s\\)`),
+    );
     expect(text.stdout).toContain('at spinForever');
 
     const idleRead = await ctl(sock, 'stack', String(idle), '--json');
@@ -105,18 +123,28 @@ describe('ctl kill', () => {
     const { s, sock, port } = await serve(['node-app.mjs']);
     const [victim, other] = s.workers();
     const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 4, durationMs: 20_000, keepAlive: true });
-    await waitFor('some load served', async () => {
-      const r = await ctl(sock, 'status', '--json');
-      return (JSON.parse(r.stdout) as { workers: { requests: number }[] }).workers.some((w) => w.requests > 20);
-    }, 15_000, 200);
+    await waitFor(
+      'some load served',
+      async () => {
+        const r = await ctl(sock, 'status', '--json');
+        return (JSON.parse(r.stdout) as { workers: { requests: number }[] }).workers.some((w) => w.requests > 20);
+      },
+      15_000,
+      200,
+    );
 
     const r = await ctl(sock, 'kill', String(victim));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^replacing worker ${victim}`));
-    await waitFor(`worker ${victim} gone and a new one ready`, () => {
-      const now = s.workers();
-      return !isAlive(victim!) && now.length === 2 && now.includes(other!) && s.countLog(/is ready$/) >= 3;
-    }, 20_000, 100);
+    await waitFor(
+      `worker ${victim} gone and a new one ready`,
+      () => {
+        const now = s.workers();
+        return !isAlive(victim!) && now.length === 2 && now.includes(other!) && s.countLog(/is ready$/) >= 3;
+      },
+      20_000,
+      100,
+    );
     const result = await load.stop();
     expect(failedCount(result), describeFailures(result)).toBe(0);
     expect(s.log).toMatch(new RegExp(`Retiring worker \\(pid:${victim}\\): ctl-kill`));
@@ -139,7 +167,19 @@ describe('ctl config and ctl listeners', () => {
   it('config prints what --print-config prints for the same options; --json gives the values', async () => {
     const dir = tmpDir();
     const sock = path.join(dir, 'ctl.sock');
-    const args = ['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--log-level', 'debug', '--control-socket', sock, '--timeout', '17'];
+    const args = [
+      'node-app.mjs',
+      '-w',
+      '2',
+      '-b',
+      '127.0.0.1:0',
+      '--log-level',
+      'debug',
+      '--control-socket',
+      sock,
+      '--timeout',
+      '17',
+    ];
     const printed = await runCli([...args, '--print-config']);
     expect(printed.code).toBe(0);
     const s = start(args);
@@ -173,6 +213,8 @@ describe('ctl config and ctl listeners', () => {
     }
     const text = await ctl(sock, 'listeners');
     expect(text.stdout.split('\n')[0]).toMatch(/^ADDRESS\s+FD\s+KIND\s+WORKERS$/);
-    expect(text.stdout).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}\\s+${listeners[1]!.fd}\\s+tcp\\s+\\d+ \\d+$`, 'm'));
+    expect(text.stdout).toMatch(
+      new RegExp(`^http://127\\.0\\.0\\.1:${port}\\s+${listeners[1]!.fd}\\s+tcp\\s+\\d+ \\d+$`, 'm'),
+    );
   }, 45_000);
 });

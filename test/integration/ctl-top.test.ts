@@ -22,14 +22,25 @@ afterEach(async () => {
 
 async function serve(workers: number): Promise<{ s: Server; sock: string; port: number }> {
   const sock = path.join(tmpDir(), 'ctl.sock');
-  const s = start(['node-app.mjs', '-w', String(workers), '-b', '127.0.0.1:0', '--log-level', 'debug', '--control-socket', sock]);
+  const s = start([
+    'node-app.mjs',
+    '-w',
+    String(workers),
+    '-b',
+    '127.0.0.1:0',
+    '--log-level',
+    'debug',
+    '--control-socket',
+    sock,
+  ]);
   const port = await s.port();
   await s.readyWorkers(workers);
   return { s, sock, port };
 }
 
 // A connection per request, so that both workers get some (keep-alive connections stay with one worker).
-const load = (port: number) => startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 4, durationMs: 30_000, keepAlive: false });
+const load = (port: number) =>
+  startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 4, durationMs: 30_000, keepAlive: false });
 
 /** The total req/s of a header line, and the worker rows (pid → req/s text) of one view. */
 function parseView(lines: string[], masterPid: number) {
@@ -68,12 +79,17 @@ describe.skipIf(!TMUX)('ctl top in a terminal (tmux)', () => {
     const running = load(port);
     const workers = sorted(s.workers());
     const totals = new Set<string>();
-    await waitFor('ctl top drawing both workers with two different req/s totals', () => {
-      const view = parseView(pane(), s.pid);
-      if (!view || sorted([...view.rows.keys()]).join() !== workers.join()) return false;
-      if (view.total) totals.add(view.total);
-      return [...totals].filter((t) => Number(t) > 0).length >= 2;
-    }, 20_000, 200);
+    await waitFor(
+      'ctl top drawing both workers with two different req/s totals',
+      () => {
+        const view = parseView(pane(), s.pid);
+        if (!view || sorted([...view.rows.keys()]).join() !== workers.join()) return false;
+        if (view.total) totals.add(view.total);
+        return [...totals].filter((t) => Number(t) > 0).length >= 2;
+      },
+      20_000,
+      200,
+    );
     expect(flag('alternate_on')).toBe('1');
     // Drawn in place: one view on the screen, not a scroll of them.
     expect(pane().filter((l) => l.startsWith(`master ${s.pid} `))).toHaveLength(1);
@@ -82,7 +98,10 @@ describe.skipIf(!TMUX)('ctl top in a terminal (tmux)', () => {
     expect(result.ok).toBeGreaterThan(0);
 
     tmux('send-keys', 'q');
-    const code = await waitFor('ctl top to exit after q', () => fs.existsSync(exitFile) && fs.readFileSync(exitFile, 'utf8').trim());
+    const code = await waitFor(
+      'ctl top to exit after q',
+      () => fs.existsSync(exitFile) && fs.readFileSync(exitFile, 'utf8').trim(),
+    );
     expect(code).toBe('0');
     const after = await waitFor('the shell after ctl top', () => {
       const lines = pane();
@@ -102,15 +121,23 @@ describe('ctl top without a terminal', () => {
     const { s, sock, port } = await serve(2);
     const running = load(port);
     // Let the load reach both workers before the first view.
-    await waitFor('requests on both workers', async () => {
-      const r = await runCli(['ctl', 'status', '--json', '--control-socket', sock]);
-      return (JSON.parse(r.stdout) as { workers: { requests: number }[] }).workers.every((w) => w.requests > 0);
-    }, 15_000, 200);
+    await waitFor(
+      'requests on both workers',
+      async () => {
+        const r = await runCli(['ctl', 'status', '--json', '--control-socket', sock]);
+        return (JSON.parse(r.stdout) as { workers: { requests: number }[] }).workers.every((w) => w.requests > 0);
+      },
+      15_000,
+      200,
+    );
     const r = await runCli(['ctl', 'top', '--interval', '0.5', '--count', '4', '--control-socket', sock]);
     await running.stop();
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).not.toMatch(/\x1b/);
-    const views = r.stdout.split('\n\n').map((v) => v.split('\n').filter(Boolean)).filter((v) => v.length > 0);
+    expect(r.stdout.includes('\x1b'), 'an escape code in plain output').toBe(false);
+    const views = r.stdout
+      .split('\n\n')
+      .map((v) => v.split('\n').filter(Boolean))
+      .filter((v) => v.length > 0);
     expect(views).toHaveLength(4);
     const workers = sorted(s.workers());
     for (const v of views) {
@@ -129,9 +156,23 @@ describe('ctl top without a terminal', () => {
     const r = await runCli(['ctl', 'top', '--json', '--interval', '0.5', '--count', '3', '--control-socket', sock]);
     await running.stop();
     expect(r.code, r.stderr).toBe(0);
-    const views = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as {
-      pid: number; rows: { pid: number; reqPerSec: number | null; p50: number | null; p99: number | null; elu: number | null; heapUsed: number }[];
-    });
+    const views = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            pid: number;
+            rows: {
+              pid: number;
+              reqPerSec: number | null;
+              p50: number | null;
+              p99: number | null;
+              elu: number | null;
+              heapUsed: number;
+            }[];
+          },
+      );
     expect(views).toHaveLength(3);
     expect(views.every((v) => v.pid === s.pid && v.rows.length === 1 && v.rows[0]!.pid === s.workers()[0])).toBe(true);
     const last = views[2]!.rows[0]!;
@@ -143,7 +184,11 @@ describe('ctl top without a terminal', () => {
   }, 45_000);
 
   it('bad options are usage errors (exit 2)', async () => {
-    for (const args of [['top', '--interval', '0'], ['top', '--count', 'x'], ['status', '--count', '2']]) {
+    for (const args of [
+      ['top', '--interval', '0'],
+      ['top', '--count', 'x'],
+      ['status', '--count', '2'],
+    ]) {
       const r = await runCli(['ctl', ...args, '--control-socket', '/nonexistent/ctl.sock']);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/--interval|--count/);

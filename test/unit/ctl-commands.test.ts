@@ -33,10 +33,23 @@ describe('parseControlRequest: the ctl commands of issue 19', () => {
 
 const settings = (stackCapture: boolean) => ({ stackCapture }) as Settings;
 const rec = (pid: number, over: Partial<WorkerRecord> = {}) =>
-  ({ pid, state: WorkerState.Ready, hello: true, timedOut: false, forkedAt: pid, listeners: [], ...over }) as WorkerRecord;
+  ({
+    pid,
+    state: WorkerState.Ready,
+    hello: true,
+    timedOut: false,
+    forkedAt: pid,
+    listeners: [],
+    ...over,
+  }) as WorkerRecord;
 
 describe('stackTargets', () => {
-  const workers = [rec(30), rec(10), rec(20, { hello: false, state: WorkerState.Booting }), rec(40, { timedOut: true })];
+  const workers = [
+    rec(30),
+    rec(10),
+    rec(20, { hello: false, state: WorkerState.Booting }),
+    rec(40, { timedOut: true }),
+  ];
   it('with no pid: every worker past hello and not being aborted, oldest first', () => {
     expect((stackTargets(workers, undefined, settings(true)) as WorkerRecord[]).map((w) => w.pid)).toEqual([10, 30]);
   });
@@ -71,7 +84,13 @@ describe('formatStacks', () => {
   it('a title per worker saying what the loop was doing, then its frames or why there are none', () => {
     const text = formatStacks([
       { pid: 7, generation: 2, loop: 'blocked', beatAgeMs: 4200, stack: '    at spin (file:///app.mjs:3:1)' },
-      { pid: 8, generation: 2, loop: 'idle', beatAgeMs: 100, stack: '    at processTimers (node:internal/timers:505:5)' },
+      {
+        pid: 8,
+        generation: 2,
+        loop: 'idle',
+        beatAgeMs: 100,
+        stack: '    at processTimers (node:internal/timers:505:5)',
+      },
       { pid: 9, generation: 2, loop: 'idle', beatAgeMs: 100, error: 'pid 9 is not running' },
     ]);
     expect(text.split('\n')).toEqual([

@@ -37,13 +37,26 @@ const latency = (fast: number, slow: number) => {
 function worker(pid: number, requests: number, beatAgeMs: number, busyMs: number, lat: number[]): WorkerStatus {
   // Cumulative event-loop time: 1 s of it, busyMs active.
   return {
-    pid, generation: 1, state: 'ready', ageMs: 60_000, requests, inFlight: 2, rss: 64 * 1048576, beatAgeMs,
+    pid,
+    generation: 1,
+    state: 'ready',
+    ageMs: 60_000,
+    requests,
+    inFlight: 2,
+    rss: 64 * 1048576,
+    beatAgeMs,
     load: { heapUsed: 10 * 1048576, loopIdleMs: 1000 - busyMs, loopActiveMs: busyMs, latency: lat },
   };
 }
 
 const status = (workers: WorkerStatus[]): ArbiterStatus => ({
-  pid: 100, name: 'app', state: 'running', generation: 1, target: 2, restarts: 3, workers,
+  pid: 100,
+  name: 'app',
+  state: 'running',
+  generation: 1,
+  target: 2,
+  restarts: 3,
+  workers,
 });
 
 describe('topView', () => {
