@@ -290,6 +290,7 @@ export class Arbiter {
     settings: () => this.settings,
     listeners: () => this.listeners,
     retire: (w) => this.pool.retireOne(w, this.settings),
+    later: (request) => this.queue.push({ kind: 'control', request, reply: () => {} }),
   };
 
   private setTarget(n: number): void {

@@ -32,6 +32,8 @@ export interface ControlActions {
   listeners(): readonly Listener[];
   /** `ctl kill`: retire this worker gracefully; the loop starts its replacement. */
   retire(w: WorkerRecord): void;
+  /** Queues a command for the loop, its answer dropped: what code outside the loop may ask of it. */
+  later(request: ControlRequest): void;
 }
 
 /** `ctl listeners`: each listener of the arbiter with the live workers that were booted with it. */
@@ -74,7 +76,11 @@ export async function answerControl(
     // Outside the loop: reading a stack takes up to seconds and must not hold up signals and exits.
     else {
       const failed = (err: unknown) => reply({ ok: false, error: String(err) });
-      void readStacks(targets, actions.settings()).then(reply, failed);
+      void readStacks(targets, actions.settings(), (pid) => {
+        // A probe that failed after SIGUSR1 may leave an inspector any local user could attach to: replace it.
+        log.warning(`Worker (pid:${pid}) may have its inspector open after a failed stack read; replacing it`);
+        actions.later({ cmd: 'kill', pid });
+      }).then(reply, failed);
     }
     return;
   }

@@ -7,7 +7,7 @@
  */
 import type { Settings } from '../config/settings.js';
 import type { ControlResponse, WorkerStack } from './control-protocol.js';
-import { probeStack } from './stack-probe.js';
+import { listeningSockets, probeStack } from './stack-probe.js';
 import { type WorkerRecord, WorkerState, beatInterval, now } from './workers.js';
 
 /** A healthy but idle worker pauses at the next JavaScript it runs, at the latest its next beat (≤ 1 s). */
@@ -40,7 +40,25 @@ export function stackTargets(
   return [w];
 }
 
-export async function readStacks(targets: WorkerRecord[], settings: Settings): Promise<ControlResponse> {
+/**
+ * Reads each target's stack in turn. `leftOpen(pid)` is called for a worker whose inspector may still be
+ * listening afterwards (a probe that failed midway, or whose close did not take): only a timed-out worker
+ * is killed after a probe, so a live one would otherwise keep a listener any local user could attach to.
+ */
+/** The loopback TCP ports `pid` listens on; none when it cannot be read (gone). */
+async function loopbackPorts(pid: number): Promise<Set<number>> {
+  try {
+    return new Set((await listeningSockets(pid)).filter((l) => l.loopback).map((l) => l.port));
+  } catch {
+    return new Set();
+  }
+}
+
+export async function readStacks(
+  targets: WorkerRecord[],
+  settings: Settings,
+  leftOpen: (pid: number) => void,
+): Promise<ControlResponse> {
   const stacks: WorkerStack[] = [];
   const beatMs = beatInterval(settings);
   for (const w of targets) {
@@ -53,8 +71,11 @@ export async function readStacks(targets: WorkerRecord[], settings: Settings): P
     probing.add(w.pid);
     try {
       const excludePorts = w.listeners.flatMap((l) => (l.info.address.kind === 'tcp' ? [l.info.address.port] : []));
+      const before = await loopbackPorts(w.pid);
       const r = await probeStack(w.pid, { timeoutMs: PROBE_MS, excludePorts });
       stacks.push(r.ok ? { ...entry, stack: r.stack } : { ...entry, error: r.reason });
+      const after = await loopbackPorts(w.pid);
+      if (r.ok ? !r.inspectorClosed : [...after].some((p) => !before.has(p))) leftOpen(w.pid);
     } finally {
       probing.delete(w.pid);
     }
