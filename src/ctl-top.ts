@@ -16,7 +16,7 @@ export interface TopSample {
   at: number;
 }
 
-export interface TopRow {
+interface TopRow {
   pid: number;
   generation: number;
   state: string;
@@ -117,7 +117,7 @@ export function formatLatency(seconds: number | null): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
-export const formatMB = (bytes: number): string => (bytes > 0 ? `${(bytes / 1048576).toFixed(1)}M` : '-');
+const formatMB = (bytes: number): string => (bytes > 0 ? `${(bytes / 1048576).toFixed(1)}M` : '-');
 const formatRate = (r: number | null): string => (r === null ? '-' : r >= 100 ? String(Math.round(r)) : r.toFixed(1));
 const formatElu = (e: number | null): string => (e === null ? '-' : `${Math.round(e * 100)}%`);
 
