@@ -58,31 +58,43 @@ function parseView(lines: string[], masterPid: number) {
 
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 
+/** Runs `ctl top` in a fresh tmux server (150x30) after a marker line; then the shell prints the tty's icanon flag. */
+function topInTmux(sock: string) {
+  const dir = tmpDir();
+  const tsock = path.join(dir, 'tmux.sock');
+  const conf = path.join(dir, 'tmux.conf');
+  const exitFile = path.join(dir, 'exit');
+  // The pane's shell is /bin/sh whatever $SHELL is.
+  fs.writeFileSync(conf, 'set -g default-shell /bin/sh\nset -g status off\n');
+  const script =
+    `echo BEFORE-TOP-MARK; '${process.execPath}' '${BIN}' ctl top --control-socket '${sock}' --interval 0.5; ` +
+    `echo "$?" > '${exitFile}'; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\{0,1\\}icanon'; sleep 120`;
+  const tmux = (...args: string[]) => execFileSync('tmux', ['-S', tsock, ...args], { encoding: 'utf8' });
+  tmuxServers.push(tsock);
+  tmux('-f', conf, 'new-session', '-d', '-x', '150', '-y', '30', script);
+  const pane = () => tmux('capture-pane', '-p').split('\n');
+  return {
+    keys: (key: string) => tmux('send-keys', key),
+    pane,
+    flag: (name: string) => tmux('display-message', '-p', `#{${name}}`).trim(),
+    exitCode: () =>
+      waitFor('ctl top to exit', () => fs.existsSync(exitFile) && fs.readFileSync(exitFile, 'utf8').trim()),
+    /** The pane once the shell has printed the tty mode after ctl top. */
+    after: () => waitFor('the shell after ctl top', () => (pane().some((l) => /^-?icanon$/.test(l)) ? pane() : null)),
+  };
+}
+
 describe.skipIf(!TMUX)('ctl top in a terminal (tmux)', () => {
   it('a row per worker pid, req/s changing under load; q exits 0 and restores the screen', async () => {
     const { s, sock, port } = await serve(2);
-    const dir = tmpDir();
-    const tsock = path.join(dir, 'tmux.sock');
-    const conf = path.join(dir, 'tmux.conf');
-    const exitFile = path.join(dir, 'exit');
-    // The pane's shell is /bin/sh whatever $SHELL is.
-    fs.writeFileSync(conf, 'set -g default-shell /bin/sh\nset -g status off\n');
-    const script =
-      `echo BEFORE-TOP-MARK; '${process.execPath}' '${BIN}' ctl top --control-socket '${sock}' --interval 0.5; ` +
-      `echo "$?" > '${exitFile}'; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\{0,1\\}icanon'; sleep 120`;
-    const tmux = (...args: string[]) => execFileSync('tmux', ['-S', tsock, ...args], { encoding: 'utf8' });
-    tmuxServers.push(tsock);
-    tmux('-f', conf, 'new-session', '-d', '-x', '150', '-y', '30', script);
-    const pane = () => tmux('capture-pane', '-p').split('\n');
-    const flag = (name: string) => tmux('display-message', '-p', `#{${name}}`).trim();
-
+    const term = topInTmux(sock);
     const running = load(port);
     const workers = sorted(s.workers());
     const totals = new Set<string>();
     await waitFor(
       'ctl top drawing both workers with two different req/s totals',
       () => {
-        const view = parseView(pane(), s.pid);
+        const view = parseView(term.pane(), s.pid);
         if (!view || sorted([...view.rows.keys()]).join() !== workers.join()) return false;
         if (view.total) totals.add(view.total);
         return [...totals].filter((t) => Number(t) > 0).length >= 2;
@@ -90,30 +102,36 @@ describe.skipIf(!TMUX)('ctl top in a terminal (tmux)', () => {
       20_000,
       200,
     );
-    expect(flag('alternate_on')).toBe('1');
+    expect(term.flag('alternate_on')).toBe('1');
     // Drawn in place: one view on the screen, not a scroll of them.
-    expect(pane().filter((l) => l.startsWith(`master ${s.pid} `))).toHaveLength(1);
-    expect(pane().join('\n')).not.toContain('BEFORE-TOP-MARK');
+    expect(term.pane().filter((l) => l.startsWith(`master ${s.pid} `))).toHaveLength(1);
+    expect(term.pane().join('\n')).not.toContain('BEFORE-TOP-MARK');
     const result = await running.stop();
     expect(result.ok).toBeGreaterThan(0);
 
-    tmux('send-keys', 'q');
-    const code = await waitFor(
-      'ctl top to exit after q',
-      () => fs.existsSync(exitFile) && fs.readFileSync(exitFile, 'utf8').trim(),
-    );
-    expect(code).toBe('0');
-    const after = await waitFor('the shell after ctl top', () => {
-      const lines = pane();
-      return lines.some((l) => /^-?icanon$/.test(l)) ? lines : null;
-    });
+    term.keys('q');
+    expect(await term.exitCode()).toBe('0');
+    const after = await term.after();
     // The screen as it was: the line printed before, no view left over; the cursor shown; the tty cooked again.
     expect(after).toContain('BEFORE-TOP-MARK');
     expect(after.some((l) => l.startsWith(`master ${s.pid} `))).toBe(false);
     expect(after).toContain('icanon');
-    expect(flag('alternate_on')).toBe('0');
-    expect(flag('cursor_flag')).toBe('1');
+    expect(term.flag('alternate_on')).toBe('0');
+    expect(term.flag('cursor_flag')).toBe('1');
   }, 60_000);
+
+  it('Ctrl-C quits as q does', async () => {
+    const { s, sock } = await serve(1);
+    const term = topInTmux(sock);
+    await waitFor('the view', () => parseView(term.pane(), s.pid)?.rows.has(s.workers()[0]!), 15_000, 100);
+    term.keys('C-c');
+    expect(await term.exitCode()).toBe('0');
+    const after = await term.after();
+    expect(after).toContain('BEFORE-TOP-MARK');
+    expect(after).toContain('icanon');
+    expect(term.flag('alternate_on')).toBe('0');
+    expect(term.flag('cursor_flag')).toBe('1');
+  }, 45_000);
 });
 
 describe('ctl top without a terminal', () => {
