@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { openLogFile } from '../log/open-log.js';
 
 const MARK = 'TSUNICORN_DAEMONIZED';
 
@@ -16,7 +17,7 @@ export function isDaemonChild(env: NodeJS.ProcessEnv): boolean {
 
 /** Starts the detached copy; returns its pid. */
 export function daemonize(argv: readonly string[], env: NodeJS.ProcessEnv, errorLogfile: string | null): number {
-  const err = errorLogfile && errorLogfile !== '-' ? fs.openSync(errorLogfile, 'a') : 'ignore';
+  const err = errorLogfile && errorLogfile !== '-' ? openLogFile(errorLogfile) : 'ignore';
   const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...argv], {
     detached: true,
     stdio: ['ignore', 'ignore', err],

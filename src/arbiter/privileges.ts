@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import process from 'node:process';
 import type { Settings } from '../config/settings.js';
 import { TsuError } from '../errors.js';
+import { openLogFile } from '../log/open-log.js';
 
 export interface Identity {
   uid: number;
@@ -87,25 +88,20 @@ export function applyUmask(settings: Pick<Settings, 'umask'>): void {
   if (settings.umask !== null) process.umask(settings.umask);
 }
 
-const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-
 /**
- * Creates a log file if needed and gives it to the workers' user. The arbiter
- * may be root and the directory writable by that user (issue 16): the file is
- * opened without following links (nor blocking on a FIFO), must be a regular
- * file with one link (not a hard link to someone else's file), and the opened
- * descriptor is chowned, never the path.
+ * Creates a log file if needed and gives it to the workers' user. The arbiter may be root and the
+ * directory writable by that user (issue 16): the file is opened as openLogFile does, and the opened
+ * descriptor of a regular file is chowned, never the path.
  */
 function handOverLog(file: string, id: Identity): void {
   let fd: number;
   try {
-    fd = fs.openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o644);
+    fd = openLogFile(file);
   } catch {
-    return; // A link, or not ours to open: the worker reports what it cannot open.
+    return; // A planted link, or not ours to open: the worker reports what it cannot open.
   }
   try {
-    const st = fs.fstatSync(fd);
-    if (st.isFile() && st.nlink === 1) fs.fchownSync(fd, id.uid, id.gid);
+    if (fs.fstatSync(fd).isFile()) fs.fchownSync(fd, id.uid, id.gid);
   } catch {
     // Not ours to change.
   } finally {

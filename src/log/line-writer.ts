@@ -25,6 +25,7 @@
  * USR1 reopened the file).
  */
 import fs from 'node:fs';
+import { openLogFile } from './open-log.js';
 
 const PIPE_BUF = 4096;
 /** A file batch is bounded too, so one turn's worth of lines never makes a huge allocation. */
@@ -63,7 +64,7 @@ export class LineWriter {
   /** `-` is stdout (`stdoutFd`); anything else a file opened for appending. `onTrouble`: see WriteTrouble. */
   constructor(destination: string, stdoutFd = 1, private readonly onTrouble: (t: WriteTrouble) => void = () => {}) {
     this.path = destination === '-' ? null : destination;
-    this.fd = this.path ? fs.openSync(this.path, 'a') : stdoutFd;
+    this.fd = this.path ? openLogFile(this.path) : stdoutFd;
     let isFile = false;
     try {
       isFile = fs.fstatSync(this.fd).isFile();
@@ -124,7 +125,7 @@ export class LineWriter {
     if (!this.reopenWanted || !this.path) return;
     this.reopenWanted = false;
     try {
-      const fd = fs.openSync(this.path, 'a');
+      const fd = openLogFile(this.path);
       fs.closeSync(this.fd);
       this.fd = fd;
     } catch {

@@ -12,6 +12,7 @@
  * counted, and `onRecovered` is told the count after the next line that can.
  */
 import fs from 'node:fs';
+import { openLogFile } from './open-log.js';
 
 const RETRY_WAIT_MS = 1;
 const GIVE_UP_MS = 10_000;
@@ -26,7 +27,7 @@ export class SyncFile {
     private readonly path: string | null,
     private readonly onRecovered: (lost: number) => void = () => {},
   ) {
-    this.fd = path ? fs.openSync(path, 'a') : 2;
+    this.fd = path ? openLogFile(path) : 2;
   }
 
   write(line: string): void {
@@ -71,9 +72,9 @@ export class SyncFile {
     if (!this.path) return;
     let fd: number;
     try {
-      fd = fs.openSync(this.path, 'a');
+      fd = openLogFile(this.path);
     } catch {
-      return; // The directory went away: keep writing to the file already open.
+      return; // The directory went away, or a link was planted: keep writing to the file already open.
     }
     fs.closeSync(this.fd);
     this.fd = fd;

@@ -50,6 +50,8 @@ interface ConnState {
   deferred: number | null;
   /** A response to a bad request was written; the socket is closing. */
   rejected: boolean;
+  /** The response being written closes the connection: no request after it may run. */
+  closing: boolean;
 }
 
 const kState = Symbol('tsunicorn.connection');
@@ -58,7 +60,7 @@ type Tracked = Socket & { [kState]?: ConnState };
 function state(socket: Tracked): ConnState {
   let s = socket[kState];
   if (!s) {
-    s = { pending: 0, last: null, lastRes: null, deferred: null, rejected: false };
+    s = { pending: 0, last: null, lastRes: null, deferred: null, rejected: false, closing: false };
     socket[kState] = s;
   }
   return s;
@@ -70,11 +72,27 @@ function state(socket: Tracked): ConnState {
  */
 export function requestStarted(socket: Socket, req: IncomingMessage, res: ServerResponse): boolean {
   const s = state(socket as Tracked);
-  if (s.rejected) return false;
+  if (s.rejected || s.closing) return false;
   s.pending++;
   s.last = req;
   s.lastRes = res;
   return true;
+}
+
+/**
+ * The worker answered a request on `socket` itself, with a close: requests Node parses behind it are
+ * dropped (RFC 9112 §9.6: no further requests are processed), like those behind a rejected connection.
+ */
+export function markRejected(socket: Socket): void {
+  state(socket as Tracked).rejected = true;
+}
+
+/**
+ * The response to the request just started closes the connection (a sync worker, draining, shedding):
+ * requests Node parses behind it must not run either, as no answer to them will ever be sent.
+ */
+export function lastRequest(socket: Socket): void {
+  state(socket as Tracked).closing = true;
 }
 
 /** Its response closed: a parse error held back behind it can go now. */

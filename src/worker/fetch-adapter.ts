@@ -15,6 +15,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { Readable } from 'node:stream';
 import type { ReadableStreamReadResult } from 'node:stream/web';
 import { callThroughEmit } from './app-call.js';
+import { lastRequest } from './client-errors.js';
 import { type ClientInfo, clientInfo } from './forwarded.js';
 import { responseBodySource } from '../node-compat.js';
 import { lazyRequest } from './lazy-request.js';
@@ -163,10 +164,21 @@ export function absoluteFormUrl(scheme: string, target: string): string | null {
   return `${scheme}://${u.host}${u.pathname}${u.search}`;
 }
 
+/** A request no Request can represent: answered here with a close; nothing pipelined behind it runs. */
+function refuse(req: IncomingMessage, res: ServerResponse, status: number, body: string): void {
+  lastRequest(req.socket);
+  res.writeHead(status, { 'content-type': 'text/plain', connection: 'close' }).end(body);
+}
+
 export function toRequestListener(handler: FetchHandler, onError: AppErrorHandler = defaultOnError): RequestListener {
   // Not inlined into this listener, whose feedback varies with the requests (app-call.ts).
   const callHandler = callThroughEmit(handler);
   return (req, res) => {
+    if (req.method === 'TRACE' || req.method === 'TRACK') {
+      // The Fetch standard forbids these methods: `new Request` would throw once the app touched the body.
+      refuse(req, res, 405, `${req.method} is not supported\n`);
+      return;
+    }
     const info = clientInfo(req);
     const target = req.url ?? '/';
     let url: string | null;
@@ -179,7 +191,7 @@ export function toRequestListener(handler: FetchHandler, onError: AppErrorHandle
     }
     if (url === null) {
       // An invalid Host or target that Node's parser let through.
-      res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end('Bad Request\n');
+      refuse(req, res, 400, 'Bad Request\n');
       return;
     }
     const lazy = lazyRequest(req, url, buildRequest);

@@ -41,7 +41,14 @@ import type { Logger } from '../log/logger.js';
 import { type ServerHandle, closeAfterResponse, keepAliveMs, listenOnHandle, stopAccepting } from '../node-compat.js';
 import type { ListenerInfo } from '../protocol.js';
 import { callThroughEmit } from './app-call.js';
-import { onClientError, rejectConnection, requestEnded, requestStarted } from './client-errors.js';
+import {
+  lastRequest,
+  markRejected,
+  onClientError,
+  rejectConnection,
+  requestEnded,
+  requestStarted,
+} from './client-errors.js';
 import { type TrustList, forwardedClient, normalizeAddress, resolveClientInfo, trustList } from './forwarded.js';
 import { type RequestLimits, type Rejection, checkRequest, parserOptions, requestLimits } from './limits.js';
 import { connectionCap, descriptorsFree, fdUsage } from './fd-limit.js';
@@ -85,6 +92,13 @@ export interface HttpWorkerOptions {
   upgrade?: UpgradeHandler;
   /** A listener could not listen again after start (logged): the worker cannot serve it, so it stops to be replaced. */
   onListenError(): void;
+}
+
+/** A sync worker's answer to an Expect other than 100-continue: Node's 417, with a close. */
+function expectationFailed(req: IncomingMessage, res: ServerResponse): void {
+  lastRequest(req.socket);
+  closeAfterResponse(res);
+  res.writeHead(417).end();
 }
 
 /** Spares a sync worker keeps per listener so that it never waits for the arbiter between requests; refilled below 2. */
@@ -315,6 +329,8 @@ export class HttpWorker {
     // CONNECT: not a proxy. (Without a listener Node would just drop the connection.)
     server.on('connect', (_req: IncomingMessage, socket: Socket) => rejectConnection(socket, 405, 'CONNECT is not supported'));
     if (this.opts.upgrade) server.on('upgrade', this.handleUpgrade);
+    // Node answers an unknown Expect with 417 itself and keeps the connection, which would hold a sync worker.
+    if (this.sync) server.on('checkExpectation', expectationFailed);
     server.on('error', (err: NodeJS.ErrnoException) => this.serverError(info.index, err));
     return server;
   }
@@ -371,6 +387,7 @@ export class HttpWorker {
 
   /** A request that breaks the limits or sends conflicting scheme headers: answered here, never seen by the app. */
   private reject(res: ServerResponse, r: Rejection): void {
+    markRejected(res.req.socket);
     const body = `${r.why}\n`;
     res.writeHead(r.status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
   }
@@ -400,10 +417,14 @@ export class HttpWorker {
     if (this.sync) this.syncRequest(req, res);
     else res.on('close', this.responseClosed);
     if (this.requests === this.opts.maxRequests) this.opts.onMaxRequests();
-    if (this.sync || this.draining || this.opts.settings.keepAlive === 0) closeAfterResponse(res);
-    else if (this.shedding > 0) {
+    let last = this.sync || this.draining || this.opts.settings.keepAlive === 0;
+    if (!last && this.shedding > 0) {
       this.shedding--;
+      last = true;
+    }
+    if (last) {
       closeAfterResponse(res);
+      lastRequest(socket);
     }
     runApp(this, req, res);
   };

@@ -28,9 +28,10 @@
  *   more than the limit, so an excess is seen (and answered 431) without
  *   collecting an unbounded list.
  *
- * The same pass also enforces three RFC 9112 rules: exactly one Host field in
- * an HTTP/1.1 request (400; Node checks only that there is one, and answers
- * without a body, so its check is turned off in favour of this one), the
+ * The same pass also enforces these RFC 9112 rules: exactly one Host field in
+ * an HTTP/1.1 request, and a valid one in any (400; Node checks only that there
+ * is one, and answers without a body, so its check is turned off in favour of
+ * this one), a Transfer-Encoding that names a coding (400 and close), the
  * major version 1 (llhttp parses `HTTP/2.0` request lines; they get 505), and
  * no Transfer-Encoding in an HTTP/1.0 request (400 and close; llhttp decodes it).
  */
@@ -81,6 +82,8 @@ const LINE_TOO_LONG: Rejection = { status: 414, why: 'Request line too long' };
 const TWO_HOSTS: Rejection = { status: 400, why: 'More than one Host header field' };
 const NO_HOST: Rejection = { status: 400, why: 'Missing Host header field' };
 const BAD_VERSION: Rejection = { status: 505, why: 'HTTP version not supported' };
+const BAD_HOST: Rejection = { status: 400, why: 'Invalid Host header field' };
+const EMPTY_TE: Rejection = { status: 400, why: 'Empty Transfer-Encoding header field', badFraming: true };
 const TE_IN_HTTP10: Rejection = { status: 400, why: 'Transfer-Encoding in an HTTP/1.0 request', badFraming: true };
 
 /** Checks a parsed request head against the limits; null when it may go to the app. */
@@ -94,22 +97,27 @@ export function checkRequest(req: IncomingMessage, l: RequestLimits): Rejection 
   let hosts = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    const value = raw[i + 1]!;
     // `Name: value\r\n`; rawHeaders has the value without surrounding whitespace.
-    if (size > 0 && name.length + raw[i + 1]!.length + 4 > size) return FIELD_TOO_LARGE;
-    if (name.length === 4 && (name === 'Host' || name.toLowerCase() === 'host') && ++hosts > 1) return TWO_HOSTS;
+    if (size > 0 && name.length + value.length + 4 > size) return FIELD_TOO_LARGE;
+    if (name.length === 4 && (name === 'Host' || name.toLowerCase() === 'host')) {
+      if (++hosts > 1) return TWO_HOSTS;
+      if (!HOST.test(value)) return BAD_HOST;
+    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+      // HTTP/1.0 has no Transfer-Encoding: a proxy may frame such a request by its Content-Length or as
+      // having no body while Node's parser decodes it as chunked (RFC 9112 §6.1: treat the framing as faulty).
+      if (req.httpVersionMinor !== 1) return TE_IN_HTTP10;
+      // No coding at all: llhttp frames the request as if the field were absent; RFC 9112 §6.3 says 400.
+      if (NO_CODING.test(value)) return EMPTY_TE;
+    }
   }
-  if (req.httpVersionMinor === 1) return hosts === 0 ? NO_HOST : null;
-  return hasTransferEncoding(raw) ? TE_IN_HTTP10 : null;
+  return hosts === 0 && req.httpVersionMinor === 1 ? NO_HOST : null;
 }
 
 /**
- * HTTP/1.0 has no Transfer-Encoding: a proxy may frame such a request by its Content-Length or as
- * having no body while Node's parser decodes it as chunked (RFC 9112 §6.1: treat the framing as faulty).
+ * uri-host [ ":" port ] (RFC 9112 §3.2: any other Host value gets 400): an IP-literal, or a reg-name,
+ * which also covers IPv4 and the empty host. A '/', '?', '#', '@' or space would move the URL's parts.
  */
-function hasTransferEncoding(raw: readonly string[]): boolean {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
-  }
-  return false;
-}
+const HOST = /^(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?$/;
+
+const NO_CODING = /^[\s,]*$/;

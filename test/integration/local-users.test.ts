@@ -290,3 +290,62 @@ describe('--stack-capture (issue 16 item 11)', () => {
     await waitFor('a replacement', () => s.workers().length === 1 && !s.workers().includes(stuck));
   });
 });
+
+describe('log files in a directory others can write (issue 16 item 4)', () => {
+  /** A world-writable sticky directory (as /tmp is) for the logs, and a file of the arbiter's own elsewhere. */
+  function setUp() {
+    const dir = tmpDir('tsu-logdir-');
+    fs.chmodSync(dir, 0o1777);
+    const victim = path.join(tmpDir('tsu-victim-'), 'victim');
+    fs.writeFileSync(victim, 'precious\n', { mode: 0o600 });
+    return { dir, victim };
+  }
+
+  it('an error log that is a link planted there is refused at start: one line, exit 1, the target untouched', async () => {
+    const { dir, victim } = setUp();
+    const log = path.join(dir, 'error.log');
+    fs.symlinkSync(victim, log);
+    const r = await runCli(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--error-logfile', log]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/error\.log is a symbolic link in a directory other users can write/)]);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious\n');
+  });
+
+  it('error and access logs rotated and replaced by planted links before USR1: nothing is written through them', async () => {
+    const { dir, victim } = setUp();
+    const errorLog = path.join(dir, 'error.log');
+    const accessLog = path.join(dir, 'access.log');
+    const args = ['-w', '1', '-b', '127.0.0.1:0', '--error-logfile', errorLog, '--access-logfile', accessLog];
+    const s = start(['node-app.mjs', ...args, '--log-level', 'debug']);
+    const ready = await waitFor('the worker ready in the error log', () => {
+      const text = fs.existsSync(errorLog) ? fs.readFileSync(errorLog, 'utf8') : '';
+      return text.includes('is ready') ? text : null;
+    });
+    const port = Number(/Listening at: http:\/\/127\.0\.0\.1:(\d+)/.exec(ready)?.[1]);
+    for (const file of [errorLog, accessLog]) {
+      fs.renameSync(file, `${file}.1`);
+      fs.symlinkSync(victim, file);
+    }
+    const usr1 = () => (fs.readFileSync(`${errorLog}.1`, 'utf8').match(/Handling signal: usr1/g) ?? []).length;
+    s.signal('SIGUSR1');
+    await waitFor('USR1 handled', () => usr1() === 1);
+    // Logged after the first USR1 tried to reopen: it lands in the file already open, not through the link.
+    s.signal('SIGUSR1');
+    await waitFor('the second USR1 logged to the rotated file', () => usr1() === 2);
+    for (let i = 0; i < 20; i++) expect((await get(`http://127.0.0.1:${port}/after-usr1-${i}`)).status).toBe(200);
+    await waitFor('the access lines in the rotated file', () => fs.readFileSync(`${accessLog}.1`, 'utf8').includes('/after-usr1-19'));
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious\n');
+  });
+
+  it('a link in a directory only root or the arbiter’s user can write is followed', async () => {
+    const dir = tmpDir('tsu-logs-');
+    fs.chmodSync(dir, 0o755);
+    const target = path.join(tmpDir('tsu-log-target-'), 'access.log');
+    fs.symlinkSync(target, path.join(dir, 'access.log'));
+    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--access-logfile', path.join(dir, 'access.log'), '--log-level', 'debug']);
+    const port = await s.port();
+    await s.readyWorkers(1);
+    expect((await get(`http://127.0.0.1:${port}/through-a-trusted-link`)).status).toBe(200);
+    await waitFor('the access line in the link target', () => fs.readFileSync(target, 'utf8').includes('/through-a-trusted-link'));
+  });
+});

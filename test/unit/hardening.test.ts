@@ -150,6 +150,25 @@ describe('request limits', () => {
     expect(checkRequest(limitReq('GET', '/', ['Host', 'a'], 0, 2), defaults)?.status).toBe(505);
   });
 
+  it('Host is uri-host [":" port] (RFC 9112 §3.2), in HTTP/1.0 too', () => {
+    const goods = ['x', 'x:8080', 'x:', '', '127.0.0.1', '[::1]', '[::1]:80', 'a-b.c_d~e', '%41b', "x!$&'()*+,;="];
+    for (const good of goods) {
+      expect(checkRequest(limitReq('GET', '/', ['Host', good]), defaults), good).toBeNull();
+    }
+    for (const bad of ['a b', 'x/y', 'u@x', 'x?y', 'x#y', 'x:8o', 'x\\y', '[::1', '::1', '%4', 'x\ty', 'caf\xe9']) {
+      expect(checkRequest(limitReq('GET', '/', ['Host', bad]), defaults)?.status, bad).toBe(400);
+      expect(checkRequest(limitReq('GET', '/', ['Host', bad], 0), defaults)?.status, bad).toBe(400);
+    }
+  });
+
+  it('a Transfer-Encoding without a coding: 400 and close (llhttp would frame the request as having no body)', () => {
+    for (const empty of ['', ',', ' , ']) {
+      const rejection = checkRequest(limitReq('POST', '/', ['Host', 'x', 'Transfer-Encoding', empty]), defaults);
+      expect(rejection, JSON.stringify(empty)).toMatchObject({ status: 400, badFraming: true });
+    }
+    expect(checkRequest(limitReq('POST', '/', ['Host', 'x', 'Transfer-Encoding', 'chunked']), defaults)).toBeNull();
+  });
+
   it('Transfer-Encoding in HTTP/1.0, any spelling or coding: 400, bad framing (nothing more read); fine in 1.1', () => {
     const sent = [
       ['Transfer-Encoding', 'chunked'],
