@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, from Debian's archive, the programs the deployment tests run tsunicorn under
-# (test/integration/{docker,supervisord,systemd,nginx}.test.ts). Idempotent and quiet:
+# (test/integration/{docker,supervisord,systemd,nginx}.test.ts) and tmux (ctl-top.test.ts). Idempotent and quiet:
 # nothing is fetched when every program is already there. A failure is reported, not fatal:
 # the tests that need a missing program skip and print why.
 set -uo pipefail
@@ -17,6 +17,7 @@ declare -A wanted=(
   [python3]=python3
   [unshare]=util-linux
   [script]=bsdutils
+  [tmux]=tmux
 )
 missing=()
 for cmd in "${!wanted[@]}"; do

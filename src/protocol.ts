@@ -32,6 +32,18 @@ export interface RequestMetricsSnapshot {
   count: number;
 }
 
+/** What `tsunicorn ctl top` shows of a worker, carried on every beat; cumulative since the worker started. */
+export interface BeatLoad {
+  /** V8 heap in use and its limit (heap_size_limit), bytes. */
+  heapUsed: number;
+  heapLimit: number;
+  /** performance.eventLoopUtilization(): ms the loop spent idle and active. */
+  loopIdleMs: number;
+  loopActiveMs: number;
+  /** Per-bucket counts of request durations for LATENCY_BUCKETS (src/metrics/request-stats.ts), then +Inf. */
+  latency: number[];
+}
+
 export type ArbiterToWorker =
   /** First message: everything the worker needs before it loads the app. */
   | { t: 'boot'; settings: Settings; generation: number; listenerCount: number; beatMs: number; workerHooks: boolean; tls: TlsMaterial | null }
@@ -62,7 +74,7 @@ export type WorkerToArbiter =
    * Liveness, sent on a timer from the worker's event loop: silence means the loop is blocked. `at`: when it was
    * sent (monotonicMs), so a beat the arbiter reads late still counts from then.
    */
-  | {
+  | ({
       t: 'beat';
       at: number;
       requests: number;
@@ -70,9 +82,7 @@ export type WorkerToArbiter =
       connections: number;
       rss: number;
       metrics?: RequestMetricsSnapshot;
-      /** V8 heap in use and its limit, bytes (--max-worker-heap only). */
-      heap?: { used: number; limit: number };
-    }
+    } & BeatLoad)
   /** Answer to `report-request`: the worker's Node diagnostic report, as JSON text. */
   | { t: 'report'; json: string }
   /** The worker reached --max-requests and is draining; the arbiter should replace it now. */

@@ -305,7 +305,10 @@ export class Arbiter {
 
   /** What `tsunicorn ctl` drives (control-commands.ts): the same actions as the signals. */
   private readonly controlActions: ControlActions = {
-    status: () => ({ name: this.specText, state: this.state, generation: this.pool.generation, target: this.pool.effectiveTarget, workers: this.pool.values() }),
+    status: () => ({
+      name: this.specText, state: this.state, generation: this.pool.generation, target: this.pool.effectiveTarget,
+      restarts: this.pool.restarts, workers: this.pool.values(),
+    }),
     isStopping: () => this.state === ArbiterState.Stopping,
     reload: async () => {
       const generation = this.pool.generation;
@@ -318,6 +321,10 @@ export class Arbiter {
       return { previous, winched: this.pool.winched };
     },
     stop: (graceful) => this.beginStop(graceful),
+    settings: () => this.settings,
+    listeners: () => this.listeners,
+    retire: (w) => this.pool.retireOne(w, this.settings),
+    later: (request) => this.queue.push({ kind: 'control', request, reply: () => {} }),
   };
 
   /** -w auto under a memory limit: a ready worker's first beat measures what one costs (auto-workers.ts). */
@@ -334,10 +341,11 @@ export class Arbiter {
    */
   private memoryBeat(w: WorkerRecord, beat: MessageOf<WorkerToArbiter, 'beat'>, wasRetiring: boolean): void {
     const percent = this.settings.maxWorkerHeap;
-    const strikes = heapStrikes(this.heapHigh.get(w) ?? 0, beat.heap, percent);
+    const heap = { used: beat.heapUsed, limit: beat.heapLimit };
+    const strikes = heapStrikes(this.heapHigh.get(w) ?? 0, heap, percent);
     this.heapHigh.set(w, strikes);
-    if (strikes >= HEAP_STRIKES && beat.heap && w.state === WorkerState.Ready) {
-      this.log.warning(describeHeap(w.pid, beat.heap, percent));
+    if (strikes >= HEAP_STRIKES && w.state === WorkerState.Ready) {
+      this.log.warning(describeHeap(w.pid, heap, percent));
       // Asked before the stop, so the worker answers before it starts to drain.
       if (this.diagnostics) sendToWorker(w, { t: 'report-request' });
       this.pool.retire(w, 'memory', this.settings);

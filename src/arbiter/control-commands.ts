@@ -7,8 +7,14 @@
  */
 import process from 'node:process';
 import type { Logger } from '../log/logger.js';
-import { type ArbiterStatus, type ControlRequest, type ControlResponse, workerStatus } from './control-protocol.js';
-import { type WorkerRecord, now } from './workers.js';
+import { printConfig } from '../config/resolve.js';
+import type { Settings } from '../config/settings.js';
+import {
+  type ArbiterStatus, type ControlRequest, type ControlResponse, type ListenerStatus, workerStatus,
+} from './control-protocol.js';
+import { readStacks, stackTargets } from './control-stack.js';
+import type { Listener } from './listeners.js';
+import { type WorkerRecord, WorkerState, now } from './workers.js';
 
 /** The arbiter, as the control socket drives it. */
 export interface ControlActions {
@@ -21,6 +27,25 @@ export interface ControlActions {
   scale(workers: number): { previous: number; winched: boolean };
   /** What TERM (graceful) or INT does. */
   stop(graceful: boolean): void;
+  /** The running configuration (a HUP replaces it) and its --print-config text. */
+  settings(): Settings;
+  listeners(): readonly Listener[];
+  /** `ctl kill`: retire this worker gracefully; the loop starts its replacement. */
+  retire(w: WorkerRecord): void;
+  /** Queues a command for the loop, its answer dropped: what code outside the loop may ask of it. */
+  later(request: ControlRequest): void;
+}
+
+/** `ctl listeners`: each listener of the arbiter with the live workers that were booted with it. */
+export function listenerStatus(listeners: readonly Listener[], workers: Iterable<WorkerRecord>): ListenerStatus[] {
+  const live = [...workers].filter((w) => w.state === WorkerState.Booting || w.state === WorkerState.Ready);
+  return listeners.map((l) => ({
+    address: l.info.display,
+    fd: l.handle.fd,
+    kind: l.info.address.kind,
+    inherited: l.inherited,
+    workers: live.filter((w) => w.listeners.some((x) => x.handle === l.handle)).map((w) => w.pid),
+  }));
 }
 
 export async function answerControl(
@@ -35,7 +60,32 @@ export async function answerControl(
     reply({ ok: true, status: { pid: process.pid, ...arbiter, workers: [...workers].sort((a, b) => a.forkedAt - b.forkedAt).map((w) => workerStatus(w, t)) } });
     return;
   }
-  log.info(`Handling control command: ${request.cmd}${request.cmd === 'scale' ? ` ${request.workers}` : ''}`);
+  if (request.cmd === 'config') {
+    reply({ ok: true, config: { ...actions.settings() }, configText: printConfig(actions.settings()) });
+    return;
+  }
+  if (request.cmd === 'listeners') {
+    reply({ ok: true, listeners: listenerStatus(actions.listeners(), actions.status().workers) });
+    return;
+  }
+  if (request.cmd === 'stack') {
+    // Logged: it opens each worker's inspector on 127.0.0.1 for a moment (docs/security.md).
+    log.info(`Handling control command: stack${request.pid ? ` ${request.pid}` : ''}`);
+    const targets = stackTargets(actions.status().workers, request.pid, actions.settings());
+    if (typeof targets === 'string') reply({ ok: false, error: targets });
+    // Outside the loop: reading a stack takes up to seconds and must not hold up signals and exits.
+    else {
+      const failed = (err: unknown) => reply({ ok: false, error: String(err) });
+      void readStacks(targets, actions.settings(), (pid) => {
+        // A probe that failed after SIGUSR1 may leave an inspector any local user could attach to: replace it.
+        log.warning(`Worker (pid:${pid}) may have its inspector open after a failed stack read; replacing it`);
+        actions.later({ cmd: 'kill', pid });
+      }).then(reply, failed);
+    }
+    return;
+  }
+  const arg = request.cmd === 'scale' ? ` ${request.workers}` : request.cmd === 'kill' ? ` ${request.pid}` : '';
+  log.info(`Handling control command: ${request.cmd}${arg}`);
   if (actions.isStopping()) {
     reply({ ok: false, error: `the arbiter (pid ${process.pid}) is stopping` });
     return;
@@ -59,5 +109,16 @@ export async function answerControl(
       reply({ ok: true, message: `stopping (pid ${process.pid})` });
       actions.stop(request.graceful !== false);
       return;
+    case 'kill': {
+      const w = [...actions.status().workers].find((x) => x.pid === request.pid);
+      if (!w) reply({ ok: false, error: `pid ${request.pid} is not one of this arbiter's workers (see ctl status)` });
+      else if (w.state !== WorkerState.Booting && w.state !== WorkerState.Ready) {
+        reply({ ok: false, error: `worker ${request.pid} is ${w.state} already` });
+      } else {
+        actions.retire(w);
+        reply({ ok: true, message: `replacing worker ${w.pid}: it finishes its requests and exits; a new one starts` });
+      }
+      return;
+    }
   }
 }

@@ -64,6 +64,8 @@ export class WorkerPool {
   private lastFailure: 'boot-failure' | 'crash' | null = null;
   /** A worker has reported ready since the arbiter started: boot failures no longer halt it (exits.ts). */
   private everServed = false;
+  /** Workers that exited and were replaced or removed (not at stop), for `ctl top`. */
+  restarts = 0;
   /** Generations whose workers failed to boot while an older one kept serving. */
   private readonly failedGenerations = new Set<number>();
   private readonly bootErrorReported = new Set<number>();
@@ -170,6 +172,11 @@ export class WorkerPool {
     this.log.captured(pid, line, stream);
   };
 
+  /** `tsunicorn ctl kill PID`: retire one serving worker gracefully; the next converge replaces it. */
+  retireOne(w: WorkerRecord, settings: Settings): void {
+    if (w.state === WorkerState.Booting || w.state === WorkerState.Ready) this.retire(w, 'ctl-kill', settings);
+  }
+
   /** Stops a worker gracefully; the loop replaces it. */
   retire(w: WorkerRecord, reason: RetireReason, settings: Settings): void {
     w.state = WorkerState.Retiring;
@@ -223,6 +230,8 @@ export class WorkerPool {
       w.inFlight = msg.inFlight;
       w.connections = msg.connections;
       w.rss = msg.rss;
+      const { heapUsed, heapLimit, loopIdleMs, loopActiveMs, latency } = msg;
+      w.load = { heapUsed, heapLimit, loopIdleMs, loopActiveMs, latency };
       this.balance(w, ctx.settings);
       ctx.metrics?.workerBeat(w, msg.metrics);
       const limit = ctx.settings.maxWorkerMemory * 1024 * 1024;
@@ -267,6 +276,7 @@ export class WorkerPool {
     const w = this.byId.get(id);
     if (!w) return null;
     this.byId.delete(id);
+    if (restartReason(w)) this.restarts++;
     ctx.metrics?.workerExit(w, restartReason(w));
     const expected = w.state === WorkerState.Retiring || w.state === WorkerState.Stopping;
     w.state = WorkerState.Dead;

@@ -19,8 +19,10 @@
  * can attach (its port shows in /proc/net/tcp, its WebSocket path in
  * /json/list) and run code as the worker: once the frames are read, the
  * probe has the paused worker call the public `inspector.close()`, which
- * closes the listener and every session (docs/security.md). Call this only
- * for a worker that will be killed right after: it resumes its loop.
+ * closes the listener and every session (docs/security.md), and the worker
+ * resumes. Callers: a hung worker before it is killed (timeouts.ts), and
+ * `tsunicorn ctl stack` on a live one (control-stack.ts), which replaces the
+ * worker if the inspector may have stayed open.
  *
  * `probeStack` says why it failed; `captureStack` is the same with just the
  * stack or null. Neither throws. Linux only: elsewhere they fail at once.

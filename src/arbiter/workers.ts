@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Settings } from '../config/settings.js';
-import { type ArbiterToWorker, monotonicMs } from '../protocol.js';
+import { type ArbiterToWorker, type BeatLoad, monotonicMs } from '../protocol.js';
 import type { TlsMaterial } from '../worker/tls.js';
 import type { Listener } from './listeners.js';
 
@@ -47,6 +47,8 @@ export interface WorkerRecord {
   /** Open connections at the last heartbeat (keep-alive balance, balance.ts). */
   connections: number;
   rss: number;
+  /** Heap, event loop and latencies as of the last heartbeat, for `ctl top` (cumulative). */
+  load: BeatLoad;
   /** Consecutive heartbeats above --max-worker-memory. */
   rssHigh: number;
   /** Set once the worker hit --timeout; its exit is then expected. */
@@ -61,7 +63,7 @@ export interface WorkerRecord {
   hello: boolean;
 }
 
-export type RetireReason = 'reload' | 'scale' | 'max-requests' | 'memory' | 'winch';
+export type RetireReason = 'reload' | 'scale' | 'max-requests' | 'memory' | 'winch' | 'ctl-kill';
 
 /** The arbiter's clock: the one workers stamp their beats with. */
 export const now = monotonicMs;
@@ -143,6 +145,7 @@ export function forkWorker(settings: Settings, generation: number, listeners: re
     inFlight: 0,
     connections: 0,
     rss: 0,
+    load: { heapUsed: 0, heapLimit: 0, loopIdleMs: 0, loopActiveMs: 0, latency: [] },
     rssHigh: 0,
     timedOut: false,
     retireReason: null,

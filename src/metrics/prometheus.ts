@@ -19,8 +19,10 @@ import type { RequestMetricsSnapshot } from '../protocol.js';
 import { DURATION_BUCKETS } from './request-stats.js';
 
 /** Why a worker went away, for `tsunicorn_worker_restarts_total{reason}`. */
-export type RestartReason = 'crash' | 'timeout' | 'max-requests' | 'memory' | 'reload' | 'scale' | 'winch';
-const REASONS: readonly RestartReason[] = ['crash', 'timeout', 'max-requests', 'memory', 'reload', 'scale', 'winch'];
+export type RestartReason = 'crash' | 'timeout' | 'max-requests' | 'memory' | 'reload' | 'scale' | 'winch' | 'ctl-kill';
+const REASONS: readonly RestartReason[] = [
+  'crash', 'timeout', 'max-requests', 'memory', 'reload', 'scale', 'winch', 'ctl-kill',
+];
 
 /**
  * A histogram exposed from bucket totals. prom-client's Histogram only takes

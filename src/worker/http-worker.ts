@@ -56,6 +56,7 @@ import { Health } from './health.js';
 import { LiveSet } from './live-set.js';
 import { readProxyHeader, replayInto, setProxiedPeer } from './proxy-protocol.js';
 import type { UpgradeHandler } from './upgrade.js';
+import { BucketCounts, LATENCY_BUCKETS } from '../metrics/request-stats.js';
 
 interface Endpoint {
   info: ListenerInfo;
@@ -112,6 +113,9 @@ const ACCEPT_BACKOFF_MS = 500;
 const ACCEPT_ERROR_LOG_MS = 10_000;
 const CONFLICTING_SCHEME: Rejection = { status: 400, why: 'Conflicting scheme headers' };
 type ConnectionListener = (this: http.Server, socket: Socket) => void;
+/** When a response's request started (performance.now()), for the latency histogram; one symbol, one hidden class. */
+const kStarted = Symbol('tsunicorn.started');
+type Timed = ServerResponse & { [kStarted]?: number };
 
 export class HttpWorker {
   private readonly endpoints = new Map<number, Endpoint>();
@@ -130,6 +134,8 @@ export class HttpWorker {
   /** Peers allowed to send a PROXY header (--proxy-allow-from); null without --proxy-protocol. */
   private readonly proxyPeers: TrustList | null;
   requests = 0;
+  /** Durations of answered requests, for `ctl top` on the beat: a few comparisons per request, no IPC. */
+  readonly latency = new BucketCounts(LATENCY_BUCKETS);
   /** The app's request listener, called so that V8 cannot inline it into the worker's code (app-call.ts). */
   readonly callApp: RequestListener;
   /** Requests still to be answered with `Connection: close` to rebalance keep-alive connections (arbiter/balance.ts). */
@@ -417,6 +423,7 @@ export class HttpWorker {
     if (this.health?.matches(req)) return this.answerHealth(req, res, this.health);
     if (client) req.tsunicorn = client;
     this.requests++;
+    (res as Timed)[kStarted] = performance.now();
     this.inFlight.add(res);
     if (this.sync) this.syncRequest(req, res);
     else res.on('close', this.responseClosed);
@@ -444,8 +451,13 @@ export class HttpWorker {
   private readonly responseClosed = ((worker: HttpWorker) =>
     function (this: ServerResponse) {
       worker.inFlight.delete(this);
+      worker.requestDone(this);
       requestEnded(this.req.socket);
     })(this);
+
+  private requestDone(res: Timed): void {
+    this.latency.record((performance.now() - (res[kStarted] ?? performance.now())) / 1000);
+  }
 
   /** A sync worker's request: the --timeout deadline and the start/end reports. */
   private syncRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -454,6 +466,7 @@ export class HttpWorker {
     const timer = timeoutMs > 0 ? setTimeout(() => this.requestTimedOut(req, res), timeoutMs) : null;
     res.once('close', () => {
       this.inFlight.delete(res);
+      this.requestDone(res);
       requestEnded(req.socket);
       if (timer) clearTimeout(timer);
       this.opts.onRequestEnd?.();

@@ -27,7 +27,8 @@ import { LineWriter } from '../log/line-writer.js';
 import { type Logger, createLogger } from '../log/logger.js';
 import type { ServerHandle } from '../node-compat.js';
 import {
-  ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type Dispatch, type ListenerInfo, type WorkerToArbiter, isMessage,
+  ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type BeatLoad, type Dispatch, type ListenerInfo, type WorkerToArbiter,
+  isMessage,
   monotonicMs,
 } from '../protocol.js';
 import { loadApp } from './app-loader.js';
@@ -173,6 +174,19 @@ function residentMemory(): number {
   return lastRss;
 }
 
+/** Heap (ctl top, --max-worker-heap), event-loop utilisation and latencies: cheap readings, no /proc. */
+function loadReading(): BeatLoad {
+  const elu = performance.eventLoopUtilization();
+  const heap = v8.getHeapStatistics();
+  return {
+    heapUsed: heap.used_heap_size,
+    heapLimit: heap.heap_size_limit,
+    loopIdleMs: elu.idle,
+    loopActiveMs: elu.active,
+    latency: server ? [...server.latency.counts] : [],
+  };
+}
+
 function beat(): WorkerToArbiter {
   const snapshot = metrics?.snapshot();
   return {
@@ -182,14 +196,9 @@ function beat(): WorkerToArbiter {
     inFlight: server?.activeRequests ?? 0,
     connections: server?.openConnections ?? 0,
     rss: residentMemory(),
+    ...loadReading(),
     ...(snapshot ? { metrics: snapshot } : {}),
-    ...(booted?.settings.maxWorkerHeap ? { heap: heapNow() } : {}),
   };
-}
-
-function heapNow(): { used: number; limit: number } {
-  const h = v8.getHeapStatistics();
-  return { used: h.used_heap_size, limit: h.heap_size_limit };
 }
 
 function startBeats(intervalMs: number): void {
