@@ -54,12 +54,29 @@ export type WorkerToArbiter =
   /** A paused listener resumed on its spare handle and needs a new spare. */
   /** The worker wants `count` more copies of listener `index` (it listens on a fresh copy after each pause). */
   | { t: 'need-spare'; index: number; count: number }
-  /** Liveness, sent on a timer from the worker's event loop: silence means the loop is blocked. */
-  | { t: 'beat'; requests: number; inFlight: number; connections: number; rss: number; metrics?: RequestMetricsSnapshot }
+  /**
+   * Liveness, sent on a timer from the worker's event loop: silence means the loop is blocked. `at`: when it was
+   * sent (monotonicMs), so a beat the arbiter reads late still counts from then.
+   */
+  | {
+      t: 'beat';
+      at: number;
+      requests: number;
+      inFlight: number;
+      connections: number;
+      rss: number;
+      metrics?: RequestMetricsSnapshot;
+    }
   /** The worker reached --max-requests and is draining; the arbiter should replace it now. */
   | { t: 'retiring'; reason: 'max-requests' }
   /** Sync workers: the request passed --timeout; the worker answered 504 (if it could) and exits. */
   | { t: 'request-timeout'; method: string; path: string };
+
+/**
+ * The host's monotonic clock in ms (CLOCK_MONOTONIC on Linux): one clock for every process on the host, so a time
+ * stamped by a worker compares with the arbiter's. performance.now() counts from each process's own start.
+ */
+export const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 export type MessageOf<U extends { t: string }, T extends U['t']> = Extract<U, { t: T }>;
 

@@ -32,6 +32,7 @@ import { type PoolContext, WorkerPool } from './pool.js';
 import { rereadConfig, watchForReload } from './reload.js';
 import { Succession } from './succession.js';
 import { Systemd } from './systemd.js';
+import { type Stall, remember, stallOf } from './liveness.js';
 import { murderStale, nextWakeMs, stopDeadline } from './timeouts.js';
 import { now, sendToWorker, setupCluster } from './workers.js';
 
@@ -77,6 +78,8 @@ export class Arbiter {
   /** Socket activation and Type=notify (src/arbiter/systemd.ts). */
   private readonly systemd: Systemd;
   private readonly specText: string;
+  /** Recent stretches when the loop ran late: not counted as workers' silence (liveness.ts). */
+  private stalls: Stall[] = [];
 
   constructor(private readonly input: ArbiterInput) {
     this.config = input.config;
@@ -146,16 +149,24 @@ export class Arbiter {
     await this.openControlSocket();
 
     this.state = ArbiterState.Running;
+    // When the loop went to sleep, for how long, and when it woke: its own lateness (liveness.ts).
+    let asleepAt = now();
+    let sleepMs = 0;
+    let wokeAt = asleepAt;
     for (;;) {
       this.guard(() => {
+        this.stalls = remember(this.stalls, stallOf({ asleepAt, sleepMs, wokeAt, turnAt: now() }));
         this.maybePromote();
         this.reportReadiness();
-        murderStale(this.pool.values(), this.settings, this.log, this.queue);
+        murderStale(this.pool.values(), this.settings, this.log, this.queue, this.stalls);
         if (this.state === ArbiterState.Running) this.pool.converge(this.poolContext());
         this.metrics?.tick(this.pool.countLive(), now());
       });
       if (this.isStopped()) return this.finish();
-      const event = await this.queue.next(nextWakeMs(this.pool.values(), this.settings, this.pool.nextSpawnAt));
+      asleepAt = now();
+      sleepMs = nextWakeMs(this.pool.values(), this.settings, this.pool.nextSpawnAt, this.stalls);
+      const event = await this.queue.next(sleepMs);
+      wokeAt = now();
       if (event) {
         try {
           await this.handle(event);

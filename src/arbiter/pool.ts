@@ -3,26 +3,25 @@
  * retires them and handles their exits, with the bookkeeping those decisions
  * are made from: which generation is current (each HUP starts the next), how
  * many workers to converge on, which generations failed to boot, and the
- * crash backoff. Nothing here runs on its own: the arbiter loop calls in, one
+ * restart backoff (how an exit is classified and backed off: exits.ts).
+ * Nothing here runs on its own: the arbiter loop calls in, one
  * event at a time (DESIGN §3). Kill deadlines and hung workers: timeouts.ts.
  */
 import process from 'node:process';
 import { type HookName, type Hooks, type ServerInfo, callHookSync, hasWorkerHooks } from '../config/hooks.js';
 import type { Settings } from '../config/settings.js';
-import { ExitCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { type ArbiterMetrics, restartReason } from '../metrics/arbiter-metrics.js';
 import type { Dispatch, WorkerToArbiter } from '../protocol.js';
 import type { TlsMaterial } from '../worker/tls.js';
 import { connectionsToShed } from './balance.js';
 import { planConvergence } from './convergence.js';
+import { classifyExit, streakAfterReady } from './exits.js';
+import { beatTime } from './liveness.js';
 import type { Listener } from './listeners.js';
 import { abortStuck, requestTimedOut, stopDeadline } from './timeouts.js';
 import { type RetireReason, type WorkerRecord, WorkerState, bootWorker, forkWorker, now, sendToWorker, signalWorker } from './workers.js';
 
-/** A worker that dies sooner than this after its fork counts towards the crash backoff. */
-const EARLY_DEATH_MS = 10_000;
-const BACKOFF_MAX_MS = 10_000;
 /** Most spare handles sent for one ask. */
 const MAX_SPARES_PER_ASK = 8;
 /** Heartbeats in a row above --max-worker-memory before the worker is recycled. */
@@ -59,7 +58,12 @@ export class WorkerPool {
   winched = false;
   /** Spawning waits until then (monotonic ms) while workers keep dying right after boot. */
   nextSpawnAt = 0;
-  private crashStreak = 0;
+  /** Failed starts in a row (exits.ts), and when the last one was. */
+  private failureStreak = 0;
+  private lastFailureAt: number | null = null;
+  private lastFailure: 'boot-failure' | 'crash' | null = null;
+  /** A worker has reported ready since the arbiter started: boot failures no longer halt it (exits.ts). */
+  private everServed = false;
   /** Generations whose workers failed to boot while an older one kept serving. */
   private readonly failedGenerations = new Set<number>();
   private readonly bootErrorReported = new Set<number>();
@@ -133,7 +137,9 @@ export class WorkerPool {
   startGeneration(): void {
     this.winched = false;
     this.generation++;
-    this.crashStreak = 0;
+    this.failureStreak = 0;
+    this.lastFailureAt = null;
+    this.lastFailure = null;
     this.nextSpawnAt = 0;
   }
 
@@ -189,6 +195,8 @@ export class WorkerPool {
       w.state = WorkerState.Ready;
       w.readyAt = now();
       w.lastBeat = now();
+      this.everServed = true;
+      this.failureStreak = streakAfterReady(this.failureStreak, this.lastFailure);
       this.log.debug(`Worker (pid:${w.pid}) is ready`);
       if (!this.whenReadyCalled && this.countReady() >= this.target) {
         this.whenReadyCalled = true;
@@ -209,7 +217,7 @@ export class WorkerPool {
       if (l) for (let i = 0; i < count; i++) sendToWorker(w, { t: 'listener', info: l.info, spare: true }, l.handle);
     },
     beat: (msg, w, ctx) => {
-      w.lastBeat = now();
+      w.lastBeat = beatTime(msg.at, now(), w.lastBeat);
       w.requests = msg.requests;
       w.inFlight = msg.inFlight;
       w.connections = msg.connections;
@@ -257,46 +265,76 @@ export class WorkerPool {
     if (!w) return null;
     this.byId.delete(id);
     ctx.metrics?.workerExit(w, restartReason(w));
-    const expected = w.state === WorkerState.Retiring || w.state === WorkerState.Stopping || w.timedOut;
+    const expected = w.state === WorkerState.Retiring || w.state === WorkerState.Stopping;
     w.state = WorkerState.Dead;
     callHookSync(ctx.hooks, 'childExit', this.reportHook, this.serverInfo(ctx.settings), { pid: w.pid, generation: w.generation, code, signal });
-    if (w.timedOut) {
-      this.log.error(signal ? `Worker (pid:${w.pid}) was killed after WORKER TIMEOUT (${signal})` : `Worker (pid:${w.pid}) exited after WORKER TIMEOUT`);
-      return null;
+    let sameGeneration = 0;
+    let booting = 0;
+    for (const o of this.byId.values()) {
+      if (o.generation !== w.generation) continue;
+      if (o.state === WorkerState.Ready) sameGeneration++;
+      else if (o.state === WorkerState.Booting) booting++;
     }
-    if (expected) return null;
-
-    const bootCode = w.bootError ?? (w.readyAt === null && (code === ExitCode.APP_LOAD || code === ExitCode.WORKER_BOOT) ? code : null);
-    if (bootCode !== null && bootCode !== undefined) return this.onBootFailure(w, bootCode);
-
-    if (signal) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!${OUT_OF_MEMORY[signal] ?? ''}`);
-    else this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`);
-    if (!stopping) this.backoffAfterCrash(w);
-    return null;
+    const t = now();
+    const verdict = classifyExit({
+      now: t,
+      forkedAt: w.forkedAt,
+      expected,
+      timedOut: w.timedOut,
+      announcedBootError: w.bootError ?? null,
+      code,
+      wasReady: w.readyAt !== null,
+      servingSameGeneration: sameGeneration,
+      servingOtherGenerations: this.countReady() - sameGeneration,
+      booting,
+      everServed: this.everServed,
+      stopping,
+      streak: this.failureStreak,
+      lastFailureAt: this.lastFailureAt,
+    });
+    switch (verdict.kind) {
+      case 'timed-out':
+        if (signal) this.log.error(`Worker (pid:${w.pid}) was killed after WORKER TIMEOUT (${signal})`);
+        else this.log.error(`Worker (pid:${w.pid}) exited after WORKER TIMEOUT`);
+        return null;
+      case 'expected':
+        return null;
+      case 'halt':
+        return { code: verdict.code, reason: verdict.reason };
+      case 'generation-failed':
+        if (!this.failedGenerations.has(w.generation)) {
+          this.failedGenerations.add(w.generation);
+          const serving = this.countReady();
+          this.log.error(`New workers failed to boot; the ${serving} running workers keep serving until the next HUP`);
+        }
+        return null;
+      case 'boot-failure':
+        this.applyBackoff('boot-failure', verdict.streak, verdict.delayMs, t);
+        if (verdict.delayMs > 0) {
+          this.log.error(
+            `Worker (pid:${w.pid}) failed to boot (exit ${verdict.code}; ${verdict.streak} in a row, ` +
+              `${this.countReady()} workers serving); next attempt in ${(verdict.delayMs / 1000).toFixed(1)} s`,
+          );
+        }
+        return null;
+      case 'crash':
+        if (signal) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!${OUT_OF_MEMORY[signal] ?? ''}`);
+        else this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`);
+        this.applyBackoff('crash', verdict.streak, verdict.delayMs, t);
+        if (verdict.streak > 1) {
+          const next = (verdict.delayMs / 1000).toFixed(1);
+          this.log.warning(`Workers keep dying right after boot (${verdict.streak} in a row); next start in ${next} s`);
+        }
+        return null;
+    }
   }
 
-  /** Gunicorn halts when workers cannot boot. So do we, unless other workers are serving: then they keep serving. */
-  private onBootFailure(w: WorkerRecord, code: number): Halt | null {
-    if (this.countReady() > 0) {
-      if (!this.failedGenerations.has(w.generation)) {
-        this.failedGenerations.add(w.generation);
-        this.log.error(`New workers failed to boot; the ${this.countReady()} running workers keep serving until the next HUP`);
-      }
-      return null;
+  private applyBackoff(kind: 'boot-failure' | 'crash', streak: number, delayMs: number, t: number): void {
+    this.failureStreak = streak;
+    if (streak > 0) {
+      this.lastFailureAt = t;
+      this.lastFailure = kind;
     }
-    return { code, reason: code === ExitCode.APP_LOAD ? 'App failed to load.' : 'Worker failed to boot.' };
-  }
-
-  private backoffAfterCrash(w: WorkerRecord): void {
-    if (now() - w.forkedAt >= EARLY_DEATH_MS) {
-      this.crashStreak = 0;
-      return;
-    }
-    this.crashStreak++;
-    const delay = Math.min(100 * 2 ** (this.crashStreak - 1), BACKOFF_MAX_MS);
-    this.nextSpawnAt = now() + delay;
-    if (this.crashStreak > 1) {
-      this.log.warning(`Workers keep dying right after boot (${this.crashStreak} in a row); next start in ${(delay / 1000).toFixed(1)} s`);
-    }
+    if (delayMs > 0) this.nextSpawnAt = Math.max(this.nextSpawnAt, t + delayMs);
   }
 }

@@ -3,7 +3,8 @@
  *
  * - its stop deadline (`killAt`): a worker asked to stop or retire gets
  *   SIGKILL once --graceful-timeout has passed (a quick stop: QUICK_STOP_MS);
- * - its heartbeat: silence past --timeout means a blocked event loop. Its JS
+ * - its heartbeat: silence past --timeout means a blocked event loop (the
+ *   rule, which forgives the arbiter's own stalls, is liveness.ts). Its JS
  *   stack is read over the inspector (stack-probe.ts) and logged, the
  *   workerAbort hook is called, then SIGABRT, then SIGKILL;
  * - a sync worker's request past --timeout, which the worker reports itself
@@ -17,6 +18,7 @@ import { describeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { MessageOf, WorkerToArbiter } from '../protocol.js';
 import type { EventQueue } from './event-queue.js';
+import { type Stall, hungAt, isHung } from './liveness.js';
 import { probeStack } from './stack-probe.js';
 import { type WorkerRecord, currentRequest, now, signalWorker } from './workers.js';
 
@@ -32,8 +34,10 @@ export function stopDeadline(settings: Settings, graceful: boolean): number {
   return now() + (graceful ? settings.gracefulTimeout * 1000 : QUICK_STOP_MS);
 }
 
-/** Kills workers past their stop deadline, and starts the abort of workers silent past --timeout. */
-export function murderStale(workers: Iterable<WorkerRecord>, settings: Settings, log: Logger, queue: EventQueue): void {
+/** Kills workers past their stop deadline, and starts the abort of workers silent past --timeout (liveness.ts). */
+export function murderStale(
+  workers: Iterable<WorkerRecord>, settings: Settings, log: Logger, queue: EventQueue, stalls: readonly Stall[],
+): void {
   const t = now();
   const timeoutMs = settings.timeout * 1000;
   for (const w of workers) {
@@ -41,7 +45,7 @@ export function murderStale(workers: Iterable<WorkerRecord>, settings: Settings,
       if (!w.timedOut) log.warning(`Worker (pid:${w.pid}) did not exit in time; sending SIGKILL`);
       w.killAt = null;
       signalWorker(w, 'SIGKILL');
-    } else if (timeoutMs > 0 && !w.timedOut && t - w.lastBeat > timeoutMs) {
+    } else if (!w.timedOut && isHung({ now: t, lastBeat: w.lastBeat, stalls, timeoutMs })) {
       onTimeout(w, log, queue, settings.stackCapture);
     }
   }
@@ -84,13 +88,15 @@ export function requestTimedOut(w: WorkerRecord, msg: MessageOf<WorkerToArbiter,
 }
 
 /** How long the loop may sleep: until the next kill deadline, heartbeat deadline or spawn, and at most 1 s. */
-export function nextWakeMs(workers: Iterable<WorkerRecord>, settings: Settings, nextSpawnAt: number): number {
+export function nextWakeMs(
+  workers: Iterable<WorkerRecord>, settings: Settings, nextSpawnAt: number, stalls: readonly Stall[],
+): number {
   const t = now();
   let next = t + 1000;
   const timeoutMs = settings.timeout * 1000;
   for (const w of workers) {
     if (w.killAt !== null) next = Math.min(next, w.killAt);
-    if (timeoutMs > 0 && !w.timedOut) next = Math.min(next, w.lastBeat + timeoutMs + 1);
+    if (!w.timedOut) next = Math.min(next, hungAt({ now: t, lastBeat: w.lastBeat, stalls, timeoutMs }));
   }
   if (nextSpawnAt > t) next = Math.min(next, nextSpawnAt);
   return Math.max(0, next - t);

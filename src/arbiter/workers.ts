@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Settings } from '../config/settings.js';
-import type { ArbiterToWorker } from '../protocol.js';
+import { type ArbiterToWorker, monotonicMs } from '../protocol.js';
 import type { TlsMaterial } from '../worker/tls.js';
 import type { Listener } from './listeners.js';
 
@@ -63,7 +63,8 @@ export interface WorkerRecord {
 
 export type RetireReason = 'reload' | 'scale' | 'max-requests' | 'memory' | 'winch';
 
-export const now = (): number => performance.now();
+/** The arbiter's clock: the one workers stamp their beats with. */
+export const now = monotonicMs;
 
 const WORKER_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'worker', 'main.js');
 

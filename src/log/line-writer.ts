@@ -18,6 +18,11 @@
  *
  * `reopen()` (USR1, after logrotate renamed the file) takes effect between
  * writes: every line goes once, to the old file or the new one.
+ *
+ * A write that fails (ENOSPC, EIO, EPIPE) loses its lines: serving must go on.
+ * They are counted, and the owner is told once when writes start failing and
+ * once, with the count, when one succeeds again (after space was freed, or a
+ * USR1 reopened the file).
  */
 import fs from 'node:fs';
 
@@ -26,6 +31,15 @@ const PIPE_BUF = 4096;
 const FILE_BATCH = 256 * 1024;
 /** Past this many queued bytes (a stalled disk), new lines are dropped rather than exhausting memory. */
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+
+/** What the owner is told about failing writes: they started failing, or succeed again after `lost` lines. */
+export type WriteTrouble = { kind: 'failing'; code: string } | { kind: 'recovered'; code: string; lost: number };
+
+const countLines = (data: Buffer, from: number): number => {
+  let n = 0;
+  for (let i = data.indexOf(10, from); i !== -1; i = data.indexOf(10, i + 1)) n++;
+  return n;
+};
 
 export class LineWriter {
   private fd: number;
@@ -42,9 +56,12 @@ export class LineWriter {
   private closed = false;
   /** Lines dropped because the queue was full; reported by the owner. */
   dropped = 0;
+  /** While writes fail: the error code, and the lines lost since they started failing. */
+  private failing: string | null = null;
+  private lost = 0;
 
-  /** `-` is stdout (`stdoutFd`); anything else a file opened for appending. */
-  constructor(destination: string, stdoutFd = 1) {
+  /** `-` is stdout (`stdoutFd`); anything else a file opened for appending. `onTrouble`: see WriteTrouble. */
+  constructor(destination: string, stdoutFd = 1, private readonly onTrouble: (t: WriteTrouble) => void = () => {}) {
     this.path = destination === '-' ? null : destination;
     this.fd = this.path ? fs.openSync(this.path, 'a') : stdoutFd;
     let isFile = false;
@@ -129,6 +146,7 @@ export class LineWriter {
         fs.write(this.fd, data, written, data.length - written, null, (e, w) => done(e, written + (w ?? 0)));
         return;
       }
+      this.outcome(err, data, written);
       this.writing = false;
       this.flush();
     };
@@ -146,11 +164,32 @@ export class LineWriter {
   flushSync(): void {
     this.applyReopen();
     while (this.queue.length) {
+      const data = Buffer.from(this.takeBatch());
+      let written = 0;
+      let error: NodeJS.ErrnoException | null = null;
       try {
-        fs.writeSync(this.fd, this.takeBatch());
-      } catch {
-        break;
+        // A short write (a nearly full disk) is retried for the rest; the retry reports why it cannot go on.
+        while (written < data.length) written += fs.writeSync(this.fd, data, written);
+      } catch (err) {
+        error = err as NodeJS.ErrnoException;
       }
+      this.outcome(error, data, written);
+    }
+  }
+
+  /** Counts the lines a failed write lost, and tells the owner when writes start failing and when they work again. */
+  private outcome(err: NodeJS.ErrnoException | null, data: Buffer, written: number): void {
+    if (err) {
+      this.lost += countLines(data, written);
+      if (this.failing === null) {
+        this.failing = err.code ?? 'EIO';
+        this.onTrouble({ kind: 'failing', code: this.failing });
+      }
+    } else if (this.failing !== null) {
+      const report: WriteTrouble = { kind: 'recovered', code: this.failing, lost: this.lost };
+      this.failing = null;
+      this.lost = 0;
+      this.onTrouble(report);
     }
   }
 

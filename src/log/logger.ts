@@ -8,13 +8,16 @@
  * it costs ~9 MB of RSS in every process, master and workers alike, and the
  * text lines need none of it (measured: docs/benchmarks.md, worker RSS).
  *
- * Writes are synchronous and one line each: the arbiter and all workers share
- * the destination, and a line under PIPE_BUF written in one write(2) is never
- * torn on a pipe or an O_APPEND file. The error log is low-volume, so sync
- * costs nothing measurable; the access log (hot path) is separate.
+ * Each line goes out in one write(2): the arbiter and all workers share the
+ * destination, and a line under PIPE_BUF written in one write(2) is never
+ * torn on a pipe or an O_APPEND file. To a file or a terminal the write is
+ * synchronous (the error log is low-volume: it costs nothing measurable); to
+ * a pipe or socket it never blocks (stderr-stream.ts: a reader that stops
+ * reading must not stall the arbiter). The access log (hot path) is separate.
  */
 import { createRequire } from 'node:module';
 import type { Logger as PinoLogger } from 'pino';
+import { StderrStream, stderrIsPipe } from './stderr-stream.js';
 import { SyncFile } from './sync-file.js';
 
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error' | 'critical';
@@ -75,7 +78,13 @@ interface Emitter {
   setLevel(level: LogLevel): void;
 }
 
-function textEmitter(out: SyncFile): Emitter {
+/** Where lines go: a file or terminal (SyncFile), or a pipe (StderrStream). */
+interface LineSink {
+  write(line: string): void;
+  reopen(): void;
+}
+
+function textEmitter(out: LineSink): Emitter {
   return {
     emit(level, msg, fields) {
       const pid = typeof fields?.pid === 'number' ? fields.pid : process.pid;
@@ -86,7 +95,7 @@ function textEmitter(out: SyncFile): Emitter {
   };
 }
 
-function jsonEmitter(out: SyncFile, level: LogLevel): Emitter {
+function jsonEmitter(out: LineSink, level: LogLevel): Emitter {
   // Loaded here only (see the top of this file); pino is CommonJS, so this stays synchronous.
   const { pino } = createRequire(import.meta.url)('pino') as typeof import('pino');
   const base: PinoLogger<LogLevel> = pino<LogLevel>(
@@ -113,8 +122,10 @@ function jsonEmitter(out: SyncFile, level: LogLevel): Emitter {
 
 export function createLogger(options: LoggerOptions): Logger {
   const toFile = options.destination && options.destination !== '-' ? options.destination : null;
-  const out = new SyncFile(toFile);
   let level = options.level;
+  const where = toFile ? 'the error log file' : 'stderr';
+  const lost = (n: number) => emitter.emit('warning', `${n} log lines lost: ${where} was not writable`, undefined);
+  const out: LineSink = !toFile && stderrIsPipe() ? new StderrStream(lost) : new SyncFile(toFile, lost);
   const emitter = options.format === 'json' ? jsonEmitter(out, level) : textEmitter(out);
   const enabled = (l: LogLevel) => LEVELS[l] >= LEVELS[level];
   let observer: LogObserver | null = null;

@@ -7,6 +7,9 @@
  * full gets EAGAIN, or writes part of the line. Both are retried after a short
  * wait until the line is out, for at most GIVE_UP_MS; a reader stalled longer
  * than that loses the line rather than hanging the process.
+ *
+ * A line that cannot be written (ENOSPC, EIO, a stall past GIVE_UP_MS) is
+ * counted, and `onRecovered` is told the count after the next line that can.
  */
 import fs from 'node:fs';
 
@@ -16,13 +19,28 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
 
 export class SyncFile {
   private fd: number;
+  private lost = 0;
 
   /** `path` null: stderr. */
-  constructor(private readonly path: string | null) {
+  constructor(
+    private readonly path: string | null,
+    private readonly onRecovered: (lost: number) => void = () => {},
+  ) {
     this.fd = path ? fs.openSync(path, 'a') : 2;
   }
 
   write(line: string): void {
+    if (!this.tryWrite(line)) {
+      this.lost++;
+    } else if (this.lost > 0) {
+      const n = this.lost;
+      this.lost = 0;
+      this.onRecovered(n);
+    }
+  }
+
+  /** False when the line could not be written. */
+  private tryWrite(line: string): boolean {
     let buf: Buffer | null = null;
     let offset = 0;
     let deadline = 0;
@@ -31,19 +49,19 @@ export class SyncFile {
         if (buf === null) {
           // The common case: one write of the whole string.
           const n = fs.writeSync(this.fd, line);
-          if (n === Buffer.byteLength(line)) return;
+          if (n === Buffer.byteLength(line)) return true;
           buf = Buffer.from(line);
           offset = n;
         } else {
           offset += fs.writeSync(this.fd, buf, offset);
-          if (offset >= buf.length) return;
+          if (offset >= buf.length) return true;
         }
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return; // EPIPE, EBADF: nowhere to log to.
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return false; // ENOSPC, EPIPE, EBADF: nowhere to log to.
         buf ??= Buffer.from(line);
       }
       deadline ||= Date.now() + GIVE_UP_MS;
-      if (Date.now() > deadline) return;
+      if (Date.now() > deadline) return false;
       Atomics.wait(pause, 0, 0, RETRY_WAIT_MS);
     }
   }

@@ -25,7 +25,10 @@ import { compileAccessFormat, jsonAccessLine } from '../log/access-log.js';
 import { LineWriter } from '../log/line-writer.js';
 import { type Logger, createLogger } from '../log/logger.js';
 import type { ServerHandle } from '../node-compat.js';
-import { ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type Dispatch, type ListenerInfo, type WorkerToArbiter, isMessage } from '../protocol.js';
+import {
+  ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type Dispatch, type ListenerInfo, type WorkerToArbiter, isMessage,
+  monotonicMs,
+} from '../protocol.js';
 import { loadApp } from './app-loader.js';
 import { clientInfo, configureForwarding } from './forwarded.js';
 import { HttpWorker } from './http-worker.js';
@@ -132,7 +135,13 @@ function accessLogSink(settings: Settings): RequestSink | null {
   if (!settings.accessLogfile) return null;
   // With --capture-output our stdout is a pipe into the error log; the arbiter's stdout is passed as another fd.
   const stdoutFd = Number(process.env.TSUNICORN_STDOUT_FD) || 1;
-  accessLog = new LineWriter(settings.accessLogfile, stdoutFd);
+  const name = settings.accessLogfile === '-' ? 'stdout' : settings.accessLogfile;
+  accessLog = new LineWriter(settings.accessLogfile, stdoutFd, (t) => {
+    if (t.kind === 'failing') {
+      workerLog?.error(`Access log ${name}: cannot write (${t.code}); lines are dropped until it can`);
+    }
+    else workerLog?.warning(`Access log ${name}: ${t.lost} lines lost (${t.code}); writing again`);
+  });
   const writer = accessLog;
   const format = settings.logFormat === 'json' ? jsonAccessLine : compileAccessFormat(settings.accessLogformat ?? '');
   return (record) => writer.write(format(record));
@@ -162,6 +171,7 @@ function beat(): WorkerToArbiter {
   const snapshot = metrics?.snapshot();
   return {
     t: 'beat',
+    at: monotonicMs(),
     requests: server?.requests ?? 0,
     inFlight: server?.activeRequests ?? 0,
     connections: server?.openConnections ?? 0,

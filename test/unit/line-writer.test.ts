@@ -74,4 +74,27 @@ describe('access format', () => {
   it('rejects an unknown atom', () => {
     expect(() => compileAccessFormat('%(Q)s')).toThrow('unknown access-log atom %(Q)s');
   });
+
+  const noDevFull = !fs.existsSync('/dev/full');
+  it.skipIf(noDevFull)('a failing write (ENOSPC) loses lines: counted, told when it fails and recovers', async () => {
+    const dir = tmp();
+    const file = path.join(dir, 'a.log');
+    fs.symlinkSync('/dev/full', file);
+    const told: unknown[] = [];
+    const w = new LineWriter(file, 1, (t) => told.push(t));
+    for (let i = 0; i < 10; i++) w.write(`lost ${i}`);
+    await w.drain();
+    for (let i = 10; i < 25; i++) w.write(`lost ${i}`);
+    await w.drain();
+    expect(told).toEqual([{ kind: 'failing', code: 'ENOSPC' }]);
+    // Space again (here: the path now names a plain file) and a reopen: writes resume and the loss is reported.
+    fs.unlinkSync(file);
+    w.reopen();
+    w.write('kept');
+    await w.drain();
+    expect(told).toEqual([{ kind: 'failing', code: 'ENOSPC' }, { kind: 'recovered', code: 'ENOSPC', lost: 25 }]);
+    expect(fs.readFileSync(file, 'utf8')).toBe('kept\n');
+    w.close();
+  });
 });
+
