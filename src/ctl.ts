@@ -23,6 +23,7 @@ import process from 'node:process';
 import { controlSocketPath, fileFacts, untrustedSocketProblem } from './config/control-path.js';
 import { resolveConfig } from './config/resolve.js';
 import { type ArbiterStatus, CONTROL_COMMANDS, type ControlRequest, type ControlResponse, MAX_WORKERS } from './arbiter/control-protocol.js';
+import type { CanaryStatus } from './arbiter/canary-trial.js';
 import { ExitCode, describeError } from './errors.js';
 
 /** How long connecting and getting the answer may take, unless --ctl-timeout says otherwise. */
@@ -180,6 +181,14 @@ function formatAge(ms: number): string {
 
 const formatRss = (bytes: number) => (bytes > 0 ? `${(bytes / 1048576).toFixed(1)} MB` : '-');
 
+/** The last canary reload, under the status table. */
+function formatCanary(c: CanaryStatus): string {
+  const who = `canary ${c.pid ?? '-'} (generation ${c.generation})`;
+  if (c.state === 'serving') return `${who}: serving, judged in ${(c.remainingS ?? 0).toFixed(1)} s`;
+  if (c.state === 'booting') return `${who}: booting`;
+  return `${who}: ${c.state}${c.reason ? ` (${c.reason})` : ''}: ${c.detail ?? ''}`;
+}
+
 /** The status table: one header line for the arbiter, then one row per worker, oldest first. */
 export function formatStatus(s: ArbiterStatus): string {
   const rows = s.workers.map((w) => [
@@ -198,6 +207,7 @@ export function formatStatus(s: ArbiterStatus): string {
     `master ${s.pid} [${s.name}] ${s.state}, generation ${s.generation}, ${s.workers.length} workers (target ${s.target})`,
     line(header),
     ...rows.map(line),
+    ...(s.canary ? [formatCanary(s.canary)] : []),
   ].join('\n');
 }
 

@@ -164,7 +164,10 @@ export class Arbiter {
       });
       if (this.isStopped()) return this.finish();
       asleepAt = now();
-      sleepMs = nextWakeMs(this.pool.values(), this.settings, this.pool.nextSpawnAt, this.stalls);
+      sleepMs = Math.min(
+        nextWakeMs(this.pool.values(), this.settings, this.pool.nextSpawnAt, this.stalls),
+        Math.max(0, this.pool.canaryDeadline - asleepAt),
+      );
       const event = await this.queue.next(sleepMs);
       wokeAt = now();
       if (event) {
@@ -271,7 +274,14 @@ export class Arbiter {
 
   /** What `tsunicorn ctl` drives (control-commands.ts): the same actions as the signals. */
   private readonly controlActions: ControlActions = {
-    status: () => ({ name: this.specText, state: this.state, generation: this.pool.generation, target: this.pool.effectiveTarget, workers: this.pool.values() }),
+    status: () => ({
+      name: this.specText,
+      state: this.state,
+      generation: this.pool.generation,
+      target: this.pool.effectiveTarget,
+      workers: this.pool.values(),
+      ...(this.pool.canary ? { canary: this.pool.canary.status(now()) } : {}),
+    }),
     isStopping: () => this.state === ArbiterState.Stopping,
     reload: async () => {
       const generation = this.pool.generation;
@@ -330,7 +340,7 @@ export class Arbiter {
       useWorkerIdentity(next.identity, settings, this.socketPaths());
       this.log.setLevel(settings.logLevel);
       if (settings.workers !== before.workers || this.pool.winched) this.setTarget(settings.workers);
-      this.pool.startGeneration();
+      this.pool.startGeneration(settings);
       await callHook(this.hooks, 'onReload', this.reportHook, this.serverInfo());
     } finally {
       this.state = ArbiterState.Running;

@@ -7,6 +7,7 @@
  *   → {"cmd":"scale","workers":3}      ← {"ok":true,"message":"scaling from 2 to 3 workers"}
  *   → {"cmd":"reload"} | {"cmd":"stop"}  ← {"ok":false,"error":"..."} on failure
  */
+import type { CanaryStatus } from './canary-trial.js';
 import type { WorkerRecord } from './workers.js';
 
 export type ControlRequest =
@@ -41,6 +42,8 @@ export interface ArbiterStatus {
   /** The worker count the arbiter converges on. */
   target: number;
   workers: WorkerStatus[];
+  /** The last --reload-canary trial, until the next HUP. */
+  canary?: CanaryStatus;
 }
 
 export type ControlResponse = { ok: true; message?: string; status?: ArbiterStatus } | { ok: false; error: string };
