@@ -40,7 +40,8 @@ export class CanaryTrial {
   /** The canary is serving: the window opens now for it and for each old worker serving now. */
   open(canaryId: number, at: number, oldServing: Iterable<{ id: number; snapshot: RequestMetricsSnapshot | null }>): void {
     this.from.set(canaryId, null);
-    for (const w of oldServing) if (w.snapshot) this.from.set(w.id, w.snapshot);
+    // An old worker that has not beaten since it started counts from zero: it has served little yet.
+    for (const w of oldServing) this.from.set(w.id, w.snapshot);
     this.deadline = at + this.seconds * 1000;
   }
 
