@@ -38,7 +38,11 @@ export class CanaryTrial {
   }
 
   /** The canary is serving: the window opens now for it and for each old worker serving now. */
-  open(canaryId: number, at: number, oldServing: Iterable<{ id: number; snapshot: RequestMetricsSnapshot | null }>): void {
+  open(
+    canaryId: number,
+    at: number,
+    oldServing: Iterable<{ id: number; snapshot: RequestMetricsSnapshot | null }>,
+  ): void {
     this.from.set(canaryId, null);
     // An old worker that has not beaten since it started counts from zero: it has served little yet.
     for (const w of oldServing) this.from.set(w.id, w.snapshot);
@@ -62,8 +66,20 @@ export class CanaryTrial {
 
   status(t: number): CanaryStatus {
     const v = this.verdict;
-    if (v) return { generation: this.generation, pid: this.pid, state: v.pass ? 'passed' : 'rolled-back', ...(v.pass ? {} : { reason: v.reason }), detail: v.detail };
+    if (v)
+      return {
+        generation: this.generation,
+        pid: this.pid,
+        state: v.pass ? 'passed' : 'rolled-back',
+        ...(v.pass ? {} : { reason: v.reason }),
+        detail: v.detail,
+      };
     if (this.deadline === null) return { generation: this.generation, pid: this.pid, state: 'booting' };
-    return { generation: this.generation, pid: this.pid, state: 'serving', remainingS: Math.max(0, (this.deadline - t) / 1000) };
+    return {
+      generation: this.generation,
+      pid: this.pid,
+      state: 'serving',
+      remainingS: Math.max(0, (this.deadline - t) / 1000),
+    };
   }
 }

@@ -13,7 +13,7 @@ import type { RequestMetricsSnapshot } from '../protocol.js';
 import { DURATION_BUCKETS, bucketQuantile } from '../metrics/request-stats.js';
 
 /** A p99 this close to the old one is within the histogram's resolution and a busy host's noise. */
-export const P99_FLOOR_S = 0.01;
+const P99_FLOOR_S = 0.01;
 
 /** Answers over the window: one worker's, or a generation's summed. */
 export interface WindowStats {
@@ -37,11 +37,9 @@ export interface CanaryInput {
   thresholds: CanaryThresholds;
 }
 
-export type CanaryReason = 'crash' | '5xx' | 'latency';
+type CanaryReason = 'crash' | '5xx' | 'latency';
 
-export type CanaryVerdict =
-  | { pass: true; detail: string }
-  | { pass: false; reason: CanaryReason; detail: string };
+export type CanaryVerdict = { pass: true; detail: string } | { pass: false; reason: CanaryReason; detail: string };
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const ms = (s: number) => `${(s * 1000).toFixed(1)} ms`;
@@ -73,7 +71,11 @@ export function judgeCanary(input: CanaryInput): CanaryVerdict {
 
 /** What a worker answered between two cumulative snapshots (`from` null: since it started). */
 export function windowOf(from: RequestMetricsSnapshot | null, to: RequestMetricsSnapshot | null): WindowStats {
-  const stats: WindowStats = { requests: 0, errors5xx: 0, buckets: new Array<number>(DURATION_BUCKETS.length + 1).fill(0) };
+  const stats: WindowStats = {
+    requests: 0,
+    errors5xx: 0,
+    buckets: new Array<number>(DURATION_BUCKETS.length + 1).fill(0),
+  };
   if (!to) return stats;
   stats.requests = Math.max(0, to.count - (from?.count ?? 0));
   for (const [status, n] of Object.entries(to.statuses)) {
@@ -85,11 +87,15 @@ export function windowOf(from: RequestMetricsSnapshot | null, to: RequestMetrics
 
 /** A generation's window: its workers' windows summed. */
 export function sumWindows(windows: readonly WindowStats[]): WindowStats {
-  const sum: WindowStats = { requests: 0, errors5xx: 0, buckets: new Array<number>(DURATION_BUCKETS.length + 1).fill(0) };
+  const sum: WindowStats = {
+    requests: 0,
+    errors5xx: 0,
+    buckets: new Array<number>(DURATION_BUCKETS.length + 1).fill(0),
+  };
   for (const w of windows) {
     sum.requests += w.requests;
     sum.errors5xx += w.errors5xx;
-    w.buckets.forEach((n, i) => (sum.buckets[i] = (sum.buckets[i] ?? 0) + n));
+    for (let i = 0; i < sum.buckets.length; i++) sum.buckets[i]! += w.buckets[i] ?? 0;
   }
   return sum;
 }

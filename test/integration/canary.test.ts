@@ -20,11 +20,27 @@ function writeApp(dir: string, code: string): void {
 const good = (v: number) => `export default (req, res) => res.end(\`v${v} \${process.pid}\\n\`);\n`;
 const answers500 = 'export default (req, res) => { res.statusCode = 500; res.end(`bad ${process.pid}\\n`); };\n';
 
-async function serve(dir: string, extra: string[] = []): Promise<{ s: Server; port: number; sock: string; pids: number[] }> {
+async function serve(
+  dir: string,
+  extra: string[] = [],
+): Promise<{ s: Server; port: number; sock: string; pids: number[] }> {
   writeApp(dir, good(1));
   const sock = path.join(dir, 'ctl.sock');
   const s = start(
-    ['app.mjs', '-w', '3', '-b', '127.0.0.1:0', '--reload-canary', '3', '--control-socket', sock, '--log-level', 'debug', ...extra],
+    [
+      'app.mjs',
+      '-w',
+      '3',
+      '-b',
+      '127.0.0.1:0',
+      '--reload-canary',
+      '3',
+      '--control-socket',
+      sock,
+      '--log-level',
+      'debug',
+      ...extra,
+    ],
     { cwd: dir },
   );
   const port = await s.port();
@@ -68,7 +84,9 @@ describe('--reload-canary', () => {
     );
 
     const status = await runCli(['ctl', 'status', '--control-socket', sock]);
-    expect(status.stdout).toMatch(new RegExp(`canary ${canaryPid} \\(generation 2\\): rolled-back \\(5xx\\): 5xx: canary`));
+    expect(status.stdout).toMatch(
+      new RegExp(`canary ${canaryPid} \\(generation 2\\): rolled-back \\(5xx\\): 5xx: canary`),
+    );
     const json = JSON.parse((await runCli(['ctl', 'status', '--json', '--control-socket', sock])).stdout);
     expect(json.canary).toMatchObject({ generation: 2, pid: Number(canaryPid), state: 'rolled-back', reason: '5xx' });
     const metricsAt = (await s.waitLog(/Serving metrics at: (http:\S+)/))[1]!;
@@ -80,10 +98,14 @@ describe('--reload-canary', () => {
     writeApp(dir, good(3));
     s.signal('SIGHUP');
     await s.waitLog(/Canary \(pid:\d+\) of generation 3 passed/, 15_000);
-    await waitFor('3 workers of generation 3', async () => {
-      const now = s.workers();
-      return now.length === 3 && now.every((p) => !pids.includes(p)) ? now : null;
-    }, 15_000);
+    await waitFor(
+      '3 workers of generation 3',
+      async () => {
+        const now = s.workers();
+        return now.length === 3 && now.every((p) => !pids.includes(p)) ? now : null;
+      },
+      15_000,
+    );
   }, 60_000);
 
   it('a good deploy passes the canary and rolls over with no failed request', async () => {
@@ -94,10 +116,14 @@ describe('--reload-canary', () => {
     s.signal('SIGHUP');
     const passed = await s.waitLog(/Canary \(pid:\d+\) of generation 2 passed \((.*)\); rolling over/, 15_000);
     expect(passed[1]).toMatch(/5xx: canary 0\.0%, old generation 0\.0%/);
-    const fresh = await waitFor('3 workers of generation 2', () => {
-      const now = s.workers();
-      return now.length === 3 && now.every((p) => !pids.includes(p)) ? now : null;
-    }, 15_000);
+    const fresh = await waitFor(
+      '3 workers of generation 2',
+      () => {
+        const now = s.workers();
+        return now.length === 3 && now.every((p) => !pids.includes(p)) ? now : null;
+      },
+      15_000,
+    );
     const result = await load.stop();
     expect(failedCount(result), describeFailures(result)).toBe(0);
     for (let i = 0; i < 6; i++) {
@@ -111,22 +137,38 @@ describe('--reload-canary', () => {
   it.each([
     ['at boot', 'throw new Error("no database");\nexport default () => {};\n', /failed to boot/],
     ['shortly after', `setTimeout(() => process.exit(3), 500);\n${good(2)}`, /exited with code 3/],
-  ])('a canary that crashes %s is rolled back; the old workers keep serving', async (_when, code, why) => {
-    const dir = tmpDir();
-    const { s, port, pids } = await serve(dir);
-    const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 10, durationMs: 20_000, keepAlive: true });
-    writeApp(dir, code);
-    s.signal('SIGHUP');
-    const failed = await s.waitLog(/Canary \(pid:\d+\) of generation 2 failed: (.*)/, 15_000);
-    expect(failed[1]).toMatch(why);
-    await waitFor('the canary gone', () => (s.workers().length === 3 ? true : null));
-    const result = await load.stop();
-    expect(s.workers().sort()).toEqual(pids);
-    // No new worker of the failed generation is started after the rollback.
-    expect(s.countLog(/Canary \(pid:\d+\) of generation 2 starting/)).toBe(1);
-    console.log(`[canary] crash ${_when}: ${failedCount(result)} failed of ${result.total} requests (${describeFailures(result)})`);
-    const rest = await runLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 10, durationMs: 2000, keepAlive: true });
-    expect(failedCount(rest), describeFailures(rest)).toBe(0);
-    expect(rest.total).toBeGreaterThan(100);
-  }, 60_000);
+  ])(
+    'a canary that crashes %s is rolled back; the old workers keep serving',
+    async (_when, code, why) => {
+      const dir = tmpDir();
+      const { s, port, pids } = await serve(dir);
+      const load = startLoad({
+        url: `http://127.0.0.1:${port}/`,
+        concurrency: 10,
+        durationMs: 20_000,
+        keepAlive: true,
+      });
+      writeApp(dir, code);
+      s.signal('SIGHUP');
+      const failed = await s.waitLog(/Canary \(pid:\d+\) of generation 2 failed: (.*)/, 15_000);
+      expect(failed[1]).toMatch(why);
+      await waitFor('the canary gone', () => (s.workers().length === 3 ? true : null));
+      const result = await load.stop();
+      expect(s.workers().sort()).toEqual(pids);
+      // No new worker of the failed generation is started after the rollback.
+      expect(s.countLog(/Canary \(pid:\d+\) of generation 2 starting/)).toBe(1);
+      console.log(
+        `[canary] crash ${_when}: ${failedCount(result)} failed of ${result.total} requests (${describeFailures(result)})`,
+      );
+      const rest = await runLoad({
+        url: `http://127.0.0.1:${port}/`,
+        concurrency: 10,
+        durationMs: 2000,
+        keepAlive: true,
+      });
+      expect(failedCount(rest), describeFailures(rest)).toBe(0);
+      expect(rest.total).toBeGreaterThan(100);
+    },
+    60_000,
+  );
 });
