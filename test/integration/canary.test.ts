@@ -134,6 +134,21 @@ describe('--reload-canary', () => {
     console.log(`[canary] good deploy: ${failedCount(result)} failed of ${result.total} requests; ${passed[1]}`);
   }, 60_000);
 
+  it('a deploy whose p99 is many times the old one is rolled back for latency', async () => {
+    const dir = tmpDir();
+    const { s, port, pids } = await serve(dir);
+    const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 20, durationMs: 20_000, keepAlive: true });
+    writeApp(dir, `export default (req, res) => setTimeout(() => res.end('slow'), 200);\n`);
+    s.signal('SIGHUP');
+    const failed = await s.waitLog(/Canary \(pid:\d+\) of generation 2 failed: (.*)/, 15_000);
+    expect(failed[1]).toMatch(/^p99: canary \d+\.\d ms, old generation \d+\.\d ms \(max ratio 2;/);
+    await waitFor('the canary gone', () => (s.workers().length === 3 ? true : null));
+    const result = await load.stop();
+    expect(failedCount(result), describeFailures(result)).toBe(0);
+    expect(s.workers().sort()).toEqual(pids);
+    console.log(`[canary] slow deploy: ${failed[1]}`);
+  }, 60_000);
+
   it.each([
     ['at boot', 'throw new Error("no database");\nexport default () => {};\n', /failed to boot/],
     ['shortly after', `setTimeout(() => process.exit(3), 500);\n${good(2)}`, /exited with code 3/],
