@@ -137,7 +137,8 @@ describe('--reload-canary', () => {
   it('a deploy whose p99 is many times the old one is rolled back for latency', async () => {
     const dir = tmpDir();
     const { s, port, pids } = await serve(dir);
-    const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 20, durationMs: 20_000, keepAlive: true });
+    // One connection per request: a slow canary holds few keep-alive connections, and so few requests.
+    const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 20, durationMs: 20_000, keepAlive: false });
     writeApp(dir, `export default (req, res) => setTimeout(() => res.end('slow'), 200);\n`);
     s.signal('SIGHUP');
     const failed = await s.waitLog(/Canary \(pid:\d+\) of generation 2 failed: (.*)/, 15_000);
