@@ -164,10 +164,7 @@ export class Arbiter {
       });
       if (this.isStopped()) return this.finish();
       asleepAt = now();
-      sleepMs = Math.min(
-        nextWakeMs(this.pool.values(), this.settings, this.pool.nextSpawnAt, this.stalls),
-        Math.max(0, this.pool.canaryDeadline - asleepAt),
-      );
+      sleepMs = nextWakeMs(this.pool.values(), this.settings, this.pool.nextSpawnAt, this.stalls);
       const event = await this.queue.next(sleepMs);
       wokeAt = now();
       if (event) {

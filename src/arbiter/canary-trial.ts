@@ -24,6 +24,11 @@ export class CanaryTrial {
   /** Monotonic ms at which the window ends; set when the canary is ready. */
   deadline: number | null = null;
   verdict: CanaryVerdict | null = null;
+  /**
+   * The canary beat after the deadline: its counts now cover the whole window, and the old workers' are at most
+   * one beat older. Its beats drive the verdict; a canary that stops beating is a hung worker (--timeout).
+   */
+  windowClosed = false;
   /** Each serving worker's snapshot when the window opened (the canary's: none, it starts from zero). */
   private readonly from = new Map<number, RequestMetricsSnapshot | null>();
 
@@ -47,6 +52,11 @@ export class CanaryTrial {
     // An old worker that has not beaten since it started counts from zero: it has served little yet.
     for (const w of oldServing) this.from.set(w.id, w.snapshot);
     this.deadline = at + this.seconds * 1000;
+  }
+
+  /** A beat of the canary, stamped `at` (monotonic ms) by the worker. */
+  beat(at: number): void {
+    if (this.deadline !== null && at >= this.deadline) this.windowClosed = true;
   }
 
   /** Judges the window from the latest snapshots (`exited`: why the canary is gone, if it is). */

@@ -164,7 +164,7 @@ export class WorkerPool {
   /** Converges the workers on the target; the rule itself is planConvergence (convergence.ts). */
   converge(ctx: PoolContext): void {
     const trial = this.canary?.generation === this.generation && this.canary.onTrial ? this.canary : null;
-    if (trial?.deadline != null && now() >= trial.deadline) this.decideCanary(trial, null, ctx);
+    if (trial?.windowClosed) this.decideCanary(trial, null, ctx);
     const live = [...this.byId.values()]
       .filter((w) => w.state === WorkerState.Booting || w.state === WorkerState.Ready)
       .map((w) => ({ record: w, generation: w.generation, ready: w.state === WorkerState.Ready, forkedAt: w.forkedAt }));
@@ -256,6 +256,7 @@ export class WorkerPool {
       w.rss = msg.rss;
       this.balance(w, ctx.settings);
       if (msg.metrics) this.snapshots.set(w.id, msg.metrics);
+      if (this.canary?.workerId === w.id) this.canary.beat(msg.at);
       ctx.metrics?.workerBeat(w, msg.metrics);
       const limit = ctx.settings.maxWorkerMemory * 1024 * 1024;
       w.rssHigh = limit > 0 && msg.rss > limit ? w.rssHigh + 1 : 0;
@@ -392,11 +393,6 @@ export class WorkerPool {
     if (canary && (canary.state === WorkerState.Booting || canary.state === WorkerState.Ready)) {
       this.retire(canary, 'reload', ctx.settings);
     }
-  }
-
-  /** When the loop must wake to judge a canary whose window ends. */
-  get canaryDeadline(): number {
-    return this.canary?.onTrial && this.canary.deadline !== null ? this.canary.deadline : Number.POSITIVE_INFINITY;
   }
 
   private applyBackoff(kind: 'boot-failure' | 'crash', streak: number, delayMs: number, t: number): void {
