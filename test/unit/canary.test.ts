@@ -1,6 +1,7 @@
 /** The canary verdict (--reload-canary): crash, 5xx share and p99 against the old generation over one window. */
 import { describe, expect, it } from 'vitest';
 import { type WindowStats, judgeCanary, sumWindows, windowOf } from '../../src/arbiter/canary.js';
+import { CanaryTrial } from '../../src/arbiter/canary-trial.js';
 import { DURATION_BUCKETS } from '../../src/metrics/request-stats.js';
 
 const thresholds = { max5xx: 0.05, maxP99Ratio: 2, minRequests: 20 };
@@ -82,5 +83,44 @@ describe('windowOf and sumWindows', () => {
     const sum = sumWindows([win(10, 1, 0.005), win(5, 2, 0.005)]);
     expect(sum).toMatchObject({ requests: 15, errors5xx: 3 });
     expect(sum.buckets[0]).toBe(15);
+  });
+});
+
+describe('CanaryTrial', () => {
+  const snap = (ok: number, errors: number) => ({
+    statuses: { 200: ok, 500: errors },
+    count: ok + errors,
+    sum: 0,
+    buckets: [ok + errors, ...new Array<number>(DURATION_BUCKETS.length).fill(0)],
+  });
+
+  it('the window closes with the canary beat stamped at or after its end, not before', () => {
+    const trial = new CanaryTrial(2, 3, thresholds);
+    trial.beat(10_000);
+    expect(trial.windowClosed).toBe(false);
+    trial.open(9, 1000, []);
+    trial.beat(3999);
+    expect(trial.windowClosed).toBe(false);
+    trial.beat(4000);
+    expect(trial.windowClosed).toBe(true);
+  });
+
+  it("judges the canary from zero and each old worker from its snapshot at the window's start", () => {
+    const trial = new CanaryTrial(2, 3, thresholds);
+    trial.workerId = 9;
+    trial.open(9, 0, [
+      { id: 1, snapshot: snap(1000, 0) },
+      { id: 2, snapshot: null }, // no beat yet: from zero
+    ]);
+    const latest = new Map([
+      [9, snap(0, 30)],
+      [1, snap(1100, 0)],
+      [2, snap(50, 0)],
+    ]);
+    const v = trial.judge((id) => latest.get(id) ?? null, null);
+    expect(v).toMatchObject({ pass: false, reason: '5xx' });
+    expect(v.detail).toContain('canary 30 requests, old generation 150');
+    expect(trial.onTrial).toBe(false);
+    expect(trial.status(0)).toMatchObject({ generation: 2, state: 'rolled-back', reason: '5xx' });
   });
 });
