@@ -56,6 +56,11 @@ export default defineConfig({
   // Development: roll the workers over when a file under the working directory changes.
   reload: false,
   reloadExtraFile: [],
+  // On HUP, one new worker serves first for this many seconds; a crash, more 5xx or a slower p99 rolls back.
+  reloadCanary: 0,
+  reloadCanaryMax5xx: 0.05,
+  reloadCanaryMaxP99Ratio: 2,
+  reloadCanaryMinRequests: 20,
   // Detach from the terminal; not for systemd, supervisord, Docker or Kubernetes.
   daemon: false,
   // Directory to change to before loading the app.

@@ -30,6 +30,7 @@ import {
   type ArbiterStatus, CONTROL_COMMANDS, type ControlRequest, type ControlResponse, type ListenerStatus, MAX_WORKERS,
   type WorkerStack, isPid,
 } from './arbiter/control-protocol.js';
+import type { CanaryStatus } from './arbiter/canary-trial.js';
 import { ExitCode, describeError } from './errors.js';
 import { type TopMemory, formatTop, topJson, topView } from './ctl-top.js';
 
@@ -238,6 +239,14 @@ function formatAge(ms: number): string {
 
 const formatRss = (bytes: number) => (bytes > 0 ? `${(bytes / 1048576).toFixed(1)} MB` : '-');
 
+/** The last canary reload, under the status table. */
+function formatCanary(c: CanaryStatus): string {
+  const who = `canary ${c.pid ?? '-'} (generation ${c.generation})`;
+  if (c.state === 'serving') return `${who}: serving, judged in ${(c.remainingS ?? 0).toFixed(1)} s`;
+  if (c.state === 'booting') return `${who}: booting`;
+  return `${who}: ${c.state}${c.reason ? ` (${c.reason})` : ''}: ${c.detail ?? ''}`;
+}
+
 /** The status table: one header line for the arbiter, then one row per worker, oldest first. */
 export function formatStatus(s: ArbiterStatus): string {
   const rows = s.workers.map((w) => [
@@ -256,6 +265,7 @@ export function formatStatus(s: ArbiterStatus): string {
     `master ${s.pid} [${s.name}] ${s.state}, generation ${s.generation}, ${s.workers.length} workers (target ${s.target})`,
     line(header),
     ...rows.map(line),
+    ...(s.canary ? [formatCanary(s.canary)] : []),
   ].join('\n');
 }
 

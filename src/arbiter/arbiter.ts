@@ -306,8 +306,13 @@ export class Arbiter {
   /** What `tsunicorn ctl` drives (control-commands.ts): the same actions as the signals. */
   private readonly controlActions: ControlActions = {
     status: () => ({
-      name: this.specText, state: this.state, generation: this.pool.generation, target: this.pool.effectiveTarget,
-      restarts: this.pool.restarts, workers: this.pool.values(),
+      name: this.specText,
+      state: this.state,
+      generation: this.pool.generation,
+      target: this.pool.effectiveTarget,
+      restarts: this.pool.restarts,
+      workers: this.pool.values(),
+      ...(this.pool.canary ? { canary: this.pool.canary.status(now()) } : {}),
     }),
     isStopping: () => this.state === ArbiterState.Stopping,
     reload: async () => {
@@ -400,7 +405,7 @@ export class Arbiter {
       if (settings.workers === 'auto') {
         this.setTarget(this.auto?.reread(settings) ?? (this.auto = new AutoWorkers(settings, this.log)).target);
       } else if (settings.workers !== before.workers || this.pool.winched) this.setTarget(settings.workers);
-      this.pool.startGeneration();
+      this.pool.startGeneration(settings);
       await callHook(this.hooks, 'onReload', this.reportHook, this.serverInfo());
     } finally {
       this.state = ArbiterState.Running;

@@ -12,6 +12,7 @@
  *   → {"cmd":"listeners"}              ← {"ok":true,"listeners":[{address, fd, kind, workers}]}
  */
 import type { BeatLoad } from '../protocol.js';
+import type { CanaryStatus } from './canary-trial.js';
 import type { WorkerRecord } from './workers.js';
 
 export type ControlRequest =
@@ -62,6 +63,8 @@ export interface ArbiterStatus {
   /** Workers that exited and were replaced or removed since the arbiter started. */
   restarts: number;
   workers: WorkerStatus[];
+  /** The last --reload-canary trial, until the next HUP. */
+  canary?: CanaryStatus;
 }
 
 /** `ctl stack`: one worker's stack, or why it could not be read. */

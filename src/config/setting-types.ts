@@ -85,6 +85,19 @@ export function seconds(min = 0): Kind<number> {
   };
 }
 
+/** A decimal number from min to max (a ratio, a fraction). */
+export function decimal(min: number, max = Number.MAX_VALUE): Kind<number> {
+  const allowed = max === Number.MAX_VALUE ? `a number >= ${min}` : `a number from ${min} to ${max}`;
+  return {
+    meta: 'NUMBER',
+    parse(raw) {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
+      return Number.isFinite(n) && n >= min && n <= max ? ok(n) : no(allowed);
+    },
+    show: String,
+  };
+}
+
 /** An integer setting that only accepts 1, with the reason as what is allowed (--threads). */
 export function onlyOne(reason: string): Kind<number> {
   return {

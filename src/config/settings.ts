@@ -9,8 +9,8 @@ import { parseBind } from './bind-address.js';
 import { STATSD_DEFAULT_PORT, parseHostPort } from '../metrics/host-port.js';
 import { controlSocketKind } from './control-path.js';
 import {
-  type Kind, type Section, addressList, bool, choice, headerMap, int, intOrAuto, list, onlyOne, optionalStr, seconds,
-  umask,
+  type Kind, type Section, addressList, bool, choice, decimal, headerMap, int, intOrAuto, list, onlyOne, optionalStr,
+  seconds, umask,
 } from './setting-types.js';
 
 export interface SettingSpec<T> {
@@ -273,6 +273,44 @@ export const SETTINGS = {
     flags: ['--reload-extra-file'],
     default: () => [],
     doc: 'With --reload, also watch this file or directory; repeat for several.',
+  }),
+  reloadCanary: spec({
+    kind: seconds(0),
+    section: 'Server mechanics',
+    flags: ['--reload-canary'],
+    default: () => 0,
+    doc:
+      'On HUP or `ctl reload`, start one worker of the new generation first and let it serve beside the old ' +
+      'ones for this many seconds. If it crashes, or answers clearly worse than the old generation (see the ' +
+      'next settings), the reload is rolled back: the canary retires and the old workers keep serving. ' +
+      'Workers then put status and latency counts on their heartbeats. 0 disables.',
+  }),
+  reloadCanaryMax5xx: spec({
+    kind: decimal(0, 1),
+    section: 'Server mechanics',
+    flags: ['--reload-canary-max-5xx'],
+    default: () => 0.05,
+    doc:
+      "Roll back when the canary's share of 5xx answers exceeds the old generation's by more than this " +
+      '(0.05: five percentage points, above the background errors of a healthy app, far below a broken deploy).',
+  }),
+  reloadCanaryMaxP99Ratio: spec({
+    kind: decimal(1),
+    section: 'Server mechanics',
+    flags: ['--reload-canary-max-p99-ratio'],
+    default: () => 2,
+    doc:
+      "Roll back when the canary's p99 latency exceeds the old generation's times this and by more than 10 ms " +
+      '(a p99 over a few seconds moves by tens of percent on its own; twice as slow is a regression).',
+  }),
+  reloadCanaryMinRequests: spec({
+    kind: int(1),
+    section: 'Server mechanics',
+    flags: ['--reload-canary-min-requests'],
+    default: () => 20,
+    doc:
+      'Judge 5xx and latency only when the canary and the old generation each answered at least this many ' +
+      'requests in the window; with fewer, only a crash rolls back (and the log says so).',
   }),
   daemon: spec({
     kind: bool(),

@@ -11,7 +11,7 @@ import type { RequestMetricsSnapshot } from '../protocol.js';
 import { type WorkerRecord, WorkerState } from '../arbiter/workers.js';
 import { parseHostPort } from './host-port.js';
 import { MetricsServer } from './metrics-server.js';
-import type { PrometheusMetrics, RestartReason } from './prometheus.js';
+import type { CanaryResult, PrometheusMetrics, RestartReason } from './prometheus.js';
 import { type StatsdClient, startStatsd } from './statsd.js';
 
 /** The workers gauge is re-sent this often even when unchanged: StatsD servers forget gauges not seen in a flush (10 s). */
@@ -71,6 +71,12 @@ export class ArbiterMetrics {
 
   workerBeat(w: WorkerRecord, snapshot: RequestMetricsSnapshot | undefined): void {
     this.prom?.workerBeat(w.id, w.pid, w.inFlight, w.rss, snapshot);
+  }
+
+  /** A --reload-canary verdict: 'passed', or why the reload was rolled back. */
+  canaryJudged(result: CanaryResult): void {
+    this.prom?.canaryJudged(result);
+    this.statsd?.increment(`tsunicorn.reload.canary.${result}`);
   }
 
   workerExit(w: WorkerRecord, reason: RestartReason | null): void {

@@ -18,6 +18,10 @@ import { Counter, Gauge, type Histogram, Registry } from 'prom-client';
 import type { RequestMetricsSnapshot } from '../protocol.js';
 import { DURATION_BUCKETS } from './request-stats.js';
 
+/** A --reload-canary verdict, for `tsunicorn_reload_canary_total{result}`: passed, or why it was rolled back. */
+export type CanaryResult = 'passed' | 'crash' | '5xx' | 'latency';
+const CANARY_RESULTS: readonly CanaryResult[] = ['passed', 'crash', '5xx', 'latency'];
+
 /** Why a worker went away, for `tsunicorn_worker_restarts_total{reason}`. */
 export type RestartReason = 'crash' | 'timeout' | 'max-requests' | 'memory' | 'reload' | 'scale' | 'winch' | 'ctl-kill';
 const REASONS: readonly RestartReason[] = [
@@ -75,6 +79,7 @@ export class PrometheusMetrics {
   private readonly inFlight: Gauge;
   private readonly workers: Gauge;
   private readonly restarts: Counter<'reason'>;
+  private readonly canary: Counter<'result'>;
   private readonly rss: Gauge<'pid'>;
   /** Per live worker (by cluster id): its last snapshot and in-flight count. */
   private readonly last = new Map<number, { pid: number; snapshot?: RequestMetricsSnapshot; inFlight: number }>();
@@ -98,6 +103,13 @@ export class PrometheusMetrics {
       registers,
     });
     for (const reason of REASONS) this.restarts.inc({ reason }, 0);
+    this.canary = new Counter({
+      name: 'tsunicorn_reload_canary_total',
+      help: 'Canary reloads judged (--reload-canary), by result: passed, or why it was rolled back.',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of CANARY_RESULTS) this.canary.inc({ result }, 0);
     this.rss = new Gauge({ name: 'tsunicorn_worker_resident_memory_bytes', help: 'Resident memory of each live worker.', labelNames: ['pid'], registers });
   }
 
@@ -120,6 +132,10 @@ export class PrometheusMetrics {
   }
 
   /** A worker exited; `reason` null when it was not a restart (the arbiter is stopping). */
+  canaryJudged(result: CanaryResult): void {
+    this.canary.inc({ result });
+  }
+
   workerExit(id: number, pid: number, reason: RestartReason | null): void {
     this.last.delete(id);
     this.rss.remove({ pid: String(pid) });

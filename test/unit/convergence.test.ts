@@ -44,6 +44,19 @@ describe('planConvergence', () => {
     expect(planConvergence({ ...base, generation: 2, failed: true, live: [] }).spawn).toBe(2);
   });
 
+  it('a canary on trial: one worker of the new generation, and every old worker kept, ready or not', () => {
+    const old = [w(1, true, 1), w(1, true, 2), w(1, true, 3)];
+    expect(planConvergence({ ...base, target: 3, generation: 2, canary: true, live: old })).toEqual({ spawn: 1, retire: [] });
+    const serving = planConvergence({ ...base, target: 3, generation: 2, canary: true, live: [...old, w(2, true, 4)] });
+    expect(serving).toEqual({ spawn: 0, retire: [] });
+    // Passed: the rollover goes on as after any HUP.
+    const passed = planConvergence({ ...base, target: 3, generation: 2, live: [...old, w(2, true, 4)] });
+    expect(passed.spawn).toBe(2);
+    expect(ids(passed)).toEqual(['g1@1:reload']);
+    // Rolled back (the generation failed, the canary retired): nothing spawned, nothing retired.
+    expect(planConvergence({ ...base, target: 3, generation: 2, failed: true, live: old })).toEqual({ spawn: 0, retire: [] });
+  });
+
   it('TTOU retires the oldest current workers; WINCH retires everything', () => {
     const live = [w(1, true, 5), w(1, true, 1), w(1, true, 3)];
     expect(ids(planConvergence({ ...base, target: 1, live }))).toEqual(['g1@1:scale', 'g1@3:scale']);
