@@ -225,3 +225,12 @@ export function nodeResponseClass(): typeof Response {
   }
   return nodeResponse;
 }
+
+/**
+ * Node's own TypeScript type stripping: unflagged from 22.18 and 23.6 (`process.features.typescript`
+ * is 'strip', or 'transform' with --experimental-transform-types; false with --no-experimental-strip-types).
+ */
+export function nativeTypeScript(): boolean {
+  const features = process.features as { typescript?: string | false };
+  return Boolean(features.typescript) && !forcedFallback('type-stripping');
+}
