@@ -234,3 +234,13 @@ export function nativeTypeScript(): boolean {
   const features = process.features as { typescript?: string | false };
   return Boolean(features.typescript) && !forcedFallback('type-stripping');
 }
+
+/**
+ * A WHATWG WebSocket class: Node's global one (unflagged from 22.0), else undici's (Node 20 has
+ * it only behind --experimental-websocket). Both are undici's implementation.
+ */
+export async function webSocketClass(): Promise<typeof WebSocket> {
+  const global = (globalThis as { WebSocket?: typeof WebSocket }).WebSocket;
+  if (typeof global === 'function' && !forcedFallback('websocket')) return global;
+  return (await import('undici')).WebSocket as unknown as typeof WebSocket;
+}
