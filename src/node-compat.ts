@@ -145,7 +145,7 @@ export function errnoName(err: number): string {
  * cluster primary). Pipes (unix sockets) are not `instanceof TCP`, so the
  * public API would route them through the cluster primary as an `fd` listen;
  * instead we install the handle and call `_listen2` (setupListenHandle),
- * which Node keeps under that name for code that wraps it. Checked on Node 20 and 22.
+ * which Node keeps under that name for code that wraps it. Checked on Node 20, 22, 24 and 26.
  */
 export function listenOnHandle(server: net.Server, handle: ServerHandle, backlog: number, pipePath?: string): void {
   if (handle.constructor?.name === 'TCP') {
@@ -168,10 +168,10 @@ export function stopAccepting(server: net.Server): void {
 }
 
 /**
- * Node ≥ 24 adds a buffer beyond the advertised keep-alive timeout before it
- * closes an idle socket (`keepAliveTimeoutBuffer`), so a client that trusts the
- * `Keep-Alive: timeout=N` hint never sends on a socket the server is closing.
- * Node 20 and 22 close at exactly the advertised time; there we keep the
+ * Node 24 (and 22.23, checked) adds a buffer beyond the advertised keep-alive timeout
+ * before it closes an idle socket (`keepAliveTimeoutBuffer`, left at its 1 s default),
+ * so a client that trusts the `Keep-Alive: timeout=N` hint never sends on a socket the
+ * server is closing. Node 20 closes at exactly the advertised time; there we keep the
  * socket up to 1 s longer than advertised (the hint is floor(ms / 1000)).
  */
 export function keepAliveMs(server: { keepAliveTimeoutBuffer?: number }, seconds: number): number {
