@@ -32,6 +32,8 @@ export default defineConfig({
   workerConnections: 1000,
   // Seconds a worker may be silent before it is killed and replaced (0 = never).
   timeout: 30,
+  // Log a hung worker's JavaScript stack before killing it (opens its inspector on 127.0.0.1 briefly).
+  stackCapture: true,
   // Seconds a stopping worker may spend finishing in-flight requests.
   gracefulTimeout: 30,
   // Seconds an idle keep-alive connection stays open (0 = close after every response).

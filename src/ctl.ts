@@ -10,17 +10,25 @@
  *
  * The socket is found from `--control-socket PATH`, or from the same config
  * file and flags the server was started with (the default path is derived
- * from the working directory, the first --bind and --name). Exit codes: 0 done,
- * 1 no server or the server refused, 2 usage.
+ * from the working directory, the first --bind and --name). A socket, or a
+ * directory holding it, that belongs to another user (not root) is refused:
+ * whoever answers there would be trusted with the command. Every exchange
+ * has a deadline (--ctl-timeout). Exit codes: 0 done, 1 no server, an
+ * untrusted socket, no answer in time, or the server refused; 2 usage.
  */
+import fs from 'node:fs';
 import net from 'node:net';
+import nodePath from 'node:path';
 import process from 'node:process';
-import { controlSocketPath } from './config/control-path.js';
+import { controlSocketPath, fileFacts, untrustedSocketProblem } from './config/control-path.js';
 import { resolveConfig } from './config/resolve.js';
 import { type ArbiterStatus, CONTROL_COMMANDS, type ControlRequest, type ControlResponse, MAX_WORKERS } from './arbiter/control-protocol.js';
 import { ExitCode, describeError } from './errors.js';
 
-const USAGE = `Usage: tsunicorn ctl COMMAND [ARG] [--json] [--control-socket PATH | the server's options]
+/** How long connecting and getting the answer may take, unless --ctl-timeout says otherwise. */
+const DEFAULT_TIMEOUT_S = 10;
+
+const USAGE = `Usage: tsunicorn ctl COMMAND [ARG] [--json] [--ctl-timeout SECONDS] [--control-socket PATH | the server's options]
 
 Commands:
   status     list the arbiter's workers: pid, generation, age, state, requests, in flight, memory
@@ -29,7 +37,9 @@ Commands:
   stop       stop gracefully (as TERM) and wait for the arbiter to exit; --quick stops at once (as INT)
 
 The control socket is --control-socket PATH, or the one the server with the same working directory,
-config file and options (-c, -b, -n, --chdir) listens on.`;
+config file and options (-c, -b, -n, --chdir) listens on. A socket or directory owned by another user
+(not root) is refused. --ctl-timeout (default ${DEFAULT_TIMEOUT_S}) bounds connecting and the answer; stop then
+waits up to the server's --graceful-timeout plus that for the arbiter to exit.`;
 
 class CtlError extends Error {
   constructor(
@@ -45,7 +55,25 @@ const usage = (message: string) => new CtlError(`${message} (see tsunicorn ctl -
 interface Parsed {
   request: ControlRequest;
   json: boolean;
+  timeoutMs: number;
   serverArgs: string[];
+}
+
+/** Removes `--ctl-timeout N` (or `=N`) from args; the timeout in ms. */
+function takeTimeout(args: string[]): number {
+  let seconds = DEFAULT_TIMEOUT_S;
+  for (let i = 0; i < args.length; i++) {
+    const m = /^--ctl-timeout(?:=(.*))?$/.exec(args[i]!);
+    if (!m) continue;
+    const raw = m[1] ?? args[i + 1];
+    args.splice(i, m[1] === undefined ? 2 : 1);
+    if (raw === undefined || !/^\d+(\.\d+)?$/.test(raw) || !(Number(raw) > 0)) {
+      throw usage(`--ctl-timeout needs a number of seconds above 0${raw === undefined ? '' : `, got ${JSON.stringify(raw)}`}`);
+    }
+    seconds = Number(raw);
+    i--;
+  }
+  return seconds * 1000;
 }
 
 function parse(argv: string[]): Parsed {
@@ -55,6 +83,7 @@ function parse(argv: string[]): Parsed {
   const json = rest.includes('--json');
   const quick = rest.includes('--quick');
   let serverArgs = rest.filter((a) => a !== '--json' && a !== '--quick');
+  const timeoutMs = takeTimeout(serverArgs);
   if (quick && cmd !== 'stop') throw usage('--quick only goes with stop');
   let request: ControlRequest;
   if (cmd === 'scale') {
@@ -69,13 +98,47 @@ function parse(argv: string[]): Parsed {
   } else {
     request = { cmd: cmd as 'status' | 'reload' };
   }
-  return { request, json, serverArgs };
+  return { request, json, timeoutMs, serverArgs };
 }
 
-/** Sends one request; resolves with the response and a promise of the connection's end. */
-function exchange(path: string, request: ControlRequest): Promise<{ response: ControlResponse; closed: Promise<void> }> {
+/** Refuses a socket that another user (not root) could have put there: it would be trusted with the command. */
+function checkOwner(path: string): void {
+  let dir: fs.Stats;
+  let sock: fs.Stats;
+  try {
+    dir = fs.statSync(nodePath.dirname(path));
+    sock = fs.statSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new CtlError(`no tsunicorn is listening on ${path}`, ExitCode.RUNTIME);
+    throw new CtlError(`cannot check ${path}: ${describeError(err)}`, ExitCode.RUNTIME);
+  }
+  const problem = untrustedSocketProblem(path, fileFacts(dir), fileFacts(sock), process.geteuid?.() ?? 0);
+  if (problem) throw new CtlError(`refusing the control socket ${path}: ${problem}`, ExitCode.RUNTIME);
+}
+
+/** Rejects with a one-line error when `promise` has not settled within `ms`. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CtlError(what, ExitCode.RUNTIME)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/** Sends one request; resolves with the response and a promise of the connection's end. Destroys the socket on timeout. */
+async function exchange(path: string, request: ControlRequest, timeoutMs: number): Promise<{ response: ControlResponse; closed: Promise<void> }> {
+  const socket = net.connect(path);
+  try {
+    return await within(send(socket, path, request), timeoutMs, `no answer from ${path} within ${timeoutMs / 1000} s`);
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+}
+
+function send(socket: net.Socket, path: string, request: ControlRequest): Promise<{ response: ControlResponse; closed: Promise<void> }> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(path);
     let buf = '';
     let answered = false;
     const closed = new Promise<void>((r) => socket.once('close', () => r()));
@@ -144,7 +207,7 @@ export async function ctlMain(argv: string[], env: NodeJS.ProcessEnv = process.e
     return ExitCode.OK;
   }
   try {
-    const { request, json, serverArgs } = parse(argv);
+    const { request, json, timeoutMs, serverArgs } = parse(argv);
     let settings;
     try {
       ({ settings } = await resolveConfig({ argv: serverArgs, env, cwd }));
@@ -153,14 +216,16 @@ export async function ctlMain(argv: string[], env: NodeJS.ProcessEnv = process.e
     }
     const path = controlSocketPath(settings, cwd, env);
     if (!path) throw new CtlError('the control socket is disabled (--no-control-socket); nothing to talk to', ExitCode.USAGE);
-    const { response, closed } = await exchange(path, request);
+    checkOwner(path);
+    const { response, closed } = await exchange(path, request, timeoutMs);
     if (!response.ok) throw new CtlError(response.error, ExitCode.RUNTIME);
     if (json) process.stdout.write(`${JSON.stringify(response.status ?? response)}\n`);
     else if (response.status) process.stdout.write(`${formatStatus(response.status)}\n`);
     else if (response.message) process.stdout.write(`${response.message}\n`);
     if (request.cmd === 'stop') {
       // The arbiter closes the control socket as it exits.
-      await closed;
+      const waitMs = settings.gracefulTimeout * 1000 + timeoutMs;
+      await within(closed, waitMs, `the arbiter on ${path} did not exit within ${waitMs / 1000} s of stop`);
       if (!json) process.stdout.write('stopped\n');
     }
     return ExitCode.OK;

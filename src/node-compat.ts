@@ -2,6 +2,7 @@
  * Every use of Node internals and every Node-version feature detection lives
  * here, nowhere else. Each entry names the versions it was checked on.
  */
+import type { ServerResponse } from 'node:http';
 import net from 'node:net';
 import util from 'node:util';
 
@@ -224,6 +225,26 @@ export function nodeResponseClass(): typeof Response {
     nodeResponse = (responseGlobal?.value as typeof Response | undefined) ?? Response;
   }
   return nodeResponse;
+}
+
+/**
+ * The head node:http wrote for a response (status line and every field, CRLF-separated), or null
+ * before it is sent. `_header` is the only record of headers given to writeHead on a response with
+ * none set before (getHeader() never sees those). Checked on Node 20–26.
+ */
+export function sentHead(res: ServerResponse): string | null {
+  const head = (res as unknown as { _header?: unknown })._header;
+  return typeof head === 'string' ? head : null;
+}
+
+/**
+ * Makes node:http answer with `Connection: close` and close the connection after this response,
+ * without setting a header: a header set before the app runs would make writeHead merge the app's
+ * headers one by one, keeping only the last of repeated names, and on Node 20 throw on [name, value]
+ * pairs. `shouldKeepAlive` is read when the head is written. Checked on Node 20–26.
+ */
+export function closeAfterResponse(res: ServerResponse): void {
+  res.shouldKeepAlive = false;
 }
 
 /**

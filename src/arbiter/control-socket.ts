@@ -5,12 +5,16 @@
  * event on the arbiter's queue and is answered from the loop, so a `scale`
  * or `reload` is ordered with signals exactly as TTIN or HUP would be.
  *
- * The file is removed at exit only while it is still this arbiter's socket
+ * The default location is a directory private to the arbiter's user
+ * (control-path.ts): created 0700 here and checked for owner and mode, or no
+ * control socket at all. The file is removed at exit only while it is still this arbiter's socket
  * (same inode): a USR2 successor listens on `PATH.2` and renames it to PATH
  * once promoted, after its predecessor has removed its own.
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import nodePath from 'node:path';
+import { controlSocketDir, fileFacts, privateDirProblem } from '../config/control-path.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { type ControlRequest, type ControlResponse, parseControlRequest } from './control-protocol.js';
@@ -30,6 +34,18 @@ function answers(path: string): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
+}
+
+/** The default directory for control sockets: created 0700 if missing; why it is not private to us, or null. */
+function preparePrivateDir(dir: string): string | null {
+  const uid = process.geteuid?.() ?? 0;
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return `cannot create ${dir}: ${describeError(err)}`;
+  }
+  const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+  return st ? privateDirProblem(dir, fileFacts(st), uid) : `${dir} vanished`;
 }
 
 export class ControlServer {
@@ -53,6 +69,13 @@ export class ControlServer {
    */
   static async listen(path: string, handle: ControlHandler, log: Logger): Promise<ControlServer | null> {
     try {
+      if (nodePath.dirname(path) === controlSocketDir(process.env)) {
+        const problem = preparePrivateDir(nodePath.dirname(path));
+        if (problem) {
+          log.warning(`Control socket: ${problem}; running without one (set --control-socket or XDG_RUNTIME_DIR)`);
+          return null;
+        }
+      }
       const st = fs.lstatSync(path, { throwIfNoEntry: false });
       if (st) {
         if (!st.isSocket()) {
@@ -77,8 +100,7 @@ export class ControlServer {
           process.umask(umask);
         }
       });
-      fs.chmodSync(path, 0o600);
-      const cs = new ControlServer(server, path, fs.statSync(path).ino);
+      const cs = new ControlServer(server, path, fs.lstatSync(path).ino);
       server.on('error', () => {});
       server.on('connection', (socket) => cs.serve(socket, handle));
       return cs;
@@ -103,7 +125,7 @@ export class ControlServer {
     this.server.close();
     for (const s of this.connections) s.destroy();
     try {
-      if (fs.statSync(this.path).ino === this.ino) fs.unlinkSync(this.path);
+      if (fs.lstatSync(this.path).ino === this.ino) fs.unlinkSync(this.path);
     } catch {
       // Already gone.
     }

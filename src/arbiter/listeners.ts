@@ -163,6 +163,10 @@ export async function openListeners(
   }
 }
 
+function isSocketFile(file: string): boolean {
+  return fs.lstatSync(file, { throwIfNoEntry: false })?.isSocket() ?? false;
+}
+
 /**
  * Closes the handles and, with `unlink`, removes unix socket files. Idempotent.
  * Without `unlink`, a unix listener bound here is left open for process exit
@@ -172,6 +176,11 @@ export async function openListeners(
 export function closeListeners(listeners: readonly Listener[], unlink = true): void {
   for (const l of listeners) {
     if (!unlink && l.socketPath && !l.inherited) continue;
+    if (l.socketPath && unlink && !isSocketFile(l.socketPath)) {
+      // Replaced by something else, which is not ours to remove (issue 16). libuv would unlink the path on close.
+      if (!l.inherited) continue;
+      l.socketPath = null;
+    }
     try {
       l.handle.close();
     } catch {

@@ -87,11 +87,38 @@ export function applyUmask(settings: Pick<Settings, 'umask'>): void {
   if (settings.umask !== null) process.umask(settings.umask);
 }
 
-function chown(file: string, id: Identity): void {
+const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+
+/**
+ * Creates a log file if needed and gives it to the workers' user. The arbiter
+ * may be root and the directory writable by that user (issue 16): the file is
+ * opened without following links (nor blocking on a FIFO), must be a regular
+ * file with one link (not a hard link to someone else's file), and the opened
+ * descriptor is chowned, never the path.
+ */
+function handOverLog(file: string, id: Identity): void {
+  let fd: number;
   try {
-    fs.chownSync(file, id.uid, id.gid);
+    fd = fs.openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o644);
   } catch {
-    // Not ours to change (or gone): the worker will report what it cannot open.
+    return; // A link, or not ours to open: the worker reports what it cannot open.
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (st.isFile() && st.nlink === 1) fs.fchownSync(fd, id.uid, id.gid);
+  } catch {
+    // Not ours to change.
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A unix socket file the arbiter bound: lchown never follows a link planted in its place. */
+function handOverSocket(file: string, id: Identity): void {
+  try {
+    if (fs.lstatSync(file).isSocket()) fs.lchownSync(file, id.uid, id.gid);
+  } catch {
+    // Gone.
   }
 }
 
@@ -103,13 +130,7 @@ export function useWorkerIdentity(identity: Identity | null, settings: Pick<Sett
   cluster.setupPrimary(identity ? { uid: identity.uid, gid: identity.gid } : { uid: undefined, gid: undefined });
   if (!identity) return;
   for (const file of [settings.errorLogfile, settings.accessLogfile]) {
-    if (!file || file === '-') continue;
-    try {
-      fs.closeSync(fs.openSync(file, 'a'));
-    } catch {
-      continue;
-    }
-    chown(file, identity);
+    if (file && file !== '-') handOverLog(file, identity);
   }
-  for (const p of socketPaths) chown(p, identity);
+  for (const p of socketPaths) handOverSocket(p, identity);
 }

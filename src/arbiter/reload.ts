@@ -8,7 +8,9 @@
  * workers retire one for one as the new ones report ready (convergence.ts),
  * and a new generation that fails to boot leaves them serving (pool.ts).
  */
+import path from 'node:path';
 import process from 'node:process';
+import { parseBind } from '../config/bind-address.js';
 import { type ResolvedConfig, resolveConfig } from '../config/resolve.js';
 import type { Settings } from '../config/settings.js';
 import { describeError } from '../errors.js';
@@ -85,6 +87,16 @@ async function rebind(binds: readonly string[], listeners: readonly Listener[], 
   return result;
 }
 
+/** Files the server itself writes, as absolute paths: a change to them is not a code change. */
+function serverOutputs(settings: Settings): string[] {
+  const files = [settings.accessLogfile, settings.errorLogfile, settings.pid, typeof settings.controlSocket === 'string' ? settings.controlSocket : null];
+  for (const b of settings.bind) {
+    const parsed = parseBind(b);
+    if (parsed.ok && parsed.address.kind === 'unix') files.push(parsed.address.path);
+  }
+  return files.filter((f): f is string => !!f && f !== '-').map((f) => path.resolve(f));
+}
+
 /** --reload: a change under the working directory (or a --reload-extra-file) queues a reload, as a HUP would. */
 export function watchForReload(settings: Settings, queue: EventQueue, log: Logger): Watcher {
   // The app's own files are under the working directory (after --chdir) in all but exotic set-ups;
@@ -94,6 +106,7 @@ export function watchForReload(settings: Settings, queue: EventQueue, log: Logge
     paths,
     (file) => queue.push({ kind: 'files-changed', file }),
     (err) => log.warning(`--reload: cannot watch: ${describeError(err)}`),
+    serverOutputs(settings),
   );
   log.info(`Watching ${paths.join(', ')} for changes (--reload)`);
   return watcher;

@@ -15,8 +15,12 @@
  * frames in Debugger.paused.
  *
  * Only a listening socket that the worker itself owns and that is bound to
- * 127.0.0.1 is ever contacted. The inspector stays open until the process
- * exits: call this only for a worker that will be killed right after.
+ * 127.0.0.1 is ever contacted. While the inspector listens, any local user
+ * can attach (its port shows in /proc/net/tcp, its WebSocket path in
+ * /json/list) and run code as the worker: once the frames are read, the
+ * probe has the paused worker call the public `inspector.close()`, which
+ * closes the listener and every session (docs/security.md). Call this only
+ * for a worker that will be killed right after: it resumes its loop.
  *
  * `probeStack` says why it failed; `captureStack` is the same with just the
  * stack or null. Neither throws. Linux only: elsewhere they fail at once.
@@ -41,7 +45,15 @@ export interface StackProbeOptions {
 }
 
 export type StackProbeResult =
-  | { ok: true; stack: string; /** The inspector's port on 127.0.0.1. */ port: number; elapsedMs: number }
+  | {
+      ok: true;
+      stack: string;
+      /** The inspector's port on 127.0.0.1. */
+      port: number;
+      /** The inspector no longer listens (inspector.close() in the worker took effect). */
+      inspectorClosed: boolean;
+      elapsedMs: number;
+    }
   | { ok: false; /** One short line, for the log. */ reason: string; elapsedMs: number };
 
 /** A listening TCP socket owned by a process, from /proc. */
@@ -55,6 +67,10 @@ export interface ListeningSocket {
 }
 
 const POLL_MS = 10;
+/** Evaluated in the paused worker: stops its inspector, closing the listener and every session, ours included. */
+const CLOSE_INSPECTOR = "globalThis.process?.getBuiltinModule?.('node:inspector')?.close()";
+/** Longest wait for the inspector to go once asked to close. */
+const CLOSE_MS = 300;
 /** Longest wait on one candidate port that turns out not to answer /json/list. */
 const CANDIDATE_MS = 300;
 
@@ -71,7 +87,8 @@ export async function probeStack(pid: number, opts: StackProbeOptions): Promise<
   const elapsed = (): number => Math.round(performance.now() - started);
   try {
     const stack = await probe(pid, opts, deadline);
-    return { ok: true, stack: stack.text, port: stack.port, elapsedMs: elapsed() };
+    const inspectorClosed = !(await listeningSockets(pid).catch(() => [])).some((l) => l.port === stack.port);
+    return { ok: true, stack: stack.text, port: stack.port, inspectorClosed, elapsedMs: elapsed() };
   } catch (err) {
     return { ok: false, reason: err instanceof Error ? err.message : String(err), elapsedMs: elapsed() };
   }
@@ -176,7 +193,10 @@ async function pausedStack(port: number, path: string, deadline: number, maxFram
     const [event] = await withDeadline(Promise.all([paused, enabled, pause]), deadline, 'Debugger.pause');
     const frames = Array.isArray(event.callFrames) ? (event.callFrames as CallFrame[]) : [];
     if (frames.length === 0) throw new ProbeError('the worker paused with no JavaScript frames');
-    return formatFrames(frames, urls, maxFrames);
+    const text = formatFrames(frames, urls, maxFrames);
+    // Runtime.evaluate runs while paused; the reply never comes, as the session closes with the inspector.
+    await client.send('Runtime.evaluate', { expression: CLOSE_INSPECTOR }, Math.min(deadline, performance.now() + CLOSE_MS)).catch(() => {});
+    return text;
   } finally {
     // No resume: the caller kills the worker. Closing the last session makes
     // Node resume it anyway.

@@ -42,19 +42,23 @@ export function murderStale(workers: Iterable<WorkerRecord>, settings: Settings,
       w.killAt = null;
       signalWorker(w, 'SIGKILL');
     } else if (timeoutMs > 0 && !w.timedOut && t - w.lastBeat > timeoutMs) {
-      onTimeout(w, log, queue);
+      onTimeout(w, log, queue, settings.stackCapture);
     }
   }
 }
 
 /** A silent worker: its stack is read outside the loop and comes back as a 'stack' event (abortStuck). */
-function onTimeout(w: WorkerRecord, log: Logger, queue: EventQueue): void {
+function onTimeout(w: WorkerRecord, log: Logger, queue: EventQueue, stackCapture: boolean): void {
   w.timedOut = true;
   const request = currentRequest(w.pid);
   const serving = request ? ` serving ${request}` : '';
   log.critical(`WORKER TIMEOUT (pid:${w.pid})${serving}`);
   // Backstop: whatever the stack probe does, the worker is gone by then.
   w.killAt = now() + STACK_CAPTURE_MS + ABORT_GRACE_MS + 500;
+  if (!stackCapture) {
+    queue.push({ kind: 'stack', workerId: w.id, stack: null, reason: 'stack capture is off (--no-stack-capture)' });
+    return;
+  }
   const excludePorts = w.listeners.flatMap((l) => (l.info.address.kind === 'tcp' ? [l.info.address.port] : []));
   void probeStack(w.pid, { timeoutMs: STACK_CAPTURE_MS, excludePorts }).then(
     (r) => queue.push({ kind: 'stack', workerId: w.id, stack: r.ok ? r.stack : null, reason: r.ok ? null : r.reason }),

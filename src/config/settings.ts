@@ -154,6 +154,16 @@ export const SETTINGS = {
       'logged). For sync workers it is also a request deadline: a request running longer gets a 504 and its worker ' +
       'is replaced. 0 disables.',
   }),
+  stackCapture: spec({
+    kind: bool(),
+    section: 'Worker processes',
+    flags: ['--stack-capture'],
+    default: () => true,
+    doc:
+      'Before killing a worker blocked past --timeout, read and log its JavaScript stack: SIGUSR1 opens its inspector on ' +
+      '127.0.0.1 for the fraction of a second this takes, and any local user could attach meanwhile (see ' +
+      'docs/security.md). `--no-stack-capture` kills hung workers without opening it.',
+  }),
   gracefulTimeout: spec({
     kind: seconds(0),
     section: 'Worker processes',
@@ -205,7 +215,7 @@ export const SETTINGS = {
     default: () => false,
     doc:
       'Development: replace the workers (as on HUP, with no dropped request) when a file under the app’s ' +
-      'directory changes (node_modules and dot-directories excepted).',
+      'directory changes (node_modules, dot-directories and the server’s own logs, pidfile and sockets excepted).',
   }),
   reloadExtraFile: spec({
     kind: list(undefined, 'FILE'),
@@ -506,7 +516,7 @@ export const SETTINGS = {
     section: 'Metrics and control',
     flags: ['--control-socket'],
     default: () => null,
-    defaultDoc: '`auto`: `tsunicorn-HASH.sock` in `$XDG_RUNTIME_DIR` or the temp directory',
+    defaultDoc: '`auto`: `tsunicorn-HASH.sock` in `$XDG_RUNTIME_DIR`, else in a directory `tsunicorn-UID` (0700) of the temp directory',
     doc:
       'Unix socket (mode 0600) on which the arbiter takes `tsunicorn ctl` commands: status, reload, scale, stop. ' +
       'By default its name is derived from the working directory, the first --bind and --name, so `tsunicorn ctl` ' +

@@ -17,7 +17,7 @@
 export interface AccessRecord {
   remoteAddress: string | undefined;
   method: string;
-  /** The request target as sent: path and query. */
+  /** The request target as sent: path and query, or an absolute URL (absolute form). */
   url: string;
   httpVersion: string;
   status: number;
@@ -65,9 +65,21 @@ function basicUser(r: AccessRecord): string {
   return orDash(colon >= 0 ? decoded.slice(0, colon) : decoded);
 }
 
+/** `scheme://authority` at the start of an absolute-form target (RFC 9112 §3.2.2). */
+const SCHEME_AUTHORITY = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+
+/** The path and query of a request target: an absolute-form one loses its scheme and authority. */
+function originPart(url: string): string {
+  if (url.charCodeAt(0) === 0x2f) return url; // '/': origin form, the usual case
+  const m = SCHEME_AUTHORITY.exec(url);
+  return m === null ? url : url.slice(m[0].length);
+}
+
 const path = (url: string) => {
-  const q = url.indexOf('?');
-  return q < 0 ? url : url.slice(0, q);
+  const target = originPart(url);
+  const q = target.indexOf('?');
+  const p = q < 0 ? target : target.slice(0, q);
+  return p === '' ? '/' : p;
 };
 const query = (url: string) => {
   const q = url.indexOf('?');

@@ -64,12 +64,17 @@ function state(socket: Tracked): ConnState {
   return s;
 }
 
-/** A request on `socket` went to the app (or was answered by the worker). */
-export function requestStarted(socket: Socket, req: IncomingMessage, res: ServerResponse): void {
+/**
+ * A request on `socket` goes to the app (or is answered by the worker); false when the connection
+ * was rejected: a request Node parsed after that must not run (its bytes may be a smuggled request).
+ */
+export function requestStarted(socket: Socket, req: IncomingMessage, res: ServerResponse): boolean {
   const s = state(socket as Tracked);
+  if (s.rejected) return false;
   s.pending++;
   s.last = req;
   s.lastRes = res;
+  return true;
 }
 
 /** Its response closed: a parse error held back behind it can go now. */

@@ -71,7 +71,17 @@ function atHand<T>(read: Promise<T>): Promise<T | typeof PENDING> {
   return Promise.race([read, new Promise<typeof PENDING>((resolve) => setImmediate(resolve, PENDING))]);
 }
 
-async function sendBody(res: ServerResponse, body: ReadableStream<Uint8Array>): Promise<void> {
+/** Content-Length for a body whose size is now known, unless the app framed the response itself. */
+function declareLength(res: ServerResponse, length: number): void {
+  if (res.headersSent || res.hasHeader('content-length') || res.hasHeader('transfer-encoding')) return;
+  res.setHeader('content-length', length);
+}
+
+/**
+ * Writes the body, or for HEAD only works out the Content-Length GET would send: node:http adds none to
+ * a HEAD answer, and from Node 24 a Response's string or bytes are no longer at hand (responseBodySource).
+ */
+async function sendBody(res: ServerResponse, body: ReadableStream<Uint8Array>, head: boolean): Promise<void> {
   const reader = body.getReader();
   try {
     // A body that is complete in one chunk (the common `new Response(string)`) is sent with
@@ -81,18 +91,27 @@ async function sendBody(res: ServerResponse, body: ReadableStream<Uint8Array>): 
     const firstRead = reader.read();
     let first = await atHand(firstRead);
     if (first === PENDING) {
+      if (head) {
+        res.end();
+        return;
+      }
       res.flushHeaders();
       first = await firstRead;
     }
     if (first.done) {
+      if (head) declareLength(res, 0);
       res.end();
       return;
     }
     const secondRead = reader.read();
     const second = await atHand(secondRead);
     if (second !== PENDING && second.done) {
-      if (!res.headersSent && !res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) res.setHeader('content-length', first.value.byteLength);
-      res.end(first.value);
+      declareLength(res, first.value.byteLength);
+      res.end(head ? undefined : first.value);
+      return;
+    }
+    if (head) {
+      res.end();
       return;
     }
     res.write(first.value);
@@ -104,7 +123,7 @@ async function sendBody(res: ServerResponse, body: ReadableStream<Uint8Array>): 
     }
     res.end();
   } finally {
-    if (res.destroyed || !res.writableEnded) reader.cancel().catch(() => {});
+    if (head || res.destroyed || !res.writableEnded) reader.cancel().catch(() => {});
   }
 }
 
@@ -119,12 +138,29 @@ const PLAIN_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
  * Host, and the WHATWG parser accepts any path, query and fragment after it. So the last Host
  * that parsed is remembered (one entry: a client choosing Host values only gets full checks).
  */
-function parses(url: string, host: string, target: string): boolean {
-  const originForm = target.charCodeAt(0) === 0x2f; // '/'
-  if (originForm && host === goodHost) return true;
+function parses(url: string, host: string): boolean {
+  if (host === goodHost) return true;
   if (!URL.canParse(url)) return false;
-  if (originForm && PLAIN_HOST.test(host)) goodHost = host;
+  if (PLAIN_HOST.test(host)) goodHost = host;
   return true;
+}
+
+/**
+ * `http://` or `https://` (any case) and a non-empty authority without userinfo: the absolute form of a
+ * request target (RFC 9112 §3.2.2; RFC 9110 §4.2.1 and §4.2.4 make an empty host or a userinfo invalid).
+ */
+const ABSOLUTE_FORM = /^https?:\/\/[^/?#@\\]+(?:[/?#]|$)/i;
+
+/**
+ * The Request URL for a target that is not in origin form, or null (answered 400). An absolute target's
+ * authority wins over Host (RFC 9112 §3.2.2); its scheme does not: the URL keeps the connection's, as
+ * an origin-form request does, so a client on plain http cannot make the app believe it used https.
+ * Asterisk and authority forms make no Request URL.
+ */
+export function absoluteFormUrl(scheme: string, target: string): string | null {
+  if (!ABSOLUTE_FORM.test(target) || !URL.canParse(target)) return null;
+  const u = new URL(target);
+  return `${scheme}://${u.host}${u.pathname}${u.search}`;
 }
 
 export function toRequestListener(handler: FetchHandler, onError: AppErrorHandler = defaultOnError): RequestListener {
@@ -132,10 +168,16 @@ export function toRequestListener(handler: FetchHandler, onError: AppErrorHandle
   const callHandler = callThroughEmit(handler);
   return (req, res) => {
     const info = clientInfo(req);
-    const host = req.headers.host ?? 'localhost';
     const target = req.url ?? '/';
-    const url = `${info.scheme}://${host}${target}`;
-    if (!parses(url, host, target)) {
+    let url: string | null;
+    if (target.charCodeAt(0) === 0x2f) {
+      const host = req.headers.host ?? 'localhost';
+      url = `${info.scheme}://${host}${target}`;
+      if (!parses(url, host)) url = null;
+    } else {
+      url = absoluteFormUrl(info.scheme, target);
+    }
+    if (url === null) {
       // An invalid Host or target that Node's parser let through.
       res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end('Bad Request\n');
       return;
@@ -188,24 +230,26 @@ function respond(req: IncomingMessage, res: ServerResponse, response: Response, 
   writeHead(res, response);
   // Fast path: a body built from a string or bytes is written as is, without a stream
   // (the stream read costs more than the rest of the request on Node 20).
+  const head = req.method === 'HEAD';
   const source = responseBodySource(realResponse(response));
   if (source) {
-    if (!res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) res.setHeader('content-length', source.length);
-    res.end(req.method === 'HEAD' ? undefined : source.source);
+    declareLength(res, source.length);
+    res.end(head ? undefined : source.source);
     return;
   }
-  if (!response.body || req.method === 'HEAD') {
+  if (!response.body) {
+    // GET gets Content-Length: 0 from node:http (except for 204 and 304); HEAD must say the same.
+    if (head && response.status !== 204 && response.status !== 304) declareLength(res, 0);
     res.end();
     return;
   }
-  sendBody(res, response.body).catch(fail);
+  sendBody(res, response.body, head).catch(fail);
 }
 
 /**
  * One writeHead with a flat [name, value, …] list, node:http's cheapest way to send a head, then
  * one end(). Set-Cookie goes as one name with an array of values: writeHead on a response that
- * already has headers (`connection: close` while the worker drains) sets each pair with setHeader,
- * which keeps only the last of repeated names.
+ * already has headers sets each pair with setHeader, which keeps only the last of repeated names.
  */
 function writeLight(req: IncomingMessage, res: ServerResponse, light: LightParts): void {
   const head: (string | string[])[] = [];

@@ -38,7 +38,7 @@ import type { Socket } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
-import { type ServerHandle, keepAliveMs, listenOnHandle, stopAccepting } from '../node-compat.js';
+import { type ServerHandle, closeAfterResponse, keepAliveMs, listenOnHandle, stopAccepting } from '../node-compat.js';
 import type { ListenerInfo } from '../protocol.js';
 import { callThroughEmit } from './app-call.js';
 import { onClientError, rejectConnection, requestEnded, requestStarted } from './client-errors.js';
@@ -276,13 +276,20 @@ export class HttpWorker {
 
   private readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const socket = req.socket;
-    requestStarted(socket, req, res);
+    // A request parsed after its connection was rejected is dropped; the socket is closing.
+    if (!requestStarted(socket, req, res)) return;
     const rejection = checkRequest(req, this.limits);
     // undefined: no forwarding headers, and req.tsunicorn is worked out if and when it is read.
     const client = rejection ? null : forwardedClient(req);
     if (client === null) {
       res.on('close', rejectedClosed);
-      this.reject(res, rejection ?? CONFLICTING_SCHEME);
+      if (rejection?.badFraming) {
+        // Answered on the raw socket, which then reads nothing more as requests; the body is dropped.
+        req.resume();
+        rejectConnection(socket, rejection.status, rejection.why);
+      } else {
+        this.reject(res, rejection ?? CONFLICTING_SCHEME);
+      }
       return;
     }
     if (client) req.tsunicorn = client;
@@ -291,10 +298,10 @@ export class HttpWorker {
     if (this.sync) this.syncRequest(req, res);
     else res.on('close', this.responseClosed);
     if (this.requests === this.opts.maxRequests) this.opts.onMaxRequests();
-    if (this.sync || this.draining || this.opts.settings.keepAlive === 0) res.setHeader('connection', 'close');
+    if (this.sync || this.draining || this.opts.settings.keepAlive === 0) closeAfterResponse(res);
     else if (this.shedding > 0) {
       this.shedding--;
-      res.setHeader('connection', 'close');
+      closeAfterResponse(res);
     }
     runApp(this, req, res);
   };
@@ -365,7 +372,7 @@ export class HttpWorker {
       this.draining = true;
       this.closeListeners();
       // Responses not yet started close their connection when done.
-      for (const res of this.inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+      for (const res of this.inFlight) if (!res.headersSent) closeAfterResponse(res);
     }
     if (this.connections.size === 0) return Promise.resolve();
     return new Promise((resolve) => {

@@ -28,10 +28,11 @@
  *   more than the limit, so an excess is seen (and answered 431) without
  *   collecting an unbounded list.
  *
- * The same pass also enforces two RFC 9112 rules: exactly one Host field in
+ * The same pass also enforces three RFC 9112 rules: exactly one Host field in
  * an HTTP/1.1 request (400; Node checks only that there is one, and answers
- * without a body, so its check is turned off in favour of this one), and the
- * major version 1 (llhttp parses `HTTP/2.0` request lines; they get 505).
+ * without a body, so its check is turned off in favour of this one), the
+ * major version 1 (llhttp parses `HTTP/2.0` request lines; they get 505), and
+ * no Transfer-Encoding in an HTTP/1.0 request (400 and close; llhttp decodes it).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Settings } from '../config/settings.js';
@@ -49,6 +50,8 @@ export interface Rejection {
   status: 400 | 414 | 431 | 505;
   /** A few words for the response body. */
   why: string;
+  /** Where the request ends is in doubt: nothing more is read from the connection (client-errors.ts). */
+  badFraming?: true;
 }
 
 /** What "no limit of its own" falls back to when sizing Node's total bound: the largest value each setting takes. */
@@ -78,6 +81,7 @@ const LINE_TOO_LONG: Rejection = { status: 414, why: 'Request line too long' };
 const TWO_HOSTS: Rejection = { status: 400, why: 'More than one Host header field' };
 const NO_HOST: Rejection = { status: 400, why: 'Missing Host header field' };
 const BAD_VERSION: Rejection = { status: 505, why: 'HTTP version not supported' };
+const TE_IN_HTTP10: Rejection = { status: 400, why: 'Transfer-Encoding in an HTTP/1.0 request', badFraming: true };
 
 /** Checks a parsed request head against the limits; null when it may go to the app. */
 export function checkRequest(req: IncomingMessage, l: RequestLimits): Rejection | null {
@@ -94,5 +98,18 @@ export function checkRequest(req: IncomingMessage, l: RequestLimits): Rejection 
     if (size > 0 && name.length + raw[i + 1]!.length + 4 > size) return FIELD_TOO_LARGE;
     if (name.length === 4 && (name === 'Host' || name.toLowerCase() === 'host') && ++hosts > 1) return TWO_HOSTS;
   }
-  return hosts === 0 && req.httpVersionMinor === 1 ? NO_HOST : null;
+  if (req.httpVersionMinor === 1) return hosts === 0 ? NO_HOST : null;
+  return hasTransferEncoding(raw) ? TE_IN_HTTP10 : null;
+}
+
+/**
+ * HTTP/1.0 has no Transfer-Encoding: a proxy may frame such a request by its Content-Length or as
+ * having no body while Node's parser decodes it as chunked (RFC 9112 §6.1: treat the framing as faulty).
+ */
+function hasTransferEncoding(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
+  }
+  return false;
 }

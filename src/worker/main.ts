@@ -33,6 +33,7 @@ import { type ShutdownHandler, callShutdown, upgradeListener } from './upgrade.j
 import { serverTlsOptions } from './tls.js';
 import { type RequestSink, observeRequests } from './request-observer.js';
 import { type WorkerMetrics, startWorkerMetrics } from '../metrics/worker-metrics.js';
+import { busyTitle, targetPath } from './process-title.js';
 
 if (!cluster.isWorker) {
   process.stderr.write('tsunicorn: the worker entry must be started by the arbiter\n');
@@ -210,7 +211,7 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
   appShutdown = app.shutdown;
   const maxRequests = settings.maxRequests > 0 ? settings.maxRequests + Math.floor(Math.random() * (settings.maxRequestsJitter + 1)) : 0;
   const sinks = [accessLogSink(settings), ...(metrics?.sinks ?? [])].filter((s): s is RequestSink => s !== null);
-  const path = (req: IncomingMessage) => (req.url ?? '/').split('?')[0] ?? '/';
+  const path = (req: IncomingMessage) => targetPath(req.url ?? '/');
   configureForwarding(settings);
   // The PEM text the arbiter read and checked; the sslContext hook (if any) adjusts the options here too.
   const tls = msg.tls ? await serverTlsOptions(settings, msg.tls, hooks) : null;
@@ -229,7 +230,7 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
     },
     // Sync: ps shows what each worker is serving, and the arbiter reads it on a timeout (no per-request IPC).
     onRequestStart: (req) => {
-      process.title = `${idleTitle} ${req.method ?? 'GET'} ${path(req)}`;
+      process.title = busyTitle(idleTitle, req.method, req.url);
     },
     onRequestEnd: () => {
       process.title = idleTitle;

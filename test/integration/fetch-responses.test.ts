@@ -1,8 +1,7 @@
 /**
  * Every kind of Response a fetch app returns, served by the real server with the lightweight
  * global Response (fetchFastResponse, the default), without it, and with it while every
- * response already carries `connection: close` (--keep-alive 0: node:http then merges the
- * head header by header). Requests share one keep-alive connection pool, so a wrong
+ * response closes its connection (--keep-alive 0). Requests share one keep-alive connection pool, so a wrong
  * Content-Length or framing shows up as a broken next response.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -92,7 +91,7 @@ describe.each([
   });
 
   it('HEAD: the GET head with its Content-Length, no body', async () => {
-    for (const path of ['/string', '/json', '/bytes']) {
+    for (const path of ['/string', '/utf8', '/json', '/bytes', '/buffer', '/empty', '/no-content', '/not-modified']) {
       const get = await fetchIt(path);
       const head = await fetchIt(path, 'HEAD');
       expect([head.status, head.text, head.headers['content-length'], head.headers['content-type']]).toEqual([

@@ -149,6 +149,21 @@ describe('request limits', () => {
     expect(checkRequest(limitReq('GET', '/', ['Host', 'a', 'host', 'b']), defaults)?.status).toBe(400);
     expect(checkRequest(limitReq('GET', '/', ['Host', 'a'], 0, 2), defaults)?.status).toBe(505);
   });
+
+  it('Transfer-Encoding in HTTP/1.0, any spelling or coding: 400, bad framing (nothing more read); fine in 1.1', () => {
+    const sent = [
+      ['Transfer-Encoding', 'chunked'],
+      ['transfer-encoding', 'identity'],
+      ['Host', 'a', 'TRANSFER-ENCODING', 'x'],
+    ];
+    for (const raw of sent) {
+      const rejection = checkRequest(limitReq('POST', '/', raw, 0), defaults);
+      expect(rejection, raw.join(' ')).toMatchObject({ status: 400, badFraming: true });
+    }
+    const lookalike = ['Content-Length', '5', 'X-Transfer-Encodin', 'g'];
+    expect(checkRequest(limitReq('POST', '/', lookalike, 0), defaults)).toBeNull();
+    expect(checkRequest(limitReq('POST', '/', ['Host', 'a', 'Transfer-Encoding', 'chunked']), defaults)).toBeNull();
+  });
 });
 
 describe('setting kinds', () => {

@@ -139,8 +139,18 @@ describe.runIf(process.platform === 'linux')('captureStack', () => {
     expect(lines[1]).toMatch(/^ {4}at handleBusyRequest \(file:\/\/\/.*\/busy-loop\.mjs:14:\d+\)$/);
     expect(elapsed).toBeLessThan(TIMEOUT_MS);
 
-    // Security: the only new listener is the inspector, bound to 127.0.0.1
-    // (0100007F in /proc) and to nothing else: no IPv6 or wildcard twin.
+    // Once the stack is read, the inspector is closed: nobody else can attach while the worker awaits its kill.
+    const first = await probeStack(pid, { timeoutMs: TIMEOUT_MS, excludePorts: [appPort] });
+    expect(first).toMatchObject({ ok: true, inspectorClosed: true });
+    expect(listenRowsOf(pid).map((r) => r.port)).toEqual([appPort]);
+    if (first.ok) expect(await connectOutcome('127.0.0.1', first.port)).toBe('ECONNREFUSED');
+
+    // SIGUSR1 opens it again. Security: the only new listener is the
+    // inspector, bound to 127.0.0.1 (0100007F in /proc) and to nothing else:
+    // no IPv6 or wildcard twin.
+    process.kill(pid, 'SIGUSR1');
+    const until = performance.now() + TIMEOUT_MS;
+    while (listenRowsOf(pid).length < 2 && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
     const inspectorRows = listenRowsOf(pid).filter((r) => r.port !== appPort);
     expect(inspectorRows).toEqual([{ family: 'tcp', local: '0100007F', port: expect.any(Number) }]);
     const inspectorPort = inspectorRows[0]!.port;
@@ -151,11 +161,12 @@ describe.runIf(process.platform === 'linux')('captureStack', () => {
     if (external) expect(await connectOutcome(external.address, inspectorPort)).toBe('ECONNREFUSED');
     expect(await connectOutcome('127.0.0.1', inspectorPort)).toBe('connected');
 
-    // A second probe finds the inspector already open (it is not new, but
-    // it is not an excluded port either) and names the same port.
+    // A probe finds the inspector already open (it is not new, but it is not
+    // an excluded port either), names the same port, and closes it.
     const again = await probeStack(pid, { timeoutMs: TIMEOUT_MS, excludePorts: [appPort] });
-    expect(again).toMatchObject({ ok: true, port: inspectorPort });
+    expect(again).toMatchObject({ ok: true, port: inspectorPort, inspectorClosed: true });
     if (again.ok) expect(again.stack).toContain('at spinForever (');
+    expect(await connectOutcome('127.0.0.1', inspectorPort)).toBe('ECONNREFUSED');
   });
 
   it('without excludePorts, takes only the listener that appeared after SIGUSR1', async () => {
