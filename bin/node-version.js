@@ -11,7 +11,9 @@ export const MIN_NODE = [
 ];
 
 /** package.json "engines".node for MIN_NODE: `^20.19.0 || >=22.12.0`. */
-export const ENGINES = MIN_NODE.map(([major, minor], i) => `${i === MIN_NODE.length - 1 ? '>=' : '^'}${major}.${minor}.0`).join(' || ');
+export const ENGINES = MIN_NODE.map(
+  ([major, minor], i) => `${i === MIN_NODE.length - 1 ? '>=' : '^'}${major}.${minor}.0`,
+).join(' || ');
 
 /**
  * null when `version` (process.versions.node, e.g. "20.19.1") is supported,

@@ -88,7 +88,13 @@ const adoptedBoundSockets = new Set<BoundSocketLike>();
  * listens, so the kernel allows it), listened on and closed in the same tick, so no callback
  * can run in between and no connection is ever accepted by the arbiter.
  */
-export function bindTcp(host: string, port: number, family: 4 | 6, backlog: number, reusePort: boolean): ServerHandle | number {
+export function bindTcp(
+  host: string,
+  port: number,
+  family: 4 | 6,
+  backlog: number,
+  reusePort: boolean,
+): ServerHandle | number {
   if (tcpBindMethod() === 'bound-socket') {
     let bound: BoundSocketLike;
     try {

@@ -21,8 +21,14 @@ export function isTypeScriptPath(file: string): boolean {
 
 /** Which loader brought a TypeScript file in: Node's type stripping, or tsx (and why, when native was tried first). */
 export type TypeScriptLoader = { by: 'node' } | { by: 'tsx'; reason: string };
+type Loaded = { module: unknown; loader: TypeScriptLoader };
 
-const TSX_CODES = new Set(['ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX', 'ERR_MODULE_NOT_FOUND', 'ERR_UNSUPPORTED_DIR_IMPORT', 'ERR_UNKNOWN_FILE_EXTENSION']);
+const TSX_CODES = new Set([
+  'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX',
+  'ERR_MODULE_NOT_FOUND',
+  'ERR_UNSUPPORTED_DIR_IMPORT',
+  'ERR_UNKNOWN_FILE_EXTENSION',
+]);
 
 /** The reason to retry with tsx when a native import failed this way, or null when tsx would fail the same. */
 export function tsxRetryReason(err: unknown): string | null {
@@ -35,7 +41,7 @@ export function tsxRetryReason(err: unknown): string | null {
   return null;
 }
 
-/** tsx's ESM or CJS API; a clear error naming why it was needed if it is not installed (it is a dependency, but can be pruned). */
+/** tsx's ESM or CJS API; if tsx was pruned (it is a dependency), a clear error naming why it was needed. */
 async function tsxApi<T>(load: () => Promise<T>, file: string, reason: string): Promise<T> {
   try {
     return await load();
@@ -45,14 +51,15 @@ async function tsxApi<T>(load: () => Promise<T>, file: string, reason: string): 
   }
 }
 
-const noNative = (): string => (forcedFallback('type-stripping') ? 'TSUNICORN_NODE_FALLBACK=type-stripping' : 'this Node has no type stripping');
+const noNative = (): string =>
+  forcedFallback('type-stripping') ? 'TSUNICORN_NODE_FALLBACK=type-stripping' : 'this Node has no type stripping';
 
 function nativeFirst(file: string): boolean {
   return nativeTypeScript() && !file.endsWith('.tsx');
 }
 
 /** Imports a TypeScript file as a fresh module (no cache), for config files re-read on HUP. */
-export async function importTypeScript(file: string, fresh: number): Promise<{ module: unknown; loader: TypeScriptLoader }> {
+export async function importTypeScript(file: string, fresh: number): Promise<Loaded> {
   let reason = file.endsWith('.tsx') ? 'a .tsx file' : noNative();
   if (nativeFirst(file)) {
     try {
@@ -78,8 +85,8 @@ async function registerTsx(file: string, reason: string): Promise<void> {
   cjs.register();
 }
 
-/** Imports a TypeScript app module (a worker, once), natively where it can, else with tsx registered for the process. */
-export async function importTypeScriptApp(file: string): Promise<{ module: unknown; loader: TypeScriptLoader }> {
+/** Imports a TypeScript app module (a worker, once): natively where it can, else with tsx registered. */
+export async function importTypeScriptApp(file: string): Promise<Loaded> {
   const url = pathToFileURL(file).href;
   let reason = file.endsWith('.tsx') ? 'a .tsx file' : noNative();
   const native = nativeFirst(file);

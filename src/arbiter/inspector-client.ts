@@ -99,7 +99,8 @@ export class InspectorClient {
     const ws = new WebSocketClass(`ws://${LOOPBACK}:${port}${path}`);
     const opened = new Promise<void>((resolve, reject) => {
       ws.addEventListener('open', () => resolve(), { once: true });
-      ws.addEventListener('error', () => reject(new Error('WebSocket handshake: failed (not a WebSocket endpoint, or refused)')), { once: true });
+      const failed = new Error('WebSocket handshake: failed (not a WebSocket endpoint, or refused)');
+      ws.addEventListener('error', () => reject(failed), { once: true });
       ws.addEventListener('close', () => reject(new Error('WebSocket handshake: connection closed')), { once: true });
     });
     try {

@@ -12,7 +12,15 @@ import net from 'node:net';
 import path from 'node:path';
 import { type BindAddress, formatBind, parseBind } from '../config/bind-address.js';
 import { TsuError } from '../errors.js';
-import { type ServerHandle, bindTcp, createServerHandle, errnoName, reusePortUnsupported, setInheritedNoDelay, tcpBindMethod } from '../node-compat.js';
+import {
+  type ServerHandle,
+  bindTcp,
+  createServerHandle,
+  errnoName,
+  reusePortUnsupported,
+  setInheritedNoDelay,
+  tcpBindMethod,
+} from '../node-compat.js';
 import type { ListenerInfo } from '../protocol.js';
 import type { InheritedSocket } from './upgrade.js';
 
@@ -27,7 +35,10 @@ export interface Listener {
   boundWith: 'bound-socket' | 'probe' | null;
 }
 
-type Opened = Omit<Listener, 'info' | 'inherited' | 'boundWith'> & { resolved: BindAddress; boundWith?: Listener['boundWith'] };
+type Opened = Omit<Listener, 'info' | 'inherited' | 'boundWith'> & {
+  resolved: BindAddress;
+  boundWith?: Listener['boundWith'];
+};
 
 const bindError = (display: string, reason: string) => new TsuError('TSU_ERR_BIND', `cannot bind ${display}: ${reason}`);
 
@@ -44,7 +55,11 @@ function describeErrno(err: number): string {
   return words[name] ? `${words[name]} (${name})` : name;
 }
 
-async function openTcp(address: Extract<BindAddress, { kind: 'tcp' }>, backlog: number, reusePort: boolean): Promise<Opened> {
+async function openTcp(
+  address: Extract<BindAddress, { kind: 'tcp' }>,
+  backlog: number,
+  reusePort: boolean,
+): Promise<Opened> {
   const shown = formatBind(address);
   let host = address.host;
   let family = address.family;
@@ -62,7 +77,8 @@ async function openTcp(address: Extract<BindAddress, { kind: 'tcp' }>, backlog: 
   const out: { address?: string; port?: number } = {};
   handle.getsockname?.(out);
   const port = out.port ?? address.port;
-  return { handle, socketPath: null, resolved: { kind: 'tcp', host, port, family: family as 4 | 6 }, boundWith: tcpBindMethod() };
+  const resolved: BindAddress = { kind: 'tcp', host, port, family: family as 4 | 6 };
+  return { handle, socketPath: null, resolved, boundWith: tcpBindMethod() };
 }
 
 /** A leftover socket file from a crashed server is removed; one with a live server behind it is an error. */
@@ -144,9 +160,18 @@ export async function openListeners(
       const a = parsed.address;
       let match = -1;
       for (let i = 0; i < unused.length && match < 0; i++) if (await sameAddress(a, unused[i]!.address)) match = i;
-      const o = match >= 0 ? adopt(unused.splice(match, 1)[0]!) : a.kind === 'tcp' ? await openTcp(a, backlog, reusePort) : a.kind === 'unix' ? await openUnix(a) : openFd(a);
+      const o =
+        match >= 0
+          ? adopt(unused.splice(match, 1)[0]!)
+          : a.kind === 'tcp'
+            ? await openTcp(a, backlog, reusePort)
+            : a.kind === 'unix'
+              ? await openUnix(a)
+              : openFd(a);
       const noDelayInherited = setInheritedNoDelay(o.handle);
-      opened.push({ handle: o.handle, socketPath: o.socketPath, inherited: match >= 0, boundWith: o.boundWith ?? null, info: { index, address: o.resolved, display: formatBind(o.resolved, scheme), noDelayInherited } });
+      const info = { index, address: o.resolved, display: formatBind(o.resolved, scheme), noDelayInherited };
+      const { handle, socketPath, boundWith = null } = o;
+      opened.push({ handle, socketPath, inherited: match >= 0, boundWith, info });
     }
     return opened;
   } catch (err) {

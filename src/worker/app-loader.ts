@@ -155,5 +155,6 @@ async function importApp(spec: AppSpec, forced: 'auto' | AppInterface, cwd: stri
       throw new TsuError('TSU_ERR_APP_IMPORT', `app factory ${specText} threw: ${describeError(err)}`, { cause: err });
     }
   }
-  return { ...adaptApp(value, forced, specText, onError), ...findAppExtras(value, exported, ns), file, ...(typescript && { typescript }) };
+  const app = { ...adaptApp(value, forced, specText, onError), ...findAppExtras(value, exported, ns), file };
+  return typescript ? { ...app, typescript } : app;
 }

@@ -35,13 +35,15 @@ describe('a CPU-bound app', () => {
   it('runs as fast per call under tsunicorn as under bare node:http', async () => {
     const s = start(['cpu-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--log-level', 'debug']);
     const bareOut: string[] = [];
-    const bare: ChildProcess = spawn(process.execPath, [path.join(FIXTURES, 'cpu-app.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const bareArgs = [path.join(FIXTURES, 'cpu-app.mjs')];
+    const bare: ChildProcess = spawn(process.execPath, bareArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
     bare.stdout!.on('data', lineCollector(bareOut));
     const clients: Client[] = [];
     try {
       const port = await s.port();
       await s.readyWorkers(1);
-      const barePort = Number((await waitFor('bare server port', () => bareOut.find((l) => l.startsWith('port '))))!.slice(5));
+      const portLine = await waitFor('bare server port', () => bareOut.find((l) => l.startsWith('port ')));
+      const barePort = Number(portLine.slice(5));
       const tsu = new Client(`http://127.0.0.1:${port}`);
       const base = new Client(`http://127.0.0.1:${barePort}`);
       clients.push(tsu, base);

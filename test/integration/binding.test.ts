@@ -34,7 +34,8 @@ describe.each([
     try {
       const r = await runCli(['busy-app.mjs', '-w', '2', '-b', `127.0.0.1:${port}`], { env });
       expect(r.code).toBe(1);
-      expect(errorLines(r.stderr)).toEqual([expect.stringContaining(`cannot bind http://127.0.0.1:${port}: address already in use (EADDRINUSE)`)]);
+      const line = `cannot bind http://127.0.0.1:${port}: address already in use (EADDRINUSE)`;
+      expect(errorLines(r.stderr)).toEqual([expect.stringContaining(line)]);
       expect(r.stderr).not.toMatch(/Booting worker/);
     } finally {
       blocker.close();
@@ -48,19 +49,22 @@ describe.runIf(unsupported !== null)('--reuse-port on a Node without SO_REUSEPOR
   it('is refused with one line, exit 2', async () => {
     const r = await runCli(['busy-app.mjs', '-b', '127.0.0.1:0', '--reuse-port']);
     expect(r.code).toBe(2);
-    expect(errorLines(r.stderr)).toEqual([expect.stringContaining(`--reuse-port needs Node.js 22.12 or newer; this is ${process.version}`)]);
+    const line = `--reuse-port needs Node.js 22.12 or newer; this is ${process.version}`;
+    expect(errorLines(r.stderr)).toEqual([expect.stringContaining(line)]);
   });
 });
 
 /** The worker pid that answered, on a new connection each time (SO_REUSEPORT picks a socket per connection). */
-const servedBy = async (port: number): Promise<number> => Number((await get(`http://127.0.0.1:${port}/`)).body.split(' ')[1]);
+const servedBy = async (port: number): Promise<number> =>
+  Number((await get(`http://127.0.0.1:${port}/`)).body.split(' ')[1]);
 
 describe.runIf(unsupported === null).each([
   ['the running Node', {}],
   ['the fallback', { TSUNICORN_NODE_FALLBACK: 'bound-socket' }],
 ])('--reuse-port, binding with %s', (_name, env) => {
   it('two arbiters serve one port side by side; after one stops, the other serves every request', async () => {
-    const blue = start(['busy-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--reuse-port', '--log-level', 'debug'], { env });
+    const args = ['-w', '1', '--reuse-port', '--log-level', 'debug'];
+    const blue = start(['busy-app.mjs', ...args, '-b', '127.0.0.1:0'], { env });
     const port = await blue.port();
     await blue.readyWorkers(1);
     // Without --reuse-port the port is taken.
@@ -68,7 +72,7 @@ describe.runIf(unsupported === null).each([
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/address already in use \(EADDRINUSE\)/);
 
-    const green = start(['busy-app.mjs', '-w', '1', '-b', `127.0.0.1:${port}`, '--reuse-port', '--log-level', 'debug'], { env });
+    const green = start(['busy-app.mjs', ...args, '-b', `127.0.0.1:${port}`], { env });
     expect(await green.port()).toBe(port);
     await green.readyWorkers(1);
     const [blueWorker] = blue.workers();

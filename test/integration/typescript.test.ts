@@ -38,7 +38,8 @@ describe.runIf(native)('on a Node with type stripping', () => {
     await s.waitLog(/Loaded .*ts-app\.ts with tsx \(ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX: .*enum/);
     expect(JSON.parse((await get(`http://127.0.0.1:${port}/`)).body).greeting).toBe('hello from typescript');
 
-    const j = start(['app.ts', '-w', '1', '-b', '127.0.0.1:0', '--log-level', 'debug'], { cwd: path.join(FIXTURES, 'ts-js-ext') });
+    const jsExt = path.join(FIXTURES, 'ts-js-ext');
+    const j = start(['app.ts', '-w', '1', '-b', '127.0.0.1:0', '--log-level', 'debug'], { cwd: jsExt });
     const jPort = await j.port();
     await j.readyWorkers(1);
     await j.waitLog(/Loaded .*ts-js-ext\/app\.ts with tsx \(ERR_MODULE_NOT_FOUND: /);
@@ -55,13 +56,15 @@ describe.runIf(native)('on a Node with type stripping', () => {
 });
 
 describe('tsx as the fallback', () => {
-  it(`loads the same app and config with tsx when ${native ? 'TSUNICORN_NODE_FALLBACK=type-stripping' : 'the Node has no type stripping'}`, async () => {
+  const when = native ? 'TSUNICORN_NODE_FALLBACK=type-stripping' : 'the Node has no type stripping';
+  it(`loads the same app and config with tsx when ${when}`, async () => {
     const s = start([], { cwd: NATIVE_DIR, env: { TSUNICORN_NODE_FALLBACK: 'type-stripping' } });
     const port = await s.port();
     await s.readyWorkers(1);
     // What the fixtures see of tsx when it is loaded: so the checks above can fail.
     expect(configLoaders(s.stdout)).toMatchObject({ sourceMaps: true });
-    await s.waitLog(/Loaded .*ts-native\/app\.ts with tsx \((TSUNICORN_NODE_FALLBACK=type-stripping|this Node has no type stripping)\)$/);
+    const why = '(TSUNICORN_NODE_FALLBACK=type-stripping|this Node has no type stripping)';
+    await s.waitLog(new RegExp(`Loaded .*ts-native/app\\.ts with tsx \\(${why}\\)$`));
     const body = JSON.parse((await get(`http://127.0.0.1:${port}/`)).body);
     expect(body.loaders).toMatchObject({ tsxCjsHook: 1, sourceMaps: true });
   });
