@@ -12,6 +12,16 @@ import http from 'node:http';
 import { webSocketClass } from '../node-compat.js';
 
 const LOOPBACK = '127.0.0.1';
+
+let webSocket: Promise<typeof WebSocket> | undefined;
+/**
+ * Starts loading the WebSocket class, once: on Node 20 that imports undici, which can take
+ * hundreds of ms on a busy host, so a probe starts it before waiting for the inspector.
+ */
+export function loadWebSocket(): Promise<typeof WebSocket> {
+  webSocket ??= webSocketClass();
+  return webSocket;
+}
 /** Largest JSON body or message accepted; a CDP reply for a stack is a few hundred KiB at most. */
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
@@ -95,7 +105,7 @@ export class InspectorClient {
    */
   static async connect(port: number, path: string, deadline: number): Promise<InspectorClient> {
     if (!path.startsWith('/')) throw new Error(`WebSocket handshake: bad path ${JSON.stringify(path)}`);
-    const WebSocketClass = await webSocketClass();
+    const WebSocketClass = await withDeadline(loadWebSocket(), deadline, 'loading the WebSocket client');
     const ws = new WebSocketClass(`ws://${LOOPBACK}:${port}${path}`);
     const opened = new Promise<void>((resolve, reject) => {
       ws.addEventListener('open', () => resolve(), { once: true });
