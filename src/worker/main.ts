@@ -257,6 +257,8 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
     (err, req) => log.exception(`Error handling request ${req.method} ${req.url}`, err),
     settings.fetchFastResponse,
   );
+  const ts = app.typescript;
+  if (ts) log.debug(`Loaded ${app.file} with ${ts.by === 'node' ? "Node's type stripping" : `tsx (${ts.reason})`}`);
   await callHook(hooks, 'postWorkerInit', reportHook, info);
   appShutdown = app.shutdown;
   const maxRequests = settings.maxRequests > 0 ? settings.maxRequests + Math.floor(Math.random() * (settings.maxRequestsJitter + 1)) : 0;
