@@ -5,7 +5,7 @@
  * The oldest release of each line tsunicorn runs on (package.json "engines"): require() of ES
  * modules is unflagged from 20.19 and 22.12. Lines after the last one listed are all accepted.
  */
-export const MIN_NODE = [
+const MIN_NODE = [
   [20, 19],
   [22, 12],
 ];

@@ -41,7 +41,7 @@ import { murderStale, nextWakeMs, stopDeadline } from './timeouts.js';
 import type { MessageOf, WorkerToArbiter } from '../protocol.js';
 import { type WorkerRecord, WorkerState, currentRequest, now, sendToWorker, setupCluster } from './workers.js';
 
-export enum ArbiterState {
+enum ArbiterState {
   Starting = 'starting',
   Running = 'running',
   Reloading = 'reloading',

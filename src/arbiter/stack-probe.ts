@@ -235,7 +235,7 @@ async function readExe(pid: number): Promise<string> {
 }
 
 /** Inodes of the sockets open in `pid` (fd links read `socket:[INODE]`). */
-export async function socketInodes(pid: number): Promise<Set<string>> {
+async function socketInodes(pid: number): Promise<Set<string>> {
   let fds: string[];
   try {
     fds = await fs.readdir(`/proc/${pid}/fd`);

@@ -18,9 +18,9 @@ import { TsuError, describeError } from '../errors.js';
 import { moduleExports } from '../interop.js';
 import { importTypeScript } from '../typescript.js';
 
-export const CONFIG_MODULE_NAME = 'tsunicorn';
+const CONFIG_MODULE_NAME = 'tsunicorn';
 
-export const SEARCH_PLACES = [
+const SEARCH_PLACES = [
   'package.json',
   'tsunicorn.config.ts',
   'tsunicorn.config.mts',

@@ -40,7 +40,7 @@ function isFile(p: string): boolean {
 }
 
 /** MODULE as a path relative to cwd (with or without extension, or a directory index), else as a package. */
-export function resolveModule(module: string, cwd: string): string {
+function resolveModule(module: string, cwd: string): string {
   const base = path.resolve(cwd, module);
   for (const ext of EXTENSIONS) if (isFile(base + ext)) return base + ext;
   for (const ext of EXTENSIONS.slice(1)) if (isFile(path.join(base, `index${ext}`))) return path.join(base, `index${ext}`);
@@ -63,7 +63,7 @@ function exportNames(ns: Record<string, unknown>): string {
 type Candidate = RequestListener | FetchHandler | { fetch: FetchHandler } | { callback(): RequestListener };
 
 /** Decides node vs fetch for an export, unless `--interface` says. */
-export function adaptApp(
+function adaptApp(
   value: unknown,
   forced: 'auto' | AppInterface,
   specText: string,
