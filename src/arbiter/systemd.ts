@@ -327,10 +327,6 @@ export class Systemd {
     }
   }
 
-  get notifying(): boolean {
-    return this.notifier !== null;
-  }
-
   /** READY=1, with this process as the main pid (after a USR2 upgrade, that is how systemd learns the new master). */
   ready(workers: number): void {
     this.readyPending = false;
