@@ -19,13 +19,14 @@ import type { Logger } from '../log/logger.js';
 import type { MessageOf, WorkerToArbiter } from '../protocol.js';
 import type { EventQueue } from './event-queue.js';
 import { type Stall, hungAt, isHung } from './liveness.js';
+import { loadWebSocket } from './inspector-client.js';
 import { probeStack } from './stack-probe.js';
 import { type WorkerRecord, currentRequest, now, signalWorker } from './workers.js';
 
 /** A quick stop (INT, QUIT) gives workers this long to exit before SIGKILL. */
 const QUICK_STOP_MS = 1000;
 /** How long reading a timed-out worker's stack may take before it is aborted anyway (~100–500 ms typically; more on a loaded box). */
-const STACK_CAPTURE_MS = 1500;
+const STACK_CAPTURE_MS = 2500;
 /** After SIGABRT, how long before SIGKILL. */
 const ABORT_GRACE_MS = 1000;
 
@@ -47,6 +48,9 @@ export function murderStale(
       signalWorker(w, 'SIGKILL');
     } else if (!w.timedOut && isHung({ now: t, lastBeat: w.lastBeat, stalls, timeoutMs })) {
       onTimeout(w, log, queue, settings.stackCapture);
+    } else if (settings.stackCapture && isHung({ now: t, lastBeat: w.lastBeat, stalls, timeoutMs: timeoutMs / 2 })) {
+      // Silent half the timeout: load the WebSocket client now (undici on Node 20: 100-600 ms) so the probe need not.
+      void loadWebSocket().catch(() => {});
     }
   }
 }
