@@ -253,3 +253,23 @@ export async function get(url: string, opts: { socketPath?: string; headers?: Re
     await dispatcher.close();
   }
 }
+
+/** Times `fn` `samples` times in sequence and returns the median in ms: a baseline measured on this box, now. */
+export async function medianMs(samples: number, fn: () => Promise<unknown>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(samples / 2)]!;
+}
+
+/**
+ * The most a request may take to count as "not delayed by X" when X, if it did delay it, would add about
+ * `delayMs`: a multiple of the baseline (a slow box slows both) or a fraction of that delay, whichever is larger.
+ */
+export function notDelayedBound(baselineMs: number, delayMs: number): number {
+  return Math.max(5 * baselineMs, baselineMs + delayMs / 4);
+}
