@@ -6,7 +6,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Server, cleanup, get, isAlive, notDelayedBound, start, tmpDir, waitFor, WORKER_CLASSES, useWorkerClass } from './harness.js';
+import {
+  type Server,
+  cleanup,
+  get,
+  isAlive,
+  notDelayedBound,
+  start,
+  tmpDir,
+  waitFor,
+  WORKER_CLASSES,
+  useWorkerClass,
+} from './harness.js';
 import { describeFailures, failedCount, runLoad, startLoad } from './load.js';
 
 afterEach(cleanup);
@@ -143,7 +154,7 @@ describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
       expect(s.countLog(/Retiring worker/)).toBe(0);
     });
 
-    it('kill -9 of a worker under load: replaced as promptly as TTIN spawns one; failures limited to its connections', async () => {
+    it('kill -9 under load: replaced as soon as TTIN spawns one; failures limited to its connections', async () => {
       const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--log-level', 'debug']);
       const port = await s.port();
       await s.readyWorkers(2);

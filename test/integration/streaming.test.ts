@@ -177,6 +177,7 @@ describe('small writes', () => {
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[10]!;
     const [m, base] = [median(pieces), median(whole)];
-    expect(m, `median ${m.toFixed(1)} ms in pieces, ${base.toFixed(1)} ms in one`).toBeLessThanOrEqual(notDelayedBound(base, 40));
+    const why = `median ${m.toFixed(1)} ms in pieces, ${base.toFixed(1)} ms in one`;
+    expect(m, why).toBeLessThanOrEqual(notDelayedBound(base, 40));
   });
 });

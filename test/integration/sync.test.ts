@@ -70,7 +70,7 @@ describe('-k sync', () => {
     expect((await busyReq).status).toBe(200);
   }
 
-  it('one worker busy on a 2 s request: 20 sequential requests go to the idle worker, as fast as with none busy', async () => {
+  it('one worker busy on a 2 s request: 20 requests go to the idle worker, as fast as with none busy', async () => {
     await servedBesideBusyWorker('/wait?ms=2000', 2000, 20);
   });
 
