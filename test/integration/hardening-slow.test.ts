@@ -45,7 +45,7 @@ function trickler(port: number, everyMs: number) {
 }
 
 describe('slow clients', () => {
-  it('200 tricklers: a normal client is as fast as without them; each trickler gets 408 after --headers-timeout', async () => {
+  it('200 tricklers: a normal client is as fast as without them; each gets 408 after --headers-timeout', async () => {
     const s = start(['hardening-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--headers-timeout', '3', '--log-level', 'debug']);
     const port = await s.port();
     await s.readyWorkers(1);
