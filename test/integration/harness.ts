@@ -273,3 +273,33 @@ export async function medianMs(samples: number, fn: () => Promise<unknown>): Pro
 export function notDelayedBound(baselineMs: number, delayMs: number): number {
   return Math.max(5 * baselineMs, baselineMs + delayMs / 4);
 }
+
+export function copyFixture(dir: string, name = 'node-app.mjs'): void {
+  fs.copyFileSync(path.join(FIXTURES, name), path.join(dir, name));
+}
+
+export function readLines(file: string): string[] {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** Waits until a line of `file` matches `re`; returns the match. */
+export async function waitFileLine(file: string, re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+  return waitFor(`a line ${re} in ${file} (so far:\n${readLines(file).join('\n')})`, () => {
+    for (const l of readLines(file)) {
+      const m = l.match(re);
+      if (m) return m;
+    }
+    return null;
+  }, timeoutMs);
+}
+
+/** The pid in a Gunicorn-style log line: `[time] [PID] [LEVEL] message`. */
+export function linePid(line: string): number {
+  const m = line.match(/^\[[^\]]+\] \[(\d+)\] \[/);
+  if (!m) throw new Error(`not a log line: ${line}`);
+  return Number(m[1]);
+}
