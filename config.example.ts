@@ -18,6 +18,8 @@ export default defineConfig({
   bind: ['127.0.0.1:8000'],
   // Pending connections the kernel queues per listener.
   backlog: 2048,
+  // SO_REUSEPORT, so a second arbiter (blue/green) can serve the same port; needs Node 22.12+.
+  reusePort: false,
 
   // ── Worker processes ─────────────────────────────────────────────────────
   // Number of workers; defaults to $WEB_CONCURRENCY when set. 'auto': one per CPU the process may use

@@ -248,7 +248,7 @@ function formatCanary(c: CanaryStatus): string {
 }
 
 /** The status table: one header line for the arbiter, then one row per worker, oldest first. */
-export function formatStatus(s: ArbiterStatus): string {
+function formatStatus(s: ArbiterStatus): string {
   const rows = s.workers.map((w) => [
     String(w.pid),
     String(w.generation),

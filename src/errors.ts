@@ -65,9 +65,6 @@ export class TsuError extends Error {
   }
 }
 
-export function isTsuError(err: unknown): err is TsuError {
-  return err instanceof TsuError;
-}
 
 /** One line for any thrown value, for places that must print something. */
 export function describeError(err: unknown): string {

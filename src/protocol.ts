@@ -96,6 +96,9 @@ export type WorkerToArbiter =
  */
 export const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
+/** Set in a captured worker (--capture-output): the fd of the arbiter's stdout, for the access log's `-`. */
+export const STDOUT_FD_ENV = 'TSUNICORN_STDOUT_FD';
+
 export type MessageOf<U extends { t: string }, T extends U['t']> = Extract<U, { t: T }>;
 
 /** A dispatch table: one handler per message type, checked for completeness by the compiler. */

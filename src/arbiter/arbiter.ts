@@ -41,7 +41,7 @@ import { murderStale, nextWakeMs, stopDeadline } from './timeouts.js';
 import type { MessageOf, WorkerToArbiter } from '../protocol.js';
 import { type WorkerRecord, WorkerState, currentRequest, now, sendToWorker, setupCluster } from './workers.js';
 
-export enum ArbiterState {
+enum ArbiterState {
   Starting = 'starting',
   Running = 'running',
   Reloading = 'reloading',
@@ -134,7 +134,9 @@ export class Arbiter {
     }
     applyUmask(settings);
     settings.bind = await this.systemd.binds(settings.bind, this.input.env, log);
-    this.listeners = await openListeners(settings.bind, settings.backlog, [...inheritedSockets(this.input.env), ...this.systemd.fromListenFds], this.tls ? 'https' : 'http');
+    const inherited = [...inheritedSockets(this.input.env), ...this.systemd.fromListenFds];
+    const scheme = this.tls ? 'https' : 'http';
+    this.listeners = await openListeners(settings.bind, settings.backlog, inherited, scheme, settings.reusePort);
     this.systemd.adopted(this.listeners, log);
     try {
       // Before the pidfile: a pidfile means everything is bound, and nothing awaits between it and the title.
@@ -149,6 +151,10 @@ export class Arbiter {
       throw err;
     }
     for (const l of this.listeners) log.info(`Listening at: ${l.info.display} (${process.pid})`);
+    for (const l of this.listeners) {
+      const how = l.boundWith === 'bound-socket' ? 'net.BoundSocket' : 'a probe listen';
+      if (l.boundWith) log.debug(`Bound ${l.info.display} with ${how}`);
+    }
     log.info(`Using worker: ${settings.workerClass}`);
     if (settings.workers === 'auto') {
       this.auto = new AutoWorkers(settings, log);

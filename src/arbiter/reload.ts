@@ -75,7 +75,7 @@ export async function rereadConfig(
 async function rebind(binds: readonly string[], listeners: readonly Listener[], next: Settings, scheme: 'http' | 'https', log: Logger): Promise<Listener[]> {
   const keep = new Map(binds.map((b, i) => [b, listeners[i]!]));
   const fresh = next.bind.filter((b) => !keep.has(b));
-  const opened = await openListeners(fresh, next.backlog, [], scheme);
+  const opened = await openListeners(fresh, next.backlog, [], scheme, next.reusePort);
   const result = next.bind.map((b, index) => {
     const l = keep.get(b) ?? opened[fresh.indexOf(b)]!;
     keep.delete(b);

@@ -29,7 +29,7 @@
  */
 import fs from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
-import { InspectorClient, fetchJson, withDeadline } from './inspector-client.js';
+import { InspectorClient, fetchJson, loadWebSocket, withDeadline } from './inspector-client.js';
 
 export interface StackProbeOptions {
   /** Total time allowed, from the call to the returned result. */
@@ -109,6 +109,7 @@ async function probe(pid: number, opts: StackProbeOptions, deadline: number): Pr
   // process running the same node binary as this one (workers are forked
   // with process.execPath). Its command line cannot be checked for
   // --inspect-port: setting process.title overwrites /proc/PID/cmdline.
+  void loadWebSocket().catch(() => {}); // overlaps the inspector's start-up; connect() reports a failure
   const exe = await readExe(pid);
   if (exe !== nodeBinary()) throw new ProbeError(`pid ${pid} is not running ${nodeBinary()} (it runs ${exe})`);
 
@@ -234,7 +235,7 @@ async function readExe(pid: number): Promise<string> {
 }
 
 /** Inodes of the sockets open in `pid` (fd links read `socket:[INODE]`). */
-export async function socketInodes(pid: number): Promise<Set<string>> {
+async function socketInodes(pid: number): Promise<Set<string>> {
   let fds: string[];
   try {
     fds = await fs.readdir(`/proc/${pid}/fd`);

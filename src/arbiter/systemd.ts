@@ -47,9 +47,9 @@ import type { Listener } from './listeners.js';
 import { type InheritedSocket, inheritedSockets } from './upgrade.js';
 
 /** SD_LISTEN_FDS_START */
-export const LISTEN_FDS_START = 3;
+const LISTEN_FDS_START = 3;
 /** The bind strings of the sockets systemd passed, for USR2 successors. */
-export const ACTIVATED_ENV = 'TSUNICORN_ACTIVATED';
+const ACTIVATED_ENV = 'TSUNICORN_ACTIVATED';
 /** systemd-notify waits for systemd to take each message (a barrier), at most this long by default. */
 const NOTIFY_TIMEOUT_MS = 10_000;
 
@@ -179,7 +179,7 @@ async function sameHost(bind: string, had: string): Promise<boolean> {
 }
 
 /** Whether a --bind value names an activated socket's address. */
-export async function bindMatches(bind: BindAddress, had: BindAddress, fd: number): Promise<boolean> {
+async function bindMatches(bind: BindAddress, had: BindAddress, fd: number): Promise<boolean> {
   switch (bind.kind) {
     case 'fd':
       return bind.fd === fd;
@@ -325,10 +325,6 @@ export class Systemd {
         log.info(`Using socket from systemd (LISTEN_FDS): fd ${a.fd}${a.name ? ` (${a.name})` : ''} = ${l.info.display}; not binding it`);
       }
     }
-  }
-
-  get notifying(): boolean {
-    return this.notifier !== null;
   }
 
   /** READY=1, with this process as the main pid (after a USR2 upgrade, that is how systemd learns the new master). */

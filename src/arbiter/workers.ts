@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Settings } from '../config/settings.js';
-import { type ArbiterToWorker, type BeatLoad, monotonicMs } from '../protocol.js';
+import { type ArbiterToWorker, type BeatLoad, STDOUT_FD_ENV, monotonicMs } from '../protocol.js';
 import type { TlsMaterial } from '../worker/tls.js';
 import type { Listener } from './listeners.js';
 
@@ -87,8 +87,6 @@ export function setupCluster(title: string): void {
   });
 }
 
-/** Set in a captured worker: the fd of the arbiter's stdout. */
-export const STDOUT_FD_ENV = 'TSUNICORN_STDOUT_FD';
 
 export type OutputLine = (pid: number, line: string, stream: 'stdout' | 'stderr') => void;
 

@@ -3,8 +3,9 @@
  *
  * The file is re-read on every HUP, so each loader must evaluate the file
  * afresh rather than return a module cached by the first import:
- *   - .ts/.mts/.cts go through tsx's namespaced `tsImport`, which loads a new
- *     copy each call, on Node 20 (no native type stripping) and on newer Node alike;
+ *   - .ts/.mts/.cts are imported with a unique query string where Node strips types
+ *     itself, else (Node 20, or syntax only tsx handles) through tsx's namespaced
+ *     `tsImport`, which loads a new copy each call (src/typescript.ts);
  *   - .mjs/.js are imported with a unique query string;
  *   - .cjs is required after dropping it from the require cache.
  */
@@ -17,9 +18,9 @@ import { TsuError, describeError } from '../errors.js';
 import { moduleExports } from '../interop.js';
 import { importTypeScript } from '../typescript.js';
 
-export const CONFIG_MODULE_NAME = 'tsunicorn';
+const CONFIG_MODULE_NAME = 'tsunicorn';
 
-export const SEARCH_PLACES = [
+const SEARCH_PLACES = [
   'package.json',
   'tsunicorn.config.ts',
   'tsunicorn.config.mts',
@@ -54,7 +55,7 @@ const loadCjs: Loader = async (filepath) => {
   return unwrap(require(filepath));
 };
 
-const loadTs: Loader = async (filepath) => unwrap(await importTypeScript(filepath));
+const loadTs: Loader = async (filepath) => unwrap((await importTypeScript(filepath, ++generation)).module);
 
 async function explorer() {
   // Loaded on demand: an arbiter without a config file need not carry it (~5 MB of RSS).

@@ -30,7 +30,7 @@ export const SECTIONS: readonly Section[] = [
 ];
 
 /** Result of parsing one raw value: the value, or what is allowed. */
-export type Parsed<T> = { ok: true; value: T } | { ok: false; allowed: string };
+type Parsed<T> = { ok: true; value: T } | { ok: false; allowed: string };
 
 export interface Kind<T> {
   /** Human name for docs and --help, e.g. "INT", "STRING". */

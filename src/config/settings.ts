@@ -96,6 +96,17 @@ export const SETTINGS = {
     default: () => 2048,
     doc: 'Maximum number of pending connections the kernel queues on each listener.',
   }),
+  reusePort: spec({
+    kind: bool(),
+    section: 'Server socket',
+    flags: ['--reuse-port'],
+    default: () => false,
+    doc:
+      'Set SO_REUSEPORT on the TCP listeners this arbiter binds, so that a second arbiter (another ' +
+      'release, blue/green) can bind and serve the same port side by side; the kernel spreads new connections ' +
+      'over both, and stopping one leaves the other serving. Both must set it, and run as the same user. Needs ' +
+      'Node.js 22.12 or newer. Unix sockets and inherited descriptors are not affected.',
+  }),
 
   // ── Worker processes ────────────────────────────────────────────────────
   workers: spec({

@@ -7,7 +7,7 @@
 import type { Logger } from '../log/logger.js';
 import { type SettingKey, type Settings, flagOf, settingSpec } from './settings.js';
 
-export const START_ONLY: readonly SettingKey[] = ['statsdHost', 'statsdPrefix', 'metricsBind', 'controlSocket'];
+const START_ONLY: readonly SettingKey[] = ['statsdHost', 'statsdPrefix', 'metricsBind', 'controlSocket'];
 
 /** Puts the running values of START_ONLY settings into `next`, warning about each one a HUP tried to change. */
 export function keepStartOnlySettings(running: Settings, next: Settings, log: Logger): void {

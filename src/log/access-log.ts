@@ -108,7 +108,7 @@ const ATOMS: Record<string, Part> = {
   p: () => `<${process.pid}>`,
 };
 
-export class AccessLogFormatError extends Error {}
+class AccessLogFormatError extends Error {}
 
 /** Compiles a Gunicorn format string. Throws AccessLogFormatError naming an unknown atom. */
 export function compileAccessFormat(format: string): (r: AccessRecord) => string {

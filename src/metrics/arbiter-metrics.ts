@@ -94,11 +94,6 @@ export class ArbiterMetrics {
     this.lastWorkers = liveWorkers;
   }
 
-  /** Next time `tick` has something to send, for the loop's wake-up. */
-  nextTickMs(nowMs: number): number {
-    return this.statsd ? this.lastGaugeAt + GAUGE_REFRESH_MS - nowMs : Number.POSITIVE_INFINITY;
-  }
-
   close(): void {
     this.server?.close();
     this.server = null;

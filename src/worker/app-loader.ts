@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { type AppSpec, formatAppSpec } from '../config/app-spec.js';
 import { TsuError, describeError } from '../errors.js';
 import { moduleExports } from '../interop.js';
-import { isTypeScriptPath, registerTypeScript } from '../typescript.js';
+import { type TypeScriptLoader, importTypeScriptApp, isTypeScriptPath } from '../typescript.js';
 import { type AppErrorHandler, type FetchHandler, toRequestListener } from './fetch-adapter.js';
 import { installLightResponse, uninstallLightResponse } from './light-response.js';
 import { type AppExtras, findAppExtras } from './upgrade.js';
@@ -25,6 +25,8 @@ export interface LoadedApp extends AppExtras {
   interface: AppInterface;
   /** The file that was imported. */
   file: string;
+  /** How a TypeScript app was loaded: Node's type stripping or tsx. */
+  typescript?: TypeScriptLoader;
 }
 
 const EXTENSIONS = ['', '.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'];
@@ -38,7 +40,7 @@ function isFile(p: string): boolean {
 }
 
 /** MODULE as a path relative to cwd (with or without extension, or a directory index), else as a package. */
-export function resolveModule(module: string, cwd: string): string {
+function resolveModule(module: string, cwd: string): string {
   const base = path.resolve(cwd, module);
   for (const ext of EXTENSIONS) if (isFile(base + ext)) return base + ext;
   for (const ext of EXTENSIONS.slice(1)) if (isFile(path.join(base, `index${ext}`))) return path.join(base, `index${ext}`);
@@ -61,7 +63,7 @@ function exportNames(ns: Record<string, unknown>): string {
 type Candidate = RequestListener | FetchHandler | { fetch: FetchHandler } | { callback(): RequestListener };
 
 /** Decides node vs fetch for an export, unless `--interface` says. */
-export function adaptApp(
+function adaptApp(
   value: unknown,
   forced: 'auto' | AppInterface,
   specText: string,
@@ -113,11 +115,13 @@ export async function loadApp(
 async function importApp(spec: AppSpec, forced: 'auto' | AppInterface, cwd: string, onError?: AppErrorHandler): Promise<LoadedApp> {
   const specText = formatAppSpec(spec);
   const file = resolveModule(spec.module, cwd);
-  if (isTypeScriptPath(file)) await registerTypeScript();
-
   let ns: Record<string, unknown>;
+  let typescript: TypeScriptLoader | undefined;
   try {
-    ns = moduleExports((await import(pathToFileURL(file).href)) as Record<string, unknown>);
+    let mod: unknown;
+    if (isTypeScriptPath(file)) ({ module: mod, loader: typescript } = await importTypeScriptApp(file));
+    else mod = await import(pathToFileURL(file).href);
+    ns = moduleExports(mod as Record<string, unknown>);
   } catch (err) {
     // As in Gunicorn, a module that is found but throws (a syntax error, a
     // missing dependency of its own) is a boot error (3), not a load error (4).
@@ -151,5 +155,6 @@ async function importApp(spec: AppSpec, forced: 'auto' | AppInterface, cwd: stri
       throw new TsuError('TSU_ERR_APP_IMPORT', `app factory ${specText} threw: ${describeError(err)}`, { cause: err });
     }
   }
-  return { ...adaptApp(value, forced, specText, onError), ...findAppExtras(value, exported, ns), file };
+  const app = { ...adaptApp(value, forced, specText, onError), ...findAppExtras(value, exported, ns), file };
+  return typescript ? { ...app, typescript } : app;
 }

@@ -30,6 +30,7 @@ import {
   ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type BeatLoad, type Dispatch, type ListenerInfo, type WorkerToArbiter,
   isMessage,
   monotonicMs,
+  STDOUT_FD_ENV,
 } from '../protocol.js';
 import { loadApp } from './app-loader.js';
 import { clientInfo, configureForwarding } from './forwarded.js';
@@ -141,7 +142,7 @@ async function finalMetrics(): Promise<void> {
 function accessLogSink(settings: Settings): RequestSink | null {
   if (!settings.accessLogfile) return null;
   // With --capture-output our stdout is a pipe into the error log; the arbiter's stdout is passed as another fd.
-  const stdoutFd = Number(process.env.TSUNICORN_STDOUT_FD) || 1;
+  const stdoutFd = Number(process.env[STDOUT_FD_ENV]) || 1;
   const name = settings.accessLogfile === '-' ? 'stdout' : settings.accessLogfile;
   accessLog = new LineWriter(settings.accessLogfile, stdoutFd, (t) => {
     if (t.kind === 'failing') {
@@ -257,6 +258,8 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
     (err, req) => log.exception(`Error handling request ${req.method} ${req.url}`, err),
     settings.fetchFastResponse,
   );
+  const ts = app.typescript;
+  if (ts) log.debug(`Loaded ${app.file} with ${ts.by === 'node' ? "Node's type stripping" : `tsx (${ts.reason})`}`);
   await callHook(hooks, 'postWorkerInit', reportHook, info);
   appShutdown = app.shutdown;
   const maxRequests = settings.maxRequests > 0 ? settings.maxRequests + Math.floor(Math.random() * (settings.maxRequestsJitter + 1)) : 0;

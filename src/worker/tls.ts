@@ -27,10 +27,6 @@ export interface TlsMaterial {
 
 type TlsSettings = Pick<Settings, 'certfile' | 'keyfile' | 'caCerts' | 'certReqs' | 'ciphers'>;
 
-export function tlsEnabled(settings: Pick<Settings, 'certfile'>): boolean {
-  return settings.certfile !== null;
-}
-
 function readPem(file: string, flag: string): string {
   try {
     return fs.readFileSync(file, 'utf8');

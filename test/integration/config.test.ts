@@ -61,7 +61,7 @@ describe('precedence', () => {
 });
 
 describe('a TypeScript config file', () => {
-  it('is found and evaluated on this Node (tsx, no native type stripping needed); its settings and app are used', async () => {
+  it('is found and evaluated (type stripping where Node has it, else tsx); its settings and app are used', async () => {
     const dir = projectWith(
       'tsunicorn.config.ts',
       [

@@ -254,7 +254,7 @@ function wanted(o: Outcome, fetch: boolean, host: string): { statuses: number[];
   };
 }
 
-export interface Endpoint {
+interface Endpoint {
   port: number;
   /** The app's request counter, read with a request of its own. */
   count(): Promise<number>;

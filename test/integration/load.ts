@@ -72,7 +72,7 @@ export interface LoadResult {
 }
 
 /** Key in `bodies` under which bodies beyond the distinct-body cap are counted. */
-export const OTHER_BODIES = '…(other bodies)';
+const OTHER_BODIES = '…(other bodies)';
 const MAX_SAMPLES = 10;
 const MAX_BODY_KEY = 200;
 const MAX_DISTINCT_BODIES = 1000;

@@ -31,7 +31,7 @@ export interface RawOptions {
 }
 
 /** Status lines, wherever they start: a response body need not end in a newline, so the next one may follow it directly. */
-export function parseStatuses(text: string): number[] {
+function parseStatuses(text: string): number[] {
   return [...text.matchAll(/HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
 }
 

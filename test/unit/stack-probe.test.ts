@@ -13,7 +13,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { captureStack, formatFrames, listeningSockets, probeStack } from '../../src/arbiter/stack-probe.js';
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'busy-loop.mjs');
-const TIMEOUT_MS = 1500;
+// A deadline with room for a loaded box (the production probe has 1.5 s; its tuning is not under test here).
+const TIMEOUT_MS = 4000;
 
 const children: ChildProcess[] = [];
 
@@ -212,7 +213,8 @@ describe.runIf(process.platform === 'linux')('captureStack', () => {
     const elapsed = performance.now() - t0;
     expect(result).toMatchObject({ ok: false, reason: expect.stringContaining('no inspector started') });
     expect(elapsed).toBeGreaterThanOrEqual(350);
-    expect(elapsed).toBeLessThan(400 + 200);
+    // Gives up at its deadline rather than waiting for the test's: well short of TIMEOUT_MS.
+    expect(elapsed).toBeLessThan(400 + 1000);
   });
 
   it('refuses bad pids and timeouts without signalling anything', async () => {
