@@ -262,8 +262,11 @@ export async function medianMs(samples: number, fn: () => Promise<unknown>): Pro
     await fn();
     times.push(performance.now() - t0);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(samples / 2)]!;
+  return median(times);
+}
+
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 }
 
 /**

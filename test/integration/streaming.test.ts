@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT, type Server, cleanup, notDelayedBound, start } from './harness.js';
+import { ROOT, type Server, cleanup, median, notDelayedBound, start } from './harness.js';
 
 afterEach(cleanup);
 
@@ -175,7 +175,6 @@ describe('small writes', () => {
     } finally {
       agent.destroy();
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[10]!;
     const [m, base] = [median(pieces), median(whole)];
     const why = `median ${m.toFixed(1)} ms in pieces, ${base.toFixed(1)} ms in one`;
     expect(m, why).toBeLessThanOrEqual(notDelayedBound(base, 40));
