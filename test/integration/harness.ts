@@ -253,3 +253,56 @@ export async function get(url: string, opts: { socketPath?: string; headers?: Re
     await dispatcher.close();
   }
 }
+
+/** Times `fn` `samples` times in sequence and returns the median in ms: a baseline measured on this box, now. */
+export async function medianMs(samples: number, fn: () => Promise<unknown>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
+
+/**
+ * The most a request may take to count as "not delayed by X" when X, if it did delay it, would add about
+ * `delayMs`: a multiple of the baseline (a slow box slows both) or a fraction of that delay, whichever is larger.
+ */
+export function notDelayedBound(baselineMs: number, delayMs: number): number {
+  return Math.max(5 * baselineMs, baselineMs + delayMs / 4);
+}
+
+export function copyFixture(dir: string, name = 'node-app.mjs'): void {
+  fs.copyFileSync(path.join(FIXTURES, name), path.join(dir, name));
+}
+
+export function readLines(file: string): string[] {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** Waits until a line of `file` matches `re`; returns the match. */
+export async function waitFileLine(file: string, re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+  return waitFor(`a line ${re} in ${file} (so far:\n${readLines(file).join('\n')})`, () => {
+    for (const l of readLines(file)) {
+      const m = l.match(re);
+      if (m) return m;
+    }
+    return null;
+  }, timeoutMs);
+}
+
+/** The pid in a Gunicorn-style log line: `[time] [PID] [LEVEL] message`. */
+export function linePid(line: string): number {
+  const m = line.match(/^\[[^\]]+\] \[(\d+)\] \[/);
+  if (!m) throw new Error(`not a log line: ${line}`);
+  return Number(m[1]);
+}

@@ -243,7 +243,7 @@ describe('--reload and the server’s own files (issue 16 item 8)', () => {
     };
     const reloads = () => logText().split('\n').filter((l) => l.includes('Reloading:'));
 
-    /** No reload for a window well beyond the watcher's 150 ms debounce (as lifecycle-extras' --reload test). */
+    /** No reload for a window well beyond the watcher's 150 ms debounce (as reload-watch.test.ts does). */
     const quiet = async (expected: number) => {
       const windowEnd = Date.now() + 1000;
       await waitFor('the observation window to pass without a reload', () => {
