@@ -22,8 +22,7 @@ export const ENGINES = MIN_NODE.map(
 export function nodeVersionError(version) {
   const [major, minor] = String(version).split('.').map(Number);
   const last = MIN_NODE[MIN_NODE.length - 1];
-  const ok =
-    major > last[0] || MIN_NODE.some(([minMajor, minMinor]) => major === minMajor && minor >= minMinor);
+  const ok = major > last[0] || MIN_NODE.some(([minMajor, minMinor]) => major === minMajor && minor >= minMinor);
   if (ok) return null;
   return `Node.js ${MIN_NODE.map(([a, b]) => `${a}.${b}+`).join(' or ')} is required; this is v${version}`;
 }

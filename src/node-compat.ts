@@ -20,7 +20,13 @@ interface NetInternals {
    * errno on failure. libuv defers EADDRINUSE on TCP from bind to listen, so a
    * TCP handle can come back "bound" to a taken port (see probeListen).
    */
-  _createServerHandle(address: string | null, port: number | null, addressType: number | null, fd?: number, flags?: number): ServerHandle | number;
+  _createServerHandle(
+    address: string | null,
+    port: number | null,
+    addressType: number | null,
+    fd?: number,
+    flags?: number,
+  ): ServerHandle | number;
 }
 
 const internals = net as unknown as NetInternals;
@@ -132,7 +138,8 @@ export function bindTcp(
  */
 export function setInheritedNoDelay(handle: ServerHandle): boolean {
   const tcp = handle as ServerHandle & { setNoDelay?(enable: boolean): number };
-  if (process.platform !== 'linux' || handle.constructor?.name !== 'TCP' || typeof tcp.setNoDelay !== 'function') return false;
+  if (process.platform !== 'linux' || handle.constructor?.name !== 'TCP' || typeof tcp.setNoDelay !== 'function')
+    return false;
   return tcp.setNoDelay(true) === 0;
 }
 
@@ -204,7 +211,9 @@ export function responseBodySource(response: Response): { source: string | Uint8
     responseState = Object.getOwnPropertySymbols(probe).find((s) => s.description === 'state') ?? null;
   }
   if (responseState === null || response.bodyUsed) return null;
-  const body = (response as unknown as Record<symbol, { body?: { source?: unknown; length?: unknown } | null }>)[responseState]?.body;
+  const body = (response as unknown as Record<symbol, { body?: { source?: unknown; length?: unknown } | null }>)[
+    responseState
+  ]?.body;
   const source = body?.source;
   if ((typeof source === 'string' || source instanceof Uint8Array) && typeof body?.length === 'number') {
     return { source, length: body.length };

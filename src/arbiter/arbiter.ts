@@ -305,7 +305,11 @@ export class Arbiter {
     if (!this.controlPath) return;
     // A USR2 successor uses PATH.2 until promoted, as with the pidfile.
     const path = this.succession.provisional(this.controlPath);
-    this.control = await ControlServer.listen(path, (request, reply) => this.queue.push({ kind: 'control', request, reply }), this.log);
+    this.control = await ControlServer.listen(
+      path,
+      (request, reply) => this.queue.push({ kind: 'control', request, reply }),
+      this.log,
+    );
     if (this.control) this.log.info(`Control socket at: ${path}`);
   }
 
@@ -373,7 +377,13 @@ export class Arbiter {
 
   /** What the pool forks, boots and accounts workers with: the running configuration, which a HUP replaces. */
   private poolContext(): PoolContext {
-    return { settings: this.settings, hooks: this.hooks, tls: this.tls, listeners: this.listeners, metrics: this.metrics };
+    return {
+      settings: this.settings,
+      hooks: this.hooks,
+      tls: this.tls,
+      listeners: this.listeners,
+      metrics: this.metrics,
+    };
   }
 
   /** systemd (Type=notify): READY=1 once the current generation serves at full strength, after start and after each HUP. */
@@ -396,7 +406,12 @@ export class Arbiter {
     this.systemd.reloading();
     try {
       this.log.info('Hang up: Master');
-      const next = await rereadConfig(this.input, { settings: this.settings, listeners: this.listeners }, this.systemd, this.log);
+      const next = await rereadConfig(
+        this.input,
+        { settings: this.settings, listeners: this.listeners },
+        this.systemd,
+        this.log,
+      );
       if (!next) return;
       this.listeners = next.listeners;
       const before = this.settings;

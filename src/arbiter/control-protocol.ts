@@ -34,7 +34,14 @@ export type ControlRequest =
   | { cmd: 'listeners' };
 
 export const CONTROL_COMMANDS = [
-  'status', 'reload', 'scale', 'stop', 'stack', 'kill', 'config', 'listeners',
+  'status',
+  'reload',
+  'scale',
+  'stop',
+  'stack',
+  'kill',
+  'config',
+  'listeners',
 ] as const satisfies readonly ControlRequest['cmd'][];
 
 export interface WorkerStatus {
@@ -121,7 +128,12 @@ export function parseControlRequest(line: string): ControlRequest | string {
     case 'reload':
       return { cmd: msg.cmd };
     case 'scale':
-      if (typeof msg.workers !== 'number' || !Number.isInteger(msg.workers) || msg.workers < 1 || msg.workers > MAX_WORKERS) {
+      if (
+        typeof msg.workers !== 'number' ||
+        !Number.isInteger(msg.workers) ||
+        msg.workers < 1 ||
+        msg.workers > MAX_WORKERS
+      ) {
         return `scale needs a number of workers from 1 to ${MAX_WORKERS}`;
       }
       return { cmd: 'scale', workers: msg.workers };

@@ -79,7 +79,9 @@ export class ControlServer {
           return null;
         }
         if (await answers(path)) {
-          log.warning(`Control socket: another tsunicorn answers on ${path}; running without one (set --control-socket)`);
+          log.warning(
+            `Control socket: another tsunicorn answers on ${path}; running without one (set --control-socket)`,
+          );
           return null;
         }
         fs.unlinkSync(path);

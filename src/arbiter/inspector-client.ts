@@ -191,7 +191,13 @@ export class InspectorClient {
       return; // not ours to judge; CDP always sends JSON
     }
     if (typeof msg !== 'object' || msg === null) return;
-    const m = msg as { id?: unknown; method?: unknown; params?: unknown; result?: unknown; error?: { message?: unknown } };
+    const m = msg as {
+      id?: unknown;
+      method?: unknown;
+      params?: unknown;
+      result?: unknown;
+      error?: { message?: unknown };
+    };
     if (typeof m.id === 'number') {
       const p = this.pending.get(m.id);
       if (!p) return;

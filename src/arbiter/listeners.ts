@@ -40,7 +40,8 @@ type Opened = Omit<Listener, 'info' | 'inherited' | 'boundWith'> & {
   boundWith?: Listener['boundWith'];
 };
 
-const bindError = (display: string, reason: string) => new TsuError('TSU_ERR_BIND', `cannot bind ${display}: ${reason}`);
+const bindError = (display: string, reason: string) =>
+  new TsuError('TSU_ERR_BIND', `cannot bind ${display}: ${reason}`);
 
 function describeErrno(err: number): string {
   const name = errnoName(err);
@@ -131,7 +132,8 @@ async function sameAddress(bind: BindAddress, had: BindAddress): Promise<boolean
 
 function adopt(sock: InheritedSocket): Opened {
   const handle = createServerHandle(null, null, null, sock.fd);
-  if (typeof handle === 'number') throw bindError(`fd://${sock.fd}`, `inherited socket unusable: ${describeErrno(handle)}`);
+  if (typeof handle === 'number')
+    throw bindError(`fd://${sock.fd}`, `inherited socket unusable: ${describeErrno(handle)}`);
   return { handle, socketPath: sock.address.kind === 'unix' ? sock.address.path : null, resolved: sock.address };
 }
 
@@ -156,7 +158,11 @@ export async function openListeners(
   try {
     for (const [index, raw] of binds.entries()) {
       const parsed = parseBind(raw);
-      if (!parsed.ok) throw new TsuError('TSU_ERR_INVALID_SETTING', `invalid value for --bind: ${JSON.stringify(raw)} (${parsed.problem})`);
+      if (!parsed.ok)
+        throw new TsuError(
+          'TSU_ERR_INVALID_SETTING',
+          `invalid value for --bind: ${JSON.stringify(raw)} (${parsed.problem})`,
+        );
       const a = parsed.address;
       let match = -1;
       for (let i = 0; i < unused.length && match < 0; i++) if (await sameAddress(a, unused[i]!.address)) match = i;

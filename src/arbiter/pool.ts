@@ -21,7 +21,16 @@ import { classifyExit, streakAfterReady } from './exits.js';
 import { beatTime } from './liveness.js';
 import type { Listener } from './listeners.js';
 import { abortStuck, requestTimedOut, stopDeadline } from './timeouts.js';
-import { type RetireReason, type WorkerRecord, WorkerState, bootWorker, forkWorker, now, sendToWorker, signalWorker } from './workers.js';
+import {
+  type RetireReason,
+  type WorkerRecord,
+  WorkerState,
+  bootWorker,
+  forkWorker,
+  now,
+  sendToWorker,
+  signalWorker,
+} from './workers.js';
 
 /** Most spare handles sent for one ask. */
 const MAX_SPARES_PER_ASK = 8;
@@ -169,7 +178,12 @@ export class WorkerPool {
     if (trial?.windowClosed) this.decideCanary(trial, null, ctx);
     const live = [...this.byId.values()]
       .filter((w) => w.state === WorkerState.Booting || w.state === WorkerState.Ready)
-      .map((w) => ({ record: w, generation: w.generation, ready: w.state === WorkerState.Ready, forkedAt: w.forkedAt }));
+      .map((w) => ({
+        record: w,
+        generation: w.generation,
+        ready: w.state === WorkerState.Ready,
+        forkedAt: w.forkedAt,
+      }));
     const plan = planConvergence({
       live,
       generation: this.generation,
@@ -184,7 +198,10 @@ export class WorkerPool {
   }
 
   private spawn(ctx: PoolContext): void {
-    callHookSync(ctx.hooks, 'preFork', this.reportHook, this.serverInfo(ctx.settings), { pid: 0, generation: this.generation });
+    callHookSync(ctx.hooks, 'preFork', this.reportHook, this.serverInfo(ctx.settings), {
+      pid: 0,
+      generation: this.generation,
+    });
     const w = forkWorker(ctx.settings, this.generation, ctx.listeners, this.onWorkerOutput);
     this.byId.set(w.id, w);
     if (this.canary?.generation === this.generation && this.canary.onTrial) {
@@ -214,14 +231,16 @@ export class WorkerPool {
 
   onMessage(id: number, msg: WorkerToArbiter, ctx: PoolContext): void {
     const w = this.byId.get(id);
-    if (w) (this.messageHandlers[msg.t] as (m: WorkerToArbiter, w: WorkerRecord, ctx: PoolContext) => void)(msg, w, ctx);
+    if (w)
+      (this.messageHandlers[msg.t] as (m: WorkerToArbiter, w: WorkerRecord, ctx: PoolContext) => void)(msg, w, ctx);
   }
 
   private readonly messageHandlers: Dispatch<WorkerToArbiter, [WorkerRecord, PoolContext]> = {
     hello: (_msg, w, ctx) => {
       w.hello = true;
       // Retired or stopped before it could hear it: tell it now instead of booting it.
-      if (w.state === WorkerState.Retiring || w.state === WorkerState.Stopping) sendToWorker(w, { t: 'stop', graceful: true });
+      if (w.state === WorkerState.Retiring || w.state === WorkerState.Stopping)
+        sendToWorker(w, { t: 'stop', graceful: true });
       else bootWorker(w, ctx.settings, hasWorkerHooks(ctx.hooks), ctx.tls);
     },
     ready: (_msg, w, ctx) => {
@@ -234,8 +253,14 @@ export class WorkerPool {
       this.log.debug(`Worker (pid:${w.pid}) is ready`);
       const trial = this.canary;
       if (trial?.onTrial && trial.workerId === w.id) {
-        const old = [...this.byId.values()].filter((o) => o.generation !== w.generation && o.state === WorkerState.Ready);
-        trial.open(w.id, now(), old.map((o) => ({ id: o.id, snapshot: this.snapshots.get(o.id) ?? null })));
+        const old = [...this.byId.values()].filter(
+          (o) => o.generation !== w.generation && o.state === WorkerState.Ready,
+        );
+        trial.open(
+          w.id,
+          now(),
+          old.map((o) => ({ id: o.id, snapshot: this.snapshots.get(o.id) ?? null })),
+        );
         this.log.info(`Canary (pid:${w.pid}) serving beside ${old.length} old workers for ${trial.seconds} s`);
       }
       if (!this.whenReadyCalled && this.countReady() >= this.target) {
@@ -278,7 +303,8 @@ export class WorkerPool {
       }
     },
     retiring: (_msg, w, ctx) => {
-      if (w.state === WorkerState.Booting || w.state === WorkerState.Ready) this.retire(w, 'max-requests', ctx.settings);
+      if (w.state === WorkerState.Booting || w.state === WorkerState.Ready)
+        this.retire(w, 'max-requests', ctx.settings);
     },
     'request-timeout': (msg, w, ctx) => requestTimedOut(w, msg, ctx.settings, this.log),
     // --diagnostics-dir: written by the arbiter (diagnostics.ts).
@@ -290,7 +316,11 @@ export class WorkerPool {
     const w = this.byId.get(id);
     if (!w) return;
     abortStuck(w, stack, reason, this.log, () =>
-      callHookSync(ctx.hooks, 'workerAbort', this.reportHook, this.serverInfo(ctx.settings), { pid: w.pid, generation: w.generation, stack }),
+      callHookSync(ctx.hooks, 'workerAbort', this.reportHook, this.serverInfo(ctx.settings), {
+        pid: w.pid,
+        generation: w.generation,
+        stack,
+      }),
     );
   }
 
@@ -321,7 +351,12 @@ export class WorkerPool {
     trial?.forget(id);
     this.snapshots.delete(id);
     w.state = WorkerState.Dead;
-    callHookSync(ctx.hooks, 'childExit', this.reportHook, this.serverInfo(ctx.settings), { pid: w.pid, generation: w.generation, code, signal });
+    callHookSync(ctx.hooks, 'childExit', this.reportHook, this.serverInfo(ctx.settings), {
+      pid: w.pid,
+      generation: w.generation,
+      code,
+      signal,
+    });
     let sameGeneration = 0;
     let booting = 0;
     for (const o of this.byId.values()) {
@@ -398,7 +433,9 @@ export class WorkerPool {
     this.failedGenerations.add(trial.generation);
     // The canary's own failure is reported here; its exit is not a generation failing to boot.
     this.bootErrorReported.add(trial.generation);
-    const serving = [...this.byId.values()].filter((o) => o.generation !== trial.generation && o.state === WorkerState.Ready);
+    const serving = [...this.byId.values()].filter(
+      (o) => o.generation !== trial.generation && o.state === WorkerState.Ready,
+    );
     this.log.error(
       `${who} failed: ${verdict.detail}; reload rolled back, the ${serving.length} old workers keep serving until the next HUP`,
     );

@@ -114,7 +114,10 @@ export async function loadConfigFile(explicitPath: string | null, cwd: string): 
   const { config, filepath } = result;
   if (config === null || config === undefined) return { filepath, values: {} };
   if (typeof config !== 'object' || Array.isArray(config)) {
-    throw new TsuError('TSU_ERR_CONFIG_LOAD', `${path.relative(cwd, filepath) || filepath}: the config must be an object of settings`);
+    throw new TsuError(
+      'TSU_ERR_CONFIG_LOAD',
+      `${path.relative(cwd, filepath) || filepath}: the config must be an object of settings`,
+    );
   }
   return { filepath, values: config as Record<string, unknown> };
 }

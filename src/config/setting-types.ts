@@ -52,7 +52,8 @@ export function int(min: number, max = Number.MAX_SAFE_INTEGER): Kind<number> {
   return {
     meta: 'INT',
     parse(raw) {
-      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
+      const n =
+        typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
       return Number.isInteger(n) && n >= min && n <= max ? ok(n) : no(allowed);
     },
     show: String,
@@ -78,7 +79,8 @@ export function seconds(min = 0): Kind<number> {
   return {
     meta: 'SECONDS',
     parse(raw) {
-      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
+      const n =
+        typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
       return Number.isFinite(n) && n >= min ? ok(n) : no(`a number of seconds >= ${min}`);
     },
     show: String,
@@ -91,7 +93,8 @@ export function decimal(min: number, max = Number.MAX_VALUE): Kind<number> {
   return {
     meta: 'NUMBER',
     parse(raw) {
-      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
+      const n =
+        typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
       return Number.isFinite(n) && n >= min && n <= max ? ok(n) : no(allowed);
     },
     show: String,
@@ -224,7 +227,8 @@ function isAddressOrNetwork(s: string): boolean {
  * (an empty string for none), an object in a config file. Names are kept upper-case, as Gunicorn keeps them.
  */
 export function headerMap(): Kind<Record<string, string>> {
-  const allowed = 'NAME=VALUE pairs separated by commas (an empty string for none), or an object of header names to values';
+  const allowed =
+    'NAME=VALUE pairs separated by commas (an empty string for none), or an object of header names to values';
   const token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
   return {
     meta: 'NAME=VALUE,...',
@@ -250,7 +254,10 @@ export function headerMap(): Kind<Record<string, string>> {
       }
       return ok(out);
     },
-    show: (v) => Object.entries(v).map(([k, x]) => `${k}=${x}`).join(',') || "''",
+    show: (v) =>
+      Object.entries(v)
+        .map(([k, x]) => `${k}=${x}`)
+        .join(',') || "''",
   };
 }
 

@@ -9,8 +9,20 @@ import { parseBind } from './bind-address.js';
 import { STATSD_DEFAULT_PORT, parseHostPort } from '../metrics/host-port.js';
 import { controlSocketKind } from './control-path.js';
 import {
-  type Kind, type Section, addressList, bool, choice, decimal, headerMap, int, intOrAuto, list, onlyOne, optionalStr,
-  seconds, umask,
+  type Kind,
+  type Section,
+  addressList,
+  bool,
+  choice,
+  decimal,
+  headerMap,
+  int,
+  intOrAuto,
+  list,
+  onlyOne,
+  optionalStr,
+  seconds,
+  umask,
 } from './setting-types.js';
 
 export interface SettingSpec<T> {
@@ -55,7 +67,7 @@ export const SETTINGS = {
     flags: [],
     default: () => null,
     doc:
-      "The application, as `MODULE[:EXPORT]`; the positional argument on the command line. MODULE is a path (with or " +
+      'The application, as `MODULE[:EXPORT]`; the positional argument on the command line. MODULE is a path (with or ' +
       "without .js .mjs .cjs .ts) or a package name; EXPORT defaults to the default export; `EXPORT('arg', 1)` calls a factory.",
   }),
   printConfig: spec({
@@ -447,7 +459,12 @@ export const SETTINGS = {
     kind: addressList(),
     section: 'Security',
     flags: ['--forwarded-allow-ips'],
-    default: (env) => (env.FORWARDED_ALLOW_IPS ? env.FORWARDED_ALLOW_IPS.split(',').map((s) => s.trim()).filter(Boolean) : ['127.0.0.1', '::1']),
+    default: (env) =>
+      env.FORWARDED_ALLOW_IPS
+        ? env.FORWARDED_ALLOW_IPS.split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : ['127.0.0.1', '::1'],
     defaultDoc: '`127.0.0.1,::1`, or `$FORWARDED_ALLOW_IPS` when set',
     doc:
       'Front-end proxies trusted to set `X-Forwarded-For` and the --secure-scheme-headers: comma-separated addresses ' +
@@ -460,7 +477,7 @@ export const SETTINGS = {
     default: () => ({ 'X-FORWARDED-PROTOCOL': 'ssl', 'X-FORWARDED-PROTO': 'https', 'X-FORWARDED-SSL': 'on' }),
     doc:
       'Headers a trusted proxy sets to say the request came over HTTPS, with the value that means it: ' +
-      '`NAME=VALUE,NAME=VALUE` on the command line (`\'\'` for none), an object in a config file. Present with another ' +
+      "`NAME=VALUE,NAME=VALUE` on the command line (`''` for none), an object in a config file. Present with another " +
       'value, the scheme is `http`; several present and disagreeing, the request gets 400.',
   }),
   proxyProtocol: spec({
@@ -505,7 +522,14 @@ export const SETTINGS = {
     doc: 'PEM file of CA certificates that client certificates are verified against (with --cert-reqs).',
   }),
   certReqs: spec({
-    kind: choice(['none', 'optional', 'required'] as const, { '0': 'none', '1': 'optional', '2': 'required', cert_none: 'none', cert_optional: 'optional', cert_required: 'required' }),
+    kind: choice(['none', 'optional', 'required'] as const, {
+      '0': 'none',
+      '1': 'optional',
+      '2': 'required',
+      cert_none: 'none',
+      cert_optional: 'optional',
+      cert_required: 'required',
+    }),
     section: 'SSL',
     flags: ['--cert-reqs'],
     default: () => 'none' as const,
@@ -615,7 +639,8 @@ export const SETTINGS = {
     section: 'Metrics and control',
     flags: ['--control-socket'],
     default: () => null,
-    defaultDoc: '`auto`: `tsunicorn-HASH.sock` in `$XDG_RUNTIME_DIR`, else in a directory `tsunicorn-UID` (0700) of the temp directory',
+    defaultDoc:
+      '`auto`: `tsunicorn-HASH.sock` in `$XDG_RUNTIME_DIR`, else in a directory `tsunicorn-UID` (0700) of the temp directory',
     doc:
       'Unix socket (mode 0600) on which the arbiter takes `tsunicorn ctl` commands: status, reload, scale, stop. ' +
       'By default its name is derived from the working directory, the first --bind and --name, so `tsunicorn ctl` ' +
@@ -640,7 +665,9 @@ type ValueOf<S> = S extends SettingSpec<infer T> ? T : never;
 export type Settings = { -readonly [K in SettingKey]: ValueOf<(typeof SETTINGS)[K]> };
 
 /** Keys a config file may set. */
-export type FileSettingKey = { [K in SettingKey]: (typeof SETTINGS)[K] extends { cliOnly: true } ? never : K }[SettingKey];
+export type FileSettingKey = {
+  [K in SettingKey]: (typeof SETTINGS)[K] extends { cliOnly: true } ? never : K;
+}[SettingKey];
 
 export const SETTING_KEYS = Object.keys(SETTINGS) as SettingKey[];
 

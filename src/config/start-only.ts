@@ -15,7 +15,9 @@ export function keepStartOnlySettings(running: Settings, next: Settings, log: Lo
   for (const key of START_ONLY) {
     if (values[key] === running[key]) continue;
     const show = settingSpec(key).kind.show as (v: unknown) => string;
-    log.warning(`Reload: ${flagOf(key)} changed to ${show(values[key])}; it is read only at start (restart or USR2 to apply)`);
+    log.warning(
+      `Reload: ${flagOf(key)} changed to ${show(values[key])}; it is read only at start (restart or USR2 to apply)`,
+    );
     values[key] = running[key];
   }
 }

@@ -25,7 +25,14 @@ const CANARY_RESULTS: readonly CanaryResult[] = ['passed', 'crash', '5xx', 'late
 /** Why a worker went away, for `tsunicorn_worker_restarts_total{reason}`. */
 export type RestartReason = 'crash' | 'timeout' | 'max-requests' | 'memory' | 'reload' | 'scale' | 'winch' | 'ctl-kill';
 const REASONS: readonly RestartReason[] = [
-  'crash', 'timeout', 'max-requests', 'memory', 'reload', 'scale', 'winch', 'ctl-kill',
+  'crash',
+  'timeout',
+  'max-requests',
+  'memory',
+  'reload',
+  'scale',
+  'winch',
+  'ctl-kill',
 ];
 
 /**
@@ -92,9 +99,16 @@ export class PrometheusMetrics {
       labelNames: ['status'],
       registers,
     });
-    this.duration = new BucketHistogram('tsunicorn_http_request_duration_seconds', 'Time from request to the end of the response, in seconds.');
+    this.duration = new BucketHistogram(
+      'tsunicorn_http_request_duration_seconds',
+      'Time from request to the end of the response, in seconds.',
+    );
     this.registry.registerMetric(this.duration as unknown as Histogram);
-    this.inFlight = new Gauge({ name: 'tsunicorn_http_requests_in_flight', help: 'Requests being served, as of the last heartbeat of each worker.', registers });
+    this.inFlight = new Gauge({
+      name: 'tsunicorn_http_requests_in_flight',
+      help: 'Requests being served, as of the last heartbeat of each worker.',
+      registers,
+    });
     this.workers = new Gauge({ name: 'tsunicorn_workers', help: 'Live workers (booting or serving).', registers });
     this.restarts = new Counter({
       name: 'tsunicorn_worker_restarts_total',
@@ -110,14 +124,25 @@ export class PrometheusMetrics {
       registers,
     });
     for (const result of CANARY_RESULTS) this.canary.inc({ result }, 0);
-    this.rss = new Gauge({ name: 'tsunicorn_worker_resident_memory_bytes', help: 'Resident memory of each live worker.', labelNames: ['pid'], registers });
+    this.rss = new Gauge({
+      name: 'tsunicorn_worker_resident_memory_bytes',
+      help: 'Resident memory of each live worker.',
+      labelNames: ['pid'],
+      registers,
+    });
   }
 
   get contentType(): string {
     return this.registry.contentType;
   }
 
-  workerBeat(id: number, pid: number, inFlight: number, rss: number, snapshot: RequestMetricsSnapshot | undefined): void {
+  workerBeat(
+    id: number,
+    pid: number,
+    inFlight: number,
+    rss: number,
+    snapshot: RequestMetricsSnapshot | undefined,
+  ): void {
     const prev = this.last.get(id);
     if (snapshot) {
       for (const [status, n] of Object.entries(snapshot.statuses)) {

@@ -43,7 +43,8 @@ function isFile(p: string): boolean {
 function resolveModule(module: string, cwd: string): string {
   const base = path.resolve(cwd, module);
   for (const ext of EXTENSIONS) if (isFile(base + ext)) return base + ext;
-  for (const ext of EXTENSIONS.slice(1)) if (isFile(path.join(base, `index${ext}`))) return path.join(base, `index${ext}`);
+  for (const ext of EXTENSIONS.slice(1))
+    if (isFile(path.join(base, `index${ext}`))) return path.join(base, `index${ext}`);
   const looksLikePath = module.startsWith('.') || module.startsWith('/') || /\.[cm]?[jt]s$/.test(module);
   if (!looksLikePath) {
     try {
@@ -52,7 +53,10 @@ function resolveModule(module: string, cwd: string): string {
       // Fall through to the not-found error.
     }
   }
-  throw new TsuError('TSU_ERR_APP_NOT_FOUND', `cannot find app module ${JSON.stringify(module)} (looked for ${path.relative(cwd, base) || base}{${EXTENSIONS.filter(Boolean).join(',')}} in ${cwd}${looksLikePath ? '' : ' and for a package of that name'})`);
+  throw new TsuError(
+    'TSU_ERR_APP_NOT_FOUND',
+    `cannot find app module ${JSON.stringify(module)} (looked for ${path.relative(cwd, base) || base}{${EXTENSIONS.filter(Boolean).join(',')}} in ${cwd}${looksLikePath ? '' : ' and for a package of that name'})`,
+  );
 }
 
 function exportNames(ns: Record<string, unknown>): string {
@@ -70,7 +74,10 @@ function adaptApp(
   onError?: AppErrorHandler,
 ): { listener: RequestListener; interface: AppInterface } {
   const v = value as Candidate;
-  const hasFetch = v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { fetch?: unknown }).fetch === 'function';
+  const hasFetch =
+    v !== null &&
+    (typeof v === 'object' || typeof v === 'function') &&
+    typeof (v as { fetch?: unknown }).fetch === 'function';
   // Koa: the app object has callback(); the request listener is app.callback().
   const koa = v !== null && typeof v === 'object' && typeof (v as { callback?: unknown }).callback === 'function';
 
@@ -112,7 +119,12 @@ export async function loadApp(
   return app;
 }
 
-async function importApp(spec: AppSpec, forced: 'auto' | AppInterface, cwd: string, onError?: AppErrorHandler): Promise<LoadedApp> {
+async function importApp(
+  spec: AppSpec,
+  forced: 'auto' | AppInterface,
+  cwd: string,
+  onError?: AppErrorHandler,
+): Promise<LoadedApp> {
   const specText = formatAppSpec(spec);
   const file = resolveModule(spec.module, cwd);
   let ns: Record<string, unknown>;
@@ -125,14 +137,21 @@ async function importApp(spec: AppSpec, forced: 'auto' | AppInterface, cwd: stri
   } catch (err) {
     // As in Gunicorn, a module that is found but throws (a syntax error, a
     // missing dependency of its own) is a boot error (3), not a load error (4).
-    throw new TsuError('TSU_ERR_APP_IMPORT', `app module ${path.relative(cwd, file) || file} failed to import: ${describeError(err)}`, { cause: err });
+    throw new TsuError(
+      'TSU_ERR_APP_IMPORT',
+      `app module ${path.relative(cwd, file) || file} failed to import: ${describeError(err)}`,
+      { cause: err },
+    );
   }
 
   let value: unknown;
   if (spec.exportName === undefined) {
     value = ns.default;
     if (value === undefined) {
-      throw new TsuError('TSU_ERR_APP_EXPORT', `app module ${spec.module} has no default export; name one as ${spec.module}:EXPORT (exports: ${exportNames(ns)})`);
+      throw new TsuError(
+        'TSU_ERR_APP_EXPORT',
+        `app module ${spec.module} has no default export; name one as ${spec.module}:EXPORT (exports: ${exportNames(ns)})`,
+      );
     }
   } else {
     // A CJS module's named exports may only be visible on its default (module.exports).
@@ -140,14 +159,20 @@ async function importApp(spec: AppSpec, forced: 'auto' | AppInterface, cwd: stri
     const cjsIsObject = cjs !== null && (typeof cjs === 'object' || typeof cjs === 'function');
     value = spec.exportName in ns ? ns[spec.exportName] : cjsIsObject ? cjs?.[spec.exportName] : undefined;
     if (value === undefined) {
-      throw new TsuError('TSU_ERR_APP_EXPORT', `app module ${spec.module} has no export ${JSON.stringify(spec.exportName)} (exports: ${exportNames(ns)})`);
+      throw new TsuError(
+        'TSU_ERR_APP_EXPORT',
+        `app module ${spec.module} has no export ${JSON.stringify(spec.exportName)} (exports: ${exportNames(ns)})`,
+      );
     }
   }
 
   const exported = value;
   if (spec.args) {
     if (typeof value !== 'function') {
-      throw new TsuError('TSU_ERR_APP_EXPORT', `${spec.module}:${spec.exportName} is called as a factory but is ${typeof value}, not a function`);
+      throw new TsuError(
+        'TSU_ERR_APP_EXPORT',
+        `${spec.module}:${spec.exportName} is called as a factory but is ${typeof value}, not a function`,
+      );
     }
     try {
       value = await (value as (...a: unknown[]) => unknown)(...spec.args);

@@ -92,10 +92,18 @@ describe.runIf(TRACE_V8).each([
   ['fetch', 'inline-probe-fetch.mjs', 'inlineProbeFetch'],
 ])('%s interface (V8 inlining trace)', (_iface, fixture, probe) => {
   it(`${probe} is inlined only into the thunk that calls it, never into the worker's request path`, async () => {
-    const s = start([fixture, '-w', '1', '-b', '127.0.0.1:0', '--log-level', 'debug'], { nodeArgs: ['--trace-turbo-inlining'] });
+    const s = start([fixture, '-w', '1', '-b', '127.0.0.1:0', '--log-level', 'debug'], {
+      nodeArgs: ['--trace-turbo-inlining'],
+    });
     const port = await s.port();
     await s.readyWorkers(1);
-    const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 8, durationMs: 30_000, maxRequests: 400_000, keepAlive: true });
+    const load = startLoad({
+      url: `http://127.0.0.1:${port}/`,
+      concurrency: 8,
+      durationMs: 30_000,
+      maxRequests: 400_000,
+      keepAlive: true,
+    });
     try {
       // Both must have happened, or the check below would pass without testing anything.
       await waitFor(
@@ -103,7 +111,9 @@ describe.runIf(TRACE_V8).each([
         () => {
           const seen = inlinings(s.stdout);
           // Something inlined into the probe: TurboFan has compiled it.
-          return seen.some((i) => i.caller === 'handleRequest') && seen.some((i) => i.callee === probe || i.caller === probe);
+          return (
+            seen.some((i) => i.caller === 'handleRequest') && seen.some((i) => i.callee === probe || i.caller === probe)
+          );
         },
         30_000,
         100,
@@ -112,7 +122,11 @@ describe.runIf(TRACE_V8).each([
       const r = await load.stop();
       expect(r.ok).toBeGreaterThan(0);
     }
-    const into = new Set(inlinings(s.stdout).filter((i) => i.callee === probe).map((i) => i.caller));
+    const into = new Set(
+      inlinings(s.stdout)
+        .filter((i) => i.callee === probe)
+        .map((i) => i.caller),
+    );
     into.delete('appThunk');
     expect([...into], `${probe} was compiled into these functions`).toEqual([]);
   }, 60_000);

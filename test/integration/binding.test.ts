@@ -78,10 +78,15 @@ describe.runIf(unsupported === null).each([
     const [blueWorker] = blue.workers();
     const [greenWorker] = green.workers();
     const seen = new Set<number>();
-    await waitFor('both arbiters to answer on the shared port', async () => {
-      seen.add(await servedBy(port));
-      return seen.has(blueWorker!) && seen.has(greenWorker!);
-    }, 10_000, 0);
+    await waitFor(
+      'both arbiters to answer on the shared port',
+      async () => {
+        seen.add(await servedBy(port));
+        return seen.has(blueWorker!) && seen.has(greenWorker!);
+      },
+      10_000,
+      0,
+    );
     expect([...seen].sort()).toEqual([blueWorker, greenWorker].sort());
 
     blue.signal('SIGTERM');

@@ -5,7 +5,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { childPids, cleanup, cmdline, copyFixture, get, isAlive, readLines, runCli, tmpDir, waitFileLine, waitFor } from './harness.js';
+import {
+  childPids,
+  cleanup,
+  cmdline,
+  copyFixture,
+  get,
+  isAlive,
+  readLines,
+  runCli,
+  tmpDir,
+  waitFileLine,
+  waitFor,
+} from './harness.js';
 
 afterEach(cleanup);
 
@@ -19,10 +31,13 @@ describe('-D/--daemon', () => {
     let daemonWorkers: number[] = [];
     try {
       const t0 = Date.now();
-      const r = await runCli(['node-app.mjs', '-D', '-p', pidfile, '--error-logfile', logFile, '-b', '127.0.0.1:0', '-w', '1'], {
-        cwd: dir,
-        timeoutMs: 5000,
-      });
+      const r = await runCli(
+        ['node-app.mjs', '-D', '-p', pidfile, '--error-logfile', logFile, '-b', '127.0.0.1:0', '-w', '1'],
+        {
+          cwd: dir,
+          timeoutMs: 5000,
+        },
+      );
       expect(r.code, r.stderr).toBe(0);
       expect(Date.now() - t0).toBeLessThan(5000);
       daemonPid = await waitFor('the pidfile', () => {

@@ -46,7 +46,17 @@ function trickler(port: number, everyMs: number) {
 
 describe('slow clients', () => {
   it('200 tricklers: a normal client is as fast as without them; each gets 408 after --headers-timeout', async () => {
-    const s = start(['hardening-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--headers-timeout', '3', '--log-level', 'debug']);
+    const s = start([
+      'hardening-app.mjs',
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '--headers-timeout',
+      '3',
+      '--log-level',
+      'debug',
+    ]);
     const port = await s.port();
     await s.readyWorkers(1);
     const [pid] = s.workers();
@@ -69,7 +79,10 @@ describe('slow clients', () => {
         latencies.push(r.ms);
         await new Promise((res) => setTimeout(res, 50));
       }
-      expect(slow.every((t) => t.closedAt === null), 'tricklers were cut before --headers-timeout').toBe(true);
+      expect(
+        slow.every((t) => t.closedAt === null),
+        'tricklers were cut before --headers-timeout',
+      ).toBe(true);
       expect(latencies.length).toBeGreaterThanOrEqual(10);
       const worst = Math.max(...latencies);
       const why = `latencies: ${latencies.join(', ')} ms; baseline ${baseline.toFixed(1)} ms`;
@@ -90,7 +103,17 @@ describe('slow clients', () => {
   });
 
   it('a connection that sends nothing gets 408 after --headers-timeout', async () => {
-    const s = start(['hardening-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--headers-timeout', '1', '--log-level', 'debug']);
+    const s = start([
+      'hardening-app.mjs',
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '--headers-timeout',
+      '1',
+      '--log-level',
+      'debug',
+    ]);
     const port = await s.port();
     await s.readyWorkers(1);
     const r = await sendRaw(port, '', { timeoutMs: 5000 });
@@ -101,7 +124,19 @@ describe('slow clients', () => {
   });
 
   it('a stalled request body gets 408 after --request-read-timeout; a trickled one too; others are served meanwhile', async () => {
-    const s = start(['hardening-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--headers-timeout', '1', '--request-read-timeout', '2', '--log-level', 'debug']);
+    const s = start([
+      'hardening-app.mjs',
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '--headers-timeout',
+      '1',
+      '--request-read-timeout',
+      '2',
+      '--log-level',
+      'debug',
+    ]);
     const port = await s.port();
     await s.readyWorkers(1);
     const head = 'POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n';

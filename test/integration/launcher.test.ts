@@ -11,7 +11,11 @@ function runAs(version: string, args: string[]) {
   const fake =
     `Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '${version}' } });` +
     `Object.defineProperty(process, 'version', { value: 'v${version}' });`;
-  return spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(fake)}`, BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 15_000 });
+  return spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(fake)}`, BIN, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 15_000,
+  });
 }
 
 describe('the launcher', () => {

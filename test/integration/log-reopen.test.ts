@@ -14,7 +14,17 @@ describe('USR1', () => {
     const dir = tmpDir();
     const logFile = path.join(dir, 'error.log');
     const rotated = `${logFile}.1`;
-    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--log-level', 'debug', '--error-logfile', logFile]);
+    const s = start([
+      'node-app.mjs',
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '--log-level',
+      'debug',
+      '--error-logfile',
+      logFile,
+    ]);
     await waitFileLine(logFile, /is ready$/);
     const port = Number((await waitFileLine(logFile, /Listening at: http:\/\/127\.0\.0\.1:(\d+) /))[1]);
     const [worker] = s.workers();
@@ -27,10 +37,15 @@ describe('USR1', () => {
     await waitFileLine(rotated, /Handling signal: usr1/);
 
     // The existing worker reopens too: its request errors reach the new file.
-    const after = await waitFor('a worker error line in the new log', async () => {
-      await get(`http://127.0.0.1:${port}/boom?after`);
-      return readLines(logFile).find((l) => /Error handling request GET \/boom\?after/.test(l));
-    }, 5000, 100);
+    const after = await waitFor(
+      'a worker error line in the new log',
+      async () => {
+        await get(`http://127.0.0.1:${port}/boom?after`);
+        return readLines(logFile).find((l) => /Error handling request GET \/boom\?after/.test(l));
+      },
+      5000,
+      100,
+    );
     expect(linePid(after)).toBe(worker);
 
     // New lines from the master and from a new worker go to the new file only.
@@ -67,7 +82,10 @@ if (cluster.isWorker) await new Promise((r) => setTimeout(r, 1500));
 export default { postFork() {} };
 `,
     );
-    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--log-level', 'debug', '--error-logfile', logFile], { cwd: dir });
+    const s = start(
+      ['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--log-level', 'debug', '--error-logfile', logFile],
+      { cwd: dir },
+    );
     const port = Number((await waitFileLine(logFile, /Listening at: http:\/\/127\.0\.0\.1:(\d+) /))[1]);
     const worker = Number((await waitFileLine(logFile, /Booting worker with pid: (\d+)/))[1]);
     expect(readLines(logFile).join('\n')).not.toMatch(/is ready$/m);

@@ -53,7 +53,8 @@ export function sendRaw(port: number, bytes: string | Buffer, opts: RawOptions =
     const timer = setTimeout(() => finish(false), opts.timeoutMs ?? 5000);
     socket.on('data', (d) => {
       chunks.push(d);
-      if (opts.untilStatuses && parseStatuses(Buffer.concat(chunks).toString('latin1')).length >= opts.untilStatuses) finish(false);
+      if (opts.untilStatuses && parseStatuses(Buffer.concat(chunks).toString('latin1')).length >= opts.untilStatuses)
+        finish(false);
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       error = err.code ?? err.message;

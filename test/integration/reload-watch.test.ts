@@ -30,15 +30,19 @@ describe('--reload', () => {
 
     fs.writeFileSync(path.join(dir, 'app.mjs'), app(2));
     await s.waitLog(/Reloading: .*app\.mjs changed/, 5000);
-    const newPids = await waitFor('only v2 from 2 new workers', async () => {
-      const w = s.workers();
-      if (w.length !== 2 || w.some((p) => oldPids.includes(p))) return null;
-      for (let i = 0; i < 4; i++) {
-        const [v, pid] = (await get(`http://127.0.0.1:${port}/`)).body.trim().split(' ');
-        if (v !== 'v2' || !w.includes(Number(pid))) return null;
-      }
-      return w;
-    }, 10_000);
+    const newPids = await waitFor(
+      'only v2 from 2 new workers',
+      async () => {
+        const w = s.workers();
+        if (w.length !== 2 || w.some((p) => oldPids.includes(p))) return null;
+        for (let i = 0; i < 4; i++) {
+          const [v, pid] = (await get(`http://127.0.0.1:${port}/`)).body.trim().split(' ');
+          if (v !== 'v2' || !w.includes(Number(pid))) return null;
+        }
+        return w;
+      },
+      10_000,
+    );
     const result = await load.stop();
     expect(failedCount(result), describeFailures(result)).toBe(0);
     expect(result.bodies.size).toBeGreaterThan(0);
@@ -49,10 +53,14 @@ describe('--reload', () => {
     fs.writeFileSync(path.join(dir, 'node_modules', 'dep', 'new.js'), 'module.exports = 3;\n');
     fs.writeFileSync(path.join(dir, '.cache', 'x'), '2\n');
     const windowEnd = Date.now() + 1000;
-    await waitFor('the observation window to pass without a reload', () => {
-      if (s.countLog(/Reloading:/) !== 1) throw new Error(`reloaded on an ignored path:\n${s.log}`);
-      return Date.now() >= windowEnd;
-    }, 3000);
+    await waitFor(
+      'the observation window to pass without a reload',
+      () => {
+        if (s.countLog(/Reloading:/) !== 1) throw new Error(`reloaded on an ignored path:\n${s.log}`);
+        return Date.now() >= windowEnd;
+      },
+      3000,
+    );
     expect(s.countLog(/Reloading:/)).toBe(1);
     expect(s.workers().sort()).toEqual([...newPids].sort());
     // …while the watcher is still alive: a change elsewhere does reload.

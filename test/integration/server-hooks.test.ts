@@ -78,7 +78,8 @@ describe('server hooks from a config file', () => {
     const boot = calls().map((c) => c.name);
     expect(boot[0]).toBe('onStarting');
     const idx = (n: string) => boot.indexOf(n);
-    for (const n of ['preFork', 'postFork', 'postWorkerInit', 'whenReady']) expect(idx(n), `${n} in ${boot.join(',')}`).toBeGreaterThan(-1);
+    for (const n of ['preFork', 'postFork', 'postWorkerInit', 'whenReady'])
+      expect(idx(n), `${n} in ${boot.join(',')}`).toBeGreaterThan(-1);
     expect(idx('onStarting')).toBeLessThan(idx('preFork'));
     expect(idx('preFork')).toBeLessThan(idx('postFork'));
     expect(idx('postFork')).toBeLessThan(idx('postWorkerInit'));
@@ -110,8 +111,14 @@ describe('server hooks from a config file', () => {
     for (const [url, pid] of served) {
       const pre = named('preRequest').filter((c) => c.fields.url === url);
       const post = named('postRequest').filter((c) => c.fields.url === url);
-      expect(pre.map((c) => c.pid), `preRequest for ${url}`).toEqual([pid]);
-      expect(post.map((c) => c.pid), `postRequest for ${url}`).toEqual([pid]);
+      expect(
+        pre.map((c) => c.pid),
+        `preRequest for ${url}`,
+      ).toEqual([pid]);
+      expect(
+        post.map((c) => c.pid),
+        `postRequest for ${url}`,
+      ).toEqual([pid]);
       expect(post[0]!.fields.status).toBe('200');
     }
 
@@ -120,14 +127,23 @@ describe('server hooks from a config file', () => {
     s.signal('SIGHUP');
     await waitFor('onReload', () => named('onReload').length === 1);
     expect(named('onReload')[0]).toMatchObject({ pid: master, fields: { gen: '2' } });
-    const finalWorkers = await waitFor('2 new workers, old ones gone', () => {
-      const w = s.workers();
-      return w.length === 2 && w.every((p) => !beforeHup.includes(p)) && beforeHup.every((p) => !isAlive(p)) ? w : null;
-    }, 15_000);
+    const finalWorkers = await waitFor(
+      '2 new workers, old ones gone',
+      () => {
+        const w = s.workers();
+        return w.length === 2 && w.every((p) => !beforeHup.includes(p)) && beforeHup.every((p) => !isAlive(p))
+          ? w
+          : null;
+      },
+      15_000,
+    );
     // The retired workers stopped gracefully: workerExit in each, childExit for each in the master.
     await waitFor('childExit for the retired workers', () => named('childExit').length === 2);
     for (const p of beforeHup) {
-      expect(named('workerExit').filter((c) => c.pid === p), `workerExit in retired ${p}`).toHaveLength(1);
+      expect(
+        named('workerExit').filter((c) => c.pid === p),
+        `workerExit in retired ${p}`,
+      ).toHaveLength(1);
     }
 
     // TERM: workerExit in each worker, childExit per worker in the master, onExit last.
@@ -135,8 +151,14 @@ describe('server hooks from a config file', () => {
     expect(await s.waitExit()).toEqual({ code: 0, signal: null });
     const all = calls();
     for (const p of finalWorkers) {
-      expect(all.filter((c) => c.name === 'workerExit' && c.pid === p), `workerExit in ${p}`).toHaveLength(1);
-      expect(all.filter((c) => c.name === 'childExit' && c.fields.child === String(p)), `childExit for ${p}`).toHaveLength(1);
+      expect(
+        all.filter((c) => c.name === 'workerExit' && c.pid === p),
+        `workerExit in ${p}`,
+      ).toHaveLength(1);
+      expect(
+        all.filter((c) => c.name === 'childExit' && c.fields.child === String(p)),
+        `childExit for ${p}`,
+      ).toHaveLength(1);
     }
     expect(all.at(-1)).toMatchObject({ name: 'onExit', pid: master });
     expect(all.filter((c) => c.name === 'onExit')).toHaveLength(1);
@@ -145,7 +167,12 @@ describe('server hooks from a config file', () => {
     const forked = all.filter((c) => c.name === 'postFork').map((c) => c.pid);
     expect(forked).toHaveLength(4);
     expect(all.filter((c) => c.name === 'preFork')).toHaveLength(4);
-    expect(all.filter((c) => c.name === 'childExit').map((c) => Number(c.fields.child)).sort()).toEqual([...forked].sort());
+    expect(
+      all
+        .filter((c) => c.name === 'childExit')
+        .map((c) => Number(c.fields.child))
+        .sort(),
+    ).toEqual([...forked].sort());
     expect(all.filter((c) => c.name === 'whenReady')).toHaveLength(1);
     expect(all.filter((c) => c.name === 'workerInt')).toHaveLength(0);
 
@@ -168,7 +195,11 @@ describe('server hooks from a config file', () => {
     s.signal('SIGINT');
     expect(await s.waitExit()).toEqual({ code: 0, signal: null });
     const all = hookCalls(hookLog);
-    for (const p of workers) expect(all.filter((c) => c.name === 'workerInt' && c.pid === p), `workerInt in ${p}`).toHaveLength(1);
+    for (const p of workers)
+      expect(
+        all.filter((c) => c.name === 'workerInt' && c.pid === p),
+        `workerInt in ${p}`,
+      ).toHaveLength(1);
     expect(all.filter((c) => c.name === 'workerExit')).toHaveLength(0);
     expect(all.at(-1)).toMatchObject({ name: 'onExit', pid: s.pid });
   });
@@ -213,7 +244,7 @@ describe('server hooks from a config file', () => {
     copyFixture(dir);
     const hookLog = path.join(dir, 'hooks.log');
     // The top level appends a line too: proof that the config file was evaluated.
-    writeHookConfig(dir, hookLog, "w(`config-evaluated pid=${process.pid}`);");
+    writeHookConfig(dir, hookLog, 'w(`config-evaluated pid=${process.pid}`);');
     const r = await runCli(['--check-config', 'node-app.mjs'], { cwd: dir });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Config OK/);

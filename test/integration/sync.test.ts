@@ -99,7 +99,9 @@ describe('-k sync', () => {
     const r = await get(srv.url('/wait?ms=3000'));
     expect(r.status).toBe(504);
     expect(Date.now() - t0).toBeLessThan(2000);
-    const m = await srv.s.waitLog(/\[CRITICAL\] WORKER TIMEOUT \(pid:(\d+)\) serving GET \/wait: over --timeout 1 s; answered 504/);
+    const m = await srv.s.waitLog(
+      /\[CRITICAL\] WORKER TIMEOUT \(pid:(\d+)\) serving GET \/wait: over --timeout 1 s; answered 504/,
+    );
     const pid = Number(m[1]);
     await srv.s.waitLog(new RegExp(`Worker \\(pid:${pid}\\) exited after WORKER TIMEOUT`));
     await srv.s.readyWorkers(3);
@@ -120,6 +122,8 @@ describe('-k sync', () => {
     const { runCli } = await import('./harness.js');
     const r = await runCli(['sync-app.mjs', '--threads', '4']);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toMatch(/^tsunicorn: error: invalid value for --threads: "4" \(expected 1; tsunicorn workers run one JavaScript thread each: use -k async/);
+    expect(r.stderr.trim()).toMatch(
+      /^tsunicorn: error: invalid value for --threads: "4" \(expected 1; tsunicorn workers run one JavaScript thread each: use -k async/,
+    );
   });
 });

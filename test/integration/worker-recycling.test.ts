@@ -28,28 +28,37 @@ export default (req, res) => {
 `,
     );
     // -t 3: a heartbeat every 750 ms, so the 3 strikes take about 2 s.
-    const s = start(['hog.mjs', '-w', '1', '-t', '3', '--max-worker-memory', '80', '-b', '127.0.0.1:0', '--log-level', 'debug'], { cwd: dir });
+    const s = start(
+      ['hog.mjs', '-w', '1', '-t', '3', '--max-worker-memory', '80', '-b', '127.0.0.1:0', '--log-level', 'debug'],
+      { cwd: dir },
+    );
     const port = await s.port();
     await s.readyWorkers(1);
     const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 4, durationMs: 15_000, keepAlive: true });
     const hog = await get(`http://127.0.0.1:${port}/hog`);
     expect(hog.status).toBe(200);
     const hogPid = Number(hog.body.trim().split(' ')[1]);
-    const m = await s.waitLog(/Worker \(pid:(\d+)\) uses (\d+) MB, above --max-worker-memory 80 MB; replacing it/, 10_000);
+    const m = await s.waitLog(
+      /Worker \(pid:(\d+)\) uses (\d+) MB, above --max-worker-memory 80 MB; replacing it/,
+      10_000,
+    );
     expect(Number(m[1])).toBe(hogPid);
     expect(Number(m[2])).toBeGreaterThan(80);
-    await waitFor('the hog to exit and a new worker to serve', async () => {
-      if (isAlive(hogPid)) return false;
-      const r = await get(`http://127.0.0.1:${port}/`);
-      return r.status === 200 && r.body.startsWith('ok ') && !r.body.includes(String(hogPid));
-    }, 10_000);
+    await waitFor(
+      'the hog to exit and a new worker to serve',
+      async () => {
+        if (isAlive(hogPid)) return false;
+        const r = await get(`http://127.0.0.1:${port}/`);
+        return r.status === 200 && r.body.startsWith('ok ') && !r.body.includes(String(hogPid));
+      },
+      10_000,
+    );
     const result = await load.stop();
     expect(failedCount(result), describeFailures(result)).toBe(0);
     expect(s.countLog(/above --max-worker-memory/)).toBe(1);
     expect(s.workers()).toHaveLength(1);
   });
 });
-
 
 describe('crash backoff', () => {
   it('workers that die right after boot are restarted with a backoff, not in a loop; TERM still exits 0', async () => {
@@ -63,11 +72,15 @@ describe('crash backoff', () => {
     const t0 = Date.now();
     // Without a backoff a worker boots every ~150 ms (about 20 in 3 s); with it, far fewer.
     const BOUND = 8;
-    await waitFor(`3 s to pass with at most ${BOUND} boots`, () => {
-      const boots = s.countLog(/Booting worker with pid/);
-      if (boots > BOUND) throw new Error(`${boots} boots within ${Date.now() - t0} ms:\n${s.log}`);
-      return Date.now() - t0 >= 3000;
-    }, 5000);
+    await waitFor(
+      `3 s to pass with at most ${BOUND} boots`,
+      () => {
+        const boots = s.countLog(/Booting worker with pid/);
+        if (boots > BOUND) throw new Error(`${boots} boots within ${Date.now() - t0} ms:\n${s.log}`);
+        return Date.now() - t0 >= 3000;
+      },
+      5000,
+    );
     expect(s.countLog(/Booting worker with pid/)).toBeLessThanOrEqual(BOUND);
     expect(s.countLog(/Booting worker with pid/)).toBeGreaterThanOrEqual(3);
     expect(isAlive(s.pid)).toBe(true);
@@ -76,10 +89,19 @@ describe('crash backoff', () => {
   });
 });
 
-
 describe('retiring worker', () => {
   it('with --graceful-timeout 1 and a 20 s request in flight, TTIN+TTOU: the old worker is gone ~1 s later; serving continues', async () => {
-    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--graceful-timeout', '1', '--log-level', 'debug']);
+    const s = start([
+      'node-app.mjs',
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '--graceful-timeout',
+      '1',
+      '--log-level',
+      'debug',
+    ]);
     const port = await s.port();
     await s.readyWorkers(1);
     const [old] = s.workers();
@@ -95,7 +117,11 @@ describe('retiring worker', () => {
     const took = Date.now() - retiredAt;
     expect(took).toBeGreaterThanOrEqual(700);
     expect(took).toBeLessThan(3000);
-    expect(s.log).toMatch(new RegExp(`Worker \\(pid:${old}\\) did not exit in time; sending SIGKILL|Worker \\(pid: ${old}\\) did not finish within the graceful timeout`));
+    expect(s.log).toMatch(
+      new RegExp(
+        `Worker \\(pid:${old}\\) did not exit in time; sending SIGKILL|Worker \\(pid: ${old}\\) did not finish within the graceful timeout`,
+      ),
+    );
     const cut = await slow;
     expect(cut instanceof Error || cut.status !== 200, 'the 20 s request cannot have completed').toBe(true);
     for (let i = 0; i < 3; i++) {

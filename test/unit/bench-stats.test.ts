@@ -23,7 +23,13 @@ describe('confidence interval of the median', () => {
   });
 
   it('is part of every summary figure', () => {
-    expect(stat([0.9, 1.1, 1.0, 0.95, 1.05])).toEqual({ median: 1, min: 0.9, max: 1.1, n: 5, ci: { lo: 0.9, hi: 1.1 } });
+    expect(stat([0.9, 1.1, 1.0, 0.95, 1.05])).toEqual({
+      median: 1,
+      min: 0.9,
+      max: 1.1,
+      n: 5,
+      ci: { lo: 0.9, hi: 1.1 },
+    });
     expect(stat([1, 2])?.ci).toBeNull();
   });
 });
@@ -32,8 +38,14 @@ describe('extra rounds', () => {
   const check = (decided: boolean, needs: { server: string; workloads: string[] }[]) => ({ decided, needs });
   it('run the servers and workloads of the undecided targets only', () => {
     const needs = undecidedNeeds([
-      check(false, [{ server: 'tsu-async', workloads: ['ka'] }, { server: 'cluster-none', workloads: ['ka'] }]),
-      check(false, [{ server: 'tsu-async', workloads: ['close'] }, { server: 'pm2', workloads: ['close'] }]),
+      check(false, [
+        { server: 'tsu-async', workloads: ['ka'] },
+        { server: 'cluster-none', workloads: ['ka'] },
+      ]),
+      check(false, [
+        { server: 'tsu-async', workloads: ['close'] },
+        { server: 'pm2', workloads: ['close'] },
+      ]),
       check(true, [{ server: 'tsu-fetch', workloads: ['ka'] }]),
       check(false, [{ server: 'node-http', workloads: [] }]),
     ] as never);
@@ -57,17 +69,40 @@ describe('A/A control', () => {
       server,
       round: r,
       results: {
-        ka: { rps: v, latencyMs: { p99: 1 }, socketErrors: {}, non2xx: 0, wrkCpu: 0, serverCpu: 0, rootCpu: null, cpuUsPerReq: null, busiestWorkerCpuShare: null, busiestWorkerConnShare: null, peakTotalRss: 0, peakRootRss: 0 },
+        ka: {
+          rps: v,
+          latencyMs: { p99: 1 },
+          socketErrors: {},
+          non2xx: 0,
+          wrkCpu: 0,
+          serverCpu: 0,
+          rootCpu: null,
+          cpuUsPerReq: null,
+          busiestWorkerCpuShare: null,
+          busiestWorkerConnShare: null,
+          peakTotalRss: 0,
+          peakRootRss: 0,
+        },
       },
     }));
   const ORDER = ['tsu-async', 'tsu-async-aa', 'cluster-none', 'cluster-rr', 'pm2'];
   /** Seven rounds: tsunicorn at `ratio` of the best cluster mode, its second copy at `aa[i]` of it. */
   const runs = (ratio: number, aa: number[]) =>
-    aa.flatMap((k, i) => round(i + 1, { 'tsu-async': 100 * ratio, 'tsu-async-aa': 100 * ratio * k, 'cluster-none': 100, 'cluster-rr': 90, pm2: 100 * ratio }));
+    aa.flatMap((k, i) =>
+      round(i + 1, {
+        'tsu-async': 100 * ratio,
+        'tsu-async-aa': 100 * ratio * k,
+        'cluster-none': 100,
+        'cluster-rr': 90,
+        pm2: 100 * ratio,
+      }),
+    );
   const targets = (raw: unknown[]) => evaluate(raw, summarise(raw, ORDER));
 
   it('resolution: how far the CI of the copy/original ratio reaches from 1.00×', () => {
-    expect(aaControl({ ka: stat([0.97, 0.99, 1.0, 1.01, 1.06]) })).toEqual([{ workload: 'ka', stat: expect.anything(), floor: 0.06 }]);
+    expect(aaControl({ ka: stat([0.97, 0.99, 1.0, 1.01, 1.06]) })).toEqual([
+      { workload: 'ka', stat: expect.anything(), floor: 0.06 },
+    ]);
     expect(aaControl({ ka: stat([0.9, 1.02]) })[0]!.floor).toBeCloseTo(0.04, 10);
     expect(aaControl({ close: null })).toEqual([{ workload: 'close', stat: null, floor: undefined }]);
   });
@@ -80,9 +115,13 @@ describe('A/A control', () => {
     expect(ka(runs(0.93, tight))).toMatchObject({ status: 'FAIL', belowResolution: false });
     expect(ka(runs(0.93, wide))).toMatchObject({ status: 'FAIL', belowResolution: true });
     expect(ka(runs(0.97, wide))).toMatchObject({ status: 'PASS', belowResolution: true });
-    expect(targets(runs(0.93, wide)).control.find((k: { workload: string }) => k.workload === 'ka')!.stat).toMatchObject({ median: 1, n: 7 });
+    expect(
+      targets(runs(0.93, wide)).control.find((k: { workload: string }) => k.workload === 'ka')!.stat,
+    ).toMatchObject({ median: 1, n: 7 });
     // Targets that are not a req/s ratio under one workload get no mark.
-    expect(targets(runs(0.93, wide)).checks.find((c: { id: string }) => c.id === 'p99-vs-cluster')).not.toHaveProperty('belowResolution');
+    expect(targets(runs(0.93, wide)).checks.find((c: { id: string }) => c.id === 'p99-vs-cluster')).not.toHaveProperty(
+      'belowResolution',
+    );
   });
 
   it('runs in the extra rounds beside the targets it gives a resolution to', () => {

@@ -7,11 +7,21 @@ import { lazyRequest } from '../../src/worker/lazy-request.js';
 function fakeReq(method: string, body?: string): IncomingMessage {
   const stream = new PassThrough();
   if (body !== undefined) stream.end(body);
-  return Object.assign(stream, { method, url: '/p?q=1', rawHeaders: ['Host', 'x.test', 'X-A', '1'], headers: { host: 'x.test', 'x-a': '1' } }) as unknown as IncomingMessage;
+  return Object.assign(stream, {
+    method,
+    url: '/p?q=1',
+    rawHeaders: ['Host', 'x.test', 'X-A', '1'],
+    headers: { host: 'x.test', 'x-a': '1' },
+  }) as unknown as IncomingMessage;
 }
 
 const build = (req: IncomingMessage, url: string, headers: Headers, signal: AbortSignal) =>
-  new Request(url, { method: req.method, headers, signal, ...(req.method === 'POST' ? { body: 'hello body', duplex: 'half' } : {}) } as RequestInit);
+  new Request(url, {
+    method: req.method,
+    headers,
+    signal,
+    ...(req.method === 'POST' ? { body: 'hello body', duplex: 'half' } : {}),
+  } as RequestInit);
 
 describe('lazyRequest', () => {
   it('is a Request; method, url and headers do not build the real one', () => {

@@ -14,7 +14,9 @@ describe("the launcher's Node.js version check", () => {
   });
 
   it('agrees with package.json "engines"', () => {
-    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { engines: { node: string } };
+    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      engines: { node: string };
+    };
     expect(pkg.engines.node).toBe(ENGINES);
     expect(ENGINES).toBe('^20.19.0 || >=22.12.0');
   });
