@@ -414,7 +414,7 @@ export async function ctlMain(
   }
   try {
     const { request, top, json, timeoutMs, serverArgs } = parse(argv);
-    let settings;
+    let settings: Awaited<ReturnType<typeof resolveConfig>>['settings'];
     try {
       ({ settings } = await resolveConfig({ argv: serverArgs, env, cwd }));
     } catch (err) {

@@ -99,7 +99,7 @@ function mayHaveConfig(cwd: string): boolean {
 export async function loadConfigFile(explicitPath: string | null, cwd: string): Promise<LoadedConfigFile | null> {
   const where = explicitPath ? path.resolve(cwd, explicitPath) : cwd;
   if (!explicitPath && !mayHaveConfig(cwd)) return null;
-  let result;
+  let result: Awaited<ReturnType<Awaited<ReturnType<typeof explorer>>['search']>>;
   try {
     result = explicitPath ? await (await explorer()).load(where) : await (await explorer()).search(where);
   } catch (err) {

@@ -201,7 +201,7 @@ export function addressList(): Kind<string[]> {
     meta: 'ADDRESSES',
     parse(raw) {
       const items = typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : null;
-      if (!items || !items.every((s) => typeof s === 'string')) return no(allowed);
+      if (!items?.every((s) => typeof s === 'string')) return no(allowed);
       const out = (items as string[]).map((s) => s.trim()).filter((s) => s !== '');
       for (const item of out) {
         if (item !== '*' && !isAddressOrNetwork(item)) return no(`${allowed} (${JSON.stringify(item)} is neither)`);

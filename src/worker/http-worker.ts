@@ -334,8 +334,7 @@ export class HttpWorker {
     const proxy = this.proxyPeers && info.address.kind === 'tcp' ? this.proxyPeers : null;
     server.on('connection', (socket: Socket) => {
       this.onConnection(socket);
-      if (proxy && proxy.has(normalizeAddress(socket.remoteAddress ?? '')))
-        this.readProxy(server, socket, inner, headersMs);
+      if (proxy?.has(normalizeAddress(socket.remoteAddress ?? ''))) this.readProxy(server, socket, inner, headersMs);
       else for (const fn of inner) fn.call(server, socket);
     });
     // Malformed input gets a short response and a close; the worker and other connections carry on.

@@ -84,8 +84,8 @@ describe('--secure-scheme-headers and --forwarded-allow-ips *', () => {
 function proxyV2(src: string, srcPort: number, dst = '127.0.0.1', dstPort = 80, command = 0x21): Buffer {
   const sig = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
   const addr = Buffer.alloc(12);
-  src.split('.').forEach((o, i) => (addr[i] = Number(o)));
-  dst.split('.').forEach((o, i) => (addr[4 + i] = Number(o)));
+  for (const [i, o] of src.split('.').entries()) addr[i] = Number(o);
+  for (const [i, o] of dst.split('.').entries()) addr[4 + i] = Number(o);
   addr.writeUInt16BE(srcPort, 8);
   addr.writeUInt16BE(dstPort, 10);
   return Buffer.concat([sig, Buffer.from([command, 0x11, 0, 12]), addr]);

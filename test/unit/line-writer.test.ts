@@ -16,7 +16,7 @@ describe('LineWriter', () => {
     await w.drain();
     const got = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
     expect(got).toHaveLength(5000);
-    got.forEach((l, i) => expect(l.startsWith(`line ${i} `)).toBe(true));
+    for (const [i, l] of got.entries()) expect(l.startsWith(`line ${i} `)).toBe(true);
     w.close();
   });
 
