@@ -25,10 +25,11 @@ export function slack(fairShare: number): number {
 /**
  * How many connections a worker holding `mine` should close, given every ready
  * worker's count (its own included). 0 when it is within its share and slack.
+ * `exact`: no slack, for a canary on trial, which otherwise may get no keep-alive connection to be judged on.
  */
-export function connectionsToShed(mine: number, readyCounts: readonly number[]): number {
+export function connectionsToShed(mine: number, readyCounts: readonly number[], exact = false): number {
   if (readyCounts.length < 2) return 0;
   const total = readyCounts.reduce((a, b) => a + b, 0);
   const fair = Math.ceil(total / readyCounts.length);
-  return Math.max(0, mine - fair - slack(fair));
+  return Math.max(0, mine - fair - (exact ? 0 : slack(fair)));
 }

@@ -102,7 +102,7 @@ export class WorkerPool {
     if (settings.workerClass !== 'async' || settings.keepAlive === 0 || w.state !== WorkerState.Ready) return;
     const counts: number[] = [];
     for (const o of this.byId.values()) if (o.state === WorkerState.Ready) counts.push(o.connections);
-    const count = connectionsToShed(w.connections, counts);
+    const count = connectionsToShed(w.connections, counts, this.canary?.onTrial === true);
     if (count > 0) sendToWorker(w, { t: 'shed', count });
   }
 

@@ -7,6 +7,9 @@ describe('keep-alive balance', () => {
     expect(slack(25)).toBe(4);
     expect(connectionsToShed(39, [39, 11])).toBe(10);
     expect(connectionsToShed(11, [39, 11])).toBe(0);
+    // Even spread with a canary at 0: within the slack, unless exact (a canary on trial).
+    expect(connectionsToShed(7, [7, 7, 6, 0])).toBe(0);
+    expect(connectionsToShed(7, [7, 7, 6, 0], true)).toBe(2);
     expect(connectionsToShed(29, [29, 21])).toBe(0);
   });
 
