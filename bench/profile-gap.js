@@ -113,7 +113,7 @@ const median = (xs) => {
   const m = v.length >> 1;
   return v.length % 2
     ? /** @type {number} */ (v[m])
-    : /** @type {number} */ ((v[m - 1]) + /** @type {number} */ (v[m])) / 2;
+    : /** @type {number} */ (v[m - 1] + /** @type {number} */ (v[m])) / 2;
 };
 const keys = new Set(Object.values(runs).flatMap((rs) => rs.flatMap((p) => [...p.perReq.keys()])));
 const rows = [...keys].map((k) => {
