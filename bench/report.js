@@ -152,10 +152,13 @@ export function renderMarkdown(res, notes) {
   L.push('node bench/run.js --rounds 8 --duration 10 --connections 50 --threads 1');
   L.push('node bench/profile.js [--app FILE] [--path /cpu] [--close]   # CPU profile of a worker under load');
   L.push('node bench/hup-rollover.js          # HUP rollover only');
+  L.push(
+    'node bench/profile-gap.js [--close]  # self time per request: one tsunicorn worker vs one raw SCHED_NONE worker',
+  );
   L.push('```', '');
   L.push(
     'Needs `wrk` and `gunicorn` (Debian packages; the bench installs them with `apt-get install -y` when run as' +
-      ' root, and otherwise says how) and PM2 (a devDependency). It exits non-zero when a target is missed. CI' +
+      " root, and otherwise says how) and PM2 (a devDependency). It exits non-zero when a target is missed by more than the A/A control's resolution (a decided FAIL). CI" +
       ' never runs it.',
     '',
   );
@@ -195,9 +198,10 @@ export function renderMarkdown(res, notes) {
     ...((config.maxRounds ?? 0) > config.rounds
       ? [
           `- Then ${extraRounds} extra rounds (at most ${config.maxRounds - config.rounds}) of only` +
-            ' the servers and workloads that a still undecided target compares. A target is undecided while its goal lies' +
-            ' inside the 90 % confidence interval of its median (distribution-free: from the k-th smallest to the k-th' +
-            ' largest per-round figure). The extra rounds stop once every target is decided. One run of a server varies' +
+            ' the servers and workloads (the A/A control included) that a still unsettled target compares. A target is' +
+            ' unsettled while it is UNDECIDED or its goal lies inside the 90 % confidence interval of its median' +
+            ' (distribution-free: from the k-th smallest to the k-th largest per-round figure). The extra rounds stop once' +
+            ' every target is settled. One run of a server varies' +
             " a lot on this box (the A/A control measures how much), so a figure near its goal needs many rounds to settle. The tables below take each server's" +
             ' figures over all the rounds it ran in, so those servers have more rounds behind them than the rest.',
         ]

@@ -2,7 +2,7 @@
 // `npm run bench`: tsunicorn against bare node:http, raw node:cluster (round-robin and
 // SCHED_NONE), PM2 cluster mode and Gunicorn, in interleaved rounds (A B C … B C A …),
 // driven by wrk on 127.0.0.1. Writes bench/results/latest.json and docs/benchmarks.md
-// (with SVG charts), prints the targets as PASS/FAIL and exits 1 when one is missed.
+// (with SVG charts), prints the targets (CPU per request) and exits 1 on a decided FAIL.
 //
 //   node bench/run.js [--quick] [--rounds 5] [--max-rounds 15] [--duration 5] [--warmup 1]
 //                     [--connections 50] [--threads 1] [--only id,id] [--skip id,id]
@@ -10,7 +10,7 @@
 //                     [--out FILE] [--no-docs] [--list]
 // --quick: 2 rounds of 1 s runs, hello world only, no profile, no docs (under 2 minutes).
 // --max-rounds N: after --rounds, more rounds of only the servers a still-undecided target compares
-//   (its goal inside the 90 % confidence interval of the median), until every target is decided or N.
+//   (within the A/A resolution of its goal, or its goal inside the median's 90 % CI), until none is or N.
 // --quiet-wait S: before each server, wait up to S s for other processes to leave the CPU.
 // Not part of CI: the full run takes 20–30 minutes and wants an otherwise idle box.
 import { execFileSync, spawn } from 'node:child_process';
