@@ -248,7 +248,7 @@ export function renderMarkdown(res, notes) {
   L.push(
     'Each ratio target is the median over rounds of a per-round ratio (the server over its baseline, in the same' +
       ' round). It is **UNDECIDED** while that median lies within the A/A resolution of its goal (relative distance),' +
-      ' or when no A/A figure was measured for its metric and workload; only a decided **FAIL** makes the bench exit' +
+      ' or when the A/A control has no resolution for its metric and workload (not run, or under 5 rounds); only a decided **FAIL** makes the bench exit' +
       ' non-zero. The RSS targets are absolute and judged on the median. The 90 % confidence interval of the median' +
       ' says whether more rounds could move it across the goal. The last column repeats the figure over the rounds in' +
       ` which neither compared run shared the box with other work (under ${QUIET} cores of other processes' CPU), for` +
@@ -271,8 +271,8 @@ export function renderMarkdown(res, notes) {
     L.push(
       'tsunicorn async runs twice in every round, the same command at two places in the round. Identical servers' +
         " should give 1.00×; what this run shows instead is the box's noise plus the effect of a server's place in" +
-        ' the round. The resolution is how far from 1.00× the 90 % confidence interval of that ratio reaches (its' +
-        ' min–max under 5 rounds): a ratio target whose median is nearer its goal than that is UNDECIDED, since this' +
+        ' the round. The resolution is how far from 1.00× the 90 % confidence interval of that ratio reaches (none' +
+        ' under 5 rounds, which leaves every ratio target UNDECIDED): a ratio target whose median is nearer its goal than that is UNDECIDED, since this' +
         ' run cannot tell the result from the goal.',
       '',
     );

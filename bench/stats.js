@@ -233,8 +233,8 @@ export function summarise(rawRuns, order) {
  * @typedef {{id: string, name: string, status: Status, actual: number | null, actualText: string,
  *   target: number, targetText: string, quietText: string, rounds: number, ciText: string | null, decided: boolean, needs: Need[],
  *   resolution?: number, resolutionText?: string}} Check
- * status: UNDECIDED when a ratio's median is within the A/A resolution of its goal, or there is no A/A figure
- *   to give it one; only a FAIL fails the run.
+ * status: UNDECIDED when a ratio's median is within the A/A resolution of its goal, or the A/A control has no
+ *   resolution (not run, or under 5 rounds); only a FAIL fails the run.
  * decided: a verdict, and the goal outside the median's confidence interval: more rounds would hardly change it.
  * resolution: the A/A control's reach from 1.00× for the metric and workload the ratio is taken under.
  */
@@ -312,7 +312,8 @@ export function evaluate(rawRuns, summary) {
         ? {}
         : {
             resolution,
-            resolutionText: resolution === undefined ? 'no A/A figure' : `±${(resolution * 100).toFixed(1)} %`,
+            resolutionText:
+              resolution === undefined ? 'none (A/A control under 5 rounds)' : `±${(resolution * 100).toFixed(1)} %`,
           };
     const status = verdict(v?.median, op, target, resolution);
     if (!v || status === 'SKIP') {
@@ -570,16 +571,15 @@ export function evaluate(rawRuns, summary) {
 /**
  * The A/A control: the per-round ratio of two copies of the same server. Identical servers should give
  * 1.00×; what the run shows instead is this box's noise plus the effect of a server's place in the round.
- * The floor is how far from 1.00× that ratio's 90 % confidence interval reaches (its min–max when there
- * are too few rounds for one): a ratio target nearer its goal than that cannot be told from it.
+ * The floor is how far from 1.00× that ratio's 90 % confidence interval reaches: a ratio target nearer its goal
+ * than that cannot be told from it. Under 5 rounds there is no interval, and two or three ratios that happen to
+ * agree would claim a resolution the box does not have: no floor then, and every ratio target stays UNDECIDED.
  * @param {Record<string, Stat | null>} byWorkload
  * @returns {{workload: string, stat: Stat | null, floor: number | undefined}[]}
  */
 export function aaControl(byWorkload) {
   return Object.entries(byWorkload).map(([workload, v]) => {
-    const reach = v
-      ? Math.max(0, v.ci ? Math.max(v.ci.hi - 1, 1 - v.ci.lo) : Math.max(v.max - 1, 1 - v.min))
-      : undefined;
+    const reach = v?.ci ? Math.max(0, v.ci.hi - 1, 1 - v.ci.lo) : undefined;
     return { workload, stat: v, floor: reach === undefined ? undefined : round(reach) };
   });
 }
