@@ -1,16 +1,19 @@
 # tsunicorn in a container: builds tsunicorn and serves an app with it.
 # As it stands it serves examples/hello.js; for your app, copy your code into /app and change CMD.
 #
-#   docker build -t tsunicorn .
+#   docker build -t tsunicorn .                                   # Node 26, the Active LTS
+#   docker build --build-arg NODE_VERSION=24 -t tsunicorn .       # another supported line: 22, 24, 26
 #   docker run --rm -it -p 8000:8000 tsunicorn              # Ctrl-C stops it
 #   docker run -d --name web -p 8000:8000 tsunicorn && docker stop web   # graceful, within 10 s
 #
 # See docs/deploy/docker.md: PID 1, signals, --graceful-timeout against `docker stop -t`.
 
-ARG NODE_VERSION=22
+# The Node.js line (the Active LTS by default) and the Debian release of the official node image.
+ARG NODE_VERSION=26
+ARG DEBIAN=bookworm
 
 # ── build: compile the TypeScript, then keep only production dependencies ──────────────────
-FROM node:${NODE_VERSION}-bookworm-slim AS build
+FROM node:${NODE_VERSION}-${DEBIAN}-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
@@ -19,7 +22,7 @@ COPY src ./src
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 
 # ── runtime ───────────────────────────────────────────────────────────────────────────────
-FROM node:${NODE_VERSION}-bookworm-slim
+FROM node:${NODE_VERSION}-${DEBIAN}-slim
 # tini is PID 1: it reaps the orphaned processes an app may leave behind (Node cannot) and
 # passes signals on. tsunicorn would also start itself under tini if it found itself PID 1.
 RUN apt-get update \

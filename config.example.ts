@@ -18,6 +18,8 @@ export default defineConfig({
   bind: ['127.0.0.1:8000'],
   // Pending connections the kernel queues per listener.
   backlog: 2048,
+  // SO_REUSEPORT, so a second arbiter (blue/green) can serve the same port; needs Node 22.12+.
+  reusePort: false,
 
   // ── Worker processes ─────────────────────────────────────────────────────
   // Number of workers; defaults to $WEB_CONCURRENCY when set. 'auto': one per CPU the process may use
@@ -56,6 +58,11 @@ export default defineConfig({
   // Development: roll the workers over when a file under the working directory changes.
   reload: false,
   reloadExtraFile: [],
+  // On HUP, one new worker serves first for this many seconds; a crash, more 5xx or a slower p99 rolls back.
+  reloadCanary: 0,
+  reloadCanaryMax5xx: 0.05,
+  reloadCanaryMaxP99Ratio: 2,
+  reloadCanaryMinRequests: 20,
   // Detach from the terminal; not for systemd, supervisord, Docker or Kubernetes.
   daemon: false,
   // Directory to change to before loading the app.

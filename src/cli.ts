@@ -72,7 +72,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       try {
         process.chdir(settings.chdir);
       } catch (err) {
-        throw new TsuError('TSU_ERR_INVALID_SETTING', `invalid value for --chdir: ${JSON.stringify(settings.chdir)} (${(err as NodeJS.ErrnoException).code ?? 'cannot change directory'})`);
+        throw new TsuError(
+          'TSU_ERR_INVALID_SETTING',
+          `invalid value for --chdir: ${JSON.stringify(settings.chdir)} (${(err as NodeJS.ErrnoException).code ?? 'cannot change directory'})`,
+        );
       }
     }
     if (settings.checkConfig) return await checkConfig(config);

@@ -27,9 +27,16 @@ import process from 'node:process';
 import { controlSocketPath, fileFacts, untrustedSocketProblem } from './config/control-path.js';
 import { resolveConfig } from './config/resolve.js';
 import {
-  type ArbiterStatus, CONTROL_COMMANDS, type ControlRequest, type ControlResponse, type ListenerStatus, MAX_WORKERS,
-  type WorkerStack, isPid,
+  type ArbiterStatus,
+  CONTROL_COMMANDS,
+  type ControlRequest,
+  type ControlResponse,
+  type ListenerStatus,
+  MAX_WORKERS,
+  type WorkerStack,
+  isPid,
 } from './arbiter/control-protocol.js';
+import type { CanaryStatus } from './arbiter/canary-trial.js';
 import { ExitCode, describeError } from './errors.js';
 import { type TopMemory, formatTop, topJson, topView } from './ctl-top.js';
 
@@ -89,7 +96,9 @@ function takeTimeout(args: string[]): number {
     const raw = m[1] ?? args[i + 1];
     args.splice(i, m[1] === undefined ? 2 : 1);
     if (raw === undefined || !/^\d+(\.\d+)?$/.test(raw) || !(Number(raw) > 0)) {
-      throw usage(`--ctl-timeout needs a number of seconds above 0${raw === undefined ? '' : `, got ${JSON.stringify(raw)}`}`);
+      throw usage(
+        `--ctl-timeout needs a number of seconds above 0${raw === undefined ? '' : `, got ${JSON.stringify(raw)}`}`,
+      );
     }
     seconds = Number(raw);
     i--;
@@ -139,7 +148,9 @@ function parse(argv: string[]): Parsed {
   if (cmd === 'scale') {
     const n = serverArgs[0];
     if (n === undefined || !/^\d+$/.test(n) || Number(n) < 1 || Number(n) > MAX_WORKERS) {
-      throw usage(`scale needs a number of workers from 1 to ${MAX_WORKERS}${n === undefined ? '' : `, got ${JSON.stringify(n)}`}`);
+      throw usage(
+        `scale needs a number of workers from 1 to ${MAX_WORKERS}${n === undefined ? '' : `, got ${JSON.stringify(n)}`}`,
+      );
     }
     serverArgs = serverArgs.slice(1);
     request = { cmd, workers: Number(n) };
@@ -168,7 +179,8 @@ function checkOwner(path: string): void {
     sock = fs.statSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new CtlError(`no tsunicorn is listening on ${path}`, ExitCode.RUNTIME);
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      throw new CtlError(`no tsunicorn is listening on ${path}`, ExitCode.RUNTIME);
     throw new CtlError(`cannot check ${path}: ${describeError(err)}`, ExitCode.RUNTIME);
   }
   const problem = untrustedSocketProblem(path, fileFacts(dir), fileFacts(sock), process.geteuid?.() ?? 0);
@@ -185,7 +197,11 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** Sends one request; resolves with the response and a promise of the connection's end. Destroys the socket on timeout. */
-async function exchange(path: string, request: ControlRequest, timeoutMs: number): Promise<{ response: ControlResponse; closed: Promise<void> }> {
+async function exchange(
+  path: string,
+  request: ControlRequest,
+  timeoutMs: number,
+): Promise<{ response: ControlResponse; closed: Promise<void> }> {
   const socket = net.connect(path);
   try {
     return await within(send(socket, path, request), timeoutMs, `no answer from ${path} within ${timeoutMs / 1000} s`);
@@ -195,7 +211,11 @@ async function exchange(path: string, request: ControlRequest, timeoutMs: number
   }
 }
 
-function send(socket: net.Socket, path: string, request: ControlRequest): Promise<{ response: ControlResponse; closed: Promise<void> }> {
+function send(
+  socket: net.Socket,
+  path: string,
+  request: ControlRequest,
+): Promise<{ response: ControlResponse; closed: Promise<void> }> {
   return new Promise((resolve, reject) => {
     let buf = '';
     let answered = false;
@@ -210,14 +230,20 @@ function send(socket: net.Socket, path: string, request: ControlRequest): Promis
       try {
         resolve({ response: JSON.parse(buf.slice(0, nl)) as ControlResponse, closed });
       } catch {
-        reject(new CtlError(`${path} answered with something that is not tsunicorn's control protocol`, ExitCode.RUNTIME));
+        reject(
+          new CtlError(`${path} answered with something that is not tsunicorn's control protocol`, ExitCode.RUNTIME),
+        );
       }
       if (request.cmd !== 'stop') socket.end();
     });
     socket.once('error', (err: NodeJS.ErrnoException) => {
       if (answered) return;
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new CtlError(`no tsunicorn is listening on ${path}`, ExitCode.RUNTIME));
-      else if (err.code === 'EACCES') reject(new CtlError(`cannot connect to ${path}: permission denied (run ctl as the server's user)`, ExitCode.RUNTIME));
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')
+        reject(new CtlError(`no tsunicorn is listening on ${path}`, ExitCode.RUNTIME));
+      else if (err.code === 'EACCES')
+        reject(
+          new CtlError(`cannot connect to ${path}: permission denied (run ctl as the server's user)`, ExitCode.RUNTIME),
+        );
       else reject(new CtlError(`cannot connect to ${path}: ${describeError(err)}`, ExitCode.RUNTIME));
     });
     socket.once('end', () => {
@@ -238,8 +264,16 @@ function formatAge(ms: number): string {
 
 const formatRss = (bytes: number) => (bytes > 0 ? `${(bytes / 1048576).toFixed(1)} MB` : '-');
 
+/** The last canary reload, under the status table. */
+function formatCanary(c: CanaryStatus): string {
+  const who = `canary ${c.pid ?? '-'} (generation ${c.generation})`;
+  if (c.state === 'serving') return `${who}: serving, judged in ${(c.remainingS ?? 0).toFixed(1)} s`;
+  if (c.state === 'booting') return `${who}: booting`;
+  return `${who}: ${c.state}${c.reason ? ` (${c.reason})` : ''}: ${c.detail ?? ''}`;
+}
+
 /** The status table: one header line for the arbiter, then one row per worker, oldest first. */
-export function formatStatus(s: ArbiterStatus): string {
+function formatStatus(s: ArbiterStatus): string {
   const rows = s.workers.map((w) => [
     String(w.pid),
     String(w.generation),
@@ -256,6 +290,7 @@ export function formatStatus(s: ArbiterStatus): string {
     `master ${s.pid} [${s.name}] ${s.state}, generation ${s.generation}, ${s.workers.length} workers (target ${s.target})`,
     line(header),
     ...rows.map(line),
+    ...(s.canary ? [formatCanary(s.canary)] : []),
   ].join('\n');
 }
 
@@ -278,7 +313,10 @@ export function formatStacks(stacks: readonly WorkerStack[]): string {
 export function formatListeners(listeners: readonly ListenerStatus[]): string {
   const header = ['ADDRESS', 'FD', 'KIND', 'WORKERS'];
   const rows = listeners.map((l) => [
-    l.address + (l.inherited ? ' (inherited)' : ''), String(l.fd), l.kind, l.workers.join(' ') || '-',
+    l.address + (l.inherited ? ' (inherited)' : ''),
+    String(l.fd),
+    l.kind,
+    l.workers.join(' ') || '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : pad(c, widths[i]!))).join('  ');
@@ -365,21 +403,26 @@ async function runTop(
   }
 }
 
-export async function ctlMain(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Promise<number> {
+export async function ctlMain(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
+): Promise<number> {
   if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return ExitCode.OK;
   }
   try {
     const { request, top, json, timeoutMs, serverArgs } = parse(argv);
-    let settings;
+    let settings: Awaited<ReturnType<typeof resolveConfig>>['settings'];
     try {
       ({ settings } = await resolveConfig({ argv: serverArgs, env, cwd }));
     } catch (err) {
       throw new CtlError(describeError(err), ExitCode.USAGE);
     }
     const path = controlSocketPath(settings, cwd, env);
-    if (!path) throw new CtlError('the control socket is disabled (--no-control-socket); nothing to talk to', ExitCode.USAGE);
+    if (!path)
+      throw new CtlError('the control socket is disabled (--no-control-socket); nothing to talk to', ExitCode.USAGE);
     checkOwner(path);
     if (top) {
       await runTop(path, top, json, timeoutMs);

@@ -9,7 +9,8 @@ const EXIT_MEANING: Record<ExitCode, string> = {
   [ExitCode.OK]: 'Clean stop.',
   [ExitCode.RUNTIME]: 'Runtime failure, including a listener that cannot be bound or a pidfile that cannot be written.',
   [ExitCode.USAGE]: 'Usage or configuration error: a bad flag, config file or setting value. Nothing was started.',
-  [ExitCode.WORKER_BOOT]: 'A worker failed to boot (for example the app threw while being imported). The arbiter halts.',
+  [ExitCode.WORKER_BOOT]:
+    'A worker failed to boot (for example the app threw while being imported). The arbiter halts.',
   [ExitCode.APP_LOAD]: 'The application module or its export could not be loaded. The arbiter halts.',
 };
 

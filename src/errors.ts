@@ -29,25 +29,40 @@ export const ERRORS = {
     exit: ExitCode.USAGE,
     doc: 'A setting has a value outside what it allows; the message names the setting, the value and what is allowed.',
   },
-  TSU_ERR_UNKNOWN_SETTING: { exit: ExitCode.USAGE, doc: 'A config file or TSUNICORN_CMD_ARGS names a setting that does not exist.' },
+  TSU_ERR_UNKNOWN_SETTING: {
+    exit: ExitCode.USAGE,
+    doc: 'A config file or TSUNICORN_CMD_ARGS names a setting that does not exist.',
+  },
   TSU_ERR_CONFIG_LOAD: { exit: ExitCode.USAGE, doc: 'The config file could not be found, read or evaluated.' },
   TSU_ERR_NO_APP: { exit: ExitCode.USAGE, doc: 'No application was named on the command line or in the config file.' },
   TSU_ERR_BAD_APP_SPEC: { exit: ExitCode.USAGE, doc: 'The MODULE[:EXPORT] application spec cannot be parsed.' },
-  TSU_ERR_BIND: { exit: ExitCode.RUNTIME, doc: 'A listener could not be bound (address in use, permission denied, bad address).' },
+  TSU_ERR_BIND: {
+    exit: ExitCode.RUNTIME,
+    doc: 'A listener could not be bound (address in use, permission denied, bad address).',
+  },
   TSU_ERR_PIDFILE: { exit: ExitCode.RUNTIME, doc: 'The pidfile names a live process, or cannot be written.' },
   TSU_ERR_APP_NOT_FOUND: { exit: ExitCode.APP_LOAD, doc: 'The application module cannot be found.' },
   TSU_ERR_APP_EXPORT: {
     exit: ExitCode.APP_LOAD,
     doc: 'The module has no such export, or the export is not a request listener, fetch handler or factory.',
   },
-  TSU_ERR_APP_IMPORT: { exit: ExitCode.WORKER_BOOT, doc: 'The application module threw while being imported or while its factory ran.' },
-  TSU_ERR_WORKER_BOOT: { exit: ExitCode.WORKER_BOOT, doc: 'A worker failed to boot for another reason (for example it could not listen).' },
+  TSU_ERR_APP_IMPORT: {
+    exit: ExitCode.WORKER_BOOT,
+    doc: 'The application module threw while being imported or while its factory ran.',
+  },
+  TSU_ERR_WORKER_BOOT: {
+    exit: ExitCode.WORKER_BOOT,
+    doc: 'A worker failed to boot for another reason (for example it could not listen).',
+  },
   TSU_ERR_NODE_VERSION: { exit: ExitCode.RUNTIME, doc: 'The running Node.js is older than tsunicorn supports.' },
   TSU_ERR_TLS: {
     exit: ExitCode.USAGE,
     doc: 'The TLS certificate, key or CA file cannot be read or does not load (key mismatch, not PEM, bad --ciphers), or the sslContext hook failed.',
   },
-  TSU_ERR_USER: { exit: ExitCode.USAGE, doc: '--user or --group names no such user or group, or the arbiter is not allowed to switch to it (not root).' },
+  TSU_ERR_USER: {
+    exit: ExitCode.USAGE,
+    doc: '--user or --group names no such user or group, or the arbiter is not allowed to switch to it (not root).',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -63,10 +78,6 @@ export class TsuError extends Error {
     this.code = code;
     this.exitCode = ERRORS[code].exit;
   }
-}
-
-export function isTsuError(err: unknown): err is TsuError {
-  return err instanceof TsuError;
 }
 
 /** One line for any thrown value, for places that must print something. */

@@ -22,7 +22,9 @@ export { VERSION } from './version.js';
 export type TsunicornConfig = Partial<Pick<Settings, FileSettingKey>> & Hooks;
 
 /** Identity function that gives a config file its types; a function may compute the config (sync or async). */
-export function defineConfig<C extends TsunicornConfig | (() => TsunicornConfig | Promise<TsunicornConfig>)>(config: C): C {
+export function defineConfig<C extends TsunicornConfig | (() => TsunicornConfig | Promise<TsunicornConfig>)>(
+  config: C,
+): C {
   return config;
 }
 

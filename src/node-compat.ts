@@ -20,7 +20,13 @@ interface NetInternals {
    * errno on failure. libuv defers EADDRINUSE on TCP from bind to listen, so a
    * TCP handle can come back "bound" to a taken port (see probeListen).
    */
-  _createServerHandle(address: string | null, port: number | null, addressType: number | null, fd?: number, flags?: number): ServerHandle | number;
+  _createServerHandle(
+    address: string | null,
+    port: number | null,
+    addressType: number | null,
+    fd?: number,
+    flags?: number,
+  ): ServerHandle | number;
 }
 
 const internals = net as unknown as NetInternals;
@@ -40,6 +46,88 @@ export function createServerHandle(
 }
 
 /**
+ * Public Node APIs used where the running Node has them can be switched off one by one, for a
+ * test of the fallback or should one misbehave: TSUNICORN_NODE_FALLBACK=bound-socket,type-stripping,websocket.
+ */
+export type Fallback = 'bound-socket' | 'type-stripping' | 'websocket';
+export function forcedFallback(what: Fallback, env: NodeJS.ProcessEnv = process.env): boolean {
+  return (env.TSUNICORN_NODE_FALLBACK ?? '').split(',').some((s) => s.trim() === what || s.trim() === 'all');
+}
+
+interface BoundSocketLike {
+  fd(): number;
+}
+type BoundSocketClass = new (options: { host: string; port: number; reusePort?: boolean }) => BoundSocketLike;
+/** net.BoundSocket: Node 24.19+ and 26.4+. */
+const BoundSocket = (net as unknown as { BoundSocket?: BoundSocketClass }).BoundSocket;
+
+/** Which way TCP listeners are bound: `net.BoundSocket`, or `net._createServerHandle` and a probe listen. */
+export function tcpBindMethod(): 'bound-socket' | 'probe' {
+  return typeof BoundSocket === 'function' && !forcedFallback('bound-socket') ? 'bound-socket' : 'probe';
+}
+
+/** libuv's UV_TCP_REUSEPORT bind flag (uv.h, libuv 1.49: Node 22.12+, 23.1+). */
+const UV_TCP_REUSEPORT = 2;
+
+/** null when this Node can set SO_REUSEPORT on a bound socket (22.12+, 23.1+), else why not. */
+export function reusePortUnsupported(version = process.versions.node): string | null {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  if (major > 22 && !(major === 23 && minor < 1)) return null;
+  if (major === 22 && minor >= 12) return null;
+  return `--reuse-port needs Node.js 22.12 or newer; this is v${version}`;
+}
+
+/**
+ * Sockets bound by net.BoundSocket whose descriptor a ServerHandle now uses. The BoundSocket
+ * must never be closed (it would close that descriptor under the handle), so it is kept here.
+ */
+const adoptedBoundSockets = new Set<BoundSocketLike>();
+
+/**
+ * Binds a TCP listener without listening on it, and reports a taken address now rather than
+ * at the workers' listen(). Returns the handle or a negative errno.
+ *
+ * With net.BoundSocket the bind fails at once (it asks for the address, which surfaces the
+ * error libuv defers); the handle sent to workers wraps the same descriptor. Without it, libuv
+ * reports EADDRINUSE for TCP only at listen(), which the arbiter must not call on its real
+ * handle: a second socket is bound to the same address (both have SO_REUSEADDR and neither
+ * listens, so the kernel allows it), listened on and closed in the same tick, so no callback
+ * can run in between and no connection is ever accepted by the arbiter.
+ */
+export function bindTcp(
+  host: string,
+  port: number,
+  family: 4 | 6,
+  backlog: number,
+  reusePort: boolean,
+): ServerHandle | number {
+  if (tcpBindMethod() === 'bound-socket') {
+    let bound: BoundSocketLike;
+    try {
+      bound = new BoundSocket!({ host, port, reusePort });
+    } catch (err) {
+      const errno = (err as { errno?: unknown }).errno;
+      return typeof errno === 'number' && errno < 0 ? errno : -22; // EINVAL: a bad address
+    }
+    const handle = internals._createServerHandle(null, null, null, bound.fd());
+    if (typeof handle === 'number') return handle;
+    adoptedBoundSockets.add(bound);
+    return handle;
+  }
+  const flags = reusePort ? UV_TCP_REUSEPORT : 0;
+  const handle = internals._createServerHandle(host, port, family, undefined, flags);
+  if (typeof handle === 'number' || port === 0) return handle;
+  const probe = internals._createServerHandle(host, port, family, undefined, flags);
+  const err = typeof probe === 'number' ? probe : probe.listen(backlog);
+  if (typeof probe !== 'number') probe.close();
+  if (err) {
+    handle.close();
+    return err;
+  }
+  return handle;
+}
+
+/**
  * Sets TCP_NODELAY on a listening TCP socket and says whether connections
  * accepted from it get it too. Linux copies the option from the listener to
  * every accepted socket, so workers can skip the setsockopt Node makes for
@@ -50,7 +138,8 @@ export function createServerHandle(
  */
 export function setInheritedNoDelay(handle: ServerHandle): boolean {
   const tcp = handle as ServerHandle & { setNoDelay?(enable: boolean): number };
-  if (process.platform !== 'linux' || handle.constructor?.name !== 'TCP' || typeof tcp.setNoDelay !== 'function') return false;
+  if (process.platform !== 'linux' || handle.constructor?.name !== 'TCP' || typeof tcp.setNoDelay !== 'function')
+    return false;
   return tcp.setNoDelay(true) === 0;
 }
 
@@ -70,7 +159,7 @@ export function errnoName(err: number): string {
  * cluster primary). Pipes (unix sockets) are not `instanceof TCP`, so the
  * public API would route them through the cluster primary as an `fd` listen;
  * instead we install the handle and call `_listen2` (setupListenHandle),
- * which Node keeps under that name for code that wraps it. Checked on Node 20 and 22.
+ * which Node keeps under that name for code that wraps it. Checked on Node 20, 22, 24 and 26.
  */
 export function listenOnHandle(server: net.Server, handle: ServerHandle, backlog: number, pipePath?: string): void {
   if (handle.constructor?.name === 'TCP') {
@@ -93,10 +182,10 @@ export function stopAccepting(server: net.Server): void {
 }
 
 /**
- * Node ≥ 24 adds a buffer beyond the advertised keep-alive timeout before it
- * closes an idle socket (`keepAliveTimeoutBuffer`), so a client that trusts the
- * `Keep-Alive: timeout=N` hint never sends on a socket the server is closing.
- * Node 20 and 22 close at exactly the advertised time; there we keep the
+ * Node 24 (and 22.23, checked) adds a buffer beyond the advertised keep-alive timeout
+ * before it closes an idle socket (`keepAliveTimeoutBuffer`, left at its 1 s default),
+ * so a client that trusts the `Keep-Alive: timeout=N` hint never sends on a socket the
+ * server is closing. Node 20 closes at exactly the advertised time; there we keep the
  * socket up to 1 s longer than advertised (the hint is floor(ms / 1000)).
  */
 export function keepAliveMs(server: { keepAliveTimeoutBuffer?: number }, seconds: number): number {
@@ -122,7 +211,9 @@ export function responseBodySource(response: Response): { source: string | Uint8
     responseState = Object.getOwnPropertySymbols(probe).find((s) => s.description === 'state') ?? null;
   }
   if (responseState === null || response.bodyUsed) return null;
-  const body = (response as unknown as Record<symbol, { body?: { source?: unknown; length?: unknown } | null }>)[responseState]?.body;
+  const body = (response as unknown as Record<symbol, { body?: { source?: unknown; length?: unknown } | null }>)[
+    responseState
+  ]?.body;
   const source = body?.source;
   if ((typeof source === 'string' || source instanceof Uint8Array) && typeof body?.length === 'number') {
     return { source, length: body.length };
@@ -169,4 +260,23 @@ export function sentHead(res: ServerResponse): string | null {
  */
 export function closeAfterResponse(res: ServerResponse): void {
   res.shouldKeepAlive = false;
+}
+
+/**
+ * Node's own TypeScript type stripping: unflagged from 22.18 and 23.6 (`process.features.typescript`
+ * is 'strip', or 'transform' with --experimental-transform-types; false with --no-experimental-strip-types).
+ */
+export function nativeTypeScript(): boolean {
+  const features = process.features as { typescript?: string | false };
+  return Boolean(features.typescript) && !forcedFallback('type-stripping');
+}
+
+/**
+ * A WHATWG WebSocket class: Node's global one (unflagged from 22.0), else undici's (Node 20 has
+ * it only behind --experimental-websocket). Both are undici's implementation.
+ */
+export async function webSocketClass(): Promise<typeof WebSocket> {
+  const global = (globalThis as { WebSocket?: typeof WebSocket }).WebSocket;
+  if (typeof global === 'function' && !forcedFallback('websocket')) return global;
+  return (await import('undici')).WebSocket as unknown as typeof WebSocket;
 }

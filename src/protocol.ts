@@ -46,7 +46,15 @@ export interface BeatLoad {
 
 export type ArbiterToWorker =
   /** First message: everything the worker needs before it loads the app. */
-  | { t: 'boot'; settings: Settings; generation: number; listenerCount: number; beatMs: number; workerHooks: boolean; tls: TlsMaterial | null }
+  | {
+      t: 'boot';
+      settings: Settings;
+      generation: number;
+      listenerCount: number;
+      beatMs: number;
+      workerHooks: boolean;
+      tls: TlsMaterial | null;
+    }
   /** One per listener and per copy, with the bound (not listening) handle attached. */
   | { t: 'listener'; info: ListenerInfo; spare: boolean }
   /** Stop: graceful finishes in-flight requests; quick exits at once. */
@@ -96,6 +104,9 @@ export type WorkerToArbiter =
  */
 export const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
+/** Set in a captured worker (--capture-output): the fd of the arbiter's stdout, for the access log's `-`. */
+export const STDOUT_FD_ENV = 'TSUNICORN_STDOUT_FD';
+
 export type MessageOf<U extends { t: string }, T extends U['t']> = Extract<U, { t: T }>;
 
 /** A dispatch table: one handler per message type, checked for completeness by the compiler. */
@@ -105,14 +116,29 @@ export type Dispatch<U extends { t: string }, Ctx extends unknown[] = []> = {
 
 export function isMessage<U extends { t: string }>(value: unknown, types: readonly U['t'][]): value is U {
   return (
-    typeof value === 'object' && value !== null && typeof (value as { t?: unknown }).t === 'string' &&
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { t?: unknown }).t === 'string' &&
     types.includes((value as { t: U['t'] }).t)
   );
 }
 
 export const ARBITER_TO_WORKER_TYPES = [
-  'boot', 'listener', 'stop', 'reopen-logs', 'shed', 'server-stopping', 'report-request',
+  'boot',
+  'listener',
+  'stop',
+  'reopen-logs',
+  'shed',
+  'server-stopping',
+  'report-request',
 ] as const satisfies readonly ArbiterToWorker['t'][];
 export const WORKER_TO_ARBITER_TYPES = [
-  'hello', 'ready', 'boot-error', 'need-spare', 'beat', 'retiring', 'request-timeout', 'report',
+  'hello',
+  'ready',
+  'boot-error',
+  'need-spare',
+  'beat',
+  'retiring',
+  'request-timeout',
+  'report',
 ] as const satisfies readonly WorkerToArbiter['t'][];

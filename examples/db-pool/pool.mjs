@@ -53,7 +53,11 @@ export class FilePool {
       const { size } = await h.stat();
       const buf = Buffer.alloc(size);
       await h.read(buf, 0, size, 0);
-      return buf.toString('utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+      return buf
+        .toString('utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line));
     });
   }
 }

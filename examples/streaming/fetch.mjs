@@ -42,7 +42,9 @@ function events(request, url) {
       let i = 0;
       const emit = () => {
         i++;
-        controller.enqueue(encoder.encode(`id: ${i}\ndata: ${JSON.stringify({ n: i, t: Date.now(), pid: process.pid })}\n\n`));
+        controller.enqueue(
+          encoder.encode(`id: ${i}\ndata: ${JSON.stringify({ n: i, t: Date.now(), pid: process.pid })}\n\n`),
+        );
         if (i >= n) {
           clearInterval(timer);
           controller.close();
@@ -65,10 +67,15 @@ function wait(request, url) {
   const started = Date.now();
   console.error(`streaming: waiting on ${url.pathname}${url.search} (pid ${process.pid})`);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => resolve(Response.json({ waited: Date.now() - started })), Number(url.searchParams.get('ms') ?? 30_000));
+    const timer = setTimeout(
+      () => resolve(Response.json({ waited: Date.now() - started })),
+      Number(url.searchParams.get('ms') ?? 30_000),
+    );
     request.signal.addEventListener('abort', () => {
       clearTimeout(timer);
-      console.error(`streaming: request.signal aborted: client went away from ${url.pathname} after ${Date.now() - started} ms (pid ${process.pid})`);
+      console.error(
+        `streaming: request.signal aborted: client went away from ${url.pathname} after ${Date.now() - started} ms (pid ${process.pid})`,
+      );
       reject(request.signal.reason);
     });
   });

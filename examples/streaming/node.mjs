@@ -60,10 +60,16 @@ function events(req, res, url) {
 function wait(req, res, url) {
   const started = Date.now();
   console.error(`streaming: waiting on ${req.url} (pid ${process.pid})`);
-  const timer = setTimeout(() => sendJson(res, 200, { waited: Date.now() - started }), Number(url.searchParams.get('ms') ?? 30_000));
+  const timer = setTimeout(
+    () => sendJson(res, 200, { waited: Date.now() - started }),
+    Number(url.searchParams.get('ms') ?? 30_000),
+  );
   res.on('close', () => {
     clearTimeout(timer);
-    if (!res.writableFinished) console.error(`streaming: client went away from ${req.url} after ${Date.now() - started} ms (pid ${process.pid})`);
+    if (!res.writableFinished)
+      console.error(
+        `streaming: client went away from ${req.url} after ${Date.now() - started} ms (pid ${process.pid})`,
+      );
   });
 }
 

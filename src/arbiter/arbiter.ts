@@ -41,7 +41,7 @@ import { murderStale, nextWakeMs, stopDeadline } from './timeouts.js';
 import type { MessageOf, WorkerToArbiter } from '../protocol.js';
 import { type WorkerRecord, WorkerState, currentRequest, now, sendToWorker, setupCluster } from './workers.js';
 
-export enum ArbiterState {
+enum ArbiterState {
   Starting = 'starting',
   Running = 'running',
   Reloading = 'reloading',
@@ -134,7 +134,9 @@ export class Arbiter {
     }
     applyUmask(settings);
     settings.bind = await this.systemd.binds(settings.bind, this.input.env, log);
-    this.listeners = await openListeners(settings.bind, settings.backlog, [...inheritedSockets(this.input.env), ...this.systemd.fromListenFds], this.tls ? 'https' : 'http');
+    const inherited = [...inheritedSockets(this.input.env), ...this.systemd.fromListenFds];
+    const scheme = this.tls ? 'https' : 'http';
+    this.listeners = await openListeners(settings.bind, settings.backlog, inherited, scheme, settings.reusePort);
     this.systemd.adopted(this.listeners, log);
     try {
       // Before the pidfile: a pidfile means everything is bound, and nothing awaits between it and the title.
@@ -149,6 +151,10 @@ export class Arbiter {
       throw err;
     }
     for (const l of this.listeners) log.info(`Listening at: ${l.info.display} (${process.pid})`);
+    for (const l of this.listeners) {
+      const how = l.boundWith === 'bound-socket' ? 'net.BoundSocket' : 'a probe listen';
+      if (l.boundWith) log.debug(`Bound ${l.info.display} with ${how}`);
+    }
     log.info(`Using worker: ${settings.workerClass}`);
     if (settings.workers === 'auto') {
       this.auto = new AutoWorkers(settings, log);
@@ -299,15 +305,24 @@ export class Arbiter {
     if (!this.controlPath) return;
     // A USR2 successor uses PATH.2 until promoted, as with the pidfile.
     const path = this.succession.provisional(this.controlPath);
-    this.control = await ControlServer.listen(path, (request, reply) => this.queue.push({ kind: 'control', request, reply }), this.log);
+    this.control = await ControlServer.listen(
+      path,
+      (request, reply) => this.queue.push({ kind: 'control', request, reply }),
+      this.log,
+    );
     if (this.control) this.log.info(`Control socket at: ${path}`);
   }
 
   /** What `tsunicorn ctl` drives (control-commands.ts): the same actions as the signals. */
   private readonly controlActions: ControlActions = {
     status: () => ({
-      name: this.specText, state: this.state, generation: this.pool.generation, target: this.pool.effectiveTarget,
-      restarts: this.pool.restarts, workers: this.pool.values(),
+      name: this.specText,
+      state: this.state,
+      generation: this.pool.generation,
+      target: this.pool.effectiveTarget,
+      restarts: this.pool.restarts,
+      workers: this.pool.values(),
+      ...(this.pool.canary ? { canary: this.pool.canary.status(now()) } : {}),
     }),
     isStopping: () => this.state === ArbiterState.Stopping,
     reload: async () => {
@@ -362,7 +377,13 @@ export class Arbiter {
 
   /** What the pool forks, boots and accounts workers with: the running configuration, which a HUP replaces. */
   private poolContext(): PoolContext {
-    return { settings: this.settings, hooks: this.hooks, tls: this.tls, listeners: this.listeners, metrics: this.metrics };
+    return {
+      settings: this.settings,
+      hooks: this.hooks,
+      tls: this.tls,
+      listeners: this.listeners,
+      metrics: this.metrics,
+    };
   }
 
   /** systemd (Type=notify): READY=1 once the current generation serves at full strength, after start and after each HUP. */
@@ -385,7 +406,12 @@ export class Arbiter {
     this.systemd.reloading();
     try {
       this.log.info('Hang up: Master');
-      const next = await rereadConfig(this.input, { settings: this.settings, listeners: this.listeners }, this.systemd, this.log);
+      const next = await rereadConfig(
+        this.input,
+        { settings: this.settings, listeners: this.listeners },
+        this.systemd,
+        this.log,
+      );
       if (!next) return;
       this.listeners = next.listeners;
       const before = this.settings;
@@ -400,7 +426,7 @@ export class Arbiter {
       if (settings.workers === 'auto') {
         this.setTarget(this.auto?.reread(settings) ?? (this.auto = new AutoWorkers(settings, this.log)).target);
       } else if (settings.workers !== before.workers || this.pool.winched) this.setTarget(settings.workers);
-      this.pool.startGeneration();
+      this.pool.startGeneration(settings);
       await callHook(this.hooks, 'onReload', this.reportHook, this.serverInfo());
     } finally {
       this.state = ArbiterState.Running;

@@ -10,7 +10,11 @@ import type { Logger } from '../log/logger.js';
 import { printConfig } from '../config/resolve.js';
 import type { Settings } from '../config/settings.js';
 import {
-  type ArbiterStatus, type ControlRequest, type ControlResponse, type ListenerStatus, workerStatus,
+  type ArbiterStatus,
+  type ControlRequest,
+  type ControlResponse,
+  type ListenerStatus,
+  workerStatus,
 } from './control-protocol.js';
 import { readStacks, stackTargets } from './control-stack.js';
 import type { Listener } from './listeners.js';
@@ -57,7 +61,14 @@ export async function answerControl(
   if (request.cmd === 'status') {
     const { workers, ...arbiter } = actions.status();
     const t = now();
-    reply({ ok: true, status: { pid: process.pid, ...arbiter, workers: [...workers].sort((a, b) => a.forkedAt - b.forkedAt).map((w) => workerStatus(w, t)) } });
+    reply({
+      ok: true,
+      status: {
+        pid: process.pid,
+        ...arbiter,
+        workers: [...workers].sort((a, b) => a.forkedAt - b.forkedAt).map((w) => workerStatus(w, t)),
+      },
+    });
     return;
   }
   if (request.cmd === 'config') {
@@ -102,7 +113,10 @@ export async function answerControl(
     }
     case 'scale': {
       const { previous, winched } = actions.scale(request.workers);
-      reply({ ok: true, message: `scaling from ${previous} to ${request.workers} workers${winched ? ' (after the next reload: WINCH stopped the workers)' : ''}` });
+      reply({
+        ok: true,
+        message: `scaling from ${previous} to ${request.workers} workers${winched ? ' (after the next reload: WINCH stopped the workers)' : ''}`,
+      });
       return;
     }
     case 'stop':

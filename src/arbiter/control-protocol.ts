@@ -12,6 +12,7 @@
  *   → {"cmd":"listeners"}              ← {"ok":true,"listeners":[{address, fd, kind, workers}]}
  */
 import type { BeatLoad } from '../protocol.js';
+import type { CanaryStatus } from './canary-trial.js';
 import type { WorkerRecord } from './workers.js';
 
 export type ControlRequest =
@@ -33,7 +34,14 @@ export type ControlRequest =
   | { cmd: 'listeners' };
 
 export const CONTROL_COMMANDS = [
-  'status', 'reload', 'scale', 'stop', 'stack', 'kill', 'config', 'listeners',
+  'status',
+  'reload',
+  'scale',
+  'stop',
+  'stack',
+  'kill',
+  'config',
+  'listeners',
 ] as const satisfies readonly ControlRequest['cmd'][];
 
 export interface WorkerStatus {
@@ -62,6 +70,8 @@ export interface ArbiterStatus {
   /** Workers that exited and were replaced or removed since the arbiter started. */
   restarts: number;
   workers: WorkerStatus[];
+  /** The last --reload-canary trial, until the next HUP. */
+  canary?: CanaryStatus;
 }
 
 /** `ctl stack`: one worker's stack, or why it could not be read. */
@@ -118,7 +128,12 @@ export function parseControlRequest(line: string): ControlRequest | string {
     case 'reload':
       return { cmd: msg.cmd };
     case 'scale':
-      if (typeof msg.workers !== 'number' || !Number.isInteger(msg.workers) || msg.workers < 1 || msg.workers > MAX_WORKERS) {
+      if (
+        typeof msg.workers !== 'number' ||
+        !Number.isInteger(msg.workers) ||
+        msg.workers < 1 ||
+        msg.workers > MAX_WORKERS
+      ) {
         return `scale needs a number of workers from 1 to ${MAX_WORKERS}`;
       }
       return { cmd: 'scale', workers: msg.workers };

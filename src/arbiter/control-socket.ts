@@ -57,10 +57,6 @@ export class ControlServer {
     private readonly ino: number,
   ) {}
 
-  get socketPath(): string {
-    return this.path;
-  }
-
   /**
    * Listens on `path`. A stale socket file (nothing answering) is replaced; a
    * live one, or a file that is not a socket, is left alone and the arbiter
@@ -83,7 +79,9 @@ export class ControlServer {
           return null;
         }
         if (await answers(path)) {
-          log.warning(`Control socket: another tsunicorn answers on ${path}; running without one (set --control-socket)`);
+          log.warning(
+            `Control socket: another tsunicorn answers on ${path}; running without one (set --control-socket)`,
+          );
           return null;
         }
         fs.unlinkSync(path);

@@ -11,6 +11,8 @@
  *   so capacity never drops during a reload; old workers still booting go
  *   first, then the oldest.
  * - Retire the oldest current workers beyond the target (TTOU, WINCH).
+ * - While the current generation is on trial (--reload-canary, canary.ts), run
+ *   one worker of it and retire no old one.
  */
 import type { RetireReason } from './workers.js';
 
@@ -31,6 +33,8 @@ export interface PlanInput<W extends PlanWorker> {
   failed: boolean;
   /** False while the crash backoff delays spawning. */
   maySpawn: boolean;
+  /** The current generation's first worker is a canary on trial (--reload-canary). */
+  canary?: boolean;
 }
 
 export interface Plan<W> {
@@ -44,11 +48,12 @@ export function planConvergence<W extends PlanWorker>(input: PlanInput<W>): Plan
   const old = input.live.filter((w) => w.generation !== input.generation);
   const plan: Plan<W> = { spawn: 0, retire: [] };
 
-  if (current.length < target && input.maySpawn && (!input.failed || old.length === 0)) {
-    plan.spawn = target - current.length;
+  const currentTarget = input.canary ? Math.min(1, target) : target;
+  if (current.length < currentTarget && input.maySpawn && (!input.failed || old.length === 0)) {
+    plan.spawn = currentTarget - current.length;
   }
   const readyCurrent = current.filter((w) => w.ready).length;
-  const keepOld = input.failed && target > 0 ? old.length : Math.max(0, target - readyCurrent);
+  const keepOld = (input.failed || input.canary) && target > 0 ? old.length : Math.max(0, target - readyCurrent);
   const byRetirement = [...old].sort((a, b) => Number(a.ready) - Number(b.ready) || a.forkedAt - b.forkedAt);
   for (const worker of byRetirement.slice(0, Math.max(0, old.length - keepOld))) {
     plan.retire.push({ worker, reason: input.winched ? 'winch' : 'reload' });

@@ -8,7 +8,16 @@ import process from 'node:process';
 import { WORKER_TO_ARBITER_TYPES, type WorkerToArbiter, isMessage } from '../protocol.js';
 import type { ControlRequest, ControlResponse } from './control-protocol.js';
 
-export type ArbiterSignal = 'SIGHUP' | 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGTTIN' | 'SIGTTOU' | 'SIGUSR1' | 'SIGUSR2' | 'SIGWINCH';
+export type ArbiterSignal =
+  | 'SIGHUP'
+  | 'SIGTERM'
+  | 'SIGINT'
+  | 'SIGQUIT'
+  | 'SIGTTIN'
+  | 'SIGTTOU'
+  | 'SIGUSR1'
+  | 'SIGUSR2'
+  | 'SIGWINCH';
 
 export type ArbiterEvent =
   | { kind: 'signal'; signal: ArbiterSignal }
@@ -23,7 +32,17 @@ export type ArbiterEvent =
   /** A `tsunicorn ctl` request on the control socket; answered from the loop. */
   | { kind: 'control'; request: ControlRequest; reply: (response: ControlResponse) => void };
 
-const SIGNALS: readonly ArbiterSignal[] = ['SIGHUP', 'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+const SIGNALS: readonly ArbiterSignal[] = [
+  'SIGHUP',
+  'SIGTERM',
+  'SIGINT',
+  'SIGQUIT',
+  'SIGTTIN',
+  'SIGTTOU',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGWINCH',
+];
 
 export class EventQueue {
   private readonly events: ArbiterEvent[] = [];
@@ -33,7 +52,8 @@ export class EventQueue {
   listen(): void {
     for (const sig of SIGNALS) process.on(sig, () => this.push({ kind: 'signal', signal: sig }));
     cluster.on('message', (worker: Worker, msg: unknown) => {
-      if (isMessage<WorkerToArbiter>(msg, WORKER_TO_ARBITER_TYPES)) this.push({ kind: 'message', workerId: worker.id, msg });
+      if (isMessage<WorkerToArbiter>(msg, WORKER_TO_ARBITER_TYPES))
+        this.push({ kind: 'message', workerId: worker.id, msg });
     });
     cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => {
       this.push({ kind: 'exit', workerId: worker.id, code, signal });

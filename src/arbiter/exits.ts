@@ -24,7 +24,7 @@
 import { ExitCode } from '../errors.js';
 
 export const EARLY_DEATH_MS = 10_000;
-export const BACKOFF_MIN_MS = 100;
+const BACKOFF_MIN_MS = 100;
 export const BACKOFF_MAX_MS = 10_000;
 export const RESET_AFTER_MS = 2 * BACKOFF_MAX_MS;
 
@@ -62,7 +62,7 @@ export type ExitVerdict =
   | { kind: 'boot-failure' | 'crash'; code: number | null; streak: number; delayMs: number };
 
 /** The exit code of a boot failure, or null when the worker did not fail to boot. */
-export function bootFailureCode(f: Pick<ExitFacts, 'announcedBootError' | 'code' | 'wasReady'>): number | null {
+function bootFailureCode(f: Pick<ExitFacts, 'announcedBootError' | 'code' | 'wasReady'>): number | null {
   if (f.announcedBootError !== null) return f.announcedBootError;
   return !f.wasReady && (f.code === ExitCode.APP_LOAD || f.code === ExitCode.WORKER_BOOT) ? f.code : null;
 }

@@ -28,7 +28,12 @@ export function isIgnoredChange(file: string, root: string, outputs: readonly st
   return outputs.some((o) => file === o || file.startsWith(`${o}.`));
 }
 
-export function watchFiles(paths: readonly string[], onChange: (file: string) => void, onError: (err: Error) => void, outputs: readonly string[] = []): Watcher {
+export function watchFiles(
+  paths: readonly string[],
+  onChange: (file: string) => void,
+  onError: (err: Error) => void,
+  outputs: readonly string[] = [],
+): Watcher {
   const watchers: fs.FSWatcher[] = [];
   let timer: NodeJS.Timeout | null = null;
   let last = '';

@@ -8,7 +8,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 export function findExecutable(name: string, env: NodeJS.ProcessEnv = process.env): string | null {
-  const candidates = name.includes('/') ? [name] : (env.PATH ?? '').split(':').filter(Boolean).map((dir) => path.join(dir, name));
+  const candidates = name.includes('/')
+    ? [name]
+    : (env.PATH ?? '')
+        .split(':')
+        .filter(Boolean)
+        .map((dir) => path.join(dir, name));
   for (const file of candidates) {
     try {
       fs.accessSync(file, fs.constants.X_OK);

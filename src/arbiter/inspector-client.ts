@@ -1,31 +1,29 @@
 /**
  * A minimal Chrome DevTools Protocol client for talking to a worker's
- * inspector, used only by the stack probe (stack-probe.ts).
- *
- * Over the WebSocket framing of websocket-frames.ts, this file handles
- * fragmented messages (continuation frames, RFC 6455 section 5.4), answers
- * ping with pong, and answers close and treats it as the end.
+ * inspector, used only by the stack probe (stack-probe.ts), over a WHATWG
+ * WebSocket: Node's global one where the line has it (22+), undici's on
+ * Node 20 (node-compat's webSocketClass). Both are undici's implementation.
  *
  * It connects only to 127.0.0.1; the caller picks the port. Every operation
  * that waits takes an absolute deadline (a performance.now() value) and
  * rejects once it passes, so nothing here can hang the arbiter.
  */
 import http from 'node:http';
-import net from 'node:net';
-import {
-  MAX_MESSAGE_BYTES,
-  OP_BINARY,
-  OP_CLOSE,
-  OP_CONTINUATION,
-  OP_PING,
-  OP_PONG,
-  OP_TEXT,
-  decodeFrame,
-  encodeFrame,
-  handshake,
-} from './websocket-frames.js';
+import { webSocketClass } from '../node-compat.js';
 
 const LOOPBACK = '127.0.0.1';
+
+let webSocket: Promise<typeof WebSocket> | undefined;
+/**
+ * Starts loading the WebSocket class, once: on Node 20 that imports undici, which can take
+ * hundreds of ms on a busy host, so a probe starts it before waiting for the inspector.
+ */
+export function loadWebSocket(): Promise<typeof WebSocket> {
+  webSocket ??= webSocketClass();
+  return webSocket;
+}
+/** Largest JSON body or message accepted; a CDP reply for a stack is a few hundred KiB at most. */
+const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** Rejects with `Error(what timed out)` when `deadline` (performance.now() ms) passes first. */
 export function withDeadline<T>(promise: Promise<T>, deadline: number, what: string): Promise<T> {
@@ -93,33 +91,33 @@ export class InspectorClient {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly listeners = new Set<(event: CdpEvent) => void>();
-  /** Unparsed bytes received so far, as chunks, and their total size. */
-  private chunks: Buffer[] = [];
-  private received = 0;
-  /** Bytes needed before the first frame in `chunks` can be complete. */
-  private needed = 2;
-  /** Payload pieces of a fragmented message in progress, and its total size. */
-  private fragments: Buffer[] = [];
-  private fragmentsSize = 0;
-  private fragmented = false;
   private closedWith: Error | null = null;
 
-  private constructor(private readonly socket: net.Socket) {}
+  private constructor(private readonly ws: WebSocket) {
+    ws.addEventListener('message', (e) => this.handleMessage(e.data));
+    ws.addEventListener('error', () => this.fail(new Error('inspector connection failed')));
+    ws.addEventListener('close', () => this.fail(new Error('inspector connection closed by peer')));
+  }
 
   /**
    * Opens ws://127.0.0.1:port + path. Only the path of a webSocketDebuggerUrl
    * is used: the host is always loopback whatever the URL says.
    */
   static async connect(port: number, path: string, deadline: number): Promise<InspectorClient> {
-    const socket = net.connect({ host: LOOPBACK, port });
-    socket.setNoDelay(true);
+    if (!path.startsWith('/')) throw new Error(`WebSocket handshake: bad path ${JSON.stringify(path)}`);
+    const WebSocketClass = await withDeadline(loadWebSocket(), deadline, 'loading the WebSocket client');
+    const ws = new WebSocketClass(`ws://${LOOPBACK}:${port}${path}`);
+    const opened = new Promise<void>((resolve, reject) => {
+      ws.addEventListener('open', () => resolve(), { once: true });
+      const failed = new Error('WebSocket handshake: failed (not a WebSocket endpoint, or refused)');
+      ws.addEventListener('error', () => reject(failed), { once: true });
+      ws.addEventListener('close', () => reject(new Error('WebSocket handshake: connection closed')), { once: true });
+    });
     try {
-      const leftover = await withDeadline(handshake(socket, port, path), deadline, 'WebSocket handshake');
-      const client = new InspectorClient(socket);
-      client.attach(leftover);
-      return client;
+      await withDeadline(opened, deadline, 'WebSocket handshake');
+      return new InspectorClient(ws);
     } catch (err) {
-      socket.destroy();
+      ws.close();
       throw err;
     }
   }
@@ -131,7 +129,7 @@ export class InspectorClient {
     const reply = new Promise<Record<string, unknown>>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
     });
-    this.socket.write(encodeFrame(OP_TEXT, Buffer.from(JSON.stringify({ id, method, params }), 'utf8')));
+    this.ws.send(JSON.stringify({ id, method, params }));
     return withDeadline(reply, deadline, method).finally(() => this.pending.delete(id));
   }
 
@@ -160,113 +158,46 @@ export class InspectorClient {
     return () => this.listeners.delete(handler);
   }
 
-  /** Sends a close frame (best effort) and drops the connection. */
+  /** Starts the closing handshake (1000: normal closure) and ends the session. */
   close(): void {
-    if (!this.socket.destroyed && !this.closedWith) {
-      this.socket.end(encodeFrame(OP_CLOSE, Buffer.from([0x03, 0xe8])), () => this.socket.destroy()); // 1000: normal closure
-      this.fail(new Error('inspector connection closed'), false);
-    } else {
-      this.fail(new Error('inspector connection closed'));
-    }
+    this.fail(new Error('inspector connection closed'));
   }
 
-  private attach(leftover: Buffer): void {
-    this.socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    this.socket.on('error', (err) => this.fail(err));
-    this.socket.on('close', () => this.fail(new Error('inspector connection closed by peer')));
-    if (leftover.length > 0) this.receive(leftover);
-  }
-
-  /**
-   * Ends the session: rejects every pending command and wakes every event
-   * waiter. With `destroy` false the socket is left to finish a graceful
-   * end() already started, but is destroyed after 100 ms regardless, since
-   * end() may never complete if the peer stops reading.
-   */
-  private fail(err: Error, destroy = true): void {
-    if (this.closedWith) {
-      if (destroy) this.socket.destroy();
-      return;
-    }
+  /** Ends the session: rejects every pending command, wakes every event waiter, and closes the socket. */
+  private fail(err: Error): void {
+    if (this.closedWith) return;
     this.closedWith = err;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     // An event with an empty name tells waiters the connection is gone.
     for (const l of [...this.listeners]) l({ method: '', params: {} });
-    if (destroy) this.socket.destroy();
-    else setTimeout(() => this.socket.destroy(), 100).unref();
-  }
-
-  /**
-   * Appends bytes and handles every complete frame. Chunks are only joined
-   * once enough bytes for the pending frame have arrived, so a large message
-   * arriving in many small chunks is copied once, not once per chunk.
-   */
-  private receive(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.received += chunk.length;
-    if (this.received < this.needed) return;
-    let buf = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.received);
-    for (;;) {
-      if (this.closedWith) return;
-      const frame = decodeFrame(buf);
-      if (frame instanceof Error) return this.fail(frame);
-      if (typeof frame === 'number') {
-        // Incomplete: keep the rest and wait for `frame` bytes in all.
-        this.chunks = buf.length > 0 ? [buf] : [];
-        this.received = buf.length;
-        this.needed = frame;
-        return;
-      }
-      buf = buf.subarray(frame.consumed);
-      this.handleFrame(frame.fin, frame.opcode, frame.payload);
-    }
-  }
-
-  private handleFrame(fin: boolean, opcode: number, payload: Buffer): void {
-    switch (opcode) {
-      case OP_PING:
-        this.socket.write(encodeFrame(OP_PONG, payload));
-        return;
-      case OP_PONG:
-        return;
-      case OP_CLOSE:
-        // Echo the close (section 5.5.1), then stop.
-        if (!this.socket.destroyed) this.socket.end(encodeFrame(OP_CLOSE, payload.subarray(0, 2)));
-        return this.fail(new Error('inspector closed the connection'), false);
-      case OP_TEXT:
-      case OP_BINARY:
-        if (this.fragmented) return this.fail(new Error('WebSocket: new message inside a fragmented one'));
-        if (fin) return this.handleMessage(payload);
-        this.fragmented = true;
-        this.fragments = [payload];
-        this.fragmentsSize = payload.length;
-        return;
-      case OP_CONTINUATION:
-        if (!this.fragmented) return this.fail(new Error('WebSocket: continuation without a message'));
-        this.fragments.push(payload);
-        this.fragmentsSize += payload.length;
-        if (this.fragmentsSize > MAX_MESSAGE_BYTES) return this.fail(new Error('WebSocket: message too large'));
-        if (!fin) return;
-        this.fragmented = false;
-        this.handleMessage(Buffer.concat(this.fragments));
-        this.fragments = [];
-        return;
-      default:
-        return this.fail(new Error(`WebSocket: unknown opcode ${opcode}`));
+    try {
+      this.ws.close(1000);
+    } catch {
+      // Already closing.
     }
   }
 
   /** Dispatches one CDP message: a reply (has an id) or an event (has a method). */
-  private handleMessage(payload: Buffer): void {
+  private handleMessage(data: unknown): void {
+    if (this.closedWith) return;
+    // CDP sends text; anything else, or a message past the cap, ends the session.
+    if (typeof data !== 'string') return this.fail(new Error('WebSocket: unexpected binary message'));
+    if (data.length > MAX_MESSAGE_BYTES) return this.fail(new Error('WebSocket: message too large'));
     let msg: unknown;
     try {
-      msg = JSON.parse(payload.toString('utf8'));
+      msg = JSON.parse(data);
     } catch {
       return; // not ours to judge; CDP always sends JSON
     }
     if (typeof msg !== 'object' || msg === null) return;
-    const m = msg as { id?: unknown; method?: unknown; params?: unknown; result?: unknown; error?: { message?: unknown } };
+    const m = msg as {
+      id?: unknown;
+      method?: unknown;
+      params?: unknown;
+      result?: unknown;
+      error?: { message?: unknown };
+    };
     if (typeof m.id === 'number') {
       const p = this.pending.get(m.id);
       if (!p) return;

@@ -12,7 +12,15 @@ import net from 'node:net';
 import path from 'node:path';
 import { type BindAddress, formatBind, parseBind } from '../config/bind-address.js';
 import { TsuError } from '../errors.js';
-import { type ServerHandle, createServerHandle, errnoName, setInheritedNoDelay } from '../node-compat.js';
+import {
+  type ServerHandle,
+  bindTcp,
+  createServerHandle,
+  errnoName,
+  reusePortUnsupported,
+  setInheritedNoDelay,
+  tcpBindMethod,
+} from '../node-compat.js';
 import type { ListenerInfo } from '../protocol.js';
 import type { InheritedSocket } from './upgrade.js';
 
@@ -23,11 +31,17 @@ export interface Listener {
   socketPath: string | null;
   /** Received from an old master on USR2 rather than bound here. */
   inherited: boolean;
+  /** How a TCP listener was bound here (node-compat's bindTcp), for the debug log; null otherwise. */
+  boundWith: 'bound-socket' | 'probe' | null;
 }
 
-type Opened = Omit<Listener, 'info' | 'inherited'> & { resolved: BindAddress };
+type Opened = Omit<Listener, 'info' | 'inherited' | 'boundWith'> & {
+  resolved: BindAddress;
+  boundWith?: Listener['boundWith'];
+};
 
-const bindError = (display: string, reason: string) => new TsuError('TSU_ERR_BIND', `cannot bind ${display}: ${reason}`);
+const bindError = (display: string, reason: string) =>
+  new TsuError('TSU_ERR_BIND', `cannot bind ${display}: ${reason}`);
 
 function describeErrno(err: number): string {
   const name = errnoName(err);
@@ -42,22 +56,11 @@ function describeErrno(err: number): string {
   return words[name] ? `${words[name]} (${name})` : name;
 }
 
-/**
- * libuv reports EADDRINUSE for TCP only at listen(), which the arbiter must
- * not call on its real handle. So it binds a second socket to the same
- * address (both have SO_REUSEADDR, and neither listens, so the kernel allows
- * it), listens on that, and closes it in the same tick: no callback can run
- * in between, so no connection is ever accepted by the arbiter.
- */
-function probeListen(host: string, port: number, family: 4 | 6, backlog: number): number {
-  const probe = createServerHandle(host, port, family);
-  if (typeof probe === 'number') return probe;
-  const err = probe.listen(backlog);
-  probe.close();
-  return err;
-}
-
-async function openTcp(address: Extract<BindAddress, { kind: 'tcp' }>, backlog: number): Promise<Opened> {
+async function openTcp(
+  address: Extract<BindAddress, { kind: 'tcp' }>,
+  backlog: number,
+  reusePort: boolean,
+): Promise<Opened> {
   const shown = formatBind(address);
   let host = address.host;
   let family = address.family;
@@ -70,19 +73,13 @@ async function openTcp(address: Extract<BindAddress, { kind: 'tcp' }>, backlog: 
       throw bindError(shown, `cannot resolve host ${JSON.stringify(address.host)}`);
     }
   }
-  const handle = createServerHandle(host, address.port, family as 4 | 6);
+  const handle = bindTcp(host, address.port, family as 4 | 6, backlog, reusePort);
   if (typeof handle === 'number') throw bindError(shown, describeErrno(handle));
   const out: { address?: string; port?: number } = {};
   handle.getsockname?.(out);
   const port = out.port ?? address.port;
-  if (address.port !== 0) {
-    const err = probeListen(host, port, family as 4 | 6, backlog);
-    if (err) {
-      handle.close();
-      throw bindError(shown, describeErrno(err));
-    }
-  }
-  return { handle, socketPath: null, resolved: { kind: 'tcp', host, port, family: family as 4 | 6 } };
+  const resolved: BindAddress = { kind: 'tcp', host, port, family: family as 4 | 6 };
+  return { handle, socketPath: null, resolved, boundWith: tcpBindMethod() };
 }
 
 /** A leftover socket file from a crashed server is removed; one with a live server behind it is an error. */
@@ -135,7 +132,8 @@ async function sameAddress(bind: BindAddress, had: BindAddress): Promise<boolean
 
 function adopt(sock: InheritedSocket): Opened {
   const handle = createServerHandle(null, null, null, sock.fd);
-  if (typeof handle === 'number') throw bindError(`fd://${sock.fd}`, `inherited socket unusable: ${describeErrno(handle)}`);
+  if (typeof handle === 'number')
+    throw bindError(`fd://${sock.fd}`, `inherited socket unusable: ${describeErrno(handle)}`);
   return { handle, socketPath: sock.address.kind === 'unix' ? sock.address.path : null, resolved: sock.address };
 }
 
@@ -144,25 +142,42 @@ function adopt(sock: InheritedSocket): Opened {
  * old master (USR2) where one matches. On any failure, closes what it opened
  * and throws one TsuError naming the address. Inherited sockets that match no
  * bind are closed. `scheme` is how TCP listeners are shown (`https` with --certfile).
+ * `reusePort` sets SO_REUSEPORT on TCP listeners bound here, so that another arbiter can serve the same port.
  */
 export async function openListeners(
   binds: readonly string[],
   backlog: number,
   inherited: readonly InheritedSocket[] = [],
   scheme: 'http' | 'https' = 'http',
+  reusePort = false,
 ): Promise<Listener[]> {
+  const unsupported = reusePort ? reusePortUnsupported() : null;
+  if (unsupported) throw new TsuError('TSU_ERR_INVALID_SETTING', unsupported);
   const opened: Listener[] = [];
   const unused = [...inherited];
   try {
     for (const [index, raw] of binds.entries()) {
       const parsed = parseBind(raw);
-      if (!parsed.ok) throw new TsuError('TSU_ERR_INVALID_SETTING', `invalid value for --bind: ${JSON.stringify(raw)} (${parsed.problem})`);
+      if (!parsed.ok)
+        throw new TsuError(
+          'TSU_ERR_INVALID_SETTING',
+          `invalid value for --bind: ${JSON.stringify(raw)} (${parsed.problem})`,
+        );
       const a = parsed.address;
       let match = -1;
       for (let i = 0; i < unused.length && match < 0; i++) if (await sameAddress(a, unused[i]!.address)) match = i;
-      const o = match >= 0 ? adopt(unused.splice(match, 1)[0]!) : a.kind === 'tcp' ? await openTcp(a, backlog) : a.kind === 'unix' ? await openUnix(a) : openFd(a);
+      const o =
+        match >= 0
+          ? adopt(unused.splice(match, 1)[0]!)
+          : a.kind === 'tcp'
+            ? await openTcp(a, backlog, reusePort)
+            : a.kind === 'unix'
+              ? await openUnix(a)
+              : openFd(a);
       const noDelayInherited = setInheritedNoDelay(o.handle);
-      opened.push({ handle: o.handle, socketPath: o.socketPath, inherited: match >= 0, info: { index, address: o.resolved, display: formatBind(o.resolved, scheme), noDelayInherited } });
+      const info = { index, address: o.resolved, display: formatBind(o.resolved, scheme), noDelayInherited };
+      const { handle, socketPath, boundWith = null } = o;
+      opened.push({ handle, socketPath, inherited: match >= 0, boundWith, info });
     }
     return opened;
   } catch (err) {

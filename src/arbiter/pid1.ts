@@ -37,17 +37,33 @@ export type InitChoice = { kind: 'init'; path: string } | { kind: 'in-process'; 
 const OFF = new Set(['none', 'off', 'no', 'false', '0']);
 
 /** What to do as PID 1. Pure but for the $PATH search, which can be replaced. */
-export function chooseInit(env: NodeJS.ProcessEnv, find: (name: string, env: NodeJS.ProcessEnv) => string | null = findExecutable): InitChoice {
+export function chooseInit(
+  env: NodeJS.ProcessEnv,
+  find: (name: string, env: NodeJS.ProcessEnv) => string | null = findExecutable,
+): InitChoice {
   const wanted = (env[INIT_ENV] ?? '').trim();
   if (OFF.has(wanted.toLowerCase())) return { kind: 'in-process', reason: `${INIT_ENV}=${wanted}` };
   const name = wanted === '' || wanted.toLowerCase() === 'auto' ? 'tini' : wanted;
   const found = find(name, env);
   if (found) return { kind: 'init', path: found };
-  return { kind: 'in-process', reason: wanted && name !== 'tini' ? `${INIT_ENV}=${wanted} is not an executable` : 'tini is not installed' };
+  return {
+    kind: 'in-process',
+    reason: wanted && name !== 'tini' ? `${INIT_ENV}=${wanted} is not an executable` : 'tini is not installed',
+  };
 }
 
 /** Signals the arbiter handles; the relay passes each on. */
-const FORWARDED: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGTTIN', 'SIGTTOU'];
+const FORWARDED: readonly NodeJS.Signals[] = [
+  'SIGTERM',
+  'SIGINT',
+  'SIGQUIT',
+  'SIGHUP',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGWINCH',
+  'SIGTTIN',
+  'SIGTTOU',
+];
 /** tini ignores these (it makes its child the terminal's foreground group and must not be stopped by them). */
 const PAST_TINI = new Set<NodeJS.Signals>(['SIGTTIN', 'SIGTTOU']);
 
@@ -96,7 +112,10 @@ export function runAsPid1(argv: readonly string[], env: NodeJS.ProcessEnv): Prom
 }
 
 /** The arbiter's startup note about PID 1: a warning when it is PID 1 itself, a line when it runs under the relay. */
-export function pid1Note(env: NodeJS.ProcessEnv, pid = process.pid): { level: 'info' | 'warning'; text: string } | null {
+export function pid1Note(
+  env: NodeJS.ProcessEnv,
+  pid = process.pid,
+): { level: 'info' | 'warning'; text: string } | null {
   const init = env[RELAY_ENV];
   if (init) {
     // Workers and USR2 successors are not started by the relay.

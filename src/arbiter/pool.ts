@@ -12,15 +12,25 @@ import { type HookName, type Hooks, type ServerInfo, callHookSync, hasWorkerHook
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import { type ArbiterMetrics, restartReason } from '../metrics/arbiter-metrics.js';
-import type { Dispatch, WorkerToArbiter } from '../protocol.js';
+import type { Dispatch, RequestMetricsSnapshot, WorkerToArbiter } from '../protocol.js';
 import type { TlsMaterial } from '../worker/tls.js';
 import { connectionsToShed } from './balance.js';
+import { CanaryTrial } from './canary-trial.js';
 import { planConvergence } from './convergence.js';
 import { classifyExit, streakAfterReady } from './exits.js';
 import { beatTime } from './liveness.js';
 import type { Listener } from './listeners.js';
 import { abortStuck, requestTimedOut, stopDeadline } from './timeouts.js';
-import { type RetireReason, type WorkerRecord, WorkerState, bootWorker, forkWorker, now, sendToWorker, signalWorker } from './workers.js';
+import {
+  type RetireReason,
+  type WorkerRecord,
+  WorkerState,
+  bootWorker,
+  forkWorker,
+  now,
+  sendToWorker,
+  signalWorker,
+} from './workers.js';
 
 /** Most spare handles sent for one ask. */
 const MAX_SPARES_PER_ASK = 8;
@@ -70,6 +80,10 @@ export class WorkerPool {
   private readonly failedGenerations = new Set<number>();
   private readonly bootErrorReported = new Set<number>();
   private whenReadyCalled = false;
+  /** The last --reload-canary trial: on trial, or its outcome until the next HUP. */
+  canary: CanaryTrial | null = null;
+  /** Each worker's latest cumulative request snapshot (with --metrics-bind or --reload-canary). */
+  private readonly snapshots = new Map<number, RequestMetricsSnapshot>();
 
   constructor(
     target: number,
@@ -135,10 +149,23 @@ export class WorkerPool {
     return ready >= this.effectiveTarget ? ready : null;
   }
 
-  /** HUP, once the new config is in place: the next workers forked are a new generation, with no backoff. */
-  startGeneration(): void {
+  /**
+   * HUP, once the new config is in place: the next workers forked are a new generation, with no backoff.
+   * With --reload-canary and workers serving, its first worker is a canary on trial (canary.ts).
+   */
+  startGeneration(settings: Settings): void {
+    const serving = this.winched ? 0 : this.countReady();
     this.winched = false;
     this.generation++;
+    if (this.canary?.onTrial) this.log.info(`Canary of generation ${this.canary.generation} superseded by a new HUP`);
+    this.canary =
+      settings.reloadCanary > 0 && serving > 0
+        ? new CanaryTrial(this.generation, settings.reloadCanary, {
+            max5xx: settings.reloadCanaryMax5xx,
+            maxP99Ratio: settings.reloadCanaryMaxP99Ratio,
+            minRequests: settings.reloadCanaryMinRequests,
+          })
+        : null;
     this.failureStreak = 0;
     this.lastFailureAt = null;
     this.lastFailure = null;
@@ -147,9 +174,16 @@ export class WorkerPool {
 
   /** Converges the workers on the target; the rule itself is planConvergence (convergence.ts). */
   converge(ctx: PoolContext): void {
+    const trial = this.canary?.generation === this.generation && this.canary.onTrial ? this.canary : null;
+    if (trial?.windowClosed) this.decideCanary(trial, null, ctx);
     const live = [...this.byId.values()]
       .filter((w) => w.state === WorkerState.Booting || w.state === WorkerState.Ready)
-      .map((w) => ({ record: w, generation: w.generation, ready: w.state === WorkerState.Ready, forkedAt: w.forkedAt }));
+      .map((w) => ({
+        record: w,
+        generation: w.generation,
+        ready: w.state === WorkerState.Ready,
+        forkedAt: w.forkedAt,
+      }));
     const plan = planConvergence({
       live,
       generation: this.generation,
@@ -157,15 +191,24 @@ export class WorkerPool {
       winched: this.winched,
       failed: this.failedGenerations.has(this.generation),
       maySpawn: now() >= this.nextSpawnAt,
+      canary: this.canary?.generation === this.generation && this.canary.onTrial,
     });
     for (let i = 0; i < plan.spawn; i++) this.spawn(ctx);
     for (const { worker, reason } of plan.retire) this.retire(worker.record, reason, ctx.settings);
   }
 
   private spawn(ctx: PoolContext): void {
-    callHookSync(ctx.hooks, 'preFork', this.reportHook, this.serverInfo(ctx.settings), { pid: 0, generation: this.generation });
+    callHookSync(ctx.hooks, 'preFork', this.reportHook, this.serverInfo(ctx.settings), {
+      pid: 0,
+      generation: this.generation,
+    });
     const w = forkWorker(ctx.settings, this.generation, ctx.listeners, this.onWorkerOutput);
     this.byId.set(w.id, w);
+    if (this.canary?.generation === this.generation && this.canary.onTrial) {
+      this.canary.workerId = w.id;
+      this.canary.pid = w.pid;
+      this.log.info(`Canary (pid:${w.pid}) of generation ${this.generation} starting; the old workers keep serving`);
+    }
   }
 
   private readonly onWorkerOutput = (pid: number, line: string, stream: 'stdout' | 'stderr'): void => {
@@ -188,14 +231,16 @@ export class WorkerPool {
 
   onMessage(id: number, msg: WorkerToArbiter, ctx: PoolContext): void {
     const w = this.byId.get(id);
-    if (w) (this.messageHandlers[msg.t] as (m: WorkerToArbiter, w: WorkerRecord, ctx: PoolContext) => void)(msg, w, ctx);
+    if (w)
+      (this.messageHandlers[msg.t] as (m: WorkerToArbiter, w: WorkerRecord, ctx: PoolContext) => void)(msg, w, ctx);
   }
 
   private readonly messageHandlers: Dispatch<WorkerToArbiter, [WorkerRecord, PoolContext]> = {
     hello: (_msg, w, ctx) => {
       w.hello = true;
       // Retired or stopped before it could hear it: tell it now instead of booting it.
-      if (w.state === WorkerState.Retiring || w.state === WorkerState.Stopping) sendToWorker(w, { t: 'stop', graceful: true });
+      if (w.state === WorkerState.Retiring || w.state === WorkerState.Stopping)
+        sendToWorker(w, { t: 'stop', graceful: true });
       else bootWorker(w, ctx.settings, hasWorkerHooks(ctx.hooks), ctx.tls);
     },
     ready: (_msg, w, ctx) => {
@@ -206,6 +251,18 @@ export class WorkerPool {
       this.everServed = true;
       this.failureStreak = streakAfterReady(this.failureStreak, this.lastFailure);
       this.log.debug(`Worker (pid:${w.pid}) is ready`);
+      const trial = this.canary;
+      if (trial?.onTrial && trial.workerId === w.id) {
+        const old = [...this.byId.values()].filter(
+          (o) => o.generation !== w.generation && o.state === WorkerState.Ready,
+        );
+        trial.open(
+          w.id,
+          now(),
+          old.map((o) => ({ id: o.id, snapshot: this.snapshots.get(o.id) ?? null })),
+        );
+        this.log.info(`Canary (pid:${w.pid}) serving beside ${old.length} old workers for ${trial.seconds} s`);
+      }
       if (!this.whenReadyCalled && this.countReady() >= this.target) {
         this.whenReadyCalled = true;
         callHookSync(ctx.hooks, 'whenReady', this.reportHook, this.serverInfo(ctx.settings));
@@ -233,6 +290,8 @@ export class WorkerPool {
       const { heapUsed, heapLimit, loopIdleMs, loopActiveMs, latency } = msg;
       w.load = { heapUsed, heapLimit, loopIdleMs, loopActiveMs, latency };
       this.balance(w, ctx.settings);
+      if (msg.metrics) this.snapshots.set(w.id, msg.metrics);
+      if (this.canary?.workerId === w.id) this.canary.beat(msg.at);
       ctx.metrics?.workerBeat(w, msg.metrics);
       const limit = ctx.settings.maxWorkerMemory * 1024 * 1024;
       w.rssHigh = limit > 0 && msg.rss > limit ? w.rssHigh + 1 : 0;
@@ -244,7 +303,8 @@ export class WorkerPool {
       }
     },
     retiring: (_msg, w, ctx) => {
-      if (w.state === WorkerState.Booting || w.state === WorkerState.Ready) this.retire(w, 'max-requests', ctx.settings);
+      if (w.state === WorkerState.Booting || w.state === WorkerState.Ready)
+        this.retire(w, 'max-requests', ctx.settings);
     },
     'request-timeout': (msg, w, ctx) => requestTimedOut(w, msg, ctx.settings, this.log),
     // --diagnostics-dir: written by the arbiter (diagnostics.ts).
@@ -256,7 +316,11 @@ export class WorkerPool {
     const w = this.byId.get(id);
     if (!w) return;
     abortStuck(w, stack, reason, this.log, () =>
-      callHookSync(ctx.hooks, 'workerAbort', this.reportHook, this.serverInfo(ctx.settings), { pid: w.pid, generation: w.generation, stack }),
+      callHookSync(ctx.hooks, 'workerAbort', this.reportHook, this.serverInfo(ctx.settings), {
+        pid: w.pid,
+        generation: w.generation,
+        stack,
+      }),
     );
   }
 
@@ -279,8 +343,20 @@ export class WorkerPool {
     if (restartReason(w)) this.restarts++;
     ctx.metrics?.workerExit(w, restartReason(w));
     const expected = w.state === WorkerState.Retiring || w.state === WorkerState.Stopping;
+    const trial = this.canary;
+    if (trial?.onTrial && trial.generation === w.generation && !stopping && !expected) {
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      this.decideCanary(trial, w.readyAt === null ? `failed to boot (${how})` : how, ctx);
+    }
+    trial?.forget(id);
+    this.snapshots.delete(id);
     w.state = WorkerState.Dead;
-    callHookSync(ctx.hooks, 'childExit', this.reportHook, this.serverInfo(ctx.settings), { pid: w.pid, generation: w.generation, code, signal });
+    callHookSync(ctx.hooks, 'childExit', this.reportHook, this.serverInfo(ctx.settings), {
+      pid: w.pid,
+      generation: w.generation,
+      code,
+      signal,
+    });
     let sameGeneration = 0;
     let booting = 0;
     for (const o of this.byId.values()) {
@@ -339,6 +415,33 @@ export class WorkerPool {
           this.log.warning(`Workers keep dying right after boot (${verdict.streak} in a row); next start in ${next} s`);
         }
         return null;
+    }
+  }
+
+  /**
+   * Applies the canary verdict: a pass lets the rollover go on; a failure retires the canary and marks its
+   * generation failed, so the old workers keep serving until the next HUP, as when new workers cannot boot.
+   */
+  private decideCanary(trial: CanaryTrial, exited: string | null, ctx: PoolContext): void {
+    const verdict = trial.judge((id) => this.snapshots.get(id) ?? null, exited);
+    const who = `Canary (pid:${trial.pid}) of generation ${trial.generation}`;
+    ctx.metrics?.canaryJudged(verdict.pass ? 'passed' : verdict.reason);
+    if (verdict.pass) {
+      this.log.info(`${who} passed (${verdict.detail}); rolling over`);
+      return;
+    }
+    this.failedGenerations.add(trial.generation);
+    // The canary's own failure is reported here; its exit is not a generation failing to boot.
+    this.bootErrorReported.add(trial.generation);
+    const serving = [...this.byId.values()].filter(
+      (o) => o.generation !== trial.generation && o.state === WorkerState.Ready,
+    );
+    this.log.error(
+      `${who} failed: ${verdict.detail}; reload rolled back, the ${serving.length} old workers keep serving until the next HUP`,
+    );
+    const canary = trial.workerId === null ? undefined : this.byId.get(trial.workerId);
+    if (canary && (canary.state === WorkerState.Booting || canary.state === WorkerState.Ready)) {
+      this.retire(canary, 'reload', ctx.settings);
     }
   }
 

@@ -64,21 +64,30 @@ export function resolveIdentity(settings: Pick<Settings, 'user' | 'group'>): Ide
   let gid = process.getgid?.() ?? 0;
   let user = String(uid);
   if (settings.user !== null) {
-    const entry = readTable('/etc/passwd').find((e) => (numeric(settings.user!) ? e.id === Number(settings.user) : e.name === settings.user));
-    if (!entry && !numeric(settings.user)) throw new TsuError('TSU_ERR_USER', `invalid value for --user: no such user ${JSON.stringify(settings.user)}`);
+    const entry = readTable('/etc/passwd').find((e) =>
+      numeric(settings.user!) ? e.id === Number(settings.user) : e.name === settings.user,
+    );
+    if (!entry && !numeric(settings.user))
+      throw new TsuError('TSU_ERR_USER', `invalid value for --user: no such user ${JSON.stringify(settings.user)}`);
     uid = entry ? entry.id : Number(settings.user);
     // Without --group, the user's primary group (Gunicorn keeps the arbiter's, which is usually root's).
     if (entry && Number.isInteger(entry.gid)) gid = entry.gid;
     user = settings.user;
   }
   if (settings.group !== null) {
-    const entry = readTable('/etc/group').find((e) => (numeric(settings.group!) ? e.id === Number(settings.group) : e.name === settings.group));
-    if (!entry && !numeric(settings.group)) throw new TsuError('TSU_ERR_USER', `invalid value for --group: no such group ${JSON.stringify(settings.group)}`);
+    const entry = readTable('/etc/group').find((e) =>
+      numeric(settings.group!) ? e.id === Number(settings.group) : e.name === settings.group,
+    );
+    if (!entry && !numeric(settings.group))
+      throw new TsuError('TSU_ERR_USER', `invalid value for --group: no such group ${JSON.stringify(settings.group)}`);
     gid = entry ? entry.id : Number(settings.group);
   }
   const self = process.getuid?.();
   if (self !== undefined && self !== 0 && (uid !== self || gid !== process.getgid?.())) {
-    throw new TsuError('TSU_ERR_USER', `--user/--group: switching workers to ${user} (uid ${uid}, gid ${gid}) needs the arbiter to run as root (it runs as uid ${self})`);
+    throw new TsuError(
+      'TSU_ERR_USER',
+      `--user/--group: switching workers to ${user} (uid ${uid}, gid ${gid}) needs the arbiter to run as root (it runs as uid ${self})`,
+    );
   }
   return { uid, gid, user };
 }
@@ -122,7 +131,11 @@ function handOverSocket(file: string, id: Identity): void {
  * Workers forked from now on run as `identity` (or as the arbiter, when
  * null). The log files they open and the unix sockets are handed over.
  */
-export function useWorkerIdentity(identity: Identity | null, settings: Pick<Settings, 'errorLogfile' | 'accessLogfile'>, socketPaths: readonly string[]): void {
+export function useWorkerIdentity(
+  identity: Identity | null,
+  settings: Pick<Settings, 'errorLogfile' | 'accessLogfile'>,
+  socketPaths: readonly string[],
+): void {
   cluster.setupPrimary(identity ? { uid: identity.uid, gid: identity.gid } : { uid: undefined, gid: undefined });
   if (!identity) return;
   for (const file of [settings.errorLogfile, settings.accessLogfile]) {

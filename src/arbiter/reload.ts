@@ -72,10 +72,16 @@ export async function rereadConfig(
 }
 
 /** A HUP changed --bind: keep listeners whose address is unchanged, open new ones, close the rest. */
-async function rebind(binds: readonly string[], listeners: readonly Listener[], next: Settings, scheme: 'http' | 'https', log: Logger): Promise<Listener[]> {
+async function rebind(
+  binds: readonly string[],
+  listeners: readonly Listener[],
+  next: Settings,
+  scheme: 'http' | 'https',
+  log: Logger,
+): Promise<Listener[]> {
   const keep = new Map(binds.map((b, i) => [b, listeners[i]!]));
   const fresh = next.bind.filter((b) => !keep.has(b));
-  const opened = await openListeners(fresh, next.backlog, [], scheme);
+  const opened = await openListeners(fresh, next.backlog, [], scheme, next.reusePort);
   const result = next.bind.map((b, index) => {
     const l = keep.get(b) ?? opened[fresh.indexOf(b)]!;
     keep.delete(b);
@@ -89,7 +95,12 @@ async function rebind(binds: readonly string[], listeners: readonly Listener[], 
 
 /** Files the server itself writes, as absolute paths: a change to them is not a code change. */
 function serverOutputs(settings: Settings): string[] {
-  const files = [settings.accessLogfile, settings.errorLogfile, settings.pid, typeof settings.controlSocket === 'string' ? settings.controlSocket : null];
+  const files = [
+    settings.accessLogfile,
+    settings.errorLogfile,
+    settings.pid,
+    typeof settings.controlSocket === 'string' ? settings.controlSocket : null,
+  ];
   for (const b of settings.bind) {
     const parsed = parseBind(b);
     if (parsed.ok && parsed.address.kind === 'unix') files.push(parsed.address.path);

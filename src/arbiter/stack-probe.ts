@@ -29,7 +29,7 @@
  */
 import fs from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
-import { InspectorClient, fetchJson, withDeadline } from './inspector-client.js';
+import { InspectorClient, fetchJson, loadWebSocket, withDeadline } from './inspector-client.js';
 
 export interface StackProbeOptions {
   /** Total time allowed, from the call to the returned result. */
@@ -56,7 +56,7 @@ export type StackProbeResult =
       inspectorClosed: boolean;
       elapsedMs: number;
     }
-  | { ok: false; /** One short line, for the log. */ reason: string; elapsedMs: number };
+  | { ok: false /** One short line, for the log. */; reason: string; elapsedMs: number };
 
 /** A listening TCP socket owned by a process, from /proc. */
 export interface ListeningSocket {
@@ -103,19 +103,23 @@ async function probe(pid: number, opts: StackProbeOptions, deadline: number): Pr
   // kill(0) and kill(-1) signal whole groups; never let a bad pid get that far.
   if (!Number.isInteger(pid) || pid <= 1) throw new ProbeError(`invalid pid ${pid}`);
   if (pid === process.pid) throw new ProbeError('refusing to probe this process');
-  if (!(opts.timeoutMs > 0) || !Number.isFinite(opts.timeoutMs)) throw new ProbeError(`invalid timeoutMs ${opts.timeoutMs}`);
+  if (!(opts.timeoutMs > 0) || !Number.isFinite(opts.timeoutMs))
+    throw new ProbeError(`invalid timeoutMs ${opts.timeoutMs}`);
 
   // SIGUSR1 terminates a process that does not handle it: only signal a
   // process running the same node binary as this one (workers are forked
   // with process.execPath). Its command line cannot be checked for
   // --inspect-port: setting process.title overwrites /proc/PID/cmdline.
+  void loadWebSocket().catch(() => {}); // overlaps the inspector's start-up; connect() reports a failure
   const exe = await readExe(pid);
   if (exe !== nodeBinary()) throw new ProbeError(`pid ${pid} is not running ${nodeBinary()} (it runs ${exe})`);
 
   const exclude = new Set(opts.excludePorts ?? []);
   const before = await socketInodes(pid);
   // With excludePorts, an inspector that is already open can be recognised.
-  const old = opts.excludePorts ? (await listeningSockets(pid, before)).filter((s) => s.loopback && !exclude.has(s.port)) : [];
+  const old = opts.excludePorts
+    ? (await listeningSockets(pid, before)).filter((s) => s.loopback && !exclude.has(s.port))
+    : [];
 
   try {
     process.kill(pid, 'SIGUSR1');
@@ -127,22 +131,33 @@ async function probe(pid: number, opts: StackProbeOptions, deadline: number): Pr
   for (;;) {
     const now = await socketInodes(pid);
     const fresh = [...now].filter((inode) => !before.has(inode));
-    const found = fresh.length > 0 ? (await listeningSockets(pid, new Set(fresh))).filter((s) => !exclude.has(s.port)) : [];
+    const found =
+      fresh.length > 0 ? (await listeningSockets(pid, new Set(fresh))).filter((s) => !exclude.has(s.port)) : [];
     const exposed = found.find((s) => !s.loopback);
     if (exposed) {
       // Most likely the worker was started with an --inspect-port that is not
       // loopback. The harm is done (the caller is about to kill it); say so
       // loudly rather than talk to it.
-      throw new ProbeError(`a listener on ${exposed.address}:${exposed.port} appeared after SIGUSR1, not on 127.0.0.1; not using it (check the workers' --inspect-port)`);
+      throw new ProbeError(
+        `a listener on ${exposed.address}:${exposed.port} appeared after SIGUSR1, not on 127.0.0.1; not using it (check the workers' --inspect-port)`,
+      );
     }
     for (const candidate of [...found, ...old]) {
       if (tried.has(candidate.inode)) continue;
       tried.add(candidate.inode);
       const target = await debuggerPath(candidate.port, Math.min(deadline, performance.now() + CANDIDATE_MS));
-      if (target !== null) return { text: await pausedStack(candidate.port, target, deadline, opts.maxFrames ?? 64), port: candidate.port };
+      if (target !== null)
+        return {
+          text: await pausedStack(candidate.port, target, deadline, opts.maxFrames ?? 64),
+          port: candidate.port,
+        };
     }
     if (performance.now() + POLL_MS >= deadline) {
-      throw new ProbeError(tried.size > 0 ? 'no inspector answered on the new loopback listeners' : 'no inspector started after SIGUSR1 (was the worker forked with --inspect-port=127.0.0.1:0?)');
+      throw new ProbeError(
+        tried.size > 0
+          ? 'no inspector answered on the new loopback listeners'
+          : 'no inspector started after SIGUSR1 (was the worker forked with --inspect-port=127.0.0.1:0?)',
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
@@ -184,7 +199,11 @@ async function pausedStack(port: number, path: string, deadline: number, maxFram
     // their URLs in case a frame carries only a scriptId.
     const urls = new Map<string, string>();
     client.onEvent((e) => {
-      if (e.method === 'Debugger.scriptParsed' && typeof e.params.scriptId === 'string' && typeof e.params.url === 'string') {
+      if (
+        e.method === 'Debugger.scriptParsed' &&
+        typeof e.params.scriptId === 'string' &&
+        typeof e.params.url === 'string'
+      ) {
         urls.set(e.params.scriptId, e.params.url);
       }
     });
@@ -197,7 +216,9 @@ async function pausedStack(port: number, path: string, deadline: number, maxFram
     if (frames.length === 0) throw new ProbeError('the worker paused with no JavaScript frames');
     const text = formatFrames(frames, urls, maxFrames);
     // Runtime.evaluate runs while paused; the reply never comes, as the session closes with the inspector.
-    await client.send('Runtime.evaluate', { expression: CLOSE_INSPECTOR }, Math.min(deadline, performance.now() + CLOSE_MS)).catch(() => {});
+    await client
+      .send('Runtime.evaluate', { expression: CLOSE_INSPECTOR }, Math.min(deadline, performance.now() + CLOSE_MS))
+      .catch(() => {});
     return text;
   } finally {
     // No resume: the caller kills the worker. Closing the last session makes
@@ -229,12 +250,14 @@ async function readExe(pid: number): Promise<string> {
     return (await fs.readlink(`/proc/${pid}/exe`)).replace(/ \(deleted\)$/, '');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ProbeError(code === 'ENOENT' ? `pid ${pid} is not running` : `cannot read /proc/${pid}/exe: ${code ?? String(err)}`);
+    throw new ProbeError(
+      code === 'ENOENT' ? `pid ${pid} is not running` : `cannot read /proc/${pid}/exe: ${code ?? String(err)}`,
+    );
   }
 }
 
 /** Inodes of the sockets open in `pid` (fd links read `socket:[INODE]`). */
-export async function socketInodes(pid: number): Promise<Set<string>> {
+async function socketInodes(pid: number): Promise<Set<string>> {
   let fds: string[];
   try {
     fds = await fs.readdir(`/proc/${pid}/fd`);
@@ -269,7 +292,12 @@ export async function listeningSockets(pid: number, inodes?: Set<string>): Promi
       if (!own.has(inode)) continue;
       const [hexAddr = '', hexPort = ''] = cols[1]!.split(':');
       const address = family === 'tcp' ? ipv4(hexAddr) : ipv6(hexAddr);
-      out.push({ inode, port: Number.parseInt(hexPort, 16), address, loopback: address === '127.0.0.1' || address === '::ffff:127.0.0.1' });
+      out.push({
+        inode,
+        port: Number.parseInt(hexPort, 16),
+        address,
+        loopback: address === '127.0.0.1' || address === '::ffff:127.0.0.1',
+      });
     }
   }
   return out;
@@ -334,7 +362,8 @@ function ipv6(hex: string): string {
     const word = Number.parseInt(hex.slice(w * 8, w * 8 + 8), 16);
     bytes.push(word & 0xff, (word >>> 8) & 0xff, (word >>> 16) & 0xff, word >>> 24);
   }
-  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) return `::ffff:${bytes.slice(12).join('.')}`;
+  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff)
+    return `::ffff:${bytes.slice(12).join('.')}`;
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
   // Compress the first run of zero groups (good enough for a log line).

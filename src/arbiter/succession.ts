@@ -55,7 +55,14 @@ export class Succession {
    * So does a failure to start it (ENOENT, EACCES, EAGAIN: Node emits 'error' and no 'exit'), which must clear
    * the successor, or every later USR2 would be refused and the socket files kept.
    */
-  start(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string, listeners: readonly Listener[], queue: EventQueue, log: Logger): void {
+  start(
+    argv: readonly string[],
+    env: NodeJS.ProcessEnv,
+    cwd: string,
+    listeners: readonly Listener[],
+    queue: EventQueue,
+    log: Logger,
+  ): void {
     let child: ChildProcess;
     try {
       child = spawnNewMaster(argv, env, cwd, listeners);
@@ -95,7 +102,10 @@ export class Succession {
    * (The predecessor is checked live: it may have exited since the loop last looked, before the promotion.)
    */
   handingOver(): boolean {
-    return (this.successor !== null && this.successor.exitCode === null) || (this.predecessor !== null && process.ppid === this.predecessor);
+    return (
+      (this.successor !== null && this.successor.exitCode === null) ||
+      (this.predecessor !== null && process.ppid === this.predecessor)
+    );
   }
 
   /** Socket files stay while a successor (USR2) or a predecessor (rollback) may still serve on them. */

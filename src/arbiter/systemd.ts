@@ -47,9 +47,9 @@ import type { Listener } from './listeners.js';
 import { type InheritedSocket, inheritedSockets } from './upgrade.js';
 
 /** SD_LISTEN_FDS_START */
-export const LISTEN_FDS_START = 3;
+const LISTEN_FDS_START = 3;
 /** The bind strings of the sockets systemd passed, for USR2 successors. */
-export const ACTIVATED_ENV = 'TSUNICORN_ACTIVATED';
+const ACTIVATED_ENV = 'TSUNICORN_ACTIVATED';
 /** systemd-notify waits for systemd to take each message (a barrier), at most this long by default. */
 const NOTIFY_TIMEOUT_MS = 10_000;
 
@@ -96,7 +96,12 @@ function decodeHexAddress(hex: string, endianness: 'LE' | 'BE'): string {
 }
 
 /** The local address of the TCP socket with this inode in /proc/net/tcp (family 4) or tcp6 (6) text, or null. */
-export function tcpSocketAddress(procNetTcp: string, inode: number, family: 4 | 6, endianness: 'LE' | 'BE' = os.endianness()): { host: string; port: number } | null {
+export function tcpSocketAddress(
+  procNetTcp: string,
+  inode: number,
+  family: 4 | 6,
+  endianness: 'LE' | 'BE' = os.endianness(),
+): { host: string; port: number } | null {
   for (const line of procNetTcp.split('\n').slice(1)) {
     // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …
     const f = line.trim().split(/\s+/);
@@ -149,7 +154,11 @@ export function describeFd(fd: number): BindAddress {
  * The sockets systemd passed to this process (sd_listen_fds), described.
  * Always removes LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES from `env`.
  */
-export function takeListenFds(env: NodeJS.ProcessEnv, pid: number, describe: (fd: number) => BindAddress = describeFd): ActivatedSocket[] {
+export function takeListenFds(
+  env: NodeJS.ProcessEnv,
+  pid: number,
+  describe: (fd: number) => BindAddress = describeFd,
+): ActivatedSocket[] {
   const { LISTEN_FDS: count, LISTEN_PID: owner, LISTEN_FDNAMES: names } = env;
   delete env.LISTEN_FDS;
   delete env.LISTEN_PID;
@@ -179,7 +188,7 @@ async function sameHost(bind: string, had: string): Promise<boolean> {
 }
 
 /** Whether a --bind value names an activated socket's address. */
-export async function bindMatches(bind: BindAddress, had: BindAddress, fd: number): Promise<boolean> {
+async function bindMatches(bind: BindAddress, had: BindAddress, fd: number): Promise<boolean> {
   switch (bind.kind) {
     case 'fd':
       return bind.fd === fd;
@@ -195,7 +204,11 @@ export async function bindMatches(bind: BindAddress, had: BindAddress, fd: numbe
  * `explicit` is whether --bind was given (it differs from its default).
  * Returns the binds, activated ones as their `bind` strings, and warnings.
  */
-export async function activatedBinds(binds: readonly string[], explicit: boolean, activated: readonly ActivatedSocket[]): Promise<{ binds: string[]; warnings: string[] }> {
+export async function activatedBinds(
+  binds: readonly string[],
+  explicit: boolean,
+  activated: readonly ActivatedSocket[],
+): Promise<{ binds: string[]; warnings: string[] }> {
   if (!activated.length) return { binds: [...binds], warnings: [] };
   if (!explicit) return { binds: activated.map((a) => a.bind), warnings: [] };
   const unused = [...activated];
@@ -204,11 +217,14 @@ export async function activatedBinds(binds: readonly string[], explicit: boolean
     const parsed = parseBind(raw);
     let match = -1;
     if (parsed.ok) {
-      for (let i = 0; i < unused.length && match < 0; i++) if (await bindMatches(parsed.address, unused[i]!.address, unused[i]!.fd)) match = i;
+      for (let i = 0; i < unused.length && match < 0; i++)
+        if (await bindMatches(parsed.address, unused[i]!.address, unused[i]!.fd)) match = i;
     }
     out.push(match >= 0 ? unused.splice(match, 1)[0]!.bind : raw);
   }
-  const warnings = unused.map((a) => `Socket from systemd (fd ${a.fd}, ${a.bind}) matches no --bind; serving on it as well`);
+  const warnings = unused.map(
+    (a) => `Socket from systemd (fd ${a.fd}, ${a.bind}) matches no --bind; serving on it as well`,
+  );
   return { binds: [...out, ...unused.map((a) => a.bind)], warnings };
 }
 
@@ -229,7 +245,10 @@ class Notifier {
     this.chain = this.chain.then(
       () =>
         new Promise<void>((resolve) => {
-          const child = spawn(this.program, [...fields], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NOTIFY_SOCKET: this.socket } });
+          const child = spawn(this.program, [...fields], {
+            stdio: ['ignore', 'ignore', 'pipe'],
+            env: { ...process.env, NOTIFY_SOCKET: this.socket },
+          });
           let stderr = '';
           child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
           // systemd-notify bounds its own wait; this only guards against a hung helper.
@@ -241,7 +260,10 @@ class Notifier {
           });
           child.on('exit', (code) => {
             clearTimeout(timer);
-            if (code !== 0) this.log.warning(`systemd notify ${fields[0]} failed: ${stderr.trim() || `${this.program} exited ${code}`}`);
+            if (code !== 0)
+              this.log.warning(
+                `systemd notify ${fields[0]} failed: ${stderr.trim() || `${this.program} exited ${code}`}`,
+              );
             resolve();
           });
         }),
@@ -301,7 +323,10 @@ export class Systemd {
     if (socket) {
       const program = findExecutable('systemd-notify', env);
       if (program) notifier = new Notifier(program, socket, log);
-      else log.warning('NOTIFY_SOCKET is set but systemd-notify is not installed: readiness cannot be reported (use Type=simple, or install systemd)');
+      else
+        log.warning(
+          'NOTIFY_SOCKET is set but systemd-notify is not installed: readiness cannot be reported (use Type=simple, or install systemd)',
+        );
     }
     return new Systemd(own, activated, notifier);
   }
@@ -322,19 +347,21 @@ export class Systemd {
       if (!a || !l.inherited) continue;
       l.socketPath = null;
       if (this.fromListenFds.includes(a)) {
-        log.info(`Using socket from systemd (LISTEN_FDS): fd ${a.fd}${a.name ? ` (${a.name})` : ''} = ${l.info.display}; not binding it`);
+        log.info(
+          `Using socket from systemd (LISTEN_FDS): fd ${a.fd}${a.name ? ` (${a.name})` : ''} = ${l.info.display}; not binding it`,
+        );
       }
     }
-  }
-
-  get notifying(): boolean {
-    return this.notifier !== null;
   }
 
   /** READY=1, with this process as the main pid (after a USR2 upgrade, that is how systemd learns the new master). */
   ready(workers: number): void {
     this.readyPending = false;
-    this.notifier?.send(['READY=1', `MAINPID=${process.pid}`, `STATUS=Serving with ${workers} worker${workers === 1 ? '' : 's'}`]);
+    this.notifier?.send([
+      'READY=1',
+      `MAINPID=${process.pid}`,
+      `STATUS=Serving with ${workers} worker${workers === 1 ? '' : 's'}`,
+    ]);
   }
 
   reloading(): void {

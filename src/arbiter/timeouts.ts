@@ -19,13 +19,14 @@ import type { Logger } from '../log/logger.js';
 import type { MessageOf, WorkerToArbiter } from '../protocol.js';
 import type { EventQueue } from './event-queue.js';
 import { type Stall, hungAt, isHung } from './liveness.js';
+import { loadWebSocket } from './inspector-client.js';
 import { probeStack } from './stack-probe.js';
 import { type WorkerRecord, currentRequest, now, signalWorker } from './workers.js';
 
 /** A quick stop (INT, QUIT) gives workers this long to exit before SIGKILL. */
 const QUICK_STOP_MS = 1000;
 /** How long reading a timed-out worker's stack may take before it is aborted anyway (~100–500 ms typically; more on a loaded box). */
-const STACK_CAPTURE_MS = 1500;
+const STACK_CAPTURE_MS = 2500;
 /** After SIGABRT, how long before SIGKILL. */
 const ABORT_GRACE_MS = 1000;
 
@@ -36,7 +37,11 @@ export function stopDeadline(settings: Settings, graceful: boolean): number {
 
 /** Kills workers past their stop deadline, and starts the abort of workers silent past --timeout (liveness.ts). */
 export function murderStale(
-  workers: Iterable<WorkerRecord>, settings: Settings, log: Logger, queue: EventQueue, stalls: readonly Stall[],
+  workers: Iterable<WorkerRecord>,
+  settings: Settings,
+  log: Logger,
+  queue: EventQueue,
+  stalls: readonly Stall[],
 ): void {
   const t = now();
   const timeoutMs = settings.timeout * 1000;
@@ -47,6 +52,9 @@ export function murderStale(
       signalWorker(w, 'SIGKILL');
     } else if (!w.timedOut && isHung({ now: t, lastBeat: w.lastBeat, stalls, timeoutMs })) {
       onTimeout(w, log, queue, settings.stackCapture);
+    } else if (settings.stackCapture && isHung({ now: t, lastBeat: w.lastBeat, stalls, timeoutMs: timeoutMs / 2 })) {
+      // Silent half the timeout: load the WebSocket client now (undici on Node 20: 100-600 ms) so the probe need not.
+      void loadWebSocket().catch(() => {});
     }
   }
 }
@@ -71,7 +79,13 @@ function onTimeout(w: WorkerRecord, log: Logger, queue: EventQueue, stackCapture
 }
 
 /** The stack probe of a timed-out worker is done: logs where it was stuck, calls `workerAbort` (the hook), then SIGABRT. */
-export function abortStuck(w: WorkerRecord, stack: string | null, reason: string | null, log: Logger, workerAbort: () => void): void {
+export function abortStuck(
+  w: WorkerRecord,
+  stack: string | null,
+  reason: string | null,
+  log: Logger,
+  workerAbort: () => void,
+): void {
   if (stack) log.error(`Worker (pid:${w.pid}) was stuck in:\n${stack}`);
   else log.error(`Worker (pid:${w.pid}): its stack could not be read (${reason})`);
   workerAbort();
@@ -80,16 +94,26 @@ export function abortStuck(w: WorkerRecord, stack: string | null, reason: string
 }
 
 /** A sync worker answered 504 past --timeout and is exiting on its own; it gets the abort grace to do so. */
-export function requestTimedOut(w: WorkerRecord, msg: MessageOf<WorkerToArbiter, 'request-timeout'>, settings: Settings, log: Logger): void {
+export function requestTimedOut(
+  w: WorkerRecord,
+  msg: MessageOf<WorkerToArbiter, 'request-timeout'>,
+  settings: Settings,
+  log: Logger,
+): void {
   if (w.timedOut) return;
   w.timedOut = true;
-  log.critical(`WORKER TIMEOUT (pid:${w.pid}) serving ${msg.method} ${msg.path}: over --timeout ${settings.timeout} s; answered 504`);
+  log.critical(
+    `WORKER TIMEOUT (pid:${w.pid}) serving ${msg.method} ${msg.path}: over --timeout ${settings.timeout} s; answered 504`,
+  );
   w.killAt = now() + ABORT_GRACE_MS;
 }
 
 /** How long the loop may sleep: until the next kill deadline, heartbeat deadline or spawn, and at most 1 s. */
 export function nextWakeMs(
-  workers: Iterable<WorkerRecord>, settings: Settings, nextSpawnAt: number, stalls: readonly Stall[],
+  workers: Iterable<WorkerRecord>,
+  settings: Settings,
+  nextSpawnAt: number,
+  stalls: readonly Stall[],
 ): number {
   const t = now();
   let next = t + 1000;

@@ -49,7 +49,12 @@ export function withoutUpgradeEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 /** Spawns the new master with the listeners' fds. Its stdio is the old master's. */
-export function spawnNewMaster(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string, listeners: readonly Listener[]): ChildProcess {
+export function spawnNewMaster(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  listeners: readonly Listener[],
+): ChildProcess {
   const fds = listeners.map((l) => l.handle.fd);
   return spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...argv], {
     cwd,

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Settings } from '../config/settings.js';
-import { type ArbiterToWorker, type BeatLoad, monotonicMs } from '../protocol.js';
+import { type ArbiterToWorker, type BeatLoad, STDOUT_FD_ENV, monotonicMs } from '../protocol.js';
 import type { TlsMaterial } from '../worker/tls.js';
 import type { Listener } from './listeners.js';
 
@@ -87,13 +87,15 @@ export function setupCluster(title: string): void {
   });
 }
 
-/** Set in a captured worker: the fd of the arbiter's stdout. */
-export const STDOUT_FD_ENV = 'TSUNICORN_STDOUT_FD';
-
 export type OutputLine = (pid: number, line: string, stream: 'stdout' | 'stderr') => void;
 
 /** Splits a worker's piped stdout or stderr into lines. */
-function forwardLines(pid: number, stream: NodeJS.ReadableStream | null, name: 'stdout' | 'stderr', onLine: OutputLine): void {
+function forwardLines(
+  pid: number,
+  stream: NodeJS.ReadableStream | null,
+  name: 'stdout' | 'stderr',
+  onLine: OutputLine,
+): void {
   if (!stream) return;
   let buf = '';
   stream.setEncoding('utf8');
@@ -112,7 +114,12 @@ function forwardLines(pid: number, stream: NodeJS.ReadableStream | null, name: '
 }
 
 /** Forks a worker. With --capture-output its stdout and stderr are piped to `onOutput`, else they are the arbiter's. */
-export function forkWorker(settings: Settings, generation: number, listeners: readonly Listener[], onOutput?: OutputLine): WorkerRecord {
+export function forkWorker(
+  settings: Settings,
+  generation: number,
+  listeners: readonly Listener[],
+  onOutput?: OutputLine,
+): WorkerRecord {
   const env: Record<string, string> = {};
   for (const pair of settings.env) {
     const eq = pair.indexOf('=');
@@ -121,7 +128,9 @@ export function forkWorker(settings: Settings, generation: number, listeners: re
   // Captured: stdout and stderr are pipes to the arbiter, and fd 4 is the arbiter's own stdout, where
   // an access log on `-` still goes (it is not app output).
   cluster.setupPrimary(
-    settings.captureOutput ? { stdio: ['ignore', 'pipe', 'pipe', 'ipc', 1] } : { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] },
+    settings.captureOutput
+      ? { stdio: ['ignore', 'pipe', 'pipe', 'ipc', 1] }
+      : { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] },
   );
   if (settings.captureOutput) env[STDOUT_FD_ENV] = '4';
   const handle = cluster.fork(env);
@@ -169,9 +178,22 @@ export function beatInterval(settings: Settings): number {
 }
 
 /** Sends settings and one listening handle per listener, twice: the second copy is the worker's spare. */
-export function bootWorker(w: WorkerRecord, settings: Settings, workerHooks: boolean, tls: TlsMaterial | null = null): void {
+export function bootWorker(
+  w: WorkerRecord,
+  settings: Settings,
+  workerHooks: boolean,
+  tls: TlsMaterial | null = null,
+): void {
   const listeners = w.listeners;
-  sendToWorker(w, { t: 'boot', settings, generation: w.generation, listenerCount: listeners.length, beatMs: beatInterval(settings), workerHooks, tls });
+  sendToWorker(w, {
+    t: 'boot',
+    settings,
+    generation: w.generation,
+    listenerCount: listeners.length,
+    beatMs: beatInterval(settings),
+    workerHooks,
+    tls,
+  });
   for (const spare of [false, true]) {
     for (const l of listeners) sendToWorker(w, { t: 'listener', info: l.info, spare }, l.handle);
   }

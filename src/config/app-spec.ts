@@ -32,7 +32,8 @@ export function parseAppSpec(raw: string): AppSpecParse {
   const name = (paren < 0 ? exportPart : exportPart.slice(0, paren)).trim();
   if (!IDENT.test(name)) return { ok: false, problem: `${JSON.stringify(name)} is not a valid export name` };
   if (paren < 0) return { ok: true, spec: { module, exportName: name, args: undefined } };
-  if (!exportPart.endsWith(')')) return { ok: false, problem: `factory call ${JSON.stringify(exportPart)} must end with ")"` };
+  if (!exportPart.endsWith(')'))
+    return { ok: false, problem: `factory call ${JSON.stringify(exportPart)} must end with ")"` };
   const args = parseLiteralList(exportPart.slice(paren + 1, -1));
   if (!args.ok) return { ok: false, problem: `arguments of ${name}(): ${args.problem}` };
   return { ok: true, spec: { module, exportName: name, args: args.values } };
@@ -67,7 +68,11 @@ export function parseLiteralList(src: string): ListParse {
       values.push(out);
     } else {
       const m = /^(-?\d+(\.\d+)?([eE][-+]?\d+)?|true|false|null)/.exec(src.slice(i));
-      if (!m) return { ok: false, problem: `unexpected ${JSON.stringify(src.slice(i, i + 10))}; use quoted strings, numbers, true, false or null` };
+      if (!m)
+        return {
+          ok: false,
+          problem: `unexpected ${JSON.stringify(src.slice(i, i + 10))}; use quoted strings, numbers, true, false or null`,
+        };
       values.push(JSON.parse(m[0]));
       i += m[0].length;
     }

@@ -13,7 +13,7 @@ import { isIP } from 'node:net';
 export const DEFAULT_PORT = 8000;
 
 export type BindAddress =
-  | { kind: 'tcp'; host: string; port: number; /** 4, 6, or 0 for a name to resolve */ family: 0 | 4 | 6 }
+  | { kind: 'tcp'; host: string; port: number /** 4, 6, or 0 for a name to resolve */; family: 0 | 4 | 6 }
   | { kind: 'unix'; path: string }
   | { kind: 'fd'; fd: number };
 
@@ -48,7 +48,9 @@ export function parseBind(raw: string): BindParse {
   if (text.startsWith('fd://')) {
     const fdText = text.slice(5);
     const fd = /^\d+$/.test(fdText) ? Number(fdText) : NaN;
-    return Number.isInteger(fd) && fd >= 0 ? { ok: true, address: { kind: 'fd', fd } } : fail('fd:// needs a file descriptor number');
+    return Number.isInteger(fd) && fd >= 0
+      ? { ok: true, address: { kind: 'fd', fd } }
+      : fail('fd:// needs a file descriptor number');
   }
 
   const rest = text.startsWith('tcp://') ? text.slice(6) : text;

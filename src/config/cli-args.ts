@@ -23,7 +23,9 @@ export interface RawArgs {
 }
 
 const longName = (key: SettingKey): string | undefined =>
-  settingSpec(key).flags.find((f) => f.startsWith('--'))?.slice(2);
+  settingSpec(key)
+    .flags.find((f) => f.startsWith('--'))
+    ?.slice(2);
 
 /** Every option the parser knows: setting flags plus --help and --version, with aliases and types. */
 interface OptionTable {
@@ -137,7 +139,8 @@ export async function parseArgs(args: string | string[]): Promise<RawArgs> {
   const argv = parsed.argv as Record<string, unknown> & { _: (string | number)[] };
 
   const unknown = Object.keys(argv).filter((k) => k !== '_' && k !== '--' && !t.spellings.has(k));
-  if (unknown.length) throw new TsuError('TSU_ERR_USAGE', `unknown option ${unknown.map(dashes).join(', ')} (see tsunicorn --help)`);
+  if (unknown.length)
+    throw new TsuError('TSU_ERR_USAGE', `unknown option ${unknown.map(dashes).join(', ')} (see tsunicorn --help)`);
 
   const values: Partial<Record<SettingKey, unknown>> = {};
   for (const key of SETTING_KEYS) {
@@ -147,14 +150,19 @@ export async function parseArgs(args: string | string[]): Promise<RawArgs> {
     let value = argv[name];
     // A non-list option given twice: the last one wins, as with Gunicorn's argparse.
     if (Array.isArray(value) && !spec.kind.list) value = value[value.length - 1];
-    const missing = spec.kind.list ? (value as unknown[]).length === 0 || (value as unknown[]).includes('') : value === '';
+    const missing = spec.kind.list
+      ? (value as unknown[]).length === 0 || (value as unknown[]).includes('')
+      : value === '';
     if (!spec.kind.flag && missing) throw new TsuError('TSU_ERR_USAGE', `option --${name} needs a value`);
     if (spec.kind.list && Array.isArray(value)) value = value.map(String);
     values[key] = value;
   }
   const positional = argv._.map(String);
   if (positional.length > 1) {
-    throw new TsuError('TSU_ERR_USAGE', `expected one MODULE[:EXPORT], got ${positional.length}: ${positional.join(' ')}`);
+    throw new TsuError(
+      'TSU_ERR_USAGE',
+      `expected one MODULE[:EXPORT], got ${positional.length}: ${positional.join(' ')}`,
+    );
   }
   if (positional[0] !== undefined) values.app = positional[0];
   return { values, help: argv.help === true, version: argv.version === true };
@@ -165,7 +173,9 @@ export async function helpText(): Promise<string> {
   const { default: yargs } = await import('yargs');
   let y = yargs([])
     .scriptName('tsunicorn')
-    .usage('Usage: tsunicorn [OPTIONS] MODULE[:EXPORT]\n\nA prefork application server for Node.js, driven like Gunicorn.')
+    .usage(
+      'Usage: tsunicorn [OPTIONS] MODULE[:EXPORT]\n\nA prefork application server for Node.js, driven like Gunicorn.',
+    )
     .help(false)
     .version(false)
     .exitProcess(false);

@@ -3,8 +3,9 @@
  *
  * The file is re-read on every HUP, so each loader must evaluate the file
  * afresh rather than return a module cached by the first import:
- *   - .ts/.mts/.cts go through tsx's namespaced `tsImport`, which loads a new
- *     copy each call, on Node 20 (no native type stripping) and on newer Node alike;
+ *   - .ts/.mts/.cts are imported with a unique query string where Node strips types
+ *     itself, else (Node 20, or syntax only tsx handles) through tsx's namespaced
+ *     `tsImport`, which loads a new copy each call (src/typescript.ts);
  *   - .mjs/.js are imported with a unique query string;
  *   - .cjs is required after dropping it from the require cache.
  */
@@ -17,9 +18,9 @@ import { TsuError, describeError } from '../errors.js';
 import { moduleExports } from '../interop.js';
 import { importTypeScript } from '../typescript.js';
 
-export const CONFIG_MODULE_NAME = 'tsunicorn';
+const CONFIG_MODULE_NAME = 'tsunicorn';
 
-export const SEARCH_PLACES = [
+const SEARCH_PLACES = [
   'package.json',
   'tsunicorn.config.ts',
   'tsunicorn.config.mts',
@@ -54,7 +55,7 @@ const loadCjs: Loader = async (filepath) => {
   return unwrap(require(filepath));
 };
 
-const loadTs: Loader = async (filepath) => unwrap(await importTypeScript(filepath));
+const loadTs: Loader = async (filepath) => unwrap((await importTypeScript(filepath, ++generation)).module);
 
 async function explorer() {
   // Loaded on demand: an arbiter without a config file need not carry it (~5 MB of RSS).
@@ -98,7 +99,7 @@ function mayHaveConfig(cwd: string): boolean {
 export async function loadConfigFile(explicitPath: string | null, cwd: string): Promise<LoadedConfigFile | null> {
   const where = explicitPath ? path.resolve(cwd, explicitPath) : cwd;
   if (!explicitPath && !mayHaveConfig(cwd)) return null;
-  let result;
+  let result: Awaited<ReturnType<Awaited<ReturnType<typeof explorer>>['search']>>;
   try {
     result = explicitPath ? await (await explorer()).load(where) : await (await explorer()).search(where);
   } catch (err) {
@@ -113,7 +114,10 @@ export async function loadConfigFile(explicitPath: string | null, cwd: string): 
   const { config, filepath } = result;
   if (config === null || config === undefined) return { filepath, values: {} };
   if (typeof config !== 'object' || Array.isArray(config)) {
-    throw new TsuError('TSU_ERR_CONFIG_LOAD', `${path.relative(cwd, filepath) || filepath}: the config must be an object of settings`);
+    throw new TsuError(
+      'TSU_ERR_CONFIG_LOAD',
+      `${path.relative(cwd, filepath) || filepath}: the config must be an object of settings`,
+    );
   }
   return { filepath, values: config as Record<string, unknown> };
 }

@@ -30,7 +30,8 @@ export function controlSocketKind(): Kind<ControlSocketSetting> {
       if (raw === null || raw === undefined) return { ok: true, value: null };
       if (raw === false) return { ok: true, value: false };
       if (typeof raw !== 'string' || raw === '') return { ok: false, allowed: 'a socket path, or false to disable it' };
-      if (Buffer.byteLength(raw) > MAX_SOCKET_PATH) return { ok: false, allowed: `a socket path of at most ${MAX_SOCKET_PATH} bytes` };
+      if (Buffer.byteLength(raw) > MAX_SOCKET_PATH)
+        return { ok: false, allowed: `a socket path of at most ${MAX_SOCKET_PATH} bytes` };
       return { ok: true, value: raw };
     },
     show: (v) => (v === null ? 'auto' : v === false ? 'off' : v),
@@ -54,7 +55,11 @@ export function controlSocketDir(env: NodeJS.ProcessEnv = process.env, uid: numb
 }
 
 /** The socket path for these settings, or null when disabled. `cwd` is the directory the command was started in. */
-export function controlSocketPath(settings: ControlPathInput, cwd: string, env: NodeJS.ProcessEnv = process.env): string | null {
+export function controlSocketPath(
+  settings: ControlPathInput,
+  cwd: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string | null {
   if (settings.controlSocket === false) return null;
   if (typeof settings.controlSocket === 'string') return path.resolve(cwd, settings.controlSocket);
   const dir = controlSocketDir(env);
@@ -70,7 +75,13 @@ export interface FileFacts {
   mode: number;
 }
 
-export function fileFacts(st: { uid: number; mode: number; isDirectory(): boolean; isSocket(): boolean; isSymbolicLink(): boolean }): FileFacts {
+export function fileFacts(st: {
+  uid: number;
+  mode: number;
+  isDirectory(): boolean;
+  isSocket(): boolean;
+  isSymbolicLink(): boolean;
+}): FileFacts {
   const kind = st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'directory' : st.isSocket() ? 'socket' : 'other';
   return { kind, uid: st.uid, mode: st.mode & 0o7777 };
 }
@@ -92,7 +103,8 @@ export function privateDirProblem(dir: string, st: FileFacts, uid: number): stri
 export function untrustedSocketProblem(sock: string, dirSt: FileFacts, sockSt: FileFacts, uid: number): string | null {
   const trusted = (owner: number) => owner === uid || owner === 0;
   const dir = path.dirname(sock);
-  if (!trusted(dirSt.uid)) return `its directory ${dir} is owned by uid ${dirSt.uid}, not by this user (uid ${uid}) or root`;
+  if (!trusted(dirSt.uid))
+    return `its directory ${dir} is owned by uid ${dirSt.uid}, not by this user (uid ${uid}) or root`;
   if (dirSt.mode & 0o022 && !(dirSt.mode & 0o1000)) return `its directory ${dir} is writable by others`;
   if (sockSt.kind !== 'socket') return `${sock} is not a socket`;
   if (!trusted(sockSt.uid)) return `${sock} is owned by uid ${sockSt.uid}, not by this user (uid ${uid}) or root`;

@@ -77,9 +77,15 @@ export const HOOKS: Record<HookName, { side: 'arbiter' | 'worker'; doc: string }
   whenReady: { side: 'arbiter', doc: 'Once the first workers are all ready.' },
   preFork: { side: 'arbiter', doc: 'Just before each worker is forked.' },
   postFork: { side: 'worker', doc: 'First thing in a new worker, before the app loads.' },
-  postWorkerInit: { side: 'worker', doc: 'After the app loaded, before the worker listens: open per-worker resources.' },
+  postWorkerInit: {
+    side: 'worker',
+    doc: 'After the app loaded, before the worker listens: open per-worker resources.',
+  },
   workerInt: { side: 'worker', doc: 'When a worker gets INT or QUIT (quick stop).' },
-  workerAbort: { side: 'arbiter', doc: 'When a worker timed out, with its JS stack if it could be read (runs in the arbiter: the worker is stuck).' },
+  workerAbort: {
+    side: 'arbiter',
+    doc: 'When a worker timed out, with its JS stack if it could be read (runs in the arbiter: the worker is stuck).',
+  },
   preExec: { side: 'arbiter', doc: 'Before the arbiter re-executes itself on USR2.' },
   preRequest: { side: 'worker', doc: 'Before each request reaches the app (synchronous).' },
   postRequest: { side: 'worker', doc: 'After each response (synchronous).' },
@@ -87,7 +93,10 @@ export const HOOKS: Record<HookName, { side: 'arbiter' | 'worker'; doc: string }
   workerExit: { side: 'worker', doc: 'As a worker exits after a graceful stop: close per-worker resources.' },
   nworkersChanged: { side: 'arbiter', doc: 'When the target number of workers changed.' },
   onExit: { side: 'arbiter', doc: 'Just before the arbiter exits.' },
-  sslContext: { side: 'worker', doc: 'With --certfile: adjust or replace the TLS server options `(settings, options)`; also run by the arbiter to check them before forking.' },
+  sslContext: {
+    side: 'worker',
+    doc: 'With --certfile: adjust or replace the TLS server options `(settings, options)`; also run by the arbiter to check them before forking.',
+  },
 };
 
 export const HOOK_NAMES = Object.keys(HOOKS) as HookName[];

@@ -27,7 +27,9 @@ export interface ResolveInput {
 function closest(name: string, candidates: readonly string[]): string | undefined {
   const norm = (s: string) => s.toLowerCase().replace(/[-_]/g, '');
   const n = norm(name);
-  return candidates.find((c) => norm(c) === n) ?? candidates.find((c) => norm(c).startsWith(n) || n.startsWith(norm(c)));
+  return (
+    candidates.find((c) => norm(c) === n) ?? candidates.find((c) => norm(c).startsWith(n) || n.startsWith(norm(c)))
+  );
 }
 
 function formatValue(v: unknown): string {
@@ -45,18 +47,27 @@ function typeLayer(raw: Partial<Record<string, unknown>>, origin: string | null,
   for (const [key, value] of Object.entries(raw)) {
     if (!Object.hasOwn(SETTINGS, key)) {
       const hint = closest(key, SETTING_KEYS);
-      throw new TsuError('TSU_ERR_UNKNOWN_SETTING', `${prefix}unknown setting ${JSON.stringify(key)}${hint ? ` (did you mean ${hint}?)` : ''}`);
+      throw new TsuError(
+        'TSU_ERR_UNKNOWN_SETTING',
+        `${prefix}unknown setting ${JSON.stringify(key)}${hint ? ` (did you mean ${hint}?)` : ''}`,
+      );
     }
     const k = key as SettingKey;
     const spec = settingSpec(k);
     if (fromFile && spec.cliOnly) {
-      throw new TsuError('TSU_ERR_UNKNOWN_SETTING', `${prefix}${key} can only be given on the command line (${flagOf(k)})`);
+      throw new TsuError(
+        'TSU_ERR_UNKNOWN_SETTING',
+        `${prefix}${key} can only be given on the command line (${flagOf(k)})`,
+      );
     }
     if (value === undefined) continue;
     const parsed = spec.kind.parse(value);
     if (!parsed.ok) {
       const name = fromFile ? key : flagOf(k);
-      throw new TsuError('TSU_ERR_INVALID_SETTING', `${prefix}invalid value for ${name}: ${formatValue(value)} (expected ${parsed.allowed})`);
+      throw new TsuError(
+        'TSU_ERR_INVALID_SETTING',
+        `${prefix}invalid value for ${name}: ${formatValue(value)} (expected ${parsed.allowed})`,
+      );
     }
     out[k] = parsed.value;
   }
@@ -64,7 +75,10 @@ function typeLayer(raw: Partial<Record<string, unknown>>, origin: string | null,
 }
 
 /** Separates hook functions from setting values in a config file. */
-function splitHooks(raw: Record<string, unknown>, origin: string | null): { hooks: Hooks; values: Record<string, unknown> } {
+function splitHooks(
+  raw: Record<string, unknown>,
+  origin: string | null,
+): { hooks: Hooks; values: Record<string, unknown> } {
   const hooks: Record<string, unknown> = {};
   const values: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
@@ -73,7 +87,10 @@ function splitHooks(raw: Record<string, unknown>, origin: string | null): { hook
     } else if (typeof value === 'function') {
       hooks[key] = value;
     } else if (value !== undefined && value !== null) {
-      throw new TsuError('TSU_ERR_INVALID_SETTING', `${origin ? `${origin}: ` : ''}hook ${key} must be a function, got ${typeof value}`);
+      throw new TsuError(
+        'TSU_ERR_INVALID_SETTING',
+        `${origin ? `${origin}: ` : ''}hook ${key} must be a function, got ${typeof value}`,
+      );
     }
   }
   return { hooks: hooks as Hooks, values };

@@ -30,7 +30,7 @@ export const SECTIONS: readonly Section[] = [
 ];
 
 /** Result of parsing one raw value: the value, or what is allowed. */
-export type Parsed<T> = { ok: true; value: T } | { ok: false; allowed: string };
+type Parsed<T> = { ok: true; value: T } | { ok: false; allowed: string };
 
 export interface Kind<T> {
   /** Human name for docs and --help, e.g. "INT", "STRING". */
@@ -52,7 +52,8 @@ export function int(min: number, max = Number.MAX_SAFE_INTEGER): Kind<number> {
   return {
     meta: 'INT',
     parse(raw) {
-      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
+      const n =
+        typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
       return Number.isInteger(n) && n >= min && n <= max ? ok(n) : no(allowed);
     },
     show: String,
@@ -78,8 +79,23 @@ export function seconds(min = 0): Kind<number> {
   return {
     meta: 'SECONDS',
     parse(raw) {
-      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
+      const n =
+        typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
       return Number.isFinite(n) && n >= min ? ok(n) : no(`a number of seconds >= ${min}`);
+    },
+    show: String,
+  };
+}
+
+/** A decimal number from min to max (a ratio, a fraction). */
+export function decimal(min: number, max = Number.MAX_VALUE): Kind<number> {
+  const allowed = max === Number.MAX_VALUE ? `a number >= ${min}` : `a number from ${min} to ${max}`;
+  return {
+    meta: 'NUMBER',
+    parse(raw) {
+      const n =
+        typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
+      return Number.isFinite(n) && n >= min && n <= max ? ok(n) : no(allowed);
     },
     show: String,
   };
@@ -185,7 +201,7 @@ export function addressList(): Kind<string[]> {
     meta: 'ADDRESSES',
     parse(raw) {
       const items = typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : null;
-      if (!items || !items.every((s) => typeof s === 'string')) return no(allowed);
+      if (!items?.every((s) => typeof s === 'string')) return no(allowed);
       const out = (items as string[]).map((s) => s.trim()).filter((s) => s !== '');
       for (const item of out) {
         if (item !== '*' && !isAddressOrNetwork(item)) return no(`${allowed} (${JSON.stringify(item)} is neither)`);
@@ -211,7 +227,8 @@ function isAddressOrNetwork(s: string): boolean {
  * (an empty string for none), an object in a config file. Names are kept upper-case, as Gunicorn keeps them.
  */
 export function headerMap(): Kind<Record<string, string>> {
-  const allowed = 'NAME=VALUE pairs separated by commas (an empty string for none), or an object of header names to values';
+  const allowed =
+    'NAME=VALUE pairs separated by commas (an empty string for none), or an object of header names to values';
   const token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
   return {
     meta: 'NAME=VALUE,...',
@@ -237,7 +254,10 @@ export function headerMap(): Kind<Record<string, string>> {
       }
       return ok(out);
     },
-    show: (v) => Object.entries(v).map(([k, x]) => `${k}=${x}`).join(',') || "''",
+    show: (v) =>
+      Object.entries(v)
+        .map(([k, x]) => `${k}=${x}`)
+        .join(',') || "''",
   };
 }
 

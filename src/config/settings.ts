@@ -9,7 +9,19 @@ import { parseBind } from './bind-address.js';
 import { STATSD_DEFAULT_PORT, parseHostPort } from '../metrics/host-port.js';
 import { controlSocketKind } from './control-path.js';
 import {
-  type Kind, type Section, addressList, bool, choice, headerMap, int, intOrAuto, list, onlyOne, optionalStr, seconds,
+  type Kind,
+  type Section,
+  addressList,
+  bool,
+  choice,
+  decimal,
+  headerMap,
+  int,
+  intOrAuto,
+  list,
+  onlyOne,
+  optionalStr,
+  seconds,
   umask,
 } from './setting-types.js';
 
@@ -55,7 +67,7 @@ export const SETTINGS = {
     flags: [],
     default: () => null,
     doc:
-      "The application, as `MODULE[:EXPORT]`; the positional argument on the command line. MODULE is a path (with or " +
+      'The application, as `MODULE[:EXPORT]`; the positional argument on the command line. MODULE is a path (with or ' +
       "without .js .mjs .cjs .ts) or a package name; EXPORT defaults to the default export; `EXPORT('arg', 1)` calls a factory.",
   }),
   printConfig: spec({
@@ -95,6 +107,17 @@ export const SETTINGS = {
     flags: ['--backlog'],
     default: () => 2048,
     doc: 'Maximum number of pending connections the kernel queues on each listener.',
+  }),
+  reusePort: spec({
+    kind: bool(),
+    section: 'Server socket',
+    flags: ['--reuse-port'],
+    default: () => false,
+    doc:
+      'Set SO_REUSEPORT on the TCP listeners this arbiter binds, so that a second arbiter (another ' +
+      'release, blue/green) can bind and serve the same port side by side; the kernel spreads new connections ' +
+      'over both, and stopping one leaves the other serving. Both must set it, and run as the same user. Needs ' +
+      'Node.js 22.12 or newer. Unix sockets and inherited descriptors are not affected.',
   }),
 
   // ── Worker processes ────────────────────────────────────────────────────
@@ -274,6 +297,44 @@ export const SETTINGS = {
     default: () => [],
     doc: 'With --reload, also watch this file or directory; repeat for several.',
   }),
+  reloadCanary: spec({
+    kind: seconds(0),
+    section: 'Server mechanics',
+    flags: ['--reload-canary'],
+    default: () => 0,
+    doc:
+      'On HUP or `ctl reload`, start one worker of the new generation first and let it serve beside the old ' +
+      'ones for this many seconds. If it crashes, or answers clearly worse than the old generation (see the ' +
+      'next settings), the reload is rolled back: the canary retires and the old workers keep serving. ' +
+      'Workers then put status and latency counts on their heartbeats. 0 disables.',
+  }),
+  reloadCanaryMax5xx: spec({
+    kind: decimal(0, 1),
+    section: 'Server mechanics',
+    flags: ['--reload-canary-max-5xx'],
+    default: () => 0.05,
+    doc:
+      "Roll back when the canary's share of 5xx answers exceeds the old generation's by more than this " +
+      '(0.05: five percentage points, above the background errors of a healthy app, far below a broken deploy).',
+  }),
+  reloadCanaryMaxP99Ratio: spec({
+    kind: decimal(1),
+    section: 'Server mechanics',
+    flags: ['--reload-canary-max-p99-ratio'],
+    default: () => 2,
+    doc:
+      "Roll back when the canary's p99 latency exceeds the old generation's times this and by more than 10 ms " +
+      '(a p99 over a few seconds moves by tens of percent on its own; twice as slow is a regression).',
+  }),
+  reloadCanaryMinRequests: spec({
+    kind: int(1),
+    section: 'Server mechanics',
+    flags: ['--reload-canary-min-requests'],
+    default: () => 20,
+    doc:
+      'Judge 5xx and latency only when the canary and the old generation each answered at least this many ' +
+      'requests in the window; with fewer, only a crash rolls back (and the log says so).',
+  }),
   daemon: spec({
     kind: bool(),
     section: 'Server mechanics',
@@ -398,7 +459,12 @@ export const SETTINGS = {
     kind: addressList(),
     section: 'Security',
     flags: ['--forwarded-allow-ips'],
-    default: (env) => (env.FORWARDED_ALLOW_IPS ? env.FORWARDED_ALLOW_IPS.split(',').map((s) => s.trim()).filter(Boolean) : ['127.0.0.1', '::1']),
+    default: (env) =>
+      env.FORWARDED_ALLOW_IPS
+        ? env.FORWARDED_ALLOW_IPS.split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : ['127.0.0.1', '::1'],
     defaultDoc: '`127.0.0.1,::1`, or `$FORWARDED_ALLOW_IPS` when set',
     doc:
       'Front-end proxies trusted to set `X-Forwarded-For` and the --secure-scheme-headers: comma-separated addresses ' +
@@ -411,7 +477,7 @@ export const SETTINGS = {
     default: () => ({ 'X-FORWARDED-PROTOCOL': 'ssl', 'X-FORWARDED-PROTO': 'https', 'X-FORWARDED-SSL': 'on' }),
     doc:
       'Headers a trusted proxy sets to say the request came over HTTPS, with the value that means it: ' +
-      '`NAME=VALUE,NAME=VALUE` on the command line (`\'\'` for none), an object in a config file. Present with another ' +
+      "`NAME=VALUE,NAME=VALUE` on the command line (`''` for none), an object in a config file. Present with another " +
       'value, the scheme is `http`; several present and disagreeing, the request gets 400.',
   }),
   proxyProtocol: spec({
@@ -456,7 +522,14 @@ export const SETTINGS = {
     doc: 'PEM file of CA certificates that client certificates are verified against (with --cert-reqs).',
   }),
   certReqs: spec({
-    kind: choice(['none', 'optional', 'required'] as const, { '0': 'none', '1': 'optional', '2': 'required', cert_none: 'none', cert_optional: 'optional', cert_required: 'required' }),
+    kind: choice(['none', 'optional', 'required'] as const, {
+      '0': 'none',
+      '1': 'optional',
+      '2': 'required',
+      cert_none: 'none',
+      cert_optional: 'optional',
+      cert_required: 'required',
+    }),
     section: 'SSL',
     flags: ['--cert-reqs'],
     default: () => 'none' as const,
@@ -566,7 +639,8 @@ export const SETTINGS = {
     section: 'Metrics and control',
     flags: ['--control-socket'],
     default: () => null,
-    defaultDoc: '`auto`: `tsunicorn-HASH.sock` in `$XDG_RUNTIME_DIR`, else in a directory `tsunicorn-UID` (0700) of the temp directory',
+    defaultDoc:
+      '`auto`: `tsunicorn-HASH.sock` in `$XDG_RUNTIME_DIR`, else in a directory `tsunicorn-UID` (0700) of the temp directory',
     doc:
       'Unix socket (mode 0600) on which the arbiter takes `tsunicorn ctl` commands: status, reload, scale, stop. ' +
       'By default its name is derived from the working directory, the first --bind and --name, so `tsunicorn ctl` ' +
@@ -591,7 +665,9 @@ type ValueOf<S> = S extends SettingSpec<infer T> ? T : never;
 export type Settings = { -readonly [K in SettingKey]: ValueOf<(typeof SETTINGS)[K]> };
 
 /** Keys a config file may set. */
-export type FileSettingKey = { [K in SettingKey]: (typeof SETTINGS)[K] extends { cliOnly: true } ? never : K }[SettingKey];
+export type FileSettingKey = {
+  [K in SettingKey]: (typeof SETTINGS)[K] extends { cliOnly: true } ? never : K;
+}[SettingKey];
 
 export const SETTING_KEYS = Object.keys(SETTINGS) as SettingKey[];
 

@@ -7,7 +7,7 @@
 import type { Logger } from '../log/logger.js';
 import { type SettingKey, type Settings, flagOf, settingSpec } from './settings.js';
 
-export const START_ONLY: readonly SettingKey[] = ['statsdHost', 'statsdPrefix', 'metricsBind', 'controlSocket'];
+const START_ONLY: readonly SettingKey[] = ['statsdHost', 'statsdPrefix', 'metricsBind', 'controlSocket'];
 
 /** Puts the running values of START_ONLY settings into `next`, warning about each one a HUP tried to change. */
 export function keepStartOnlySettings(running: Settings, next: Settings, log: Logger): void {
@@ -15,7 +15,9 @@ export function keepStartOnlySettings(running: Settings, next: Settings, log: Lo
   for (const key of START_ONLY) {
     if (values[key] === running[key]) continue;
     const show = settingSpec(key).kind.show as (v: unknown) => string;
-    log.warning(`Reload: ${flagOf(key)} changed to ${show(values[key])}; it is read only at start (restart or USR2 to apply)`);
+    log.warning(
+      `Reload: ${flagOf(key)} changed to ${show(values[key])}; it is read only at start (restart or USR2 to apply)`,
+    );
     values[key] = running[key];
   }
 }

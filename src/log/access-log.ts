@@ -51,10 +51,10 @@ export function accessTime(ms: number): string {
   return cachedDate;
 }
 
-const escape = (v: string): string => (v.includes('"') ? v.replace(/"/g, '\\"') : v);
+const escapeQuotes = (v: string): string => (v.includes('"') ? v.replace(/"/g, '\\"') : v);
 const orDash = (v: unknown): string => {
   if (v === undefined || v === null || v === '') return '-';
-  return escape(Array.isArray(v) ? v.join(', ') : String(v));
+  return escapeQuotes(Array.isArray(v) ? v.join(', ') : String(v));
 };
 
 function basicUser(r: AccessRecord): string {
@@ -91,10 +91,10 @@ const ATOMS: Record<string, Part> = {
   l: () => '-',
   u: basicUser,
   t: (r) => accessTime(r.startedAt),
-  r: (r) => escape(`${r.method} ${r.url} HTTP/${r.httpVersion}`),
-  m: (r) => escape(r.method),
-  U: (r) => escape(path(r.url)),
-  q: (r) => escape(query(r.url)),
+  r: (r) => escapeQuotes(`${r.method} ${r.url} HTTP/${r.httpVersion}`),
+  m: (r) => escapeQuotes(r.method),
+  U: (r) => escapeQuotes(path(r.url)),
+  q: (r) => escapeQuotes(query(r.url)),
   H: (r) => `HTTP/${r.httpVersion}`,
   s: (r) => String(r.status),
   B: (r) => String(r.bytes),
@@ -108,7 +108,7 @@ const ATOMS: Record<string, Part> = {
   p: () => `<${process.pid}>`,
 };
 
-export class AccessLogFormatError extends Error {}
+class AccessLogFormatError extends Error {}
 
 /** Compiles a Gunicorn format string. Throws AccessLogFormatError naming an unknown atom. */
 export function compileAccessFormat(format: string): (r: AccessRecord) => string {

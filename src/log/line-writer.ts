@@ -62,7 +62,11 @@ export class LineWriter {
   private lost = 0;
 
   /** `-` is stdout (`stdoutFd`); anything else a file opened for appending. `onTrouble`: see WriteTrouble. */
-  constructor(destination: string, stdoutFd = 1, private readonly onTrouble: (t: WriteTrouble) => void = () => {}) {
+  constructor(
+    destination: string,
+    stdoutFd = 1,
+    private readonly onTrouble: (t: WriteTrouble) => void = () => {},
+  ) {
     this.path = destination === '-' ? null : destination;
     this.fd = this.path ? openLogFile(this.path) : stdoutFd;
     let isFile = false;

@@ -46,8 +46,8 @@ export interface Logger {
  * What a log observer is told. An `exception` line is also reported as `error`
  * (it is an error-level line); Gunicorn counts it only as an exception.
  */
-export type LogCount = 'critical' | 'error' | 'warning' | 'exception';
-export type LogObserver = (kind: LogCount) => void;
+type LogCount = 'critical' | 'error' | 'warning' | 'exception';
+type LogObserver = (kind: LogCount) => void;
 
 export interface LoggerOptions {
   level: LogLevel;
@@ -62,7 +62,7 @@ const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 const ALREADY_LOGGED = /^(\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[[A-Z]+\] |\{"level":)/;
 
 /** Gunicorn's `%Y-%m-%d %H:%M:%S %z`, local time. */
-export function gunicornTime(d: Date): string {
+function gunicornTime(d: Date): string {
   const off = -d.getTimezoneOffset();
   const sign = off >= 0 ? '+' : '-';
   const abs = Math.abs(off);

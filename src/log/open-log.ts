@@ -14,7 +14,7 @@ import path from 'node:path';
 const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const APPEND = O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK;
 
-export class UnsafeLogPathError extends Error {
+class UnsafeLogPathError extends Error {
   override readonly name = 'UnsafeLogPathError';
 }
 

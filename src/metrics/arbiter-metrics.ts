@@ -11,7 +11,7 @@ import type { RequestMetricsSnapshot } from '../protocol.js';
 import { type WorkerRecord, WorkerState } from '../arbiter/workers.js';
 import { parseHostPort } from './host-port.js';
 import { MetricsServer } from './metrics-server.js';
-import type { PrometheusMetrics, RestartReason } from './prometheus.js';
+import type { CanaryResult, PrometheusMetrics, RestartReason } from './prometheus.js';
 import { type StatsdClient, startStatsd } from './statsd.js';
 
 /** The workers gauge is re-sent this often even when unchanged: StatsD servers forget gauges not seen in a flush (10 s). */
@@ -73,6 +73,12 @@ export class ArbiterMetrics {
     this.prom?.workerBeat(w.id, w.pid, w.inFlight, w.rss, snapshot);
   }
 
+  /** A --reload-canary verdict: 'passed', or why the reload was rolled back. */
+  canaryJudged(result: CanaryResult): void {
+    this.prom?.canaryJudged(result);
+    this.statsd?.increment(`tsunicorn.reload.canary.${result}`);
+  }
+
   workerExit(w: WorkerRecord, reason: RestartReason | null): void {
     this.prom?.workerExit(w.id, w.pid, reason);
   }
@@ -86,11 +92,6 @@ export class ArbiterMetrics {
       this.lastGaugeAt = nowMs;
     }
     this.lastWorkers = liveWorkers;
-  }
-
-  /** Next time `tick` has something to send, for the loop's wake-up. */
-  nextTickMs(nowMs: number): number {
-    return this.statsd ? this.lastGaugeAt + GAUGE_REFRESH_MS - nowMs : Number.POSITIVE_INFINITY;
   }
 
   close(): void {

@@ -49,7 +49,8 @@ export function parseHostPort(raw: string, defaultPort?: number): HostPortParse 
     if (defaultPort === undefined) return fail('HOST:PORT (the port is required)');
     port = defaultPort;
   } else {
-    if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) return fail(`port must be a number from 0 to 65535, got ${JSON.stringify(portText)}`);
+    if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535)
+      return fail(`port must be a number from 0 to 65535, got ${JSON.stringify(portText)}`);
     port = Number(portText);
   }
   return { ok: true, value: { host, port, family: isIP(host) as 0 | 4 | 6 } };

@@ -30,15 +30,22 @@ export class MetricsServer {
         return;
       }
       metrics.text().then(
-        (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(req.method === 'HEAD' ? undefined : text),
-        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot collect metrics: ${String(err)}\n`),
+        (text) =>
+          res.writeHead(200, { 'content-type': metrics.contentType }).end(req.method === 'HEAD' ? undefined : text),
+        (err: unknown) =>
+          res.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot collect metrics: ${String(err)}\n`),
       );
     });
     // A scraper's keep-alive connection must not hold the arbiter's exit.
     server.keepAliveTimeout = 5000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new TsuError('TSU_ERR_BIND', `cannot serve metrics on ${formatHostPort(target)} (--metrics-bind): ${err.code ?? err.message}`)),
+        reject(
+          new TsuError(
+            'TSU_ERR_BIND',
+            `cannot serve metrics on ${formatHostPort(target)} (--metrics-bind): ${err.code ?? err.message}`,
+          ),
+        ),
       );
       server.listen({ host: target.host, port: target.port, exclusive: true }, resolve);
     });

@@ -18,10 +18,21 @@ import { Counter, Gauge, type Histogram, Registry } from 'prom-client';
 import type { RequestMetricsSnapshot } from '../protocol.js';
 import { DURATION_BUCKETS } from './request-stats.js';
 
+/** A --reload-canary verdict, for `tsunicorn_reload_canary_total{result}`: passed, or why it was rolled back. */
+export type CanaryResult = 'passed' | 'crash' | '5xx' | 'latency';
+const CANARY_RESULTS: readonly CanaryResult[] = ['passed', 'crash', '5xx', 'latency'];
+
 /** Why a worker went away, for `tsunicorn_worker_restarts_total{reason}`. */
 export type RestartReason = 'crash' | 'timeout' | 'max-requests' | 'memory' | 'reload' | 'scale' | 'winch' | 'ctl-kill';
 const REASONS: readonly RestartReason[] = [
-  'crash', 'timeout', 'max-requests', 'memory', 'reload', 'scale', 'winch', 'ctl-kill',
+  'crash',
+  'timeout',
+  'max-requests',
+  'memory',
+  'reload',
+  'scale',
+  'winch',
+  'ctl-kill',
 ];
 
 /**
@@ -75,6 +86,7 @@ export class PrometheusMetrics {
   private readonly inFlight: Gauge;
   private readonly workers: Gauge;
   private readonly restarts: Counter<'reason'>;
+  private readonly canary: Counter<'result'>;
   private readonly rss: Gauge<'pid'>;
   /** Per live worker (by cluster id): its last snapshot and in-flight count. */
   private readonly last = new Map<number, { pid: number; snapshot?: RequestMetricsSnapshot; inFlight: number }>();
@@ -87,9 +99,16 @@ export class PrometheusMetrics {
       labelNames: ['status'],
       registers,
     });
-    this.duration = new BucketHistogram('tsunicorn_http_request_duration_seconds', 'Time from request to the end of the response, in seconds.');
+    this.duration = new BucketHistogram(
+      'tsunicorn_http_request_duration_seconds',
+      'Time from request to the end of the response, in seconds.',
+    );
     this.registry.registerMetric(this.duration as unknown as Histogram);
-    this.inFlight = new Gauge({ name: 'tsunicorn_http_requests_in_flight', help: 'Requests being served, as of the last heartbeat of each worker.', registers });
+    this.inFlight = new Gauge({
+      name: 'tsunicorn_http_requests_in_flight',
+      help: 'Requests being served, as of the last heartbeat of each worker.',
+      registers,
+    });
     this.workers = new Gauge({ name: 'tsunicorn_workers', help: 'Live workers (booting or serving).', registers });
     this.restarts = new Counter({
       name: 'tsunicorn_worker_restarts_total',
@@ -98,14 +117,32 @@ export class PrometheusMetrics {
       registers,
     });
     for (const reason of REASONS) this.restarts.inc({ reason }, 0);
-    this.rss = new Gauge({ name: 'tsunicorn_worker_resident_memory_bytes', help: 'Resident memory of each live worker.', labelNames: ['pid'], registers });
+    this.canary = new Counter({
+      name: 'tsunicorn_reload_canary_total',
+      help: 'Canary reloads judged (--reload-canary), by result: passed, or why it was rolled back.',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of CANARY_RESULTS) this.canary.inc({ result }, 0);
+    this.rss = new Gauge({
+      name: 'tsunicorn_worker_resident_memory_bytes',
+      help: 'Resident memory of each live worker.',
+      labelNames: ['pid'],
+      registers,
+    });
   }
 
   get contentType(): string {
     return this.registry.contentType;
   }
 
-  workerBeat(id: number, pid: number, inFlight: number, rss: number, snapshot: RequestMetricsSnapshot | undefined): void {
+  workerBeat(
+    id: number,
+    pid: number,
+    inFlight: number,
+    rss: number,
+    snapshot: RequestMetricsSnapshot | undefined,
+  ): void {
     const prev = this.last.get(id);
     if (snapshot) {
       for (const [status, n] of Object.entries(snapshot.statuses)) {
@@ -120,6 +157,10 @@ export class PrometheusMetrics {
   }
 
   /** A worker exited; `reason` null when it was not a restart (the arbiter is stopping). */
+  canaryJudged(result: CanaryResult): void {
+    this.canary.inc({ result });
+  }
+
   workerExit(id: number, pid: number, reason: RestartReason | null): void {
     this.last.delete(id);
     this.rss.remove({ pid: String(pid) });

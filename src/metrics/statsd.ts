@@ -24,7 +24,7 @@ import { type HostPort, STATSD_DEFAULT_PORT, parseHostPort } from './host-port.j
 /** Largest datagram sent; more lines go in further datagrams. */
 export const MAX_DATAGRAM = 512;
 /** How long metrics wait in the buffer. Short enough that counts look live, long enough to batch. */
-export const FLUSH_MS = 100;
+const FLUSH_MS = 100;
 /** Lines kept while the socket is not connected yet, or between flushes: beyond this, flush early. */
 const MAX_BUFFERED_LINES = 4096;
 

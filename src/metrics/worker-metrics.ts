@@ -1,8 +1,8 @@
 /**
  * Metrics in a worker: request sinks (src/worker/request-observer.ts) for
  * StatsD and for the Prometheus snapshot, and the error-log counters. With
- * neither --statsd-host nor --metrics-bind, nothing is set up and requests
- * are not observed at all.
+ * neither --statsd-host, --metrics-bind nor --reload-canary, nothing is set
+ * up and requests are not observed at all.
  */
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
@@ -13,7 +13,7 @@ import { startStatsd } from './statsd.js';
 
 export interface WorkerMetrics {
   readonly sinks: RequestSink[];
-  /** The Prometheus snapshot for the next heartbeat; undefined without --metrics-bind. */
+  /** The request snapshot for the next heartbeat; undefined without --metrics-bind and --reload-canary. */
   snapshot(): RequestMetricsSnapshot | undefined;
   /** Sends what StatsD has buffered; before the worker exits. */
   close(): void;
@@ -21,7 +21,8 @@ export interface WorkerMetrics {
 
 export function startWorkerMetrics(settings: Settings, log: Logger): WorkerMetrics | null {
   const statsd = startStatsd(settings, log);
-  const stats = settings.metricsBind ? new RequestStats() : null;
+  // --reload-canary compares generations from the same counters Prometheus gets.
+  const stats = settings.metricsBind || settings.reloadCanary > 0 ? new RequestStats() : null;
   if (!statsd && !stats) return null;
   const sinks: RequestSink[] = [];
   if (statsd) {

@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { type AppSpec, formatAppSpec } from '../config/app-spec.js';
 import { TsuError, describeError } from '../errors.js';
 import { moduleExports } from '../interop.js';
-import { isTypeScriptPath, registerTypeScript } from '../typescript.js';
+import { type TypeScriptLoader, importTypeScriptApp, isTypeScriptPath } from '../typescript.js';
 import { type AppErrorHandler, type FetchHandler, toRequestListener } from './fetch-adapter.js';
 import { installLightResponse, uninstallLightResponse } from './light-response.js';
 import { type AppExtras, findAppExtras } from './upgrade.js';
@@ -25,6 +25,8 @@ export interface LoadedApp extends AppExtras {
   interface: AppInterface;
   /** The file that was imported. */
   file: string;
+  /** How a TypeScript app was loaded: Node's type stripping or tsx. */
+  typescript?: TypeScriptLoader;
 }
 
 const EXTENSIONS = ['', '.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'];
@@ -38,10 +40,11 @@ function isFile(p: string): boolean {
 }
 
 /** MODULE as a path relative to cwd (with or without extension, or a directory index), else as a package. */
-export function resolveModule(module: string, cwd: string): string {
+function resolveModule(module: string, cwd: string): string {
   const base = path.resolve(cwd, module);
   for (const ext of EXTENSIONS) if (isFile(base + ext)) return base + ext;
-  for (const ext of EXTENSIONS.slice(1)) if (isFile(path.join(base, `index${ext}`))) return path.join(base, `index${ext}`);
+  for (const ext of EXTENSIONS.slice(1))
+    if (isFile(path.join(base, `index${ext}`))) return path.join(base, `index${ext}`);
   const looksLikePath = module.startsWith('.') || module.startsWith('/') || /\.[cm]?[jt]s$/.test(module);
   if (!looksLikePath) {
     try {
@@ -50,7 +53,10 @@ export function resolveModule(module: string, cwd: string): string {
       // Fall through to the not-found error.
     }
   }
-  throw new TsuError('TSU_ERR_APP_NOT_FOUND', `cannot find app module ${JSON.stringify(module)} (looked for ${path.relative(cwd, base) || base}{${EXTENSIONS.filter(Boolean).join(',')}} in ${cwd}${looksLikePath ? '' : ' and for a package of that name'})`);
+  throw new TsuError(
+    'TSU_ERR_APP_NOT_FOUND',
+    `cannot find app module ${JSON.stringify(module)} (looked for ${path.relative(cwd, base) || base}{${EXTENSIONS.filter(Boolean).join(',')}} in ${cwd}${looksLikePath ? '' : ' and for a package of that name'})`,
+  );
 }
 
 function exportNames(ns: Record<string, unknown>): string {
@@ -61,14 +67,17 @@ function exportNames(ns: Record<string, unknown>): string {
 type Candidate = RequestListener | FetchHandler | { fetch: FetchHandler } | { callback(): RequestListener };
 
 /** Decides node vs fetch for an export, unless `--interface` says. */
-export function adaptApp(
+function adaptApp(
   value: unknown,
   forced: 'auto' | AppInterface,
   specText: string,
   onError?: AppErrorHandler,
 ): { listener: RequestListener; interface: AppInterface } {
   const v = value as Candidate;
-  const hasFetch = v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { fetch?: unknown }).fetch === 'function';
+  const hasFetch =
+    v !== null &&
+    (typeof v === 'object' || typeof v === 'function') &&
+    typeof (v as { fetch?: unknown }).fetch === 'function';
   // Koa: the app object has callback(); the request listener is app.callback().
   const koa = v !== null && typeof v === 'object' && typeof (v as { callback?: unknown }).callback === 'function';
 
@@ -110,25 +119,39 @@ export async function loadApp(
   return app;
 }
 
-async function importApp(spec: AppSpec, forced: 'auto' | AppInterface, cwd: string, onError?: AppErrorHandler): Promise<LoadedApp> {
+async function importApp(
+  spec: AppSpec,
+  forced: 'auto' | AppInterface,
+  cwd: string,
+  onError?: AppErrorHandler,
+): Promise<LoadedApp> {
   const specText = formatAppSpec(spec);
   const file = resolveModule(spec.module, cwd);
-  if (isTypeScriptPath(file)) await registerTypeScript();
-
   let ns: Record<string, unknown>;
+  let typescript: TypeScriptLoader | undefined;
   try {
-    ns = moduleExports((await import(pathToFileURL(file).href)) as Record<string, unknown>);
+    let mod: unknown;
+    if (isTypeScriptPath(file)) ({ module: mod, loader: typescript } = await importTypeScriptApp(file));
+    else mod = await import(pathToFileURL(file).href);
+    ns = moduleExports(mod as Record<string, unknown>);
   } catch (err) {
     // As in Gunicorn, a module that is found but throws (a syntax error, a
     // missing dependency of its own) is a boot error (3), not a load error (4).
-    throw new TsuError('TSU_ERR_APP_IMPORT', `app module ${path.relative(cwd, file) || file} failed to import: ${describeError(err)}`, { cause: err });
+    throw new TsuError(
+      'TSU_ERR_APP_IMPORT',
+      `app module ${path.relative(cwd, file) || file} failed to import: ${describeError(err)}`,
+      { cause: err },
+    );
   }
 
   let value: unknown;
   if (spec.exportName === undefined) {
     value = ns.default;
     if (value === undefined) {
-      throw new TsuError('TSU_ERR_APP_EXPORT', `app module ${spec.module} has no default export; name one as ${spec.module}:EXPORT (exports: ${exportNames(ns)})`);
+      throw new TsuError(
+        'TSU_ERR_APP_EXPORT',
+        `app module ${spec.module} has no default export; name one as ${spec.module}:EXPORT (exports: ${exportNames(ns)})`,
+      );
     }
   } else {
     // A CJS module's named exports may only be visible on its default (module.exports).
@@ -136,14 +159,20 @@ async function importApp(spec: AppSpec, forced: 'auto' | AppInterface, cwd: stri
     const cjsIsObject = cjs !== null && (typeof cjs === 'object' || typeof cjs === 'function');
     value = spec.exportName in ns ? ns[spec.exportName] : cjsIsObject ? cjs?.[spec.exportName] : undefined;
     if (value === undefined) {
-      throw new TsuError('TSU_ERR_APP_EXPORT', `app module ${spec.module} has no export ${JSON.stringify(spec.exportName)} (exports: ${exportNames(ns)})`);
+      throw new TsuError(
+        'TSU_ERR_APP_EXPORT',
+        `app module ${spec.module} has no export ${JSON.stringify(spec.exportName)} (exports: ${exportNames(ns)})`,
+      );
     }
   }
 
   const exported = value;
   if (spec.args) {
     if (typeof value !== 'function') {
-      throw new TsuError('TSU_ERR_APP_EXPORT', `${spec.module}:${spec.exportName} is called as a factory but is ${typeof value}, not a function`);
+      throw new TsuError(
+        'TSU_ERR_APP_EXPORT',
+        `${spec.module}:${spec.exportName} is called as a factory but is ${typeof value}, not a function`,
+      );
     }
     try {
       value = await (value as (...a: unknown[]) => unknown)(...spec.args);
@@ -151,5 +180,6 @@ async function importApp(spec: AppSpec, forced: 'auto' | AppInterface, cwd: stri
       throw new TsuError('TSU_ERR_APP_IMPORT', `app factory ${specText} threw: ${describeError(err)}`, { cause: err });
     }
   }
-  return { ...adaptApp(value, forced, specText, onError), ...findAppExtras(value, exported, ns), file };
+  const app = { ...adaptApp(value, forced, specText, onError), ...findAppExtras(value, exported, ns), file };
+  return typescript ? { ...app, typescript } : app;
 }

@@ -107,7 +107,7 @@ export function requestEnded(socket: Socket): void {
   if (s.deferred !== null) rejectConnection(socket, s.deferred);
 }
 
-export function responseText(status: number, why?: string): string {
+function responseText(status: number, why?: string): string {
   const reason = REASONS[status] ?? 'Error';
   const body = `${why ?? reason}\n`;
   return (

@@ -288,7 +288,10 @@ function writeLight(req: IncomingMessage, res: ServerResponse, light: LightParts
   const body = light.body;
   // With writeHead, node:http settles framing at once: without a length it would choose chunked.
   if (!hasLength && light.status !== 204 && light.status !== 304) {
-    head.push('content-length', String(body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength));
+    head.push(
+      'content-length',
+      String(body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength),
+    );
   }
   if (light.statusText) res.writeHead(light.status, light.statusText, head);
   else res.writeHead(light.status, head);

@@ -105,9 +105,17 @@ let forwarding: Forwarding = configFrom({
 });
 
 function configFrom(settings: Pick<Settings, 'forwardedAllowIps' | 'secureSchemeHeaders'>): Forwarding {
-  const schemeHeaders = Object.entries(settings.secureSchemeHeaders).map(([k, v]): [string, string] => [k.toLowerCase(), v.toLowerCase()]);
+  const schemeHeaders = Object.entries(settings.secureSchemeHeaders).map(([k, v]): [string, string] => [
+    k.toLowerCase(),
+    v.toLowerCase(),
+  ]);
   const names = ['x-forwarded-for', ...schemeHeaders.map(([k]) => k)];
-  return { trust: trustList(settings.forwardedAllowIps), schemeHeaders, names, lengths: new Set(names.map((n) => n.length)) };
+  return {
+    trust: trustList(settings.forwardedAllowIps),
+    schemeHeaders,
+    names,
+    lengths: new Set(names.map((n) => n.length)),
+  };
 }
 
 /** Called once at worker boot. */
@@ -141,7 +149,11 @@ function peerOf(socket: Socket & { [kPeer]?: Peer; encrypted?: boolean }): Peer 
  * built lazily by Node, and an app that never reads it should not pay for it here. Repeated fields
  * are joined with `, `, as Node joins them.
  */
-function headerValues(req: IncomingMessage, names: readonly string[], lengths: ReadonlySet<number>): Map<string, string> {
+function headerValues(
+  req: IncomingMessage,
+  names: readonly string[],
+  lengths: ReadonlySet<number>,
+): Map<string, string> {
   const found = new Map<string, string>();
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {

@@ -320,7 +320,10 @@ export class HttpWorker {
       connectionsCheckingInterval: Math.max(100, Math.min(CHECK_MS, (headersMs || CHECK_MS) / 4)),
     };
     const server = this.opts.tls
-      ? https.createServer({ ...options, ...this.opts.tls, ...(headersMs > 0 ? { handshakeTimeout: headersMs } : {}) }, this.handleRequest)
+      ? https.createServer(
+          { ...options, ...this.opts.tls, ...(headersMs > 0 ? { handshakeTimeout: headersMs } : {}) },
+          this.handleRequest,
+        )
       : http.createServer(options, this.handleRequest);
     server.maxHeadersCount = maxHeadersCount;
     server.keepAliveTimeout = keepAliveMs(server as { keepAliveTimeoutBuffer?: number }, settings.keepAlive);
@@ -331,13 +334,15 @@ export class HttpWorker {
     const proxy = this.proxyPeers && info.address.kind === 'tcp' ? this.proxyPeers : null;
     server.on('connection', (socket: Socket) => {
       this.onConnection(socket);
-      if (proxy && proxy.has(normalizeAddress(socket.remoteAddress ?? ''))) this.readProxy(server, socket, inner, headersMs);
+      if (proxy?.has(normalizeAddress(socket.remoteAddress ?? ''))) this.readProxy(server, socket, inner, headersMs);
       else for (const fn of inner) fn.call(server, socket);
     });
     // Malformed input gets a short response and a close; the worker and other connections carry on.
     server.on('clientError', onClientError);
     // CONNECT: not a proxy. (Without a listener Node would just drop the connection.)
-    server.on('connect', (_req: IncomingMessage, socket: Socket) => rejectConnection(socket, 405, 'CONNECT is not supported'));
+    server.on('connect', (_req: IncomingMessage, socket: Socket) =>
+      rejectConnection(socket, 405, 'CONNECT is not supported'),
+    );
     if (this.opts.upgrade) server.on('upgrade', this.handleUpgrade);
     // Node answers an unknown Expect with 417 itself and keeps the connection, which would hold a sync worker.
     if (this.sync) server.on('checkExpectation', expectationFailed);
@@ -399,7 +404,13 @@ export class HttpWorker {
   private reject(res: ServerResponse, r: Rejection): void {
     markRejected(res.req.socket);
     const body = `${r.why}\n`;
-    res.writeHead(r.status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+    res
+      .writeHead(r.status, {
+        'content-type': 'text/plain; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+        connection: 'close',
+      })
+      .end(body);
   }
 
   private readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -483,7 +494,9 @@ export class HttpWorker {
     }
     // Report once the 504 is on the wire: the worker exits right after.
     res.once('close', done);
-    res.writeHead(504, { 'content-type': 'text/plain', 'content-length': '16', connection: 'close' }).end('Gateway Timeout\n');
+    res
+      .writeHead(504, { 'content-type': 'text/plain', 'content-length': '16', connection: 'close' })
+      .end('Gateway Timeout\n');
   }
 
   /** A request listener that throws or rejects: log it, answer 500 if nothing was sent yet. */
@@ -493,7 +506,9 @@ export class HttpWorker {
       res.destroy();
       return;
     }
-    res.writeHead(500, { 'content-type': 'text/plain', 'content-length': '22', connection: 'close' }).end('Internal Server Error\n');
+    res
+      .writeHead(500, { 'content-type': 'text/plain', 'content-length': '22', connection: 'close' })
+      .end('Internal Server Error\n');
   }
 
   private pause(): void {

@@ -15,7 +15,7 @@ import type { IncomingMessage } from 'node:http';
 
 type Build = (req: IncomingMessage, url: string, headers: Headers, signal: AbortSignal) => Request;
 
-export function incomingHeaders(req: IncomingMessage): Headers {
+function incomingHeaders(req: IncomingMessage): Headers {
   const headers = new Headers();
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);

@@ -265,7 +265,8 @@ class LightResponse {
     // Node's clone() tees the body stream, and throws as the standard says when the body was used.
     const real = s.real?.clone() ?? null;
     let headers: Headers | null = null;
-    if (s.headers !== null) headers = real !== null && s.headers === s.real!.headers ? real.headers : new Headers(s.headers);
+    if (s.headers !== null)
+      headers = real !== null && s.headers === s.real!.headers ? real.headers : new Headers(s.headers);
     const list = s.list === null ? null : s.list.slice();
     const state: State = { body: s.body, status: s.status, statusText: s.statusText, headers, list, real };
     return new LightResponse(kAdopt as never, state as never) as unknown as Response;
@@ -295,7 +296,8 @@ export function realResponse(response: Response): Response {
  * may be in use).
  */
 export function lightResponseParts(response: unknown): LightParts | null {
-  if (typeof response !== 'object' || response === null || Object.getPrototypeOf(response) !== LightResponse.prototype) return null;
+  if (typeof response !== 'object' || response === null || Object.getPrototypeOf(response) !== LightResponse.prototype)
+    return null;
   const s = stateOf(response)!;
   return s.real === null ? s : null;
 }
@@ -343,7 +345,12 @@ export function installLightResponse(): void {
   if (installed) return;
   installed = true;
   saved = Object.getOwnPropertyDescriptor(globalThis, 'Response');
-  Object.defineProperty(globalThis, 'Response', { value: LightResponse, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(globalThis, 'Response', {
+    value: LightResponse,
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
 }
 
 /**

@@ -62,8 +62,14 @@ const OPEN_FIELD_SIZE = 1024 * 1024;
 /** Upper bound on a request head, whatever the limits say: 64 MiB. */
 const MAX_HEAD = 64 * 1024 * 1024;
 
-export function requestLimits(settings: Pick<Settings, 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize'>): RequestLimits {
-  return { line: settings.limitRequestLine, fields: settings.limitRequestFields, fieldSize: settings.limitRequestFieldSize };
+export function requestLimits(
+  settings: Pick<Settings, 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize'>,
+): RequestLimits {
+  return {
+    line: settings.limitRequestLine,
+    fields: settings.limitRequestFields,
+    fieldSize: settings.limitRequestFieldSize,
+  };
 }
 
 /** Options for http.createServer: Node's total head bound and field count, derived from the limits. */

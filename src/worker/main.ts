@@ -27,9 +27,15 @@ import { LineWriter } from '../log/line-writer.js';
 import { type Logger, createLogger } from '../log/logger.js';
 import type { ServerHandle } from '../node-compat.js';
 import {
-  ARBITER_TO_WORKER_TYPES, type ArbiterToWorker, type BeatLoad, type Dispatch, type ListenerInfo, type WorkerToArbiter,
+  ARBITER_TO_WORKER_TYPES,
+  type ArbiterToWorker,
+  type BeatLoad,
+  type Dispatch,
+  type ListenerInfo,
+  type WorkerToArbiter,
   isMessage,
   monotonicMs,
+  STDOUT_FD_ENV,
 } from '../protocol.js';
 import { loadApp } from './app-loader.js';
 import { clientInfo, configureForwarding } from './forwarded.js';
@@ -141,13 +147,12 @@ async function finalMetrics(): Promise<void> {
 function accessLogSink(settings: Settings): RequestSink | null {
   if (!settings.accessLogfile) return null;
   // With --capture-output our stdout is a pipe into the error log; the arbiter's stdout is passed as another fd.
-  const stdoutFd = Number(process.env.TSUNICORN_STDOUT_FD) || 1;
+  const stdoutFd = Number(process.env[STDOUT_FD_ENV]) || 1;
   const name = settings.accessLogfile === '-' ? 'stdout' : settings.accessLogfile;
   accessLog = new LineWriter(settings.accessLogfile, stdoutFd, (t) => {
     if (t.kind === 'failing') {
       workerLog?.error(`Access log ${name}: cannot write (${t.code}); lines are dropped until it can`);
-    }
-    else workerLog?.warning(`Access log ${name}: ${t.lost} lines lost (${t.code}); writing again`);
+    } else workerLog?.warning(`Access log ${name}: ${t.lost} lines lost (${t.code}); writing again`);
   });
   const writer = accessLog;
   const format = settings.logFormat === 'json' ? jsonAccessLine : compileAccessFormat(settings.accessLogformat ?? '');
@@ -229,7 +234,11 @@ function maybeListen(): void {
 
 async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void> {
   const settings = msg.settings;
-  const log = createLogger({ level: settings.logLevel, format: settings.logFormat, destination: settings.errorLogfile });
+  const log = createLogger({
+    level: settings.logLevel,
+    format: settings.logFormat,
+    destination: settings.errorLogfile,
+  });
   workerLog = log;
   metrics = startWorkerMetrics(settings, log);
   const info: WorkerInfo = { pid: process.pid, generation: msg.generation };
@@ -238,7 +247,8 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
   process.title = idleTitle;
   log.info(`Booting worker with pid: ${process.pid}`);
   startBeats(msg.beatMs);
-  if (!parsed.ok) throw new TsuError('TSU_ERR_BAD_APP_SPEC', `invalid app ${JSON.stringify(settings.app)}: ${parsed.problem}`);
+  if (!parsed.ok)
+    throw new TsuError('TSU_ERR_BAD_APP_SPEC', `invalid app ${JSON.stringify(settings.app)}: ${parsed.problem}`);
 
   // Functions cannot cross IPC: a worker that needs hooks reads the config file itself.
   let hooks: Hooks = {};
@@ -257,9 +267,12 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
     (err, req) => log.exception(`Error handling request ${req.method} ${req.url}`, err),
     settings.fetchFastResponse,
   );
+  const ts = app.typescript;
+  if (ts) log.debug(`Loaded ${app.file} with ${ts.by === 'node' ? "Node's type stripping" : `tsx (${ts.reason})`}`);
   await callHook(hooks, 'postWorkerInit', reportHook, info);
   appShutdown = app.shutdown;
-  const maxRequests = settings.maxRequests > 0 ? settings.maxRequests + Math.floor(Math.random() * (settings.maxRequestsJitter + 1)) : 0;
+  const maxRequests =
+    settings.maxRequests > 0 ? settings.maxRequests + Math.floor(Math.random() * (settings.maxRequestsJitter + 1)) : 0;
   const sinks = [accessLogSink(settings), ...(metrics?.sinks ?? [])].filter((s): s is RequestSink => s !== null);
   const path = (req: IncomingMessage) => targetPath(req.url ?? '/');
   configureForwarding(settings);
@@ -289,7 +302,9 @@ async function boot(msg: Extract<ArbiterToWorker, { t: 'boot' }>): Promise<void>
     },
     onRequestTimeout: (req) => {
       // The arbiter logs WORKER TIMEOUT and replaces this worker; its one connection got a 504.
-      void send({ t: 'request-timeout', method: req.method ?? 'GET', path: path(req) }).then(() => stop(false, ExitCode.RUNTIME));
+      void send({ t: 'request-timeout', method: req.method ?? 'GET', path: path(req) }).then(() =>
+        stop(false, ExitCode.RUNTIME),
+      );
     },
   });
   if (serverStopping) server.stopServing();
@@ -332,7 +347,10 @@ const dispatch: Dispatch<ArbiterToWorker, [ServerHandle | undefined]> = {
 
 process.on('message', (msg: unknown, handle: unknown) => {
   if (!isMessage<ArbiterToWorker>(msg, ARBITER_TO_WORKER_TYPES)) return;
-  (dispatch[msg.t] as (m: ArbiterToWorker, h: ServerHandle | undefined) => void)(msg, handle as ServerHandle | undefined);
+  (dispatch[msg.t] as (m: ArbiterToWorker, h: ServerHandle | undefined) => void)(
+    msg,
+    handle as ServerHandle | undefined,
+  );
 });
 
 process.on('SIGTERM', () => void stop(true));
@@ -345,7 +363,9 @@ process.on('uncaughtException', (err) => {
     void bootFailed(err);
     return;
   }
-  booted.log.critical(`Uncaught exception in worker (pid: ${process.pid}): ${err instanceof Error ? err.stack : String(err)}`);
+  booted.log.critical(
+    `Uncaught exception in worker (pid: ${process.pid}): ${err instanceof Error ? err.stack : String(err)}`,
+  );
   // The process state is unknown: stop taking work, finish what is in flight, and be replaced.
   void stop(true, ExitCode.RUNTIME);
 });

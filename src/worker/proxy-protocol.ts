@@ -48,7 +48,8 @@ const isPort = (s: string) => /^\d{1,5}$/.test(s) && Number(s) <= 65535 && (s ==
 
 function parseV1(buf: Buffer): ParsedHeader {
   const end = buf.indexOf('\r\n');
-  if (end < 0) return buf.length >= V1_MAX ? { kind: 'invalid', why: 'PROXY v1 line too long' } : { kind: 'incomplete' };
+  if (end < 0)
+    return buf.length >= V1_MAX ? { kind: 'invalid', why: 'PROXY v1 line too long' } : { kind: 'incomplete' };
   if (end + 2 > V1_MAX) return { kind: 'invalid', why: 'PROXY v1 line too long' };
   const parts = buf.toString('latin1', 0, end).split(' ');
   const length = end + 2;
@@ -120,8 +121,7 @@ export function setProxiedPeer(socket: object, source: ProxyAddress): void {
 
 export type ProxyOutcome =
   /** Hand the socket on; `rest` holds bytes read past the header (the start of the request). */
-  | { ok: true; source: ProxyAddress | null; rest: Buffer }
-  | { ok: false; why: string };
+  { ok: true; source: ProxyAddress | null; rest: Buffer } | { ok: false; why: string };
 
 /**
  * Reads an optional PROXY header from a fresh socket in flowing mode, then

@@ -27,15 +27,15 @@ export interface TlsMaterial {
 
 type TlsSettings = Pick<Settings, 'certfile' | 'keyfile' | 'caCerts' | 'certReqs' | 'ciphers'>;
 
-export function tlsEnabled(settings: Pick<Settings, 'certfile'>): boolean {
-  return settings.certfile !== null;
-}
-
 function readPem(file: string, flag: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new TsuError('TSU_ERR_TLS', `cannot read ${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? describeError(err)}`, { cause: err });
+    throw new TsuError(
+      'TSU_ERR_TLS',
+      `cannot read ${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? describeError(err)}`,
+      { cause: err },
+    );
   }
 }
 
@@ -52,7 +52,11 @@ export function readTlsMaterial(settings: TlsSettings): TlsMaterial | null {
 }
 
 /** The server options from the settings and the material, then the `sslContext` hook's adjustments. */
-export async function serverTlsOptions(settings: TlsSettings & Readonly<Settings>, material: TlsMaterial, hooks: Hooks): Promise<tls.TlsOptions> {
+export async function serverTlsOptions(
+  settings: TlsSettings & Readonly<Settings>,
+  material: TlsMaterial,
+  hooks: Hooks,
+): Promise<tls.TlsOptions> {
   const options: tls.TlsOptions = {
     cert: material.cert,
     key: material.key,
@@ -76,9 +80,12 @@ export async function serverTlsOptions(settings: TlsSettings & Readonly<Settings
 /** Explains why OpenSSL refused the options, naming the setting where it can. */
 function explain(err: unknown, settings: TlsSettings): string {
   const msg = describeError(err);
-  if (/key values mismatch/i.test(msg)) return `--keyfile ${settings.keyfile ?? settings.certfile} does not match --certfile ${settings.certfile}`;
+  if (/key values mismatch/i.test(msg))
+    return `--keyfile ${settings.keyfile ?? settings.certfile} does not match --certfile ${settings.certfile}`;
   if (/no start line|bad end line|bad base64|PEM|ASN1|DECODER/i.test(msg)) {
-    const which = /key/i.test(msg) ? `--keyfile ${settings.keyfile ?? settings.certfile}` : `--certfile ${settings.certfile}`;
+    const which = /key/i.test(msg)
+      ? `--keyfile ${settings.keyfile ?? settings.certfile}`
+      : `--certfile ${settings.certfile}`;
     return `${which} is not a valid PEM file (${msg})`;
   }
   if (/cipher/i.test(msg)) return `--ciphers ${JSON.stringify(settings.ciphers)}: ${msg}`;
@@ -95,7 +102,10 @@ export async function checkTls(settings: Readonly<Settings>, hooks: Hooks): Prom
   if (!material) return null;
   if (settings.proxyProtocol) {
     // The PROXY header comes before the TLS handshake, and Node's TLS server cannot be handed bytes already read.
-    throw new TsuError('TSU_ERR_INVALID_SETTING', '--proxy-protocol cannot be combined with --certfile: terminate TLS at the proxy, or drop one of them');
+    throw new TsuError(
+      'TSU_ERR_INVALID_SETTING',
+      '--proxy-protocol cannot be combined with --certfile: terminate TLS at the proxy, or drop one of them',
+    );
   }
   const options = await serverTlsOptions(settings, material, hooks);
   try {

@@ -83,7 +83,8 @@ export function upgradeListener(handler: UpgradeHandler, log: Logger): UpgradeHa
     };
     try {
       const result = handler(req, socket, head);
-      if (result && typeof (result as Promise<unknown>).then === 'function') (result as Promise<unknown>).then(undefined, fail);
+      if (result && typeof (result as Promise<unknown>).then === 'function')
+        (result as Promise<unknown>).then(undefined, fail);
     } catch (err) {
       fail(err);
     }
@@ -93,10 +94,11 @@ export function upgradeListener(handler: UpgradeHandler, log: Logger): UpgradeHa
 /** Calls the app's shutdown() once; a throw or rejection is logged and changes nothing else. */
 export function callShutdown(shutdown: ShutdownHandler | undefined, log: Logger): void {
   if (!shutdown) return;
-  const report = (err: unknown) => log.exception('Error in the app\'s shutdown()', err);
+  const report = (err: unknown) => log.exception("Error in the app's shutdown()", err);
   try {
     const result = shutdown();
-    if (result && typeof (result as Promise<unknown>).then === 'function') (result as Promise<unknown>).then(undefined, report);
+    if (result && typeof (result as Promise<unknown>).then === 'function')
+      (result as Promise<unknown>).then(undefined, report);
   } catch (err) {
     report(err);
   }

@@ -26,7 +26,9 @@ describe('keep-alive balance between async workers', () => {
     let connects = 0;
     let stop = false;
     const deadline = Date.now() + BOUND_MS;
-    const clients = Array.from({ length: CLIENTS }, () => new Client(origin, { pipelining: 1 }).on('connect', () => connects++));
+    const clients = Array.from({ length: CLIENTS }, () =>
+      new Client(origin, { pipelining: 1 }).on('connect', () => connects++),
+    );
     const loops = clients.map(async (c) => {
       while (!stop && Date.now() < deadline) {
         try {
@@ -48,10 +50,14 @@ describe('keep-alive balance between async workers', () => {
       await s.readyWorkers(2);
       const second = await waitFor('the second worker', () => s.workers().find((p) => p !== first));
       // The newest CLIENTS * 4 responses: the second worker serves at least a quarter of them.
-      await waitFor(`the second worker to serve its share (served so far: ${served.filter((p) => p === second).length})`, () => {
-        const recent = served.slice(-4 * CLIENTS);
-        return recent.filter((p) => p === second).length >= recent.length / 4;
-      }, 10_000);
+      await waitFor(
+        `the second worker to serve its share (served so far: ${served.filter((p) => p === second).length})`,
+        () => {
+          const recent = served.slice(-4 * CLIENTS);
+          return recent.filter((p) => p === second).length >= recent.length / 4;
+        },
+        10_000,
+      );
     } finally {
       stop = true;
       await Promise.all(loops);

@@ -28,9 +28,18 @@ function projectWith(configName: string, body: string): string {
 
 describe('precedence', () => {
   it('defaults < config file < TSUNICORN_CMD_ARGS < command line', async () => {
-    const dir = projectWith('tsunicorn.config.mjs', 'export default { workers: 2, keepAlive: 7, timeout: 11, backlog: 64 };\n');
+    const dir = projectWith(
+      'tsunicorn.config.mjs',
+      'export default { workers: 2, keepAlive: 7, timeout: 11, backlog: 64 };\n',
+    );
     const fileOnly = printed((await runCli(['node-app.mjs', '--print-config'], { cwd: dir })).stdout);
-    expect(fileOnly).toMatchObject({ workers: '2', keepAlive: '7', timeout: '11', backlog: '64', gracefulTimeout: '30' });
+    expect(fileOnly).toMatchObject({
+      workers: '2',
+      keepAlive: '7',
+      timeout: '11',
+      backlog: '64',
+      gracefulTimeout: '30',
+    });
 
     const env = { TSUNICORN_CMD_ARGS: '-w 3 --keep-alive 8' };
     const withEnv = printed((await runCli(['node-app.mjs', '--print-config'], { cwd: dir, env })).stdout);
@@ -38,13 +47,21 @@ describe('precedence', () => {
 
     const all = await runCli(['node-app.mjs', '--print-config', '-w', '4', '--backlog', '128'], { cwd: dir, env });
     expect(all.code).toBe(0);
-    expect(printed(all.stdout)).toMatchObject({ workers: '4', keepAlive: '8', timeout: '11', backlog: '128', app: 'node-app.mjs' });
+    expect(printed(all.stdout)).toMatchObject({
+      workers: '4',
+      keepAlive: '8',
+      timeout: '11',
+      backlog: '128',
+      app: 'node-app.mjs',
+    });
     expect(printed(all.stdout).config).toBe(path.join(fs.realpathSync(dir), 'tsunicorn.config.mjs'));
   });
 
   it('-c PATH picks a config file by name, and TSUNICORN_CMD_ARGS can name it', async () => {
     const dir = projectWith('custom.json', '{ "workers": 5 }\n');
-    expect(printed((await runCli(['node-app.mjs', '--print-config', '-c', 'custom.json'], { cwd: dir })).stdout).workers).toBe('5');
+    expect(
+      printed((await runCli(['node-app.mjs', '--print-config', '-c', 'custom.json'], { cwd: dir })).stdout).workers,
+    ).toBe('5');
     const env = { TSUNICORN_CMD_ARGS: '-c custom.json' };
     expect(printed((await runCli(['node-app.mjs', '--print-config'], { cwd: dir, env })).stdout).workers).toBe('5');
   });
@@ -61,7 +78,7 @@ describe('precedence', () => {
 });
 
 describe('a TypeScript config file', () => {
-  it('is found and evaluated on this Node (tsx, no native type stripping needed); its settings and app are used', async () => {
+  it('is found and evaluated (type stripping where Node has it, else tsx); its settings and app are used', async () => {
     const dir = projectWith(
       'tsunicorn.config.ts',
       [

@@ -254,7 +254,7 @@ function wanted(o: Outcome, fetch: boolean, host: string): { statuses: number[];
   };
 }
 
-export interface Endpoint {
+interface Endpoint {
   port: number;
   /** The app's request counter, read with a request of its own. */
   count(): Promise<number>;
@@ -264,7 +264,7 @@ async function readCount(port: number): Promise<number> {
   const counter = 'GET /count HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
   const o = await exchange(port, counter, { finals: 1, tryFollowUp: false });
   const r = o.responses[0];
-  if (!r || r.status !== 200) throw new Error(`counter request failed: ${JSON.stringify(o)}`);
+  if (r?.status !== 200) throw new Error(`counter request failed: ${JSON.stringify(o)}`);
   return (JSON.parse(r.body.toString()) as AppView).count;
 }
 

@@ -32,13 +32,18 @@ const sorted = (pids: number[]) => [...pids].sort((a, b) => a - b);
 
 /** Polls `ctl status` until `check` holds for its rows, which then equal the live worker processes. */
 async function statusUntil(s: Server, sock: string, what: string, check: (rows: Row[]) => boolean): Promise<Row[]> {
-  return waitFor(what, async () => {
-    const r = await ctl(['status', '--control-socket', sock]);
-    expect(r.code, r.stderr).toBe(0);
-    if (!check(r.rows)) return null;
-    const pids = sorted(r.rows.map((x) => x.pid));
-    return pids.join() === sorted(s.workers()).join() ? r.rows : null;
-  }, 15_000, 100);
+  return waitFor(
+    what,
+    async () => {
+      const r = await ctl(['status', '--control-socket', sock]);
+      expect(r.code, r.stderr).toBe(0);
+      if (!check(r.rows)) return null;
+      const pids = sorted(r.rows.map((x) => x.pid));
+      return pids.join() === sorted(s.workers()).join() ? r.rows : null;
+    },
+    15_000,
+    100,
+  );
 }
 
 describe('tsunicorn ctl', () => {
@@ -52,19 +57,30 @@ describe('tsunicorn ctl', () => {
 
     const r = await ctl(['status', '--control-socket', sock]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^master ${s.pid} \\[node-app\\.mjs\\] running, generation 1, 2 workers \\(target 2\\)\\n`));
+    expect(r.stdout).toMatch(
+      new RegExp(`^master ${s.pid} \\[node-app\\.mjs\\] running, generation 1, 2 workers \\(target 2\\)\\n`),
+    );
     expect(r.stdout.split('\n')[1]).toMatch(/^PID\s+GEN\s+AGE\s+STATE\s+REQUESTS\s+IN-FLIGHT\s+RSS$/);
     expect(sorted(r.rows.map((x) => x.pid))).toEqual(sorted(s.workers()));
     expect(r.rows.every((x) => x.state === 'ready' && x.generation === 1)).toBe(true);
 
     const json = await ctl(['status', '--json', '--control-socket', sock]);
-    const status = JSON.parse(json.stdout) as { pid: number; target: number; workers: { pid: number; requests: number; rss: number; ageMs: number }[] };
+    const status = JSON.parse(json.stdout) as {
+      pid: number;
+      target: number;
+      workers: { pid: number; requests: number; rss: number; ageMs: number }[];
+    };
     expect(status.pid).toBe(s.pid);
     expect(status.target).toBe(2);
     expect(status.workers).toHaveLength(2);
 
     s.signal('SIGTTIN');
-    const rows = await statusUntil(s, sock, '3 ready workers in ctl status', (rs) => rs.length === 3 && rs.every((x) => x.state === 'ready'));
+    const rows = await statusUntil(
+      s,
+      sock,
+      '3 ready workers in ctl status',
+      (rs) => rs.length === 3 && rs.every((x) => x.state === 'ready'),
+    );
     expect(rows).toHaveLength(3);
 
     s.signal('SIGTERM');
@@ -80,12 +96,22 @@ describe('tsunicorn ctl', () => {
     const scaled = await ctl(['scale', '3', '--control-socket', sock]);
     expect(scaled.code, scaled.stderr).toBe(0);
     expect(scaled.stdout.trim()).toBe('scaling from 1 to 3 workers');
-    const first = await statusUntil(s, sock, '3 ready workers', (rs) => rs.length === 3 && rs.every((x) => x.state === 'ready'));
+    const first = await statusUntil(
+      s,
+      sock,
+      '3 ready workers',
+      (rs) => rs.length === 3 && rs.every((x) => x.state === 'ready'),
+    );
 
     const reloaded = await ctl(['reload', '--control-socket', sock]);
     expect(reloaded.code, reloaded.stderr).toBe(0);
     expect(reloaded.stdout).toMatch(/^reloading: starting generation 2/);
-    const second = await statusUntil(s, sock, '3 ready workers of generation 2', (rs) => rs.length === 3 && rs.every((x) => x.state === 'ready' && x.generation === 2));
+    const second = await statusUntil(
+      s,
+      sock,
+      '3 ready workers of generation 2',
+      (rs) => rs.length === 3 && rs.every((x) => x.state === 'ready' && x.generation === 2),
+    );
     for (const row of second) expect(first.map((x) => x.pid)).not.toContain(row.pid);
     expect(s.log).toMatch(/Handling control command: reload/);
 
@@ -119,7 +145,9 @@ describe('tsunicorn ctl', () => {
     // Another name is another server.
     const other = await ctl(['status', '-b', '127.0.0.1:0', '-n', 'someone-else'], { env });
     expect(other.code).toBe(1);
-    expect(other.stderr).toMatch(new RegExp(`^tsunicorn ctl: error: no tsunicorn is listening on ${runtime}/tsunicorn-[0-9a-f]{16}\\.sock$`, 'm'));
+    expect(other.stderr).toMatch(
+      new RegExp(`^tsunicorn ctl: error: no tsunicorn is listening on ${runtime}/tsunicorn-[0-9a-f]{16}\\.sock$`, 'm'),
+    );
 
     s.signal('SIGTERM');
     expect((await s.waitExit()).code).toBe(0);

@@ -45,13 +45,18 @@ describe('per-worker resources with postWorkerInit and workerExit', () => {
       const res = await fetch(`http://127.0.0.1:${port}/items`, { method: 'POST', body: JSON.stringify({ n: i }) });
       expect(res.status).toBe(201);
     }
-    const items = JSON.parse((await get(`http://127.0.0.1:${port}/items`)).body) as { item: { n: number }; pid: number }[];
+    const items = JSON.parse((await get(`http://127.0.0.1:${port}/items`)).body) as {
+      item: { n: number };
+      pid: number;
+    }[];
     expect(items.map((r) => r.item.n).sort()).toEqual([0, 1, 2, 3, 4, 5]);
 
     // A reload: new workers open theirs, the old ones close theirs.
     s.signal('SIGHUP');
     await s.readyWorkers(4);
-    await waitFor('the first workers to close their pools', () => first.every((pid) => s.countLog(new RegExp(`db-pool: worker ${pid} closed its pool`)) === 1));
+    await waitFor('the first workers to close their pools', () =>
+      first.every((pid) => s.countLog(new RegExp(`db-pool: worker ${pid} closed its pool`)) === 1),
+    );
     const second = await waitFor('2 new workers', () => {
       const w = s.workers().filter((p) => !first.includes(p));
       return w.length === 2 ? w : null;

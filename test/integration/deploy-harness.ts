@@ -28,7 +28,10 @@ export function tool(name: string): string | null {
 /** Logs why a suite is skipped (vitest prints only "skipped"), and returns whether it is. */
 export function missing(what: string, ...names: string[]): boolean {
   const absent = names.filter((n) => !tool(n));
-  if (absent.length) console.warn(`SKIP ${what}: ${absent.join(', ')} not installed (.ci/run installs it with apt-get; that failed on this machine)`);
+  if (absent.length)
+    console.warn(
+      `SKIP ${what}: ${absent.join(', ')} not installed (.ci/run installs it with apt-get; that failed on this machine)`,
+    );
   return absent.length > 0;
 }
 
@@ -85,15 +88,19 @@ export class Proc {
   }
 
   async waitLog(re: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
-    return waitFor(`${re} in the output of ${this.command} (so far:\n${this.log})`, () => {
-      this.track();
-      for (const l of this.lines) {
-        const m = l.match(re);
-        if (m) return m;
-      }
-      if (this.exit) throw new Error(`${this.command} exited ${JSON.stringify(this.exit)}:\n${this.log}`);
-      return null;
-    }, timeoutMs);
+    return waitFor(
+      `${re} in the output of ${this.command} (so far:\n${this.log})`,
+      () => {
+        this.track();
+        for (const l of this.lines) {
+          const m = l.match(re);
+          if (m) return m;
+        }
+        if (this.exit) throw new Error(`${this.command} exited ${JSON.stringify(this.exit)}:\n${this.log}`);
+        return null;
+      },
+      timeoutMs,
+    );
   }
 
   countLog(re: RegExp): number {

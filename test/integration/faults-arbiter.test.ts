@@ -38,10 +38,14 @@ describe('the arbiter stopped (SIGSTOP) longer than --timeout', () => {
     s.signal('SIGCONT');
     // Three timeouts after it resumed: long enough for any wrong verdict to be acted on.
     const t0 = Date.now();
-    await waitFor('6 s after SIGCONT', () => {
-      if (s.countLog(/WORKER TIMEOUT/) > 0) throw new Error(`a worker was timed out:\n${s.log}`);
-      return Date.now() - t0 > 6000;
-    }, 10_000);
+    await waitFor(
+      '6 s after SIGCONT',
+      () => {
+        if (s.countLog(/WORKER TIMEOUT/) > 0) throw new Error(`a worker was timed out:\n${s.log}`);
+        return Date.now() - t0 > 6000;
+      },
+      10_000,
+    );
     const result = await load.stop();
     const timeouts = s.countLog(/WORKER TIMEOUT/);
     report('arbiter stopped 5 s, -w 2 -t 2, 4 keep-alive clients', result, `(${timeouts} timeouts)`);
@@ -124,11 +128,15 @@ describe("the arbiter's stderr a full pipe nobody reads", () => {
     const url = 'http://localhost/';
     const lines: string[] = [];
     const collect = lineCollector(lines);
-    await waitFor('2 workers serving', async () => {
-      collect(Buffer.from(pipe.drain(), 'latin1'));
-      for (const p of workersOf(pid)) spawned.push(p);
-      return workersOf(pid).length === 2 && (await get(url, { socketPath: sock })).status === 200;
-    }, 15_000);
+    await waitFor(
+      '2 workers serving',
+      async () => {
+        collect(Buffer.from(pipe.drain(), 'latin1'));
+        for (const p of workersOf(pid)) spawned.push(p);
+        return workersOf(pid).length === 2 && (await get(url, { socketPath: sock })).status === 200;
+      },
+      15_000,
+    );
     await waitFor('2 ready workers', () => {
       collect(Buffer.from(pipe.drain(), 'latin1'));
       return lines.filter((l) => /is ready$/.test(l)).length >= 2;
@@ -138,13 +146,18 @@ describe("the arbiter's stderr a full pipe nobody reads", () => {
     const t0 = Date.now();
     let sent = 0;
     // Signals the arbiter logs (USR1 only reopens log files), every 100 ms for 8 s: four --timeouts.
-    await waitFor('8 s of signals', () => {
-      if (Date.now() - t0 > sent * 100) {
-        process.kill(pid, 'SIGUSR1');
-        sent++;
-      }
-      return Date.now() - t0 > 8000;
-    }, 12_000, 20);
+    await waitFor(
+      '8 s of signals',
+      () => {
+        if (Date.now() - t0 > sent * 100) {
+          process.kill(pid, 'SIGUSR1');
+          sent++;
+        }
+        return Date.now() - t0 > 8000;
+      },
+      12_000,
+      20,
+    );
     // The loop runs on: it retires a worker (TTOU) and starts one (TTIN) while stderr stays full.
     const before = workersOf(pid);
     process.kill(pid, 'SIGTTOU');
@@ -156,10 +169,15 @@ describe("the arbiter's stderr a full pipe nobody reads", () => {
     expect(failedCount(result), describeFailures(result)).toBe(0);
     // Once the pipe is read again, every line held back comes out, and no healthy worker was timed out.
     lines.length = 0;
-    await waitFor('the lines held back', () => {
-      collect(Buffer.from(pipe.drain(), 'latin1'));
-      return lines.some((l) => /Handling signal: ttin/.test(l));
-    }, 10_000, 100);
+    await waitFor(
+      'the lines held back',
+      () => {
+        collect(Buffer.from(pipe.drain(), 'latin1'));
+        return lines.some((l) => /Handling signal: ttin/.test(l));
+      },
+      10_000,
+      100,
+    );
     expect(lines.filter((l) => /Handling signal: usr1/.test(l)).length).toBeGreaterThan(10);
     expect(lines.join('\n')).not.toMatch(/WORKER TIMEOUT/);
     expect(workersOf(pid).filter((p) => before.includes(p))).toHaveLength(1);
@@ -197,10 +215,15 @@ describe('import failures once workers serve', () => {
     const b0 = boots();
     // Without a backoff the two failing slots boot ~15 times a second; with it, a handful in 6 s.
     const BOUND = 16;
-    await waitFor('6 s of failing boots', () => {
-      if (boots() - b0 > BOUND) throw new Error(`${boots() - b0} boots in ${Date.now() - t0} ms:\n${s.log}`);
-      return Date.now() - t0 > 6000;
-    }, 10_000, 100);
+    await waitFor(
+      '6 s of failing boots',
+      () => {
+        if (boots() - b0 > BOUND) throw new Error(`${boots() - b0} boots in ${Date.now() - t0} ms:\n${s.log}`);
+        return Date.now() - t0 > 6000;
+      },
+      10_000,
+      100,
+    );
     const failing = boots() - b0;
     expect(s.log).toMatch(/failed to import: per-worker resource gone/);
     await s.waitLog(
@@ -257,38 +280,50 @@ describe('an access log on a full disk (ENOSPC)', () => {
   const probe = process.getuid?.() === 0 ? tinyDisk(tmpDir()) : null;
   if (probe) execFileSync('umount', ['-l', mounts.pop()!], { stdio: 'ignore' });
   const canMount = probe !== null;
-  it.skipIf(!canMount)('serving goes on, lost lines are counted and reported; USR1 recovers', async () => {
-    const dir = tmpDir();
-    const disk = tinyDisk(dir)!;
-    const access = path.join(disk, 'access.log');
-    const s = start([
-      'node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--access-logfile', access, '--log-level', 'debug',
-    ]);
-    const port = await s.port();
-    await s.readyWorkers(1);
-    await get(`http://127.0.0.1:${port}/`);
-    await waitFor('the first line logged', () => fs.readFileSync(access, 'utf8').length > 0);
-    const filler = fillDisk(disk);
-    const url = `http://127.0.0.1:${port}/`;
-    const during = await runLoad({ url, concurrency: 2, durationMs: 10_000, maxRequests: 300, keepAlive: true });
-    expect(failedCount(during), describeFailures(during)).toBe(0);
-    await s.waitLog(/\[ERROR\] Access log .*access\.log: cannot write \(ENOSPC\); lines are dropped until it can/);
-    // The operator frees space and rotates the log; USR1 reopens it.
-    fs.unlinkSync(filler);
-    fs.renameSync(access, `${access}.1`);
-    s.signal('SIGUSR1');
-    await waitFor('the new access log', () => fs.existsSync(access));
-    const after = await runLoad({ url, concurrency: 2, durationMs: 10_000, maxRequests: 20, keepAlive: true });
-    expect(failedCount(after), describeFailures(after)).toBe(0);
-    const m = await s.waitLog(/\[WARNING\] Access log .*access\.log: (\d+) lines lost \(ENOSPC\); writing again/);
-    // Each request of the fault is either in the old file (the room left in its last page) or counted lost.
-    const kept = (fs.readFileSync(`${access}.1`, 'utf8').match(/\n/g) ?? []).length - 1;
-    report('access log on a full disk, 300 requests', during, `(${m[1]} lines reported lost, ${kept} kept)`);
-    expect(Number(m[1])).toBeGreaterThan(100);
-    expect(Number(m[1]) + kept).toBe(300);
-    const logged = () => fs.readFileSync(access, 'utf8').split('\n').filter(Boolean).length;
-    await waitFor('the later requests logged', () => logged() >= 20);
-  }, 40_000);
+  it.skipIf(!canMount)(
+    'serving goes on, lost lines are counted and reported; USR1 recovers',
+    async () => {
+      const dir = tmpDir();
+      const disk = tinyDisk(dir)!;
+      const access = path.join(disk, 'access.log');
+      const s = start([
+        'node-app.mjs',
+        '-w',
+        '1',
+        '-b',
+        '127.0.0.1:0',
+        '--access-logfile',
+        access,
+        '--log-level',
+        'debug',
+      ]);
+      const port = await s.port();
+      await s.readyWorkers(1);
+      await get(`http://127.0.0.1:${port}/`);
+      await waitFor('the first line logged', () => fs.readFileSync(access, 'utf8').length > 0);
+      const filler = fillDisk(disk);
+      const url = `http://127.0.0.1:${port}/`;
+      const during = await runLoad({ url, concurrency: 2, durationMs: 10_000, maxRequests: 300, keepAlive: true });
+      expect(failedCount(during), describeFailures(during)).toBe(0);
+      await s.waitLog(/\[ERROR\] Access log .*access\.log: cannot write \(ENOSPC\); lines are dropped until it can/);
+      // The operator frees space and rotates the log; USR1 reopens it.
+      fs.unlinkSync(filler);
+      fs.renameSync(access, `${access}.1`);
+      s.signal('SIGUSR1');
+      await waitFor('the new access log', () => fs.existsSync(access));
+      const after = await runLoad({ url, concurrency: 2, durationMs: 10_000, maxRequests: 20, keepAlive: true });
+      expect(failedCount(after), describeFailures(after)).toBe(0);
+      const m = await s.waitLog(/\[WARNING\] Access log .*access\.log: (\d+) lines lost \(ENOSPC\); writing again/);
+      // Each request of the fault is either in the old file (the room left in its last page) or counted lost.
+      const kept = (fs.readFileSync(`${access}.1`, 'utf8').match(/\n/g) ?? []).length - 1;
+      report('access log on a full disk, 300 requests', during, `(${m[1]} lines reported lost, ${kept} kept)`);
+      expect(Number(m[1])).toBeGreaterThan(100);
+      expect(Number(m[1]) + kept).toBe(300);
+      const logged = () => fs.readFileSync(access, 'utf8').split('\n').filter(Boolean).length;
+      await waitFor('the later requests logged', () => logged() >= 20);
+    },
+    40_000,
+  );
 });
 
 describe('intermittent import failures', () => {

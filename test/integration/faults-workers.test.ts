@@ -48,8 +48,8 @@ describe('a worker out of file descriptors', () => {
       return state;
     });
     try {
-      await waitFor('150 connections established (accepted or in the backlog)', 
-        () => sockets.every((x) => x.connected),
+      await waitFor('150 connections established (accepted or in the backlog)', () =>
+        sockets.every((x) => x.connected),
       );
       // A window of several beats (-t 2: one every 500 ms) with the worker holding every descriptor it may.
       const cpu0 = cpuSeconds(worker!);
@@ -324,7 +324,9 @@ describe('kill -9 of the arbiter', () => {
     await waitFor('every worker gone', () => workers.every((p) => !isAlive(p)), 5000);
     const gone = Date.now() - t0;
     const r = await load.stop();
-    report('kill -9 of the arbiter (-w 3, 8 keep-alive clients)', r,
+    report(
+      'kill -9 of the arbiter (-w 3, 8 keep-alive clients)',
+      r,
       `workers gone in ${gone} ms; ${describeFailures(r)}`,
     );
   }, 30_000);

@@ -21,7 +21,16 @@ describe.each([
   let server: Server;
 
   beforeAll(async () => {
-    const s = (server = start(['fetch-responses.mjs', '-w', '1', '-b', '127.0.0.1:0', '--log-level', 'debug', ...extra]));
+    const s = (server = start([
+      'fetch-responses.mjs',
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '--log-level',
+      'debug',
+      ...extra,
+    ]));
     base = `http://127.0.0.1:${await s.port()}`;
     await s.readyWorkers(1);
     agent = new Agent({ connections: 2 });
@@ -36,7 +45,13 @@ describe.each([
 
   it('the global Response is the light one only when the setting is on; instanceof holds either way', async () => {
     const g = JSON.parse((await fetchIt('/global')).text);
-    expect(g).toEqual({ original: !light, lightInstanceof: true, fetchedInstanceof: true, realInstanceofReal: true, name: 'Response' });
+    expect(g).toEqual({
+      original: !light,
+      lightInstanceof: true,
+      fetchedInstanceof: true,
+      realInstanceofReal: true,
+      name: 'Response',
+    });
   });
 
   it('string bodies: Content-Length in bytes, the implied or given Content-Type, status text', async () => {
@@ -60,12 +75,20 @@ describe.each([
     expect([...b.body]).toEqual([0, 1, 2, 253, 254, 255]);
     expect([b.headers['content-length'], b.headers['content-type']]).toEqual(['6', 'application/octet-stream']);
     const buf = await fetchIt('/buffer');
-    expect([buf.text, buf.headers['content-length'], buf.headers['content-type']]).toEqual(['from a Buffer', '13', undefined]);
+    expect([buf.text, buf.headers['content-length'], buf.headers['content-type']]).toEqual([
+      'from a Buffer',
+      '13',
+      undefined,
+    ]);
   });
 
   it('Response.json', async () => {
     const j = await fetchIt('/json');
-    expect([j.status, j.headers['content-type'], JSON.parse(j.text)]).toEqual([201, 'application/json', { ok: true, list: [1, 2] }]);
+    expect([j.status, j.headers['content-type'], JSON.parse(j.text)]).toEqual([
+      201,
+      'application/json',
+      { ok: true, list: [1, 2] },
+    ]);
   });
 
   it('a streamed body', async () => {
@@ -81,9 +104,21 @@ describe.each([
 
   it('204 and 304 have no body and no framing headers; a null 200 body is Content-Length 0', async () => {
     const n = await fetchIt('/no-content');
-    expect([n.status, n.text, n.headers['x-kind'], n.headers['content-length'], n.headers['transfer-encoding']]).toEqual([204, '', 'empty', undefined, undefined]);
+    expect([
+      n.status,
+      n.text,
+      n.headers['x-kind'],
+      n.headers['content-length'],
+      n.headers['transfer-encoding'],
+    ]).toEqual([204, '', 'empty', undefined, undefined]);
     const m = await fetchIt('/not-modified');
-    expect([m.status, m.text, m.headers.etag, m.headers['content-length'], m.headers['transfer-encoding']]).toEqual([304, '', '"v1"', undefined, undefined]);
+    expect([m.status, m.text, m.headers.etag, m.headers['content-length'], m.headers['transfer-encoding']]).toEqual([
+      304,
+      '',
+      '"v1"',
+      undefined,
+      undefined,
+    ]);
     const e = await fetchIt('/empty');
     expect([e.status, e.text, e.headers['content-length']]).toEqual([200, '', '0']);
     // The connection is still good for the next response.
@@ -116,7 +151,12 @@ describe.each([
 
   it('a subclass of Response goes through the general path', async () => {
     const r = await fetchIt('/subclass');
-    expect([r.status, r.text, r.headers['x-kind'], r.headers['content-length']]).toEqual([202, 'from a subclass', 'subclass', '15']);
+    expect([r.status, r.text, r.headers['x-kind'], r.headers['content-length']]).toEqual([
+      202,
+      'from a subclass',
+      'subclass',
+      '15',
+    ]);
   });
 
   it('a header node:http will not send is a logged 500, and the worker keeps serving', async () => {
@@ -145,6 +185,8 @@ describe.each([
   it('many requests on kept-alive connections stay in step', async () => {
     const paths = ['/string', '/no-content', '/bytes', '/json', '/not-modified', '/stream', '/cookies', '/empty'];
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => fetchIt(paths[i % paths.length]!)));
-    expect(results.map((r) => r.status)).toEqual(Array.from({ length: 40 }, (_, i) => [200, 204, 200, 201, 304, 200, 200, 200][i % 8]));
+    expect(results.map((r) => r.status)).toEqual(
+      Array.from({ length: 40 }, (_, i) => [200, 204, 200, 201, 304, 200, 200, 200][i % 8]),
+    );
   });
 });

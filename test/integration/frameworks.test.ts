@@ -12,12 +12,24 @@ afterEach(cleanup);
 
 /** What each example answers at `/`, and the log line its /boom error must produce. */
 const EXPECTED: Record<string, { framework: string; errorLog: RegExp }> = {
-  'examples/express/app.mjs:app': { framework: 'express', errorLog: /^express: error handling GET \/boom: Error: boom from express/ },
+  'examples/express/app.mjs:app': {
+    framework: 'express',
+    errorLog: /^express: error handling GET \/boom: Error: boom from express/,
+  },
   'examples/koa/app.mjs': { framework: 'koa', errorLog: /^koa: error handling GET \/boom: Error: boom from koa/ },
-  'examples/koa/app.mjs:handler': { framework: 'koa', errorLog: /^koa: error handling GET \/boom: Error: boom from koa/ },
-  'examples/fastify/app.mjs:create()': { framework: 'fastify', errorLog: /^fastify: error handling GET \/boom: Error: boom from fastify/ },
+  'examples/koa/app.mjs:handler': {
+    framework: 'koa',
+    errorLog: /^koa: error handling GET \/boom: Error: boom from koa/,
+  },
+  'examples/fastify/app.mjs:create()': {
+    framework: 'fastify',
+    errorLog: /^fastify: error handling GET \/boom: Error: boom from fastify/,
+  },
   'examples/hono/app.mjs': { framework: 'hono', errorLog: /^hono: error handling GET \/boom: Error: boom from hono/ },
-  'examples/fetch/app.mjs': { framework: 'fetch', errorLog: /\[ERROR\] Error handling request GET \/boom: boom from fetch/ },
+  'examples/fetch/app.mjs': {
+    framework: 'fetch',
+    errorLog: /\[ERROR\] Error handling request GET \/boom: boom from fetch/,
+  },
   'examples/cjs/app.cjs': { framework: 'cjs', errorLog: /\[ERROR\] Error handling request GET \/boom: boom from cjs/ },
 };
 
@@ -66,7 +78,11 @@ describe.each(commands)('$line', ({ spec, args }) => {
     expect(workers).toContain(info.pid);
 
     const payload = { name: 'tsunicorn', list: [1, 2.5, null, true], nested: { 'clé ü': 'värde ✓' } };
-    const echo = await fetch(`${base}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+    const echo = await fetch(`${base}/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(payload),
+    });
     expect(echo.status).toBe(200);
     expect(echo.headers.get('content-type')).toMatch(/^application\/json/);
     expect(await echo.json()).toEqual({ echo: payload });
@@ -87,12 +103,34 @@ describe.each(commands)('$line', ({ spec, args }) => {
 describe('framework error logging with --capture-output', () => {
   it("a framework's console.error lands in --error-logfile as an ERROR line of the worker", async () => {
     const logFile = path.join(tmpDir(), 'error.log');
-    const s = start(['examples/express/app.mjs:app', '-w', '2', '-b', '127.0.0.1:0', '--capture-output', '--error-logfile', logFile, '--log-level', 'debug'], { cwd: ROOT });
-    await waitFor('the server to listen', () => fs.existsSync(logFile) && /Listening at: http:\/\/127\.0\.0\.1:(\d+)/.test(fs.readFileSync(logFile, 'utf8')));
+    const s = start(
+      [
+        'examples/express/app.mjs:app',
+        '-w',
+        '2',
+        '-b',
+        '127.0.0.1:0',
+        '--capture-output',
+        '--error-logfile',
+        logFile,
+        '--log-level',
+        'debug',
+      ],
+      { cwd: ROOT },
+    );
+    await waitFor(
+      'the server to listen',
+      () =>
+        fs.existsSync(logFile) && /Listening at: http:\/\/127\.0\.0\.1:(\d+)/.test(fs.readFileSync(logFile, 'utf8')),
+    );
     const port = Number(fs.readFileSync(logFile, 'utf8').match(/Listening at: http:\/\/127\.0\.0\.1:(\d+)/)![1]);
     await waitFor('2 ready workers', () => (fs.readFileSync(logFile, 'utf8').match(/is ready$/gm) ?? []).length >= 2);
     expect((await get(`http://127.0.0.1:${port}/boom`)).status).toBe(500);
-    await waitFor('the error in the error log', () => /\[\d+\] \[ERROR\] express: error handling GET \/boom: Error: boom from express$/m.test(fs.readFileSync(logFile, 'utf8')));
+    await waitFor('the error in the error log', () =>
+      /\[\d+\] \[ERROR\] express: error handling GET \/boom: Error: boom from express$/m.test(
+        fs.readFileSync(logFile, 'utf8'),
+      ),
+    );
     expect(s.workers()).toHaveLength(2);
   });
 });

@@ -53,7 +53,30 @@ const SEEDS = [
   'DELETE /slow?ms=5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
   'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
 ];
-const SPECIAL = ['\0', '\r', '\n', '\r\n', ' ', '\t', ':', ',', ';', '\x7f', '\xff', '\x80', '"', '%', '/', '0', '-', 'chunked', 'Content-Length: 1\r\n', 'Transfer-Encoding: chunked\r\n', 'HTTP/1.1', '\r\n\r\n'];
+const SPECIAL = [
+  '\0',
+  '\r',
+  '\n',
+  '\r\n',
+  ' ',
+  '\t',
+  ':',
+  ',',
+  ';',
+  '\x7f',
+  '\xff',
+  '\x80',
+  '"',
+  '%',
+  '/',
+  '0',
+  '-',
+  'chunked',
+  'Content-Length: 1\r\n',
+  'Transfer-Encoding: chunked\r\n',
+  'HTTP/1.1',
+  '\r\n\r\n',
+];
 
 function mutate(rand: () => number): string {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
@@ -96,55 +119,72 @@ function mutate(rand: () => number): string {
         s = s.slice(0, i) + pick(['a', ' ', 'X-A: b\r\n', '%']).repeat(1 + Math.floor(rand() * 3000)) + s.slice(i);
         break;
       case 9: // case games with names
-        s = s.replace(/Content-Length|Transfer-Encoding|Host/, (m) => pick([m.toUpperCase(), m.toLowerCase(), `${m} `, ` ${m}`, `${m}\t`]));
+        s = s.replace(/Content-Length|Transfer-Encoding|Host/, (m) =>
+          pick([m.toUpperCase(), m.toLowerCase(), `${m} `, ` ${m}`, `${m}\t`]),
+        );
         break;
       default: // random bytes
-        s = s.slice(0, i) + Array.from({ length: 1 + Math.floor(rand() * 16) }, () => String.fromCharCode(Math.floor(rand() * 256))).join('') + s.slice(i);
+        s =
+          s.slice(0, i) +
+          Array.from({ length: 1 + Math.floor(rand() * 16) }, () => String.fromCharCode(Math.floor(rand() * 256))).join(
+            '',
+          ) +
+          s.slice(i);
     }
   }
   return s;
 }
 
-it.each(BUDGETS)('-k $cls: $inputs mutated requests or $ms ms: no crash, only allowed statuses, a parallel client sees only 200s', async ({ cls, inputs: MAX_INPUTS, ms: MAX_MS, concurrency: CONCURRENCY, floor }) => {
-  const seed = Number(process.env.FUZZ_SEED) || Math.floor(Math.random() * 2 ** 31);
-  const rand = prng(seed);
-  const s = start(['hardening-app.mjs', '-k', cls, '-w', '1', '-b', '127.0.0.1:0', '--log-level', 'debug']);
-  const port = await s.port();
-  await s.readyWorkers(1);
-  const [pid] = s.workers();
-  const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 2, keepAlive: true, durationMs: MAX_MS + 10_000 });
+it.each(BUDGETS)(
+  '-k $cls: $inputs mutated requests or $ms ms: no crash, only allowed statuses, a parallel client sees only 200s',
+  async ({ cls, inputs: MAX_INPUTS, ms: MAX_MS, concurrency: CONCURRENCY, floor }) => {
+    const seed = Number(process.env.FUZZ_SEED) || Math.floor(Math.random() * 2 ** 31);
+    const rand = prng(seed);
+    const s = start(['hardening-app.mjs', '-k', cls, '-w', '1', '-b', '127.0.0.1:0', '--log-level', 'debug']);
+    const port = await s.port();
+    await s.readyWorkers(1);
+    const [pid] = s.workers();
+    const load = startLoad({
+      url: `http://127.0.0.1:${port}/`,
+      concurrency: 2,
+      keepAlive: true,
+      durationMs: MAX_MS + 10_000,
+    });
 
-  const deadline = Date.now() + MAX_MS;
-  let sent = 0;
-  let closed = 0;
-  const statuses: Record<number, number> = {};
-  const bad: string[] = [];
-  const slot = async () => {
-    while (sent < MAX_INPUTS && Date.now() < deadline) {
-      sent++;
-      const input = mutate(rand);
-      // Mostly half-closed, so incomplete inputs end at once; some stay open until the server decides.
-      const r = await sendRaw(port, input, { halfClose: rand() < 0.9, timeoutMs: 800 });
-      if (r.closed) closed++;
-      for (const st of r.statuses) {
-        statuses[st] = (statuses[st] ?? 0) + 1;
-        if (!ALLOWED.has(st) && bad.length < 5) bad.push(`${st} for ${JSON.stringify(input.slice(0, 200))}`);
+    const deadline = Date.now() + MAX_MS;
+    let sent = 0;
+    let closed = 0;
+    const statuses: Record<number, number> = {};
+    const bad: string[] = [];
+    const slot = async () => {
+      while (sent < MAX_INPUTS && Date.now() < deadline) {
+        sent++;
+        const input = mutate(rand);
+        // Mostly half-closed, so incomplete inputs end at once; some stay open until the server decides.
+        const r = await sendRaw(port, input, { halfClose: rand() < 0.9, timeoutMs: 800 });
+        if (r.closed) closed++;
+        for (const st of r.statuses) {
+          statuses[st] = (statuses[st] ?? 0) + 1;
+          if (!ALLOWED.has(st) && bad.length < 5) bad.push(`${st} for ${JSON.stringify(input.slice(0, 200))}`);
+        }
+        if (r.text && !r.text.startsWith('HTTP/1.1 ') && bad.length < 5)
+          bad.push(`not a response: ${JSON.stringify(r.text.slice(0, 100))}`);
       }
-      if (r.text && !r.text.startsWith('HTTP/1.1 ') && bad.length < 5) bad.push(`not a response: ${JSON.stringify(r.text.slice(0, 100))}`);
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, slot));
-  const result = await load.stop();
-  const summary = `-k ${cls} seed ${seed}: ${sent} inputs, ${closed} closed by the server, statuses ${JSON.stringify(statuses)}`;
-  console.log(`fuzz ${summary}`);
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, slot));
+    const result = await load.stop();
+    const summary = `-k ${cls} seed ${seed}: ${sent} inputs, ${closed} closed by the server, statuses ${JSON.stringify(statuses)}`;
+    console.log(`fuzz ${summary}`);
 
-  expect(sent, summary).toBeGreaterThanOrEqual(floor);
-  expect(bad, summary).toEqual([]);
-  expect(isAlive(s.pid), summary).toBe(true);
-  expect(s.workers(), summary).toEqual([pid]);
-  expect(s.countLog(/Booting worker/), summary).toBe(1);
-  expect(s.log, summary).not.toMatch(/Uncaught|exited with code|was sent SIG/);
-  expect(failedCount(result), `${summary}; parallel client: ${describeFailures(result)}`).toBe(0);
-  expect(result.ok).toBeGreaterThan(100);
-  await s.kill();
-}, 45_000);
+    expect(sent, summary).toBeGreaterThanOrEqual(floor);
+    expect(bad, summary).toEqual([]);
+    expect(isAlive(s.pid), summary).toBe(true);
+    expect(s.workers(), summary).toEqual([pid]);
+    expect(s.countLog(/Booting worker/), summary).toBe(1);
+    expect(s.log, summary).not.toMatch(/Uncaught|exited with code|was sent SIG/);
+    expect(failedCount(result), `${summary}; parallel client: ${describeFailures(result)}`).toBe(0);
+    expect(result.ok).toBeGreaterThan(100);
+    await s.kill();
+  },
+  45_000,
+);

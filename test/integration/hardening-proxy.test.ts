@@ -64,11 +64,19 @@ describe.each([
 
 describe('--secure-scheme-headers and --forwarded-allow-ips *', () => {
   it('a custom scheme header counts, the default ones no longer do', async () => {
-    const { port } = await serve(['hardening-app.mjs', '--forwarded-allow-ips', '*', '--secure-scheme-headers', 'X-Scheme=https']);
+    const { port } = await serve([
+      'hardening-app.mjs',
+      '--forwarded-allow-ips',
+      '*',
+      '--secure-scheme-headers',
+      'X-Scheme=https',
+    ]);
     expect(await json(port, whoami('X-Scheme: https\r\n'))).toMatchObject({ scheme: 'https' });
     expect(await json(port, whoami('X-Forwarded-Proto: https\r\n'))).toMatchObject({ scheme: 'http' });
     // Every hop trusted: the leftmost address.
-    expect(await json(port, whoami('X-Forwarded-For: 198.51.100.1, 203.0.113.9\r\n'))).toMatchObject({ address: '198.51.100.1' });
+    expect(await json(port, whoami('X-Forwarded-For: 198.51.100.1, 203.0.113.9\r\n'))).toMatchObject({
+      address: '198.51.100.1',
+    });
   });
 });
 
@@ -76,8 +84,8 @@ describe('--secure-scheme-headers and --forwarded-allow-ips *', () => {
 function proxyV2(src: string, srcPort: number, dst = '127.0.0.1', dstPort = 80, command = 0x21): Buffer {
   const sig = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
   const addr = Buffer.alloc(12);
-  src.split('.').forEach((o, i) => (addr[i] = Number(o)));
-  dst.split('.').forEach((o, i) => (addr[4 + i] = Number(o)));
+  for (const [i, o] of src.split('.').entries()) addr[i] = Number(o);
+  for (const [i, o] of dst.split('.').entries()) addr[4 + i] = Number(o);
   addr.writeUInt16BE(srcPort, 8);
   addr.writeUInt16BE(dstPort, 10);
   return Buffer.concat([sig, Buffer.from([command, 0x11, 0, 12]), addr]);
@@ -106,13 +114,19 @@ describe('--proxy-protocol --proxy-allow-from 127.0.0.2', () => {
   });
 
   it('v2 LOCAL (a health check from the balancer): the connection’s own address', async () => {
-    const body = await json(port, Buffer.concat([proxyV2('0.0.0.0', 0, '0.0.0.0', 0, 0x20), Buffer.from(whoami())]), TRUSTED);
+    const body = await json(
+      port,
+      Buffer.concat([proxyV2('0.0.0.0', 0, '0.0.0.0', 0, 0x20), Buffer.from(whoami())]),
+      TRUSTED,
+    );
     expect(body).toMatchObject({ address: TRUSTED });
   });
 
   it('pipelined keep-alive requests after the header all see its client', async () => {
     const req = 'GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n';
-    const r = await sendRaw(port, `PROXY TCP4 203.0.113.8 127.0.0.1 5 80\r\n${req}${req}${whoami()}`, { localAddress: TRUSTED });
+    const r = await sendRaw(port, `PROXY TCP4 203.0.113.8 127.0.0.1 5 80\r\n${req}${req}${whoami()}`, {
+      localAddress: TRUSTED,
+    });
     expect(r.statuses).toEqual([200, 200, 200]);
     expect(r.text.match(/"address":"203\.0\.113\.8"/g)).toHaveLength(3);
   });
@@ -122,13 +136,19 @@ describe('--proxy-protocol --proxy-allow-from 127.0.0.2', () => {
   });
 
   it('a PROXY header from a peer not allowed is not believed (400: not HTTP)', async () => {
-    const r = await sendRaw(port, `PROXY TCP4 203.0.113.7 127.0.0.1 56324 80\r\n${whoami()}`, { localAddress: UNTRUSTED });
+    const r = await sendRaw(port, `PROXY TCP4 203.0.113.7 127.0.0.1 56324 80\r\n${whoami()}`, {
+      localAddress: UNTRUSTED,
+    });
     expect(r.statuses).toEqual([400]);
     expect(r.closed).toBe(true);
   });
 
   it('a malformed header from an allowed peer gets 400 and a close', async () => {
-    for (const bad of ['PROXY TCP4 1.2.3 127.0.0.1 1 2\r\n', 'PROXY TCP9 1.2.3.4 1.2.3.4 1 2\r\n', `PROXY ${'x'.repeat(200)}`]) {
+    for (const bad of [
+      'PROXY TCP4 1.2.3 127.0.0.1 1 2\r\n',
+      'PROXY TCP9 1.2.3.4 1.2.3.4 1 2\r\n',
+      `PROXY ${'x'.repeat(200)}`,
+    ]) {
       const r = await sendRaw(port, `${bad}${whoami()}`, { localAddress: TRUSTED });
       expect(r.statuses, bad).toEqual([400]);
       expect(r.closed).toBe(true);
@@ -137,7 +157,11 @@ describe('--proxy-protocol --proxy-allow-from 127.0.0.2', () => {
   });
 
   it('X-Forwarded-For from the PROXY-named client is ignored unless that client is trusted', async () => {
-    const body = await json(port, `PROXY TCP4 203.0.113.7 127.0.0.1 5 80\r\n${whoami('X-Forwarded-For: 6.6.6.6\r\n')}`, TRUSTED);
+    const body = await json(
+      port,
+      `PROXY TCP4 203.0.113.7 127.0.0.1 5 80\r\n${whoami('X-Forwarded-For: 6.6.6.6\r\n')}`,
+      TRUSTED,
+    );
     expect(body).toMatchObject({ address: '203.0.113.7' });
   });
 });

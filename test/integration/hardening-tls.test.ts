@@ -36,14 +36,59 @@ function openssl(...args: string[]): void {
 /** An EC key and a certificate for `cn` signed by the test CA. */
 function issue(name: string, cn: string, ext: string): void {
   fs.writeFileSync(f(`${name}.ext`), `${ext}\n`);
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-  openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`);
+  openssl(
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.csr`,
+    '-subj',
+    `/CN=${cn}`,
+  );
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    `${name}.crt`,
+    '-days',
+    '2',
+    '-extfile',
+    `${name}.ext`,
+  );
 }
 
 beforeAll(() => {
   if (!OPENSSL) return;
   dir = tmpDir('tsu-tls-');
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=tsunicorn test CA');
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=tsunicorn test CA',
+  );
   issue('server', 'localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost');
   issue('renewed', 'renewed.localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost');
   issue('client', 'test client', 'extendedKeyUsage=clientAuth');
@@ -59,15 +104,18 @@ interface Got {
 
 function get(port: number, opts: https.RequestOptions = {}): Promise<Got> {
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, path: '/whoami', ca: fs.readFileSync(f('ca.crt')), agent: false, ...opts }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (body += c));
-      res.on('end', () => {
-        const cert = (res.socket as tls.TLSSocket).getPeerCertificate();
-        resolve({ status: res.statusCode ?? 0, body, cn: String(cert?.subject?.CN ?? '') });
-      });
-    });
+    const req = https.request(
+      { host: '127.0.0.1', port, path: '/whoami', ca: fs.readFileSync(f('ca.crt')), agent: false, ...opts },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (body += c));
+        res.on('end', () => {
+          const cert = (res.socket as tls.TLSSocket).getPeerCertificate();
+          resolve({ status: res.statusCode ?? 0, body, cn: String(cert?.subject?.CN ?? '') });
+        });
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -78,7 +126,19 @@ describe.skipIf(!OPENSSL)('TLS', () => {
     ['node', 'hardening-app.mjs'],
     ['fetch', 'hardening-fetch.mjs'],
   ])('%s interface: HTTPS with the generated certificate; the app sees scheme https', async (iface, app) => {
-    const s = start([app, '-w', '1', '-b', '127.0.0.1:0', '--certfile', f('server.crt'), '--keyfile', f('server.key'), '--log-level', 'debug']);
+    const s = start([
+      app,
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '--certfile',
+      f('server.crt'),
+      '--keyfile',
+      f('server.key'),
+      '--log-level',
+      'debug',
+    ]);
     await s.waitLog(/Listening at: https:\/\/127\.0\.0\.1:\d+ \(/);
     const port = await s.port();
     await s.readyWorkers(1);
@@ -96,12 +156,28 @@ describe.skipIf(!OPENSSL)('TLS', () => {
   });
 
   it('limits, malformed input and --headers-timeout apply over TLS too', async () => {
-    const s = start(['hardening-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--certfile', f('server.crt'), '--keyfile', f('server.key'), '--headers-timeout', '1', '--log-level', 'debug']);
+    const s = start([
+      'hardening-app.mjs',
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '--certfile',
+      f('server.crt'),
+      '--keyfile',
+      f('server.key'),
+      '--headers-timeout',
+      '1',
+      '--log-level',
+      'debug',
+    ]);
     const port = await s.port();
     await s.readyWorkers(1);
     const raw = (data: string) =>
       new Promise<string>((resolve) => {
-        const socket = tls.connect({ host: '127.0.0.1', port, ca: fs.readFileSync(f('ca.crt')) }, () => socket.write(data));
+        const socket = tls.connect({ host: '127.0.0.1', port, ca: fs.readFileSync(f('ca.crt')) }, () =>
+          socket.write(data),
+        );
         let text = '';
         socket.on('data', (d) => (text += d.toString('latin1')));
         socket.on('close', () => resolve(text.split('\r\n')[0]!));
@@ -115,7 +191,23 @@ describe.skipIf(!OPENSSL)('TLS', () => {
   });
 
   it('--cert-reqs required with --ca-certs: a client without a certificate is refused, one with a certificate from the CA is served', async () => {
-    const s = start(['hardening-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--certfile', f('server.crt'), '--keyfile', f('server.key'), '--ca-certs', f('ca.crt'), '--cert-reqs', 'required', '--log-level', 'debug']);
+    const s = start([
+      'hardening-app.mjs',
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '--certfile',
+      f('server.crt'),
+      '--keyfile',
+      f('server.key'),
+      '--ca-certs',
+      f('ca.crt'),
+      '--cert-reqs',
+      'required',
+      '--log-level',
+      'debug',
+    ]);
     const port = await s.port();
     await s.readyWorkers(1);
     await expect(get(port)).rejects.toThrow();
@@ -125,7 +217,23 @@ describe.skipIf(!OPENSSL)('TLS', () => {
   });
 
   it('--cert-reqs optional: a client without a certificate is served too', async () => {
-    const s = start(['hardening-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--certfile', f('server.crt'), '--keyfile', f('server.key'), '--ca-certs', f('ca.crt'), '--cert-reqs', '1', '--log-level', 'debug']);
+    const s = start([
+      'hardening-app.mjs',
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '--certfile',
+      f('server.crt'),
+      '--keyfile',
+      f('server.key'),
+      '--ca-certs',
+      f('ca.crt'),
+      '--cert-reqs',
+      '1',
+      '--log-level',
+      'debug',
+    ]);
     const port = await s.port();
     await s.readyWorkers(1);
     expect((await get(port)).status).toBe(200);
@@ -135,7 +243,21 @@ describe.skipIf(!OPENSSL)('TLS', () => {
   it('the sslContext hook adjusts the options in the workers (TLS 1.3 only)', async () => {
     const config = f('tls13.config.mjs');
     fs.writeFileSync(config, "export default { sslContext(settings, options) { options.minVersion = 'TLSv1.3'; } };\n");
-    const s = start(['hardening-app.mjs', '-c', config, '-w', '1', '-b', '127.0.0.1:0', '--certfile', f('server.crt'), '--keyfile', f('server.key'), '--log-level', 'debug']);
+    const s = start([
+      'hardening-app.mjs',
+      '-c',
+      config,
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '--certfile',
+      f('server.crt'),
+      '--keyfile',
+      f('server.key'),
+      '--log-level',
+      'debug',
+    ]);
     const port = await s.port();
     await s.readyWorkers(1);
     expect((await get(port)).status).toBe(200);
@@ -147,7 +269,19 @@ describe.skipIf(!OPENSSL)('TLS', () => {
     const work = tmpDir('tsu-tls-hup-');
     fs.copyFileSync(f('server.crt'), path.join(work, 'cert.pem'));
     fs.copyFileSync(f('server.key'), path.join(work, 'key.pem'));
-    const s = start(['hardening-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--certfile', path.join(work, 'cert.pem'), '--keyfile', path.join(work, 'key.pem'), '--log-level', 'debug']);
+    const s = start([
+      'hardening-app.mjs',
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '--certfile',
+      path.join(work, 'cert.pem'),
+      '--keyfile',
+      path.join(work, 'key.pem'),
+      '--log-level',
+      'debug',
+    ]);
     const port = await s.port();
     await s.readyWorkers(1);
     expect((await get(port)).cn).toBe('localhost');
@@ -161,12 +295,36 @@ describe.skipIf(!OPENSSL)('TLS', () => {
 
   describe('start-up failures: one line, exit code 2, no worker', () => {
     const cases: [string, () => string[], RegExp][] = [
-      ['a key file that does not exist', () => ['--certfile', f('server.crt'), '--keyfile', f('missing.key')], /cannot read --keyfile .*missing\.key: ENOENT/],
-      ['a certificate file that does not exist', () => ['--certfile', f('missing.crt'), '--keyfile', f('server.key')], /cannot read --certfile .*missing\.crt: ENOENT/],
-      ['a key that does not match the certificate', () => ['--certfile', f('server.crt'), '--keyfile', f('other.key')], /--keyfile .*other\.key does not match --certfile/],
-      ['a key file that is not PEM', () => ['--certfile', f('server.crt'), '--keyfile', f('not-pem.key')], /not a valid PEM file/],
-      ['a bad cipher list', () => ['--certfile', f('server.crt'), '--keyfile', f('server.key'), '--ciphers', 'NOT-A-CIPHER'], /--ciphers "NOT-A-CIPHER"/],
-      ['--proxy-protocol with TLS', () => ['--certfile', f('server.crt'), '--keyfile', f('server.key'), '--proxy-protocol'], /--proxy-protocol cannot be combined with --certfile/],
+      [
+        'a key file that does not exist',
+        () => ['--certfile', f('server.crt'), '--keyfile', f('missing.key')],
+        /cannot read --keyfile .*missing\.key: ENOENT/,
+      ],
+      [
+        'a certificate file that does not exist',
+        () => ['--certfile', f('missing.crt'), '--keyfile', f('server.key')],
+        /cannot read --certfile .*missing\.crt: ENOENT/,
+      ],
+      [
+        'a key that does not match the certificate',
+        () => ['--certfile', f('server.crt'), '--keyfile', f('other.key')],
+        /--keyfile .*other\.key does not match --certfile/,
+      ],
+      [
+        'a key file that is not PEM',
+        () => ['--certfile', f('server.crt'), '--keyfile', f('not-pem.key')],
+        /not a valid PEM file/,
+      ],
+      [
+        'a bad cipher list',
+        () => ['--certfile', f('server.crt'), '--keyfile', f('server.key'), '--ciphers', 'NOT-A-CIPHER'],
+        /--ciphers "NOT-A-CIPHER"/,
+      ],
+      [
+        '--proxy-protocol with TLS',
+        () => ['--certfile', f('server.crt'), '--keyfile', f('server.key'), '--proxy-protocol'],
+        /--proxy-protocol cannot be combined with --certfile/,
+      ],
     ];
     it.each(cases)('%s', async (_name, args, message) => {
       const r = await runCli(['hardening-app.mjs', '-w', '2', '-b', '127.0.0.1:0', ...args()]);
@@ -180,7 +338,17 @@ describe.skipIf(!OPENSSL)('TLS', () => {
     it('an sslContext hook that throws', async () => {
       const config = f('throws.config.mjs');
       fs.writeFileSync(config, "export default { sslContext() { throw new Error('no TLS today'); } };\n");
-      const r = await runCli(['hardening-app.mjs', '-c', config, '-b', '127.0.0.1:0', '--certfile', f('server.crt'), '--keyfile', f('server.key')]);
+      const r = await runCli([
+        'hardening-app.mjs',
+        '-c',
+        config,
+        '-b',
+        '127.0.0.1:0',
+        '--certfile',
+        f('server.crt'),
+        '--keyfile',
+        f('server.key'),
+      ]);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toMatch(/the sslContext hook threw: no TLS today/);
       expect(r.stderr).not.toMatch(/Booting worker/);

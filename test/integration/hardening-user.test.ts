@@ -17,7 +17,8 @@ if (!ROOT) console.log('hardening-user: skipped: switching workers to another us
 
 function status(pid: number): { uid: number[]; gid: number[]; groups: string } {
   const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const ids = (name: string) => (new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(text)?.[1] ?? '').trim().split(/\s+/).map(Number);
+  const ids = (name: string) =>
+    (new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(text)?.[1] ?? '').trim().split(/\s+/).map(Number);
   return { uid: ids('Uid'), gid: ids('Gid'), groups: (/^Groups:(.*)$/m.exec(text)?.[1] ?? '').trim() };
 }
 
@@ -42,7 +43,26 @@ describe.skipIf(!ROOT)('privilege drop', () => {
     fs.copyFileSync(path.join(FIXTURES, 'hardening-app.mjs'), path.join(dir, 'app.mjs'));
     const sock = path.join(dir, 'app.sock');
     const port = await privilegedPort();
-    const s = start(['app.mjs', '-w', '2', '--user', 'nobody', '--group', 'nogroup', '--umask', '007', '-b', `127.0.0.1:${port}`, '-b', `unix:${sock}`, '--log-level', 'debug'], { cwd: dir });
+    const s = start(
+      [
+        'app.mjs',
+        '-w',
+        '2',
+        '--user',
+        'nobody',
+        '--group',
+        'nogroup',
+        '--umask',
+        '007',
+        '-b',
+        `127.0.0.1:${port}`,
+        '-b',
+        `unix:${sock}`,
+        '--log-level',
+        'debug',
+      ],
+      { cwd: dir },
+    );
     await s.waitLog(new RegExp(`Listening at: http://127\\.0\\.0\\.1:${port} `));
     await s.readyWorkers(2);
 

@@ -15,7 +15,12 @@ export const BIN = path.join(ROOT, 'bin', 'tsunicorn.js');
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
 
 /** Polls `check` until it returns a truthy value or the deadline passes. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000, intervalMs = 25): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 10_000,
+  intervalMs = 25,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -26,7 +31,9 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
@@ -165,14 +172,18 @@ export class Server {
   }
 
   async waitLog(re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
-    return waitFor(`log line ${re} (log so far:\n${this.log})`, () => {
-      for (const l of this.lines) {
-        const m = l.match(re);
-        if (m) return m;
-      }
-      if (this.exit) throw new Error(`server exited ${JSON.stringify(this.exit)}; log:\n${this.log}`);
-      return null;
-    }, timeoutMs);
+    return waitFor(
+      `log line ${re} (log so far:\n${this.log})`,
+      () => {
+        for (const l of this.lines) {
+          const m = l.match(re);
+          if (m) return m;
+        }
+        if (this.exit) throw new Error(`server exited ${JSON.stringify(this.exit)}; log:\n${this.log}`);
+        return null;
+      },
+      timeoutMs,
+    );
   }
 
   countLog(re: RegExp): number {
@@ -182,16 +193,22 @@ export class Server {
   /** The port of the n-th TCP listener, from `Listening at: http://HOST:PORT`. */
   async port(n = 0): Promise<number> {
     await this.waitLog(/Listening at: http/);
-    const ports = this.lines.map((l) => l.match(/Listening at: https?:\/\/.*:(\d+) \(/)).filter(Boolean) as RegExpMatchArray[];
+    const ports = this.lines
+      .map((l) => l.match(/Listening at: https?:\/\/.*:(\d+) \(/))
+      .filter(Boolean) as RegExpMatchArray[];
     return Number(ports[n]![1]);
   }
 
   /** Waits until `n` workers have reported ready (needs --log-level debug). */
   async readyWorkers(n: number, timeoutMs = 15_000): Promise<void> {
-    await waitFor(`${n} ready workers (log:\n${this.log})`, () => {
-      if (this.exit) throw new Error(`server exited ${JSON.stringify(this.exit)}`);
-      return this.countLog(/is ready$/) >= n;
-    }, timeoutMs);
+    await waitFor(
+      `${n} ready workers (log:\n${this.log})`,
+      () => {
+        if (this.exit) throw new Error(`server exited ${JSON.stringify(this.exit)}`);
+        return this.countLog(/is ready$/) >= n;
+      },
+      timeoutMs,
+    );
   }
 
   signal(sig: NodeJS.Signals): void {
@@ -201,7 +218,10 @@ export class Server {
   async waitExit(timeoutMs = 15_000): Promise<Exit> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`server did not exit within ${timeoutMs} ms; log:\n${this.log}`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`server did not exit within ${timeoutMs} ms; log:\n${this.log}`)),
+        timeoutMs,
+      );
     });
     try {
       return await Promise.race([this.exited, timeout]);
@@ -252,4 +272,61 @@ export async function get(url: string, opts: { socketPath?: string; headers?: Re
   } finally {
     await dispatcher.close();
   }
+}
+
+/** Times `fn` `samples` times in sequence and returns the median in ms: a baseline measured on this box, now. */
+export async function medianMs(samples: number, fn: () => Promise<unknown>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
+
+/**
+ * The most a request may take to count as "not delayed by X" when X, if it did delay it, would add about
+ * `delayMs`: a multiple of the baseline (a slow box slows both) or a fraction of that delay, whichever is larger.
+ */
+export function notDelayedBound(baselineMs: number, delayMs: number): number {
+  return Math.max(5 * baselineMs, baselineMs + delayMs / 4);
+}
+
+export function copyFixture(dir: string, name = 'node-app.mjs'): void {
+  fs.copyFileSync(path.join(FIXTURES, name), path.join(dir, name));
+}
+
+export function readLines(file: string): string[] {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** Waits until a line of `file` matches `re`; returns the match. */
+export async function waitFileLine(file: string, re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+  return waitFor(
+    `a line ${re} in ${file} (so far:\n${readLines(file).join('\n')})`,
+    () => {
+      for (const l of readLines(file)) {
+        const m = l.match(re);
+        if (m) return m;
+      }
+      return null;
+    },
+    timeoutMs,
+  );
+}
+
+/** The pid in a Gunicorn-style log line: `[time] [PID] [LEVEL] message`. */
+export function linePid(line: string): number {
+  const m = line.match(/^\[[^\]]+\] \[(\d+)\] \[/);
+  if (!m) throw new Error(`not a log line: ${line}`);
+  return Number(m[1]);
 }

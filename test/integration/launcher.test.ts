@@ -11,7 +11,11 @@ function runAs(version: string, args: string[]) {
   const fake =
     `Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '${version}' } });` +
     `Object.defineProperty(process, 'version', { value: 'v${version}' });`;
-  return spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(fake)}`, BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 15_000 });
+  return spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(fake)}`, BIN, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 15_000,
+  });
 }
 
 describe('the launcher', () => {
@@ -19,7 +23,13 @@ describe('the launcher', () => {
     const r = runAs('18.20.4', ['--version']);
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe('tsunicorn: error: Node.js >= 20.19 is required; this is v18.20.4\n');
+    expect(r.stderr).toBe('tsunicorn: error: Node.js 20.19+ or 22.12+ is required; this is v18.20.4\n');
+  });
+
+  it('refuses a 22 before 22.12 (no require of ES modules without a flag)', () => {
+    const r = runAs('22.11.0', ['--version']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe('tsunicorn: error: Node.js 20.19+ or 22.12+ is required; this is v22.11.0\n');
   });
 
   it('runs on a supported one: --version prints the version', () => {

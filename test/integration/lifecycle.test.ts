@@ -6,7 +6,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Server, cleanup, get, isAlive, start, tmpDir, waitFor, WORKER_CLASSES, useWorkerClass } from './harness.js';
+import {
+  type Server,
+  cleanup,
+  get,
+  isAlive,
+  notDelayedBound,
+  start,
+  tmpDir,
+  waitFor,
+  WORKER_CLASSES,
+  useWorkerClass,
+} from './harness.js';
 import { describeFailures, failedCount, runLoad, startLoad } from './load.js';
 
 afterEach(cleanup);
@@ -23,17 +34,21 @@ const readyCount = (s: Server) => s.countLog(/is ready$/);
 
 /** Waits until exactly `n` workers run and every one of them answers with `version`. */
 async function settled(s: Server, port: number, n: number, version: number): Promise<number[]> {
-  return waitFor(`${n} workers all on v${version}`, async () => {
-    const workers = s.workers();
-    if (workers.length !== n) return null;
-    if (s.countLog(/Retiring worker/) > s.countLog(/Worker exiting/)) return null;
-    for (let i = 0; i < 2 * n; i++) {
-      const r = await get(`http://127.0.0.1:${port}/`);
-      const [v, pid] = r.body.trim().split(' ');
-      if (v !== `v${version}` || !workers.includes(Number(pid))) return null;
-    }
-    return workers;
-  }, 15_000);
+  return waitFor(
+    `${n} workers all on v${version}`,
+    async () => {
+      const workers = s.workers();
+      if (workers.length !== n) return null;
+      if (s.countLog(/Retiring worker/) > s.countLog(/Worker exiting/)) return null;
+      for (let i = 0; i < 2 * n; i++) {
+        const r = await get(`http://127.0.0.1:${port}/`);
+        const [v, pid] = r.body.trim().split(' ');
+        if (v !== `v${version}` || !workers.includes(Number(pid))) return null;
+      }
+      return workers;
+    },
+    15_000,
+  );
 }
 
 describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
@@ -44,33 +59,37 @@ describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
     it.each([
       ['keep-alive', true],
       ['Connection: close', false],
-    ])('10 HUPs during 10 s of %s load from 50 clients: 0 failed requests; then only new code and new pids', async (_name, keepAlive) => {
-      const dir = tmpDir();
-      writeVersionedApp(dir, 0);
-      const s = start(['app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--log-level', 'debug'], { cwd: dir });
-      const port = await s.port();
-      await s.readyWorkers(2);
-      const firstPids = s.workers();
-      const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 50, durationMs: 12_000, keepAlive });
-      const seenPids = new Set(firstPids);
-      for (let v = 1; v <= 10; v++) {
-        writeVersionedApp(dir, v);
-        const before = readyCount(s);
-        s.signal('SIGHUP');
-        // The next HUP comes once this generation is up: a HUP every ~1 s, each a full rollover.
-        await waitFor(`generation ${v} ready`, () => readyCount(s) >= before + 2, 10_000);
-        for (const p of s.workers()) seenPids.add(p);
-        await new Promise((r) => setTimeout(r, 400)); // pacing only: spreads 10 HUPs over the load's 10 s
-      }
-      const finalPids = await settled(s, port, 2, 10);
-      const result = await load.stop();
-      expect(failedCount(result), describeFailures(result)).toBe(0);
-      expect(result.total).toBeGreaterThan(1000);
-      for (const pid of finalPids) expect(firstPids).not.toContain(pid);
-      // Every body seen after the last rollover was v10 from the final workers (checked by settled); no worker leaked.
-      expect(s.workers().sort()).toEqual([...finalPids].sort());
-      expect(s.countLog(/Hang up: Master/)).toBe(10);
-    }, 60_000);
+    ])(
+      '10 HUPs during 10 s of %s load from 50 clients: 0 failed requests; then only new code and new pids',
+      async (_name, keepAlive) => {
+        const dir = tmpDir();
+        writeVersionedApp(dir, 0);
+        const s = start(['app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--log-level', 'debug'], { cwd: dir });
+        const port = await s.port();
+        await s.readyWorkers(2);
+        const firstPids = s.workers();
+        const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 50, durationMs: 12_000, keepAlive });
+        const seenPids = new Set(firstPids);
+        for (let v = 1; v <= 10; v++) {
+          writeVersionedApp(dir, v);
+          const before = readyCount(s);
+          s.signal('SIGHUP');
+          // The next HUP comes once this generation is up: a HUP every ~1 s, each a full rollover.
+          await waitFor(`generation ${v} ready`, () => readyCount(s) >= before + 2, 10_000);
+          for (const p of s.workers()) seenPids.add(p);
+          await new Promise((r) => setTimeout(r, 400)); // pacing only: spreads 10 HUPs over the load's 10 s
+        }
+        const finalPids = await settled(s, port, 2, 10);
+        const result = await load.stop();
+        expect(failedCount(result), describeFailures(result)).toBe(0);
+        expect(result.total).toBeGreaterThan(1000);
+        for (const pid of finalPids) expect(firstPids).not.toContain(pid);
+        // Every body seen after the last rollover was v10 from the final workers (checked by settled); no worker leaked.
+        expect(s.workers().sort()).toEqual([...finalPids].sort());
+        expect(s.countLog(/Hang up: Master/)).toBe(10);
+      },
+      60_000,
+    );
 
     it('a HUP whose app does not load keeps the old workers serving and logs why; the next good HUP succeeds', async () => {
       const dir = tmpDir();
@@ -83,7 +102,12 @@ describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
       s.signal('SIGHUP');
       await s.waitLog(/failed to import: .*(Unexpected token|missing \))/);
       await s.waitLog(/New workers failed to boot; the 2 running workers keep serving until the next HUP/);
-      const load = await runLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 5, durationMs: 1000, keepAlive: false });
+      const load = await runLoad({
+        url: `http://127.0.0.1:${port}/`,
+        concurrency: 5,
+        durationMs: 1000,
+        keepAlive: false,
+      });
       expect(failedCount(load), describeFailures(load)).toBe(0);
       expect([...load.bodies.keys()].every((b) => b.startsWith('v1 '))).toBe(true);
       expect(s.workers().sort()).toEqual([...oldPids].sort());
@@ -103,7 +127,9 @@ describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
       const pids = s.workers();
       fs.writeFileSync(path.join(dir, 'tsunicorn.config.mjs'), 'export default { workers: "many" };\n');
       s.signal('SIGHUP');
-      await s.waitLog(/Reload failed, keeping the running configuration: tsunicorn.config.mjs: invalid value for workers: "many"/);
+      await s.waitLog(
+        /Reload failed, keeping the running configuration: tsunicorn.config.mjs: invalid value for workers: "many"/,
+      );
       expect(s.workers().sort()).toEqual([...pids].sort());
       // A good config again, with a new worker count: applied.
       fs.writeFileSync(path.join(dir, 'tsunicorn.config.mjs'), 'export default { workers: 3 };\n');
@@ -143,20 +169,32 @@ describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
       expect(s.countLog(/Retiring worker/)).toBe(0);
     });
 
-    it('kill -9 of a worker under load: replaced within 1 s; failures limited to its connections', async () => {
+    it('kill -9 under load: replaced as soon as TTIN spawns one; failures limited to its connections', async () => {
       const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--log-level', 'debug']);
       const port = await s.port();
       await s.readyWorkers(2);
       const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 20, durationMs: 6000, keepAlive: true });
       await waitFor('load running', () => s.workers().length === 2);
+      // Baseline under the same load: from a signal to a new worker process. A death noticed late (on a
+      // timer rather than at once) would add up to a loop wake-up interval to the replacement.
+      s.signal('SIGTTIN');
+      const ttinAt = performance.now();
+      await waitFor('a TTIN worker', () => s.workers().length === 3);
+      const spawnMs = performance.now() - ttinAt;
+      s.signal('SIGTTOU');
+      await waitFor('back to two workers', () => s.workers().length === 2);
       const [victim, survivor] = s.workers();
       process.kill(victim!, 'SIGKILL');
-      const killedAt = Date.now();
+      const killedAt = performance.now();
       await waitFor('a replacement worker', () => {
         const w = s.workers();
         return w.length === 2 && !w.includes(victim!) && w.includes(survivor!);
-      }, 1000);
-      expect(Date.now() - killedAt).toBeLessThan(1000);
+      });
+      const replaceMs = performance.now() - killedAt;
+      expect(
+        replaceMs,
+        `replaced in ${replaceMs.toFixed(0)} ms; TTIN spawned in ${spawnMs.toFixed(0)} ms`,
+      ).toBeLessThanOrEqual(notDelayedBound(spawnMs, 1000));
       const result = await load.stop();
       // Only requests in flight on the victim's connections can fail: at most one per client connection.
       expect(failedCount(result), describeFailures(result)).toBeLessThanOrEqual(20);
@@ -169,7 +207,17 @@ describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
       const port = await s.port();
       await s.readyWorkers(3);
       const everyPid = new Set<number>();
-      const burst: NodeJS.Signals[] = ['SIGTTIN', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGHUP', 'SIGTTIN', 'SIGTTIN', 'SIGTTOU', 'SIGHUP'];
+      const burst: NodeJS.Signals[] = [
+        'SIGTTIN',
+        'SIGHUP',
+        'SIGTTIN',
+        'SIGTTOU',
+        'SIGHUP',
+        'SIGTTIN',
+        'SIGTTIN',
+        'SIGTTOU',
+        'SIGHUP',
+      ];
       for (const sig of burst) {
         s.signal(sig);
         for (const p of s.workers()) everyPid.add(p);
@@ -178,13 +226,17 @@ describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
       // signals lowest number first), so the expected count follows from what was actually handled.
       // From 3, at most 2 TTOUs: the floor of 1 is never reached, so the target is exact.
       const expectedNow = () => 3 + s.countLog(/Handling signal: ttin$/) - s.countLog(/Handling signal: ttou$/);
-      const workers = await waitFor('workers to settle on 3 + TTINs - TTOUs', () => {
-        for (const p of s.workers()) everyPid.add(p);
-        const w = s.workers();
-        // Children include retiring workers until they exit, so this count means the rollover is complete.
-        const handled = s.countLog(/Handling signal: hup$/) >= 1 && s.countLog(/Handling signal: ttin$/) >= 1;
-        return handled && w.length === expectedNow() && s.countLog(/is ready$/) >= 3 + w.length ? w : null;
-      }, 15_000);
+      const workers = await waitFor(
+        'workers to settle on 3 + TTINs - TTOUs',
+        () => {
+          for (const p of s.workers()) everyPid.add(p);
+          const w = s.workers();
+          // Children include retiring workers until they exit, so this count means the rollover is complete.
+          const handled = s.countLog(/Handling signal: hup$/) >= 1 && s.countLog(/Handling signal: ttin$/) >= 1;
+          return handled && w.length === expectedNow() && s.countLog(/is ready$/) >= 3 + w.length ? w : null;
+        },
+        15_000,
+      );
       expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200);
       s.signal('SIGTERM');
       expect((await s.waitExit()).code).toBe(0);
@@ -223,10 +275,28 @@ describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
 
   describe('--max-requests', () => {
     it('--max-requests 50 --max-requests-jitter 10, 1000 requests: at least 15 distinct pids, 0 failures', async () => {
-      const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--max-requests', '50', '--max-requests-jitter', '10', '--log-level', 'debug']);
+      const s = start([
+        'node-app.mjs',
+        '-w',
+        '2',
+        '-b',
+        '127.0.0.1:0',
+        '--max-requests',
+        '50',
+        '--max-requests-jitter',
+        '10',
+        '--log-level',
+        'debug',
+      ]);
       const port = await s.port();
       await s.readyWorkers(2);
-      const result = await runLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 10, durationMs: 30_000, maxRequests: 1000, keepAlive: true });
+      const result = await runLoad({
+        url: `http://127.0.0.1:${port}/`,
+        concurrency: 10,
+        durationMs: 30_000,
+        maxRequests: 1000,
+        keepAlive: true,
+      });
       expect(failedCount(result), describeFailures(result)).toBe(0);
       expect(result.total).toBe(1000);
       const pids = new Set([...result.bodies.keys()].map((b) => b.split(' ')[1]));

@@ -72,7 +72,7 @@ export interface LoadResult {
 }
 
 /** Key in `bodies` under which bodies beyond the distinct-body cap are counted. */
-export const OTHER_BODIES = '…(other bodies)';
+const OTHER_BODIES = '…(other bodies)';
 const MAX_SAMPLES = 10;
 const MAX_BODY_KEY = 200;
 const MAX_DISTINCT_BODIES = 1000;
@@ -175,16 +175,20 @@ class LoadRun {
 
     const loops: Promise<void>[] = [];
     for (let i = 0; i < opts.concurrency; i++) loops.push(this.clientLoop(i));
+    const cleanUp = async (): Promise<void> => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      clearTimeout(this.deadlineTimer);
+      clearTimeout(this.drainTimer);
+      await Promise.all([...this.dispatchers].map((d) => this.closeDispatcher(d)));
+    };
     this.result = Promise.all(loops)
       .then(() => {
         this.finishedAt = performance.now();
         this.stop();
       })
-      .finally(async () => {
-        opts.signal?.removeEventListener('abort', onAbort);
-        clearTimeout(this.deadlineTimer);
-        clearTimeout(this.drainTimer);
-        await Promise.all([...this.dispatchers].map((d) => this.closeDispatcher(d)));
+      .then(cleanUp, async (err: unknown) => {
+        await cleanUp();
+        throw err;
       })
       .then(() => this.snapshot());
   }

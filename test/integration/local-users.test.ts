@@ -29,7 +29,9 @@ describe('process title (issue 16 item 10)', () => {
     const [worker] = s.workers();
     const titles = new Set<string>();
     const watch = async (target: string) => {
-      const pending = sendRaw(port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`, { timeoutMs: 10_000 });
+      const pending = sendRaw(port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`, {
+        timeoutMs: 10_000,
+      });
       const title = await waitFor(`worker ${worker} busy on ${target}`, () => {
         const t = fs.readFileSync(`/proc/${worker}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
         return / GET /.test(t) ? t : null;
@@ -39,7 +41,9 @@ describe('process title (issue 16 item 10)', () => {
       return title;
     };
     expect(await watch('/wait?ms=800&token=hunter2')).toMatch(/^tsunicorn: worker \[sync-app\.mjs\] GET \/wait$/);
-    expect(await watch(`http://alice:hunter2@127.0.0.1:${port}/wait?ms=800&token=hunter2`)).toMatch(/^tsunicorn: worker \[sync-app\.mjs\] GET \/wait$/);
+    expect(await watch(`http://alice:hunter2@127.0.0.1:${port}/wait?ms=800&token=hunter2`)).toMatch(
+      /^tsunicorn: worker \[sync-app\.mjs\] GET \/wait$/,
+    );
     for (const t of titles) expect(t).not.toContain('hunter2');
   });
 });
@@ -99,7 +103,8 @@ describe('pidfile in a directory others can write (issue 16 item 3)', () => {
 });
 
 const ROOT = process.getuid?.() === 0;
-if (!ROOT) console.log('local-users: --user tests skipped: switching workers to another user needs the tests to run as root');
+if (!ROOT)
+  console.log('local-users: --user tests skipped: switching workers to another user needs the tests to run as root');
 
 describe.skipIf(!ROOT)('log files handed to --user (issue 16 item 4)', () => {
   it('a log file replaced by a symlink before HUP does not make root chown the link target', async () => {
@@ -113,7 +118,22 @@ describe.skipIf(!ROOT)('log files handed to --user (issue 16 item 4)', () => {
     const victim = path.join(dir, 'victim');
     fs.writeFileSync(victim, 'root only\n', { mode: 0o600 });
     const access = path.join(logs, 'access.log');
-    const s = start(['app.mjs', '-w', '1', '--user', 'nobody', '-b', '127.0.0.1:0', '--access-logfile', access, '--log-level', 'debug'], { cwd: dir });
+    const s = start(
+      [
+        'app.mjs',
+        '-w',
+        '1',
+        '--user',
+        'nobody',
+        '-b',
+        '127.0.0.1:0',
+        '--access-logfile',
+        access,
+        '--log-level',
+        'debug',
+      ],
+      { cwd: dir },
+    );
     await s.readyWorkers(1);
     expect(fs.statSync(access).uid).toBe(65534);
 
@@ -141,7 +161,9 @@ describe('control socket and tsunicorn ctl (issue 16 item 5)', () => {
 
   it('without XDG_RUNTIME_DIR the default socket is in a 0700 directory of the arbiter’s user, which ctl finds', async () => {
     const { tmp, env } = sharedTmp();
-    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-n', 'ctl-private', '--log-level', 'debug'], { env });
+    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-n', 'ctl-private', '--log-level', 'debug'], {
+      env,
+    });
     const [, sock] = (await s.waitLog(/Control socket at: (.*)$/))!;
     await s.readyWorkers(1);
     expect(path.dirname(sock!)).toBe(path.join(tmp, `tsunicorn-${euid}`));
@@ -172,7 +194,11 @@ describe('control socket and tsunicorn ctl (issue 16 item 5)', () => {
   describe.skipIf(!ROOT)('with a second local user (nobody)', () => {
     /** Runs a node script as nobody:nogroup until the test ends. */
     function asNobody(script: string): ChildProcess {
-      const child = spawn(process.execPath, ['-e', script], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['-e', script], {
+        uid: 65534,
+        gid: 65534,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       others.push(child);
       return child;
     }
@@ -183,9 +209,13 @@ describe('control socket and tsunicorn ctl (issue 16 item 5)', () => {
       fs.mkdirSync(squat, { mode: 0o777 });
       fs.chmodSync(squat, 0o777);
       fs.chownSync(squat, 65534, 65534);
-      const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-n', 'ctl-squat', '--log-level', 'debug'], { env });
+      const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-n', 'ctl-squat', '--log-level', 'debug'], {
+        env,
+      });
       await s.readyWorkers(1);
-      expect(s.log).toContain(`Control socket: ${squat} is owned by uid 65534, not by this user (uid ${euid}); running without one`);
+      expect(s.log).toContain(
+        `Control socket: ${squat} is owned by uid 65534, not by this user (uid ${euid}); running without one`,
+      );
       expect(s.log).not.toMatch(/Control socket at:/);
       expect(fs.readdirSync(squat)).toEqual([]);
       expect((await get(`http://127.0.0.1:${await s.port()}/`)).status).toBe(200);
@@ -203,7 +233,9 @@ describe('control socket and tsunicorn ctl (issue 16 item 5)', () => {
       const r = await runCli(['ctl', 'status', '--control-socket', sock]);
       expect(r.stdout).not.toContain('impostor');
       expect(r.code).toBe(1);
-      expect(r.stderr.trim()).toBe(`tsunicorn ctl: error: refusing the control socket ${sock}: ${sock} is owned by uid 65534, not by this user (uid 0) or root`);
+      expect(r.stderr.trim()).toBe(
+        `tsunicorn ctl: error: refusing the control socket ${sock}: ${sock} is owned by uid 65534, not by this user (uid 0) or root`,
+      );
     });
   });
 });
@@ -229,11 +261,35 @@ describe('--reload and the server’s own files (issue 16 item 8)', () => {
     fs.writeFileSync(path.join(dir, 'app.mjs'), app(1));
     fs.mkdirSync(path.join(dir, 'node_modules'));
     const errorLog = path.join(dir, 'error.log');
-    const s = start(['app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-b', 'unix:app.sock', '--reload', '-p', 'app.pid', '--access-logfile', 'access.log',
-      '--error-logfile', 'error.log', '--log-level', 'debug'], { cwd: dir });
+    const s = start(
+      [
+        'app.mjs',
+        '-w',
+        '1',
+        '-b',
+        '127.0.0.1:0',
+        '-b',
+        'unix:app.sock',
+        '--reload',
+        '-p',
+        'app.pid',
+        '--access-logfile',
+        'access.log',
+        '--error-logfile',
+        'error.log',
+        '--log-level',
+        'debug',
+      ],
+      { cwd: dir },
+    );
     const logText = () => (fs.existsSync(errorLog) ? fs.readFileSync(errorLog, 'utf8') : '');
-    const port = Number(await waitFor('the TCP listener', () => /Listening at: http:\/\/127\.0\.0\.1:(\d+) /.exec(logText())?.[1]));
-    await waitFor('a ready worker and the watcher', () => /is ready$/m.test(logText()) && /Watching .* \(--reload\)/.test(logText()));
+    const port = Number(
+      await waitFor('the TCP listener', () => /Listening at: http:\/\/127\.0\.0\.1:(\d+) /.exec(logText())?.[1]),
+    );
+    await waitFor(
+      'a ready worker and the watcher',
+      () => /is ready$/m.test(logText()) && /Watching .* \(--reload\)/.test(logText()),
+    );
     const accessLines = () => fs.readFileSync(path.join(dir, 'access.log'), 'utf8').split('\n').filter(Boolean).length;
     const serve = async (v: number, n: number) => {
       await waitFor(`v${v} served`, async () => (await get(`http://127.0.0.1:${port}/`)).body === `v${v}\n`);
@@ -241,15 +297,22 @@ describe('--reload and the server’s own files (issue 16 item 8)', () => {
       for (let i = 0; i < n; i++) expect((await get(`http://127.0.0.1:${port}/`)).body).toBe(`v${v}\n`);
       await waitFor('the access log lines', () => accessLines() >= before + n);
     };
-    const reloads = () => logText().split('\n').filter((l) => l.includes('Reloading:'));
+    const reloads = () =>
+      logText()
+        .split('\n')
+        .filter((l) => l.includes('Reloading:'));
 
-    /** No reload for a window well beyond the watcher's 150 ms debounce (as lifecycle-extras' --reload test). */
+    /** No reload for a window well beyond the watcher's 150 ms debounce (as reload-watch.test.ts does). */
     const quiet = async (expected: number) => {
       const windowEnd = Date.now() + 1000;
-      await waitFor('the observation window to pass without a reload', () => {
-        if (reloads().length !== expected) throw new Error(`unexpected reloads:\n${reloads().join('\n')}`);
-        return Date.now() >= windowEnd;
-      }, 3000);
+      await waitFor(
+        'the observation window to pass without a reload',
+        () => {
+          if (reloads().length !== expected) throw new Error(`unexpected reloads:\n${reloads().join('\n')}`);
+          return Date.now() >= windowEnd;
+        },
+        3000,
+      );
     };
 
     await serve(1, 10);
@@ -267,25 +330,45 @@ describe('--reload and the server’s own files (issue 16 item 8)', () => {
 
 describe('--stack-capture (issue 16 item 11)', () => {
   it('--no-stack-capture: a hung worker is killed and replaced without its inspector ever listening', async () => {
-    const s = start(['busy-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '-t', '1', '--no-stack-capture', '--log-level', 'debug']);
+    const s = start([
+      'busy-app.mjs',
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '-t',
+      '1',
+      '--no-stack-capture',
+      '--log-level',
+      'debug',
+    ]);
     const port = await s.port();
     await s.readyWorkers(1);
     const spin = get(`http://127.0.0.1:${port}/spin`).catch((err: Error) => err);
     const stuck = Number((await s.waitLog(/spinning in (\d+)/))[1]);
     // Every listening socket the stuck worker holds until it dies: only the app's.
     const seen = new Set<number>();
-    await waitFor(`worker ${stuck} killed`, async () => {
-      for (const l of await listeningSockets(stuck).catch(() => [])) seen.add(l.port);
-      try {
-        process.kill(stuck, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 10_000, 5);
+    await waitFor(
+      `worker ${stuck} killed`,
+      async () => {
+        for (const l of await listeningSockets(stuck).catch(() => [])) seen.add(l.port);
+        try {
+          process.kill(stuck, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      10_000,
+      5,
+    );
     expect([...seen]).toEqual([port]);
     expect(await spin).toBeInstanceOf(Error);
-    await s.waitLog(new RegExp(`Worker \\(pid:${stuck}\\): its stack could not be read \\(stack capture is off \\(--no-stack-capture\\)\\)`));
+    await s.waitLog(
+      new RegExp(
+        `Worker \\(pid:${stuck}\\): its stack could not be read \\(stack capture is off \\(--no-stack-capture\\)\\)`,
+      ),
+    );
     expect(s.log).not.toMatch(/was stuck in:/);
     await waitFor('a replacement', () => s.workers().length === 1 && !s.workers().includes(stuck));
   });
@@ -307,7 +390,9 @@ describe('log files in a directory others can write (issue 16 item 4)', () => {
     fs.symlinkSync(victim, log);
     const r = await runCli(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--error-logfile', log]);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/error\.log is a symbolic link in a directory other users can write/)]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/error\.log is a symbolic link in a directory other users can write/),
+    ]);
     expect(fs.readFileSync(victim, 'utf8')).toBe('precious\n');
   });
 
@@ -333,7 +418,9 @@ describe('log files in a directory others can write (issue 16 item 4)', () => {
     s.signal('SIGUSR1');
     await waitFor('the second USR1 logged to the rotated file', () => usr1() === 2);
     for (let i = 0; i < 20; i++) expect((await get(`http://127.0.0.1:${port}/after-usr1-${i}`)).status).toBe(200);
-    await waitFor('the access lines in the rotated file', () => fs.readFileSync(`${accessLog}.1`, 'utf8').includes('/after-usr1-19'));
+    await waitFor('the access lines in the rotated file', () =>
+      fs.readFileSync(`${accessLog}.1`, 'utf8').includes('/after-usr1-19'),
+    );
     expect(fs.readFileSync(victim, 'utf8')).toBe('precious\n');
   });
 
@@ -342,10 +429,22 @@ describe('log files in a directory others can write (issue 16 item 4)', () => {
     fs.chmodSync(dir, 0o755);
     const target = path.join(tmpDir('tsu-log-target-'), 'access.log');
     fs.symlinkSync(target, path.join(dir, 'access.log'));
-    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--access-logfile', path.join(dir, 'access.log'), '--log-level', 'debug']);
+    const s = start([
+      'node-app.mjs',
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '--access-logfile',
+      path.join(dir, 'access.log'),
+      '--log-level',
+      'debug',
+    ]);
     const port = await s.port();
     await s.readyWorkers(1);
     expect((await get(`http://127.0.0.1:${port}/through-a-trusted-link`)).status).toBe(200);
-    await waitFor('the access line in the link target', () => fs.readFileSync(target, 'utf8').includes('/through-a-trusted-link'));
+    await waitFor('the access line in the link target', () =>
+      fs.readFileSync(target, 'utf8').includes('/through-a-trusted-link'),
+    );
   });
 });

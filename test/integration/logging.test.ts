@@ -24,11 +24,18 @@ describe('access log', () => {
     await s.readyWorkers(1);
     const before = Date.now();
     const res = await request(`http://127.0.0.1:${port}/hello?x=1&y=2`, {
-      headers: { 'user-agent': 'test "agent"/1.0', referer: 'http://example.test/from', authorization: `Basic ${Buffer.from('alice:secret').toString('base64')}` },
+      headers: {
+        'user-agent': 'test "agent"/1.0',
+        referer: 'http://example.test/from',
+        authorization: `Basic ${Buffer.from('alice:secret').toString('base64')}`,
+      },
     });
     const body = await res.body.text();
     const [line] = await waitFor('one access line', () => (lines(access).length === 1 ? lines(access) : null));
-    const m = /^(\S+) (\S+) (\S+) \[(\d\d)\/(\w{3})\/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-]\d{4})\] "(.*)" (\d{3}) (\S+) "(.*)" "(.*)"$/.exec(line!);
+    const m =
+      /^(\S+) (\S+) (\S+) \[(\d\d)\/(\w{3})\/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-]\d{4})\] "(.*)" (\d{3}) (\S+) "(.*)" "(.*)"$/.exec(
+        line!,
+      );
     expect(m, line).not.toBeNull();
     const [, h, l, u, day, mon, year, , , , , r, status, bytes, referer, agent] = m!;
     expect(h).toBe('127.0.0.1');
@@ -36,7 +43,9 @@ describe('access log', () => {
     expect(u).toBe('alice');
     const d = new Date(before);
     expect(Number(day)).toBe(d.getDate());
-    expect(mon).toBe(['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][d.getMonth()]);
+    expect(mon).toBe(
+      ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][d.getMonth()],
+    );
     expect(Number(year)).toBe(d.getFullYear());
     expect(r).toBe('GET /hello?x=1&y=2 HTTP/1.1');
     expect(status).toBe('200');
@@ -49,22 +58,73 @@ describe('access log', () => {
     const dir = tmpDir();
     const access = path.join(dir, 'access.log');
     const format = [
-      'h=%(h)s', 'l=%(l)s', 'u=%(u)s', 't=%(t)s', 'r="%(r)s"', 'm=%(m)s', 'U=%(U)s', 'q=%(q)s', 'H=%(H)s', 's=%(s)s',
-      'B=%(B)s', 'b=%(b)s', 'f=%(f)s', 'a="%(a)s"', 'T=%(T)s', 'M=%(M)s', 'D=%(D)s', 'L=%(L)s', 'p=%(p)s',
-      'in=%({x-request-id}i)s', 'out=%({x-worker-pid}o)s', 'env=%({TSU_TEST_VAR}e)s', 'none=%({x-absent}i)s',
+      'h=%(h)s',
+      'l=%(l)s',
+      'u=%(u)s',
+      't=%(t)s',
+      'r="%(r)s"',
+      'm=%(m)s',
+      'U=%(U)s',
+      'q=%(q)s',
+      'H=%(H)s',
+      's=%(s)s',
+      'B=%(B)s',
+      'b=%(b)s',
+      'f=%(f)s',
+      'a="%(a)s"',
+      'T=%(T)s',
+      'M=%(M)s',
+      'D=%(D)s',
+      'L=%(L)s',
+      'p=%(p)s',
+      'in=%({x-request-id}i)s',
+      'out=%({x-worker-pid}o)s',
+      'env=%({TSU_TEST_VAR}e)s',
+      'none=%({x-absent}i)s',
     ].join('|');
-    const s = start(['node-app.mjs', '-b', '127.0.0.1:0', '--access-logfile', access, '--access-logformat', format, '-e', 'TSU_TEST_VAR=from-env', '--log-level', 'debug']);
+    const s = start([
+      'node-app.mjs',
+      '-b',
+      '127.0.0.1:0',
+      '--access-logfile',
+      access,
+      '--access-logformat',
+      format,
+      '-e',
+      'TSU_TEST_VAR=from-env',
+      '--log-level',
+      'debug',
+    ]);
     const port = await s.port();
     await s.readyWorkers(1);
-    const res = await request(`http://127.0.0.1:${port}/slow?ms=120`, { headers: { 'x-request-id': 'req-42', 'user-agent': 'ua/1' } });
+    const res = await request(`http://127.0.0.1:${port}/slow?ms=120`, {
+      headers: { 'x-request-id': 'req-42', 'user-agent': 'ua/1' },
+    });
     const body = await res.body.text();
     const [line] = await waitFor('one access line', () => (lines(access).length === 1 ? lines(access) : null));
-    const f = Object.fromEntries(line!.split('|').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    const f = Object.fromEntries(
+      line!.split('|').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    );
     const workerPid = String(res.headers['x-worker-pid']);
     expect(f).toMatchObject({
-      h: '127.0.0.1', l: '-', u: '-', r: '"GET /slow?ms=120 HTTP/1.1"', m: 'GET', U: '/slow', q: 'ms=120', H: 'HTTP/1.1', s: '200',
-      B: String(Buffer.byteLength(body)), b: String(Buffer.byteLength(body)), f: '-', a: '"ua/1"', p: `<${workerPid}>`,
-      in: 'req-42', out: workerPid, env: 'from-env', none: '-',
+      h: '127.0.0.1',
+      l: '-',
+      u: '-',
+      r: '"GET /slow?ms=120 HTTP/1.1"',
+      m: 'GET',
+      U: '/slow',
+      q: 'ms=120',
+      H: 'HTTP/1.1',
+      s: '200',
+      B: String(Buffer.byteLength(body)),
+      b: String(Buffer.byteLength(body)),
+      f: '-',
+      a: '"ua/1"',
+      p: `<${workerPid}>`,
+      in: 'req-42',
+      out: workerPid,
+      env: 'from-env',
+      none: '-',
     });
     expect(f.t).toMatch(/^\[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]$/);
     // The request waited 120 ms: the four duration atoms agree with that and with each other.
@@ -78,13 +138,27 @@ describe('access log', () => {
   it('an unknown atom is a usage error', async () => {
     const r = await runCli(['node-app.mjs', '--access-logformat', '%(h)s %(Z)s']);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toBe('tsunicorn: error: invalid value for --access-logformat: "%(h)s %(Z)s" (expected unknown access-log atom %(Z)s)');
+    expect(r.stderr.trim()).toBe(
+      'tsunicorn: error: invalid value for --access-logformat: "%(h)s %(Z)s" (expected unknown access-log atom %(Z)s)',
+    );
   });
 
   it('rename + USR1 during 2000 requests: every request logged exactly once across the two files', async () => {
     const dir = tmpDir();
     const access = path.join(dir, 'access.log');
-    const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--access-logfile', access, '--access-logformat', '%(q)s', '--log-level', 'debug']);
+    const s = start([
+      'node-app.mjs',
+      '-w',
+      '2',
+      '-b',
+      '127.0.0.1:0',
+      '--access-logfile',
+      access,
+      '--access-logformat',
+      '%(q)s',
+      '--log-level',
+      'debug',
+    ]);
     const port = await s.port();
     await s.readyWorkers(2);
     let n = 0;
@@ -116,7 +190,19 @@ describe('access log', () => {
 
 describe('--log-format json', () => {
   it('every line of a whole run (boot, requests, HUP, stop) parses as JSON, error and access log alike', async () => {
-    const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--log-format', 'json', '--access-logfile', '-', '--log-level', 'debug']);
+    const s = start([
+      'node-app.mjs',
+      '-w',
+      '2',
+      '-b',
+      '127.0.0.1:0',
+      '--log-format',
+      'json',
+      '--access-logfile',
+      '-',
+      '--log-level',
+      'debug',
+    ]);
     await waitFor('json Listening line', () => s.lines.some((l) => l.includes('Listening at: http')));
     const port = Number(/:(\d+) \(/.exec(s.lines.find((l) => l.includes('Listening at'))!)![1]);
     await waitFor('2 ready', () => s.lines.filter((l) => l.includes('is ready')).length >= 2);
@@ -133,10 +219,20 @@ describe('--log-format json', () => {
     expect(accessLines.length).toBe(load.total + 1);
     for (const l of errorLines) {
       const o = JSON.parse(l) as Record<string, unknown>;
-      expect(o).toMatchObject({ level: expect.any(String), time: expect.any(String), pid: expect.any(Number), msg: expect.any(String) });
+      expect(o).toMatchObject({
+        level: expect.any(String),
+        time: expect.any(String),
+        pid: expect.any(Number),
+        msg: expect.any(String),
+      });
     }
     for (const l of accessLines) {
-      expect(JSON.parse(l)).toMatchObject({ type: 'access', method: 'GET', status: expect.any(Number), duration_ms: expect.any(Number) });
+      expect(JSON.parse(l)).toMatchObject({
+        type: 'access',
+        method: 'GET',
+        status: expect.any(Number),
+        duration_ms: expect.any(Number),
+      });
     }
     expect(errorLines.some((l) => JSON.parse(l).level === 'error' && JSON.parse(l).msg.includes('boom'))).toBe(true);
   }, 30_000);
@@ -149,7 +245,10 @@ describe('--capture-output', () => {
       path.join(dir, 'noisy.mjs'),
       "console.log('hello at import');\nexport default (req, res) => { console.error(`handling ${req.url}`); res.end(String(process.pid)); };\n",
     );
-    const s = start(['noisy.mjs', '-b', '127.0.0.1:0', '--capture-output', '--access-logfile', '-', '--log-level', 'debug'], { cwd: dir });
+    const s = start(
+      ['noisy.mjs', '-b', '127.0.0.1:0', '--capture-output', '--access-logfile', '-', '--log-level', 'debug'],
+      { cwd: dir },
+    );
     const port = await s.port();
     await s.readyWorkers(1);
     const pid = (await get(`http://127.0.0.1:${port}/x`)).body;
@@ -163,7 +262,10 @@ describe('--capture-output', () => {
   it('without it, worker output goes straight to the terminal (stdout stays stdout)', async () => {
     const dir = tmpDir();
     fs.copyFileSync(path.join(FIXTURES, 'node-app.mjs'), path.join(dir, 'node-app.mjs'));
-    fs.writeFileSync(path.join(dir, 'noisy.mjs'), "console.log('plain stdout line');\nexport default (req, res) => res.end('ok');\n");
+    fs.writeFileSync(
+      path.join(dir, 'noisy.mjs'),
+      "console.log('plain stdout line');\nexport default (req, res) => res.end('ok');\n",
+    );
     const s = start(['noisy.mjs', '-b', '127.0.0.1:0', '--log-level', 'debug'], { cwd: dir });
     await s.readyWorkers(1);
     await waitFor('raw stdout line', () => s.stdout.includes('plain stdout line'));

@@ -39,8 +39,17 @@ describe('StatsD (--statsd-host)', () => {
     const udp = await udpReceiver();
     try {
       const s = start([
-        'node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--log-level', 'debug',
-        '--statsd-host', `127.0.0.1:${udp.port}`, '--statsd-prefix', 'myapp.',
+        'node-app.mjs',
+        '-w',
+        '2',
+        '-b',
+        '127.0.0.1:0',
+        '--log-level',
+        'debug',
+        '--statsd-host',
+        `127.0.0.1:${udp.port}`,
+        '--statsd-prefix',
+        'myapp.',
       ]);
       const port = await s.port();
       await s.readyWorkers(2);
@@ -48,14 +57,16 @@ describe('StatsD (--statsd-host)', () => {
       expect((await get(`http://127.0.0.1:${port}/boom`)).status).toBe(500);
 
       const p = 'myapp.tsunicorn';
-      await waitFor(`StatsD metrics for 6 requests (got:\n${udp.lines.join('\n')})`, () =>
-        counted(udp.lines, `${p}.requests`) === 6 &&
-        counted(udp.lines, `${p}.request.status.200`) === 5 &&
-        counted(udp.lines, `${p}.request.status.500`) === 1 &&
-        udp.lines.filter((l) => l.startsWith(`${p}.request.duration:`)).length === 6 &&
-        counted(udp.lines, `${p}.log.error`) >= 1 &&
-        counted(udp.lines, `${p}.log.exception`) === 1 &&
-        udp.lines.includes(`${p}.workers:2|g`),
+      await waitFor(
+        `StatsD metrics for 6 requests (got:\n${udp.lines.join('\n')})`,
+        () =>
+          counted(udp.lines, `${p}.requests`) === 6 &&
+          counted(udp.lines, `${p}.request.status.200`) === 5 &&
+          counted(udp.lines, `${p}.request.status.500`) === 1 &&
+          udp.lines.filter((l) => l.startsWith(`${p}.request.duration:`)).length === 6 &&
+          counted(udp.lines, `${p}.log.error`) >= 1 &&
+          counted(udp.lines, `${p}.log.exception`) === 1 &&
+          udp.lines.includes(`${p}.workers:2|g`),
       );
       for (const l of udp.lines.filter((x) => x.startsWith(`${p}.request.duration:`))) {
         expect(l).toMatch(/^myapp\.tsunicorn\.request\.duration:\d+(\.\d+)?\|ms$/);
@@ -140,7 +151,17 @@ async function metricsUrl(s: Server): Promise<string> {
 
 describe('Prometheus (--metrics-bind)', () => {
   it('serves valid exposition text whose request count equals the requests made, and counts restarts by reason', async () => {
-    const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--metrics-bind', '127.0.0.1:0', '--log-level', 'debug']);
+    const s = start([
+      'node-app.mjs',
+      '-w',
+      '2',
+      '-b',
+      '127.0.0.1:0',
+      '--metrics-bind',
+      '127.0.0.1:0',
+      '--log-level',
+      'debug',
+    ]);
     const port = await s.port();
     const url = await metricsUrl(s);
     await s.readyWorkers(2);
@@ -151,7 +172,10 @@ describe('Prometheus (--metrics-bind)', () => {
     // Counts arrive on heartbeats (≤ 1 s apart): poll until they match, then they must match exactly.
     let m = await waitFor('37 requests in /metrics', async () => {
       const x = await scrape(url);
-      return sumOf(x, 'tsunicorn_http_requests_total{') >= 37 && x.get('tsunicorn_http_request_duration_seconds_count') === 37 ? x : null;
+      return sumOf(x, 'tsunicorn_http_requests_total{') >= 37 &&
+        x.get('tsunicorn_http_request_duration_seconds_count') === 37
+        ? x
+        : null;
     });
     expect(sumOf(m, 'tsunicorn_http_requests_total{')).toBe(37);
     expect(m.get('tsunicorn_http_requests_total{status="200"}')).toBe(36);
@@ -159,11 +183,16 @@ describe('Prometheus (--metrics-bind)', () => {
     expect(m.get('tsunicorn_http_request_duration_seconds_bucket{le="+Inf"}')).toBe(37);
     expect(m.get('tsunicorn_http_request_duration_seconds_sum')).toBeGreaterThan(0);
     // Buckets are cumulative.
-    const buckets = [...m].filter(([k]) => k.startsWith('tsunicorn_http_request_duration_seconds_bucket')).map(([, v]) => v);
+    const buckets = [...m]
+      .filter(([k]) => k.startsWith('tsunicorn_http_request_duration_seconds_bucket'))
+      .map(([, v]) => v);
     expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
     expect(m.get('tsunicorn_http_requests_in_flight')).toBe(0);
     expect(m.get('tsunicorn_workers')).toBe(2);
-    const rssPids = () => [...m.keys()].flatMap((k) => /^tsunicorn_worker_resident_memory_bytes\{pid="(\d+)"\}$/.exec(k)?.[1] ?? []).map(Number);
+    const rssPids = () =>
+      [...m.keys()]
+        .flatMap((k) => /^tsunicorn_worker_resident_memory_bytes\{pid="(\d+)"\}$/.exec(k)?.[1] ?? [])
+        .map(Number);
     expect(rssPids().sort()).toEqual(s.workers().sort());
 
     // kill -9 of a worker: a crash; its requests stay counted.
@@ -178,10 +207,14 @@ describe('Prometheus (--metrics-bind)', () => {
     // HUP: both workers are replaced for a reload.
     await s.readyWorkers(3);
     s.signal('SIGHUP');
-    m = await waitFor('2 reload restarts', async () => {
-      const x = await scrape(url);
-      return x.get('tsunicorn_worker_restarts_total{reason="reload"}') === 2 ? x : null;
-    }, 15_000);
+    m = await waitFor(
+      '2 reload restarts',
+      async () => {
+        const x = await scrape(url);
+        return x.get('tsunicorn_worker_restarts_total{reason="reload"}') === 2 ? x : null;
+      },
+      15_000,
+    );
     expect(m.get('tsunicorn_worker_restarts_total{reason="crash"}')).toBe(1);
     expect(m.get('tsunicorn_worker_restarts_total{reason="timeout"}')).toBe(0);
     expect(sumOf(m, 'tsunicorn_http_requests_total{')).toBe(37);
@@ -198,14 +231,29 @@ describe('Prometheus (--metrics-bind)', () => {
   }, 45_000);
 
   it('counts requests served right before a graceful retirement (last beat on exit)', async () => {
-    const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--metrics-bind', '127.0.0.1:0', '--max-requests', '5', '--log-level', 'debug']);
+    const s = start([
+      'node-app.mjs',
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '--metrics-bind',
+      '127.0.0.1:0',
+      '--max-requests',
+      '5',
+      '--log-level',
+      'debug',
+    ]);
     const port = await s.port();
     const url = await metricsUrl(s);
     await s.readyWorkers(1);
     for (let i = 0; i < 12; i++) expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200);
     const m = await waitFor('12 requests and max-requests restarts', async () => {
       const x = await scrape(url);
-      return sumOf(x, 'tsunicorn_http_requests_total{') === 12 && (x.get('tsunicorn_worker_restarts_total{reason="max-requests"}') ?? 0) >= 2 ? x : null;
+      return sumOf(x, 'tsunicorn_http_requests_total{') === 12 &&
+        (x.get('tsunicorn_worker_restarts_total{reason="max-requests"}') ?? 0) >= 2
+        ? x
+        : null;
     });
     expect(m.get('tsunicorn_http_requests_total{status="200"}')).toBe(12);
   });
@@ -216,7 +264,9 @@ describe('Prometheus (--metrics-bind)', () => {
     const s = start(['node-app.mjs', '-b', '127.0.0.1:0', '--metrics-bind', `127.0.0.1:${taken}`]);
     const exit = await s.waitExit();
     expect(exit.code).toBe(1);
-    expect(s.log).toMatch(new RegExp(`cannot serve metrics on 127\\.0\\.0\\.1:${taken} \\(--metrics-bind\\): EADDRINUSE`));
+    expect(s.log).toMatch(
+      new RegExp(`cannot serve metrics on 127\\.0\\.0\\.1:${taken} \\(--metrics-bind\\): EADDRINUSE`),
+    );
     expect(s.log).not.toMatch(/Booting worker/);
   });
 });

@@ -65,7 +65,16 @@ describe.skipIf(missing('nginx tests', 'nginx'))('behind nginx', () => {
     const port = await freePort();
     const conf = path.join(dir, 'nginx.conf');
     fs.writeFileSync(conf, nginxConf(dir, port, sock));
-    const nginx = new Proc(tool('nginx')!, ['-c', conf, '-p', dir, '-e', path.join(dir, 'error.log'), '-g', 'daemon off;']);
+    const nginx = new Proc(tool('nginx')!, [
+      '-c',
+      conf,
+      '-p',
+      dir,
+      '-e',
+      path.join(dir, 'error.log'),
+      '-g',
+      'daemon off;',
+    ]);
     const base = `http://127.0.0.1:${port}`;
     const first = await waitFor(`nginx to answer (nginx: ${nginx.log})`, async () => {
       const r = await get(`${base}/`);
@@ -73,7 +82,9 @@ describe.skipIf(missing('nginx tests', 'nginx'))('behind nginx', () => {
     });
     expect(s.workers()).toContain(Number(first.body.trim().split(' ')[1]));
 
-    const headers = JSON.parse((await get(`${base}/headers`, { headers: { 'x-forwarded-for': '203.0.113.7' } })).body) as Record<string, string>;
+    const headers = JSON.parse(
+      (await get(`${base}/headers`, { headers: { 'x-forwarded-for': '203.0.113.7' } })).body,
+    ) as Record<string, string>;
     expect(headers.host).toBe(`127.0.0.1:${port}`);
     expect(headers['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
     expect(headers['x-forwarded-proto']).toBe('http');
@@ -83,15 +94,30 @@ describe.skipIf(missing('nginx tests', 'nginx'))('behind nginx', () => {
     await waitFor('load flowing', async () => (await get(`${base}/`)).status === 200);
     for (let i = 1; i <= 3; i++) {
       s.signal('SIGHUP');
-      await waitFor(`reload ${i} (log:\n${s.log})`, () => s.countLog(/is ready$/) >= 2 * (i + 1) && s.workers().length === 2, 20_000);
+      await waitFor(
+        `reload ${i} (log:\n${s.log})`,
+        () => s.countLog(/is ready$/) >= 2 * (i + 1) && s.workers().length === 2,
+        20_000,
+      );
     }
     const result = await load.stop();
     const fivexx = Object.entries(result.statuses).filter(([code]) => Number(code) >= 500);
     expect(fivexx, describeFailures(result)).toEqual([]);
-    expect(failedCount(result), `${describeFailures(result)}\nnginx error.log:\n${fs.readFileSync(path.join(dir, 'error.log'), 'utf8').split('\n').filter((l) => /\[(error|warn)\]/.test(l)).join('\n')}`).toBe(0);
+    expect(
+      failedCount(result),
+      `${describeFailures(result)}\nnginx error.log:\n${fs
+        .readFileSync(path.join(dir, 'error.log'), 'utf8')
+        .split('\n')
+        .filter((l) => /\[(error|warn)\]/.test(l))
+        .join('\n')}`,
+    ).toBe(0);
     expect(result.ok).toBeGreaterThan(100);
     // Upstream keep-alive is in use: nginx sends requests on connections to tsunicorn it used before.
-    await waitFor('a reused upstream connection', async () => Number((await get(`${base}/`)).headers['x-conn-requests']) > 1, 5000);
+    await waitFor(
+      'a reused upstream connection',
+      async () => Number((await get(`${base}/`)).headers['x-conn-requests']) > 1,
+      5000,
+    );
 
     // Stop nginx by pid (QUIT: graceful), then tsunicorn.
     const nginxWorkers = nginx.track();

@@ -31,7 +31,7 @@ export interface RawOptions {
 }
 
 /** Status lines, wherever they start: a response body need not end in a newline, so the next one may follow it directly. */
-export function parseStatuses(text: string): number[] {
+function parseStatuses(text: string): number[] {
   return [...text.matchAll(/HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
 }
 
@@ -53,7 +53,8 @@ export function sendRaw(port: number, bytes: string | Buffer, opts: RawOptions =
     const timer = setTimeout(() => finish(false), opts.timeoutMs ?? 5000);
     socket.on('data', (d) => {
       chunks.push(d);
-      if (opts.untilStatuses && parseStatuses(Buffer.concat(chunks).toString('latin1')).length >= opts.untilStatuses) finish(false);
+      if (opts.untilStatuses && parseStatuses(Buffer.concat(chunks).toString('latin1')).length >= opts.untilStatuses)
+        finish(false);
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       error = err.code ?? err.message;

@@ -63,11 +63,23 @@ describe.each([
 
 describe('module flavours', () => {
   it.each([
-    ['TypeScript module with an enum', 'ts-app.ts:handler', (b: string) => expect(JSON.parse(b).greeting).toBe('hello from typescript')],
-    ['TypeScript module without extension', 'ts-app:handler', (b: string) => expect(JSON.parse(b).greeting).toBe('hello from typescript')],
+    [
+      'TypeScript module with an enum',
+      'ts-app.ts:handler',
+      (b: string) => expect(JSON.parse(b).greeting).toBe('hello from typescript'),
+    ],
+    [
+      'TypeScript module without extension',
+      'ts-app:handler',
+      (b: string) => expect(JSON.parse(b).greeting).toBe('hello from typescript'),
+    ],
     ['CommonJS module.exports', 'cjs-app.cjs', (b: string) => expect(b).toMatch(/^cjs \d+/)],
     ['factory with an argument', "factory:create('x')", (b: string) => expect(b).toBe('factory x\n')],
-    ['async factory returning a fetch object', "factory:createAsync('y', 2)", (b: string) => expect(b).toBe('async factory yy\n')],
+    [
+      'async factory returning a fetch object',
+      "factory:createAsync('y', 2)",
+      (b: string) => expect(b).toBe('async factory yy\n'),
+    ],
   ])('%s serves', async (_name, spec, check) => {
     const s = start([spec, '-w', '1', '-b', '127.0.0.1:0', '--log-level', 'debug']);
     const port = await s.port();

@@ -47,7 +47,17 @@ describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
     });
 
     it('a second INT during a graceful stop makes it quick', async () => {
-      const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--graceful-timeout', '30', '--log-level', 'debug']);
+      const s = start([
+        'node-app.mjs',
+        '-w',
+        '1',
+        '-b',
+        '127.0.0.1:0',
+        '--graceful-timeout',
+        '30',
+        '--log-level',
+        'debug',
+      ]);
       const port = await s.port();
       await s.readyWorkers(1);
       const slow = get(`http://127.0.0.1:${port}/slow?ms=20000`).catch((err: Error) => err);
@@ -61,7 +71,17 @@ describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
     });
 
     it('the graceful timeout bounds a graceful stop: a stuck request is cut off and the master still exits 0', async () => {
-      const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--graceful-timeout', '1', '--log-level', 'debug']);
+      const s = start([
+        'node-app.mjs',
+        '-w',
+        '1',
+        '-b',
+        '127.0.0.1:0',
+        '--graceful-timeout',
+        '1',
+        '--log-level',
+        'debug',
+      ]);
       const port = await s.port();
       await s.readyWorkers(1);
       const slow = get(`http://127.0.0.1:${port}/slow?ms=20000`).catch((err: Error) => err);
@@ -100,7 +120,17 @@ describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
     });
 
     it('--worker-connections caps concurrent connections per worker; excess connections wait and are all served', async () => {
-      const s = start(['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--worker-connections', '2', '--log-level', 'debug']);
+      const s = start([
+        'node-app.mjs',
+        '-w',
+        '1',
+        '-b',
+        '127.0.0.1:0',
+        '--worker-connections',
+        '2',
+        '--log-level',
+        'debug',
+      ]);
       const port = await s.port();
       await s.readyWorkers(1);
       const results = await Promise.all(Array.from({ length: 6 }, () => get(`http://127.0.0.1:${port}/slow?ms=200`)));
@@ -147,7 +177,10 @@ describe('listeners', () => {
     const dir = tmpDir();
     const sock = path.join(dir, 'app.sock');
     // A socket file with nothing behind it, as a crashed server leaves: a process that listens, then is SIGKILLed.
-    spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(sock)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    spawnSync(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(sock)}, () => process.kill(process.pid, 'SIGKILL'))`,
+    ]);
     expect(fs.existsSync(sock)).toBe(true);
     const s = start(['node-app.mjs', '-b', `unix:${sock}`, '--log-level', 'debug']);
     await s.readyWorkers(1);

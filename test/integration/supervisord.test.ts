@@ -61,7 +61,9 @@ describe.skipIf(missing('supervisord tests', 'supervisord', 'supervisorctl'))('u
     const supervisord = new Proc(tool('supervisord')!, ['-c', conf]);
     const ctl = async (...args: string[]) => {
       // supervisorctl exits non-zero for some states (status of a stopped program); the text is what matters.
-      const r = await run(tool('supervisorctl')!, ['-c', conf, ...args]).catch((err: { stdout?: string; stderr?: string }) => err);
+      const r = await run(tool('supervisorctl')!, ['-c', conf, ...args]).catch(
+        (err: { stdout?: string; stderr?: string }) => err,
+      );
       return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
     };
     const tsuLog = () => {
@@ -71,10 +73,17 @@ describe.skipIf(missing('supervisord tests', 'supervisord', 'supervisorctl'))('u
         return '';
       }
     };
-    const count = (re: RegExp) => tsuLog().split('\n').filter((l) => re.test(l)).length;
+    const count = (re: RegExp) =>
+      tsuLog()
+        .split('\n')
+        .filter((l) => re.test(l)).length;
     const masterPid = async () => Number(await ctl('pid', 'tsunicorn'));
 
-    await waitFor(`tsunicorn RUNNING (supervisord: ${supervisord.log})`, async () => /RUNNING/.test(await ctl('status', 'tsunicorn')), 15_000);
+    await waitFor(
+      `tsunicorn RUNNING (supervisord: ${supervisord.log})`,
+      async () => /RUNNING/.test(await ctl('status', 'tsunicorn')),
+      15_000,
+    );
     await waitFor(`2 ready workers (log:\n${tsuLog()})`, () => count(/is ready$/) >= 2, 15_000);
     const first = await masterPid();
     expect(first).toBeGreaterThan(1);
@@ -85,14 +94,27 @@ describe.skipIf(missing('supervisord tests', 'supervisord', 'supervisorctl'))('u
     expect((await get('http://localhost/', { socketPath: sock })).status).toBe(200);
 
     // HUP through supervisorctl, twice, under keep-alive load.
-    const load = startLoad({ url: 'http://localhost/', socketPath: sock, concurrency: 10, durationMs: 30_000, keepAlive: true });
+    const load = startLoad({
+      url: 'http://localhost/',
+      socketPath: sock,
+      concurrency: 10,
+      durationMs: 30_000,
+      keepAlive: true,
+    });
     for (let i = 1; i <= 2; i++) {
-      await waitFor('some load served', async () => (await get('http://localhost/', { socketPath: sock })).status === 200);
+      await waitFor(
+        'some load served',
+        async () => (await get('http://localhost/', { socketPath: sock })).status === 200,
+      );
       expect(await ctl('signal', 'HUP', 'tsunicorn')).toMatch(/tsunicorn: signalled/);
-      await waitFor(`reload ${i} done (log:\n${tsuLog()})`, () => {
-        for (const w of workersOf(first)) pids.add(w);
-        return count(/is ready$/) >= 2 * (i + 1) && count(/Hang up: Master/) === i && workersOf(first).length === 2;
-      }, 20_000);
+      await waitFor(
+        `reload ${i} done (log:\n${tsuLog()})`,
+        () => {
+          for (const w of workersOf(first)) pids.add(w);
+          return count(/is ready$/) >= 2 * (i + 1) && count(/Hang up: Master/) === i && workersOf(first).length === 2;
+        },
+        20_000,
+      );
     }
     const result = await load.stop();
     expect(failedCount(result), describeFailures(result)).toBe(0);

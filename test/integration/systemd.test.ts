@@ -21,10 +21,14 @@ const ENV = { ...process.env, TSUNICORN_CMD_ARGS: '', PORT: '', WEB_CONCURRENCY:
 
 function activate(listen: string[], args: string[], extra: string[] = []): Proc {
   // systemd-socket-activate passes on only the variables named with -E.
-  return new Proc(tool('systemd-socket-activate')!, [...listen.flatMap((l) => ['-l', l]), ...extra, '-E', 'PATH', process.execPath, BIN, 'deploy-app.mjs', ...args], {
-    cwd: FIXTURES,
-    env: ENV,
-  });
+  return new Proc(
+    tool('systemd-socket-activate')!,
+    [...listen.flatMap((l) => ['-l', l]), ...extra, '-E', 'PATH', process.execPath, BIN, 'deploy-app.mjs', ...args],
+    {
+      cwd: FIXTURES,
+      env: ENV,
+    },
+  );
 }
 
 describe.skipIf(missing('socket activation tests', 'systemd-socket-activate'))('socket activation (LISTEN_FDS)', () => {
@@ -38,7 +42,9 @@ describe.skipIf(missing('socket activation tests', 'systemd-socket-activate'))('
     expect(res.body).toMatch(/^ok \d+/);
 
     // systemd-socket-activate execs: the master has its pid.
-    await p.waitLog(new RegExp(`Using socket from systemd \\(LISTEN_FDS\\): fd 3 = http://127\\.0\\.0\\.1:${port}; not binding it`));
+    await p.waitLog(
+      new RegExp(`Using socket from systemd \\(LISTEN_FDS\\): fd 3 = http://127\\.0\\.0\\.1:${port}; not binding it`),
+    );
     await p.waitLog(new RegExp(`Listening at: http://127\\.0\\.0\\.1:${port} \\(${p.pid}\\)`));
     expect(p.countLog(/Listening at:/)).toBe(1);
     // No bind: the only listening TCP socket the master holds is fd 3 (the default 127.0.0.1:8000 was not bound).
@@ -61,9 +67,11 @@ describe.skipIf(missing('socket activation tests', 'systemd-socket-activate'))('
     const dir = tmpDir();
     const activated = path.join(dir, 'activated.sock');
     const own = path.join(dir, 'own.sock');
-    const p = activate([`127.0.0.1:${port}`, activated], ['-w', '1', '-b', `unix:${own}`, '-b', `unix:${activated}`, '-b', `localhost:${port}`, '--log-level', 'debug'], [
-      '--fdname=web:local',
-    ]);
+    const p = activate(
+      [`127.0.0.1:${port}`, activated],
+      ['-w', '1', '-b', `unix:${own}`, '-b', `unix:${activated}`, '-b', `localhost:${port}`, '--log-level', 'debug'],
+      ['--fdname=web:local'],
+    );
     await p.waitLog(/Listening on .*activated\.sock as 4/);
     expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200);
     await p.waitLog(/is ready$/);
@@ -71,7 +79,9 @@ describe.skipIf(missing('socket activation tests', 'systemd-socket-activate'))('
     expect(p.log).toMatch(/fd 4 \(local\) = unix:.*activated\.sock; not binding it/);
     expect(p.log).not.toMatch(/matches no --bind/);
     // Served on all three, in --bind order.
-    const listening = p.lines.filter((l) => l.includes('Listening at:')).map((l) => l.replace(/^.*Listening at: (\S+).*$/, '$1'));
+    const listening = p.lines
+      .filter((l) => l.includes('Listening at:'))
+      .map((l) => l.replace(/^.*Listening at: (\S+).*$/, '$1'));
     expect(listening).toEqual([`unix:${own}`, `unix:${activated}`, `http://127.0.0.1:${port}`]);
     expect((await get('http://localhost/', { socketPath: activated })).status).toBe(200);
     expect((await get('http://localhost/', { socketPath: own })).status).toBe(200);
@@ -101,7 +111,10 @@ describe.skipIf(missing('socket activation tests', 'systemd-socket-activate'))('
       }
     });
     p.track();
-    await waitFor('the new master’s worker', () => p.countLog(new RegExp(`\\[${successor}\\] \\[DEBUG\\] Worker \\(pid:\\d+\\) is ready`)) >= 1);
+    await waitFor(
+      'the new master’s worker',
+      () => p.countLog(new RegExp(`\\[${successor}\\] \\[DEBUG\\] Worker \\(pid:\\d+\\) is ready`)) >= 1,
+    );
     // Its listeners are the two inherited sockets, at the same addresses.
     expect(p.log).toMatch(new RegExp(`\\[${successor}\\] \\[INFO\\] Listening at: http://127\\.0\\.0\\.1:${port} `));
     expect(p.log).toMatch(new RegExp(`\\[${successor}\\] \\[INFO\\] Listening at: unix:.*activated\\.sock `));
@@ -114,7 +127,10 @@ describe.skipIf(missing('socket activation tests', 'systemd-socket-activate'))('
     expect(served.status).toBe(200);
     expect(workersOf(successor)).toContain(Number(served.body.trim().split(' ')[1]));
     process.kill(successor, 'SIGTERM');
-    await waitFor('the new master to exit', () => !fs.existsSync(`/proc/${successor}`) || /\) Z/.test(fs.readFileSync(`/proc/${successor}/stat`, 'utf8')));
+    await waitFor(
+      'the new master to exit',
+      () => !fs.existsSync(`/proc/${successor}`) || /\) Z/.test(fs.readFileSync(`/proc/${successor}/stat`, 'utf8')),
+    );
     expect(fs.existsSync(activated)).toBe(true);
   });
 });
@@ -124,9 +140,17 @@ describe.skipIf(missing('unit file checks', 'systemd-analyze'))('the example uni
     // verify checks that ExecStart's program exists: point it at this machine's node.
     const dir = tmpDir();
     for (const unit of ['tsunicorn.socket', 'tsunicorn.service']) {
-      fs.writeFileSync(path.join(dir, unit), fs.readFileSync(path.join(ROOT, 'docs', 'deploy', unit), 'utf8').replaceAll('/usr/bin/node ', `${process.execPath} `));
+      fs.writeFileSync(
+        path.join(dir, unit),
+        fs
+          .readFileSync(path.join(ROOT, 'docs', 'deploy', unit), 'utf8')
+          .replaceAll('/usr/bin/node ', `${process.execPath} `),
+      );
     }
-    const r = spawnSync(tool('systemd-analyze')!, ['verify', '--man=no', './tsunicorn.socket', './tsunicorn.service'], { cwd: dir, encoding: 'utf8' });
+    const r = spawnSync(tool('systemd-analyze')!, ['verify', '--man=no', './tsunicorn.socket', './tsunicorn.service'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
@@ -167,12 +191,22 @@ describe.skipIf(missing('Type=notify tests', 'systemd-notify', 'python3'))('Type
       receiver.lines
         .map((l) => JSON.parse(l) as { pid?: number; msg?: string })
         .filter((m) => m.msg !== undefined && m.msg !== 'BARRIER=1')
-        .map((m) => ({ pid: m.pid!, fields: Object.fromEntries(m.msg!.split('\n').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) }));
+        .map((m) => ({
+          pid: m.pid!,
+          fields: Object.fromEntries(
+            m
+              .msg!.split('\n')
+              .filter(Boolean)
+              .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+          ),
+        }));
     const waitNotification = (what: string, pred: (n: Notification) => boolean, after = 0) =>
       waitFor(`${what} (received: ${JSON.stringify(received())})`, () => received().slice(after).find(pred), 15_000);
 
     const pidfile = path.join(dir, 'app.pid');
-    const s = start(['deploy-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '-p', pidfile, '--log-level', 'debug'], { env: { NOTIFY_SOCKET: sock } });
+    const s = start(['deploy-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '-p', pidfile, '--log-level', 'debug'], {
+      env: { NOTIFY_SOCKET: sock },
+    });
     const ready = await waitNotification('READY=1', (n) => n.fields.READY === '1');
     // Sent after both workers were ready, naming the master (and, as root, sent with its credentials).
     expect(s.countLog(/is ready$/)).toBeGreaterThanOrEqual(2);
@@ -199,7 +233,11 @@ describe.skipIf(missing('Type=notify tests', 'systemd-notify', 'python3'))('Type
       }
     });
     s.adopt(successor);
-    const handover = await waitNotification('MAINPID from the new master', (n) => n.fields.MAINPID === String(successor), seen);
+    const handover = await waitNotification(
+      'MAINPID from the new master',
+      (n) => n.fields.MAINPID === String(successor),
+      seen,
+    );
     expect(handover.fields.READY).toBe('1');
 
     // The old master hands over: WINCH, then TERM. It must not tell systemd the service is stopping.
@@ -221,7 +259,10 @@ describe.skipIf(missing('Type=notify tests', 'systemd-notify', 'python3'))('Type
       }
     });
     // The whole conversation, in order.
-    const kinds = received().map((n) => `${n.fields.READY ? 'READY' : n.fields.RELOADING ? 'RELOADING' : n.fields.STOPPING ? 'STOPPING' : '?'}:${n.fields.MAINPID ?? ''}`);
+    const kinds = received().map(
+      (n) =>
+        `${n.fields.READY ? 'READY' : n.fields.RELOADING ? 'RELOADING' : n.fields.STOPPING ? 'STOPPING' : '?'}:${n.fields.MAINPID ?? ''}`,
+    );
     expect(kinds).toEqual([`READY:${s.pid}`, 'RELOADING:', `READY:${s.pid}`, `READY:${successor}`, 'STOPPING:']);
   }, 60_000);
 });

@@ -6,7 +6,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, cleanup, cmdline, get, isAlive, start, tmpDir, waitFor, workersOf, WORKER_CLASSES, useWorkerClass } from './harness.js';
+import {
+  FIXTURES,
+  cleanup,
+  cmdline,
+  get,
+  isAlive,
+  start,
+  tmpDir,
+  waitFor,
+  workersOf,
+  WORKER_CLASSES,
+  useWorkerClass,
+} from './harness.js';
 import { describeFailures, failedCount, startLoad } from './load.js';
 
 afterEach(cleanup);
@@ -32,8 +44,13 @@ async function upgradeSetup(bind: string) {
     return pid && pid !== s.pid ? pid : null;
   });
   s.adopt(successor);
-  await waitFor('the new master to set its title', () => /^tsunicorn: master \[node-app.mjs\]/.test(cmdline(successor)));
-  await waitFor("the new master's 2 workers ready", () => s.countLog(new RegExp(`\\[${successor}\\] \\[DEBUG\\] Worker \\(pid:\\d+\\) is ready`)) >= 2);
+  await waitFor('the new master to set its title', () =>
+    /^tsunicorn: master \[node-app.mjs\]/.test(cmdline(successor)),
+  );
+  await waitFor(
+    "the new master's 2 workers ready",
+    () => s.countLog(new RegExp(`\\[${successor}\\] \\[DEBUG\\] Worker \\(pid:\\d+\\) is ready`)) >= 2,
+  );
   s.adopt(successor);
   return { dir, pidfile, s, successor };
 }
@@ -47,7 +64,13 @@ describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
       const dir0 = tmpDir();
       const sock = path.join(dir0, 'app.sock');
       const { pidfile, s, successor } = await upgradeSetup(`unix:${sock}`);
-      const load = startLoad({ url: 'http://localhost/', socketPath: sock, concurrency: 20, durationMs: 20_000, keepAlive: true });
+      const load = startLoad({
+        url: 'http://localhost/',
+        socketPath: sock,
+        concurrency: 20,
+        durationMs: 20_000,
+        keepAlive: true,
+      });
       await waitFor('load flowing', async () => (await get('http://localhost/', { socketPath: sock })).status === 200);
 
       s.signal('SIGWINCH');
@@ -76,11 +99,21 @@ describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
     it('rollback: HUP the old master after WINCH, then TERM the new one; the old one serves alone', async () => {
       const { pidfile, s, successor } = await upgradeSetup('127.0.0.1:0');
       const port = await s.port();
-      const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 10, durationMs: 20_000, keepAlive: false });
+      const load = startLoad({
+        url: `http://127.0.0.1:${port}/`,
+        concurrency: 10,
+        durationMs: 20_000,
+        keepAlive: false,
+      });
       s.signal('SIGWINCH');
       await waitFor('the old master to have no workers', () => s.workers().length === 0, 15_000);
       s.signal('SIGHUP');
-      await waitFor('the old master to have 2 workers again', () => s.workers().length === 2 && s.countLog(new RegExp(`\\[${s.pid}\\] \\[DEBUG\\] Worker \\(pid:\\d+\\) is ready`)) >= 4);
+      await waitFor(
+        'the old master to have 2 workers again',
+        () =>
+          s.workers().length === 2 &&
+          s.countLog(new RegExp(`\\[${s.pid}\\] \\[DEBUG\\] Worker \\(pid:\\d+\\) is ready`)) >= 4,
+      );
       process.kill(successor, 'SIGTERM');
       await waitFor('the new master to exit', () => !isAlive(successor), 10_000);
       await s.waitLog(/New master \(pid: \d+\) exited \(code 0\); this master carries on/);

@@ -30,7 +30,8 @@ async function connect(url: string): Promise<Client> {
     if (w) w(text);
     else inbox.push(text);
   });
-  const next = (): Promise<string> => new Promise((resolve) => (inbox.length ? resolve(inbox.shift()!) : waiting.push(resolve)));
+  const next = (): Promise<string> =>
+    new Promise((resolve) => (inbox.length ? resolve(inbox.shift()!) : waiting.push(resolve)));
   const closed = new Promise<{ code: number; reason: string; at: number }>((resolve) => {
     ws.on('close', (code, reason) => resolve({ code, reason: String(reason), at: Date.now() }));
   });
@@ -90,7 +91,9 @@ describe.each([
     expect(res.body).toMatch(/WebSocket endpoint/);
     // The app's upgrade() answers what it does not serve.
     const other = new WebSocket(`ws://127.0.0.1:${port}/elsewhere`);
-    const status = await new Promise<number>((resolve) => other.on('unexpected-response', (_req, r) => resolve(r.statusCode!)));
+    const status = await new Promise<number>((resolve) =>
+      other.on('unexpected-response', (_req, r) => resolve(r.statusCode!)),
+    );
     expect(status).toBe(404);
     other.on('error', () => {});
     other.terminate();
@@ -131,7 +134,9 @@ describe('graceful stop without shutdown()', () => {
     expect(await c.ask('and now?')).toBe('echo: and now?');
     // A new upgrade while draining goes elsewhere: 503 and close.
     rawText = '';
-    raw.write('GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    raw.write(
+      'GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
     await waitFor('503 to an upgrade during the stop', () => rawText.startsWith('HTTP/1.1 503 '));
 
     const closed = await c.closed;
@@ -154,12 +159,18 @@ describe('apps without an upgrade handler, and failing upgrade handlers', () => 
     await s.readyWorkers(2);
     const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
     ws.on('error', () => {});
-    const status = await new Promise<number>((resolve) => ws.on('unexpected-response', (_req, r) => resolve(r.statusCode!)));
+    const status = await new Promise<number>((resolve) =>
+      ws.on('unexpected-response', (_req, r) => resolve(r.statusCode!)),
+    );
     expect(status).toBe(404);
     ws.terminate();
     // curl --http2 on http:// sends Upgrade: h2c; the server may ignore it (RFC 9110 §7.8) and answers in HTTP/1.1.
     const h2c = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const headers = { connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' };
+      const headers = {
+        connection: 'Upgrade, HTTP2-Settings',
+        upgrade: 'h2c',
+        'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA',
+      };
       http
         .get({ host: '127.0.0.1', port, path: '/', headers, agent: false }, (res) => {
           let body = '';
@@ -178,7 +189,9 @@ describe('apps without an upgrade handler, and failing upgrade handlers', () => 
     const exchange = (path: string) =>
       new Promise<string>((resolve) => {
         let text = '';
-        const sock = net.connect(port, '127.0.0.1', () => sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`));
+        const sock = net.connect(port, '127.0.0.1', () =>
+          sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`),
+        );
         sock.on('data', (d) => (text += d.toString('latin1')));
         sock.on('error', () => {});
         sock.on('close', () => resolve(text));

@@ -46,7 +46,11 @@ describe('parseAppSpec: accepted forms', () => {
   it('whitespace around the spec, the export, and the arguments', () => {
     expect(ok('  app:handler  ')).toEqual({ module: 'app', exportName: 'handler', args: undefined });
     expect(ok('app:  handler')).toEqual({ module: 'app', exportName: 'handler', args: undefined });
-    expect(ok(`app:create (  'x' ,1 ,  true  )`)).toEqual({ module: 'app', exportName: 'create', args: ['x', 1, true] });
+    expect(ok(`app:create (  'x' ,1 ,  true  )`)).toEqual({
+      module: 'app',
+      exportName: 'create',
+      args: ['x', 1, true],
+    });
     expect(ok('app:create(   )').args).toEqual([]);
     expect(ok(`app:f(' keep  spaces ')`).args).toEqual([' keep  spaces ']);
   });
@@ -103,14 +107,17 @@ describe('parseLiteralList', () => {
 });
 
 describe('formatAppSpec', () => {
-  it.each(['app', 'app:handler', './dir/app.ts:create()', `app:create("x", 1, true, null, "y")`, `app:f("it's \\"q\\"")`])(
-    'round trips %s',
-    (raw) => {
-      const spec = ok(raw);
-      expect(formatAppSpec(spec)).toBe(raw);
-      expect(ok(formatAppSpec(spec))).toEqual(spec);
-    },
-  );
+  it.each([
+    'app',
+    'app:handler',
+    './dir/app.ts:create()',
+    `app:create("x", 1, true, null, "y")`,
+    `app:f("it's \\"q\\"")`,
+  ])('round trips %s', (raw) => {
+    const spec = ok(raw);
+    expect(formatAppSpec(spec)).toBe(raw);
+    expect(ok(formatAppSpec(spec))).toEqual(spec);
+  });
 
   it('normalises quotes and spacing', () => {
     expect(formatAppSpec(ok(`app: create( 'x',2 )`))).toBe('app:create("x", 2)');

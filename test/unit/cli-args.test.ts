@@ -4,7 +4,16 @@ import { parseArgs, splitArgs } from '../../src/config/cli-args.js';
 
 describe('splitArgs', () => {
   it('splits like a shell: whitespace, quotes, escapes', () => {
-    expect(splitArgs(`-w 3  --env 'A=x y' -e "B=\\"q\\"" C\\ D ''`)).toEqual(['-w', '3', '--env', 'A=x y', '-e', 'B="q"', 'C D', '']);
+    expect(splitArgs(`-w 3  --env 'A=x y' -e "B=\\"q\\"" C\\ D ''`)).toEqual([
+      '-w',
+      '3',
+      '--env',
+      'A=x y',
+      '-e',
+      'B="q"',
+      'C D',
+      '',
+    ]);
   });
   it('refuses an unterminated quote', () => {
     expect(() => splitArgs(`-e 'A=1`)).toThrow("unterminated ' quote");
@@ -23,6 +32,9 @@ describe('parseArgs', () => {
     await expect(parseArgs(['x', '-w'])).rejects.toThrow('option --workers needs a value');
   });
   it('aliases land on the setting: -w, --log-file', async () => {
-    expect((await parseArgs(['-w', '4', '--log-file', 'e.log', 'x'])).values).toMatchObject({ workers: '4', errorLogfile: 'e.log' });
+    expect((await parseArgs(['-w', '4', '--log-file', 'e.log', 'x'])).values).toMatchObject({
+      workers: '4',
+      errorLogfile: 'e.log',
+    });
   });
 });

@@ -24,7 +24,10 @@ describe('HTTP conformance table', () => {
   it('no case expects a 5xx other than 505, or an accepted request the app did not see', () => {
     for (const c of CASES) {
       for (const o of [c.expect, c.fetch?.outcome, c.differsFromNode?.node].filter((x) => x !== undefined)) {
-        expect(o.statuses.filter((s) => s >= 500 && s !== 505), c.name).toEqual([]);
+        expect(
+          o.statuses.filter((s) => s >= 500 && s !== 505),
+          c.name,
+        ).toEqual([]);
         expect(o.seen.length, c.name).toBeGreaterThanOrEqual(o.statuses.filter((s) => s >= 200 && s < 300).length);
       }
     }

@@ -2,7 +2,13 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseControlRequest } from '../../src/arbiter/control-protocol.js';
-import { type FileFacts, controlSocketDir, controlSocketPath, privateDirProblem, untrustedSocketProblem } from '../../src/config/control-path.js';
+import {
+  type FileFacts,
+  controlSocketDir,
+  controlSocketPath,
+  privateDirProblem,
+  untrustedSocketProblem,
+} from '../../src/config/control-path.js';
 import { resolveConfig } from '../../src/config/resolve.js';
 
 const base = { controlSocket: null, bind: ['127.0.0.1:8000'], name: null, chdir: null };
@@ -33,7 +39,9 @@ describe('controlSocketPath', () => {
 
   it('--control-socket PATH and --no-control-socket on the command line', async () => {
     const cwd = process.cwd();
-    expect((await resolveConfig({ argv: ['--control-socket', '/tmp/x.sock'], env: {}, cwd })).settings.controlSocket).toBe('/tmp/x.sock');
+    expect(
+      (await resolveConfig({ argv: ['--control-socket', '/tmp/x.sock'], env: {}, cwd })).settings.controlSocket,
+    ).toBe('/tmp/x.sock');
     expect((await resolveConfig({ argv: ['--no-control-socket'], env: {}, cwd })).settings.controlSocket).toBe(false);
     expect((await resolveConfig({ argv: [], env: {}, cwd })).settings.controlSocket).toBeNull();
   });
@@ -62,9 +70,27 @@ describe('untrustedSocketProblem: which sockets tsunicorn ctl talks to', () => {
     ['ours in our 0700 directory', dir(1000, 0o700), sock(1000), 1000, null],
     ['root’s (a root arbiter), as a user', dir(0, 0o755), sock(0), 1000, null],
     ['ours in sticky /tmp', dir(0, 0o1777), sock(1000), 1000, null],
-    ['as root, another user’s socket', dir(0, 0o1777), sock(65534), 0, '/t/s.sock is owned by uid 65534, not by this user (uid 0) or root'],
-    ['in another user’s directory', dir(65534, 0o700), sock(1000), 1000, 'its directory /t is owned by uid 65534, not by this user (uid 1000) or root'],
-    ['in a world-writable directory without the sticky bit', dir(0, 0o777), sock(0), 0, 'its directory /t is writable by others'],
+    [
+      'as root, another user’s socket',
+      dir(0, 0o1777),
+      sock(65534),
+      0,
+      '/t/s.sock is owned by uid 65534, not by this user (uid 0) or root',
+    ],
+    [
+      'in another user’s directory',
+      dir(65534, 0o700),
+      sock(1000),
+      1000,
+      'its directory /t is owned by uid 65534, not by this user (uid 1000) or root',
+    ],
+    [
+      'in a world-writable directory without the sticky bit',
+      dir(0, 0o777),
+      sock(0),
+      0,
+      'its directory /t is writable by others',
+    ],
     ['in a group-writable directory', dir(1000, 0o770), sock(1000), 1000, 'its directory /t is writable by others'],
     ['not a socket', dir(1000, 0o700), { kind: 'other', uid: 1000, mode: 0o600 }, 1000, '/t/s.sock is not a socket'],
   ])('%s', (_what, d, s, uid, problem) => {

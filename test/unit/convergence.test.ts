@@ -9,7 +9,8 @@ const w = (generation: number, ready: boolean, forkedAt: number): PlanWorker & {
   forkedAt,
 });
 const base = { generation: 1, target: 2, winched: false, failed: false, maySpawn: true };
-const ids = (plan: ReturnType<typeof planConvergence<ReturnType<typeof w>>>) => plan.retire.map((r) => `${r.worker.id}:${r.reason}`);
+const ids = (plan: ReturnType<typeof planConvergence<ReturnType<typeof w>>>) =>
+  plan.retire.map((r) => `${r.worker.id}:${r.reason}`);
 
 describe('planConvergence', () => {
   it('spawns up to the target, and not during the backoff', () => {
@@ -28,7 +29,9 @@ describe('planConvergence', () => {
     expect(half.spawn).toBe(0);
     expect(ids(half)).toEqual(['g1@1:reload']);
     // Both ready: the rest go.
-    expect(ids(planConvergence({ ...base, generation: 2, live: [old[1]!, w(2, true, 3), w(2, true, 4)] }))).toEqual(['g1@2:reload']);
+    expect(ids(planConvergence({ ...base, generation: 2, live: [old[1]!, w(2, true, 3), w(2, true, 4)] }))).toEqual([
+      'g1@2:reload',
+    ]);
   });
 
   it('old workers still booting are retired before ready ones', () => {
@@ -42,6 +45,25 @@ describe('planConvergence', () => {
     expect(plan).toEqual({ spawn: 0, retire: [] });
     // With nothing left serving, it keeps trying (under the backoff).
     expect(planConvergence({ ...base, generation: 2, failed: true, live: [] }).spawn).toBe(2);
+  });
+
+  it('a canary on trial: one worker of the new generation, and every old worker kept, ready or not', () => {
+    const old = [w(1, true, 1), w(1, true, 2), w(1, true, 3)];
+    expect(planConvergence({ ...base, target: 3, generation: 2, canary: true, live: old })).toEqual({
+      spawn: 1,
+      retire: [],
+    });
+    const serving = planConvergence({ ...base, target: 3, generation: 2, canary: true, live: [...old, w(2, true, 4)] });
+    expect(serving).toEqual({ spawn: 0, retire: [] });
+    // Passed: the rollover goes on as after any HUP.
+    const passed = planConvergence({ ...base, target: 3, generation: 2, live: [...old, w(2, true, 4)] });
+    expect(passed.spawn).toBe(2);
+    expect(ids(passed)).toEqual(['g1@1:reload']);
+    // Rolled back (the generation failed, the canary retired): nothing spawned, nothing retired.
+    expect(planConvergence({ ...base, target: 3, generation: 2, failed: true, live: old })).toEqual({
+      spawn: 0,
+      retire: [],
+    });
   });
 
   it('TTOU retires the oldest current workers; WINCH retires everything', () => {

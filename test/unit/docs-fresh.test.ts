@@ -6,7 +6,8 @@ import { renderErrorsDoc } from '../../src/errors-doc.js';
 import { ERRORS } from '../../src/errors.js';
 import { SETTING_KEYS } from '../../src/config/settings.js';
 
-const committed = (rel: string): string => readFileSync(fileURLToPath(new URL(`../../${rel}`, import.meta.url)), 'utf8');
+const committed = (rel: string): string =>
+  readFileSync(fileURLToPath(new URL(`../../${rel}`, import.meta.url)), 'utf8');
 const STALE = 'is stale: run `npm run build && npm run docs` and commit the result';
 
 describe('generated docs', () => {

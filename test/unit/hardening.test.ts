@@ -12,15 +12,29 @@ describe('parseProxyHeader', () => {
   it('v1 TCP4 and TCP6, with what follows left alone', () => {
     const line = 'PROXY TCP4 192.0.2.1 198.51.100.1 56324 443\r\n';
     const buf = Buffer.from(`${line}GET / HTTP/1.1\r\n`);
-    expect(parseProxyHeader(buf)).toEqual({ kind: 'header', version: 1, length: line.length, source: { address: '192.0.2.1', port: 56324 } });
-    expect(parseProxyHeader(Buffer.from('PROXY TCP6 2001:db8::1 ::1 1 2\r\n'))).toMatchObject({ source: { address: '2001:db8::1', port: 1 } });
+    expect(parseProxyHeader(buf)).toEqual({
+      kind: 'header',
+      version: 1,
+      length: line.length,
+      source: { address: '192.0.2.1', port: 56324 },
+    });
+    expect(parseProxyHeader(Buffer.from('PROXY TCP6 2001:db8::1 ::1 1 2\r\n'))).toMatchObject({
+      source: { address: '2001:db8::1', port: 1 },
+    });
     expect(parseProxyHeader(Buffer.from('PROXY UNKNOWN\r\n'))).toMatchObject({ kind: 'header', source: null });
   });
 
   it('v1: incomplete until CRLF; invalid fields; too long', () => {
     expect(parseProxyHeader(Buffer.from('PRO'))).toEqual({ kind: 'incomplete' });
     expect(parseProxyHeader(Buffer.from('PROXY TCP4 1.2.3.4'))).toEqual({ kind: 'incomplete' });
-    for (const bad of ['PROXY TCP4 1.2.3 1.2.3.4 1 2\r\n', 'PROXY TCP4 ::1 ::1 1 2\r\n', 'PROXY TCP4 1.2.3.4 1.2.3.4 99999 2\r\n', 'PROXY TCP4 1.2.3.4 1.2.3.4 01 2\r\n', 'PROXY UDP4 1.2.3.4 1.2.3.4 1 2\r\n', 'PROXY TCP4 1.2.3.4\r\n']) {
+    for (const bad of [
+      'PROXY TCP4 1.2.3 1.2.3.4 1 2\r\n',
+      'PROXY TCP4 ::1 ::1 1 2\r\n',
+      'PROXY TCP4 1.2.3.4 1.2.3.4 99999 2\r\n',
+      'PROXY TCP4 1.2.3.4 1.2.3.4 01 2\r\n',
+      'PROXY UDP4 1.2.3.4 1.2.3.4 1 2\r\n',
+      'PROXY TCP4 1.2.3.4\r\n',
+    ]) {
       expect(parseProxyHeader(Buffer.from(bad)).kind, bad).toBe('invalid');
     }
     expect(parseProxyHeader(Buffer.from(`PROXY ${'x'.repeat(120)}`)).kind).toBe('invalid');
@@ -34,15 +48,28 @@ describe('parseProxyHeader', () => {
 
   it('v2 TCP4, TCP6 (addresses compressed), LOCAL, TLVs skipped', () => {
     const v4 = Buffer.concat([SIG, Buffer.from([0x21, 0x11, 0, 12, 10, 0, 0, 7, 127, 0, 0, 1, 0x1f, 0x90, 0, 80])]);
-    expect(parseProxyHeader(Buffer.concat([v4, Buffer.from('GET')]))).toEqual({ kind: 'header', version: 2, length: 28, source: { address: '10.0.0.7', port: 8080 } });
+    expect(parseProxyHeader(Buffer.concat([v4, Buffer.from('GET')]))).toEqual({
+      kind: 'header',
+      version: 2,
+      length: 28,
+      source: { address: '10.0.0.7', port: 8080 },
+    });
     const v6addr = Buffer.alloc(36);
     v6addr.writeUInt16BE(0x2001, 0);
     v6addr.writeUInt16BE(0xdb8, 2);
     v6addr.writeUInt16BE(7, 14);
     v6addr.writeUInt16BE(443, 32);
     const v6 = Buffer.concat([SIG, Buffer.from([0x21, 0x21, 0, 36 + 5]), v6addr, Buffer.from([0x04, 0, 2, 1, 2])]);
-    expect(parseProxyHeader(v6)).toEqual({ kind: 'header', version: 2, length: 16 + 41, source: { address: '2001:db8::7', port: 443 } });
-    expect(parseProxyHeader(Buffer.concat([SIG, Buffer.from([0x20, 0x00, 0, 0])]))).toMatchObject({ kind: 'header', source: null });
+    expect(parseProxyHeader(v6)).toEqual({
+      kind: 'header',
+      version: 2,
+      length: 16 + 41,
+      source: { address: '2001:db8::7', port: 443 },
+    });
+    expect(parseProxyHeader(Buffer.concat([SIG, Buffer.from([0x20, 0x00, 0, 0])]))).toMatchObject({
+      kind: 'header',
+      source: null,
+    });
   });
 
   it('v2: incomplete, bad version or command, oversized', () => {
@@ -55,7 +82,11 @@ describe('parseProxyHeader', () => {
   });
 });
 
-function fakeReq(remoteAddress: string | undefined, headers: Record<string, string> = {}, encrypted = false): IncomingMessage {
+function fakeReq(
+  remoteAddress: string | undefined,
+  headers: Record<string, string> = {},
+  encrypted = false,
+): IncomingMessage {
   const socket = { remoteAddress, encrypted };
   return { socket, headers, rawHeaders: Object.entries(headers).flat() } as unknown as IncomingMessage;
 }
@@ -74,8 +105,12 @@ describe('client and scheme', () => {
   });
 
   it('X-Forwarded-For, right to left through trusted hops; ports and brackets; garbage stops the walk', () => {
-    configureForwarding({ forwardedAllowIps: ['127.0.0.1', '10.0.0.0/8'], secureSchemeHeaders: { 'X-FORWARDED-PROTO': 'https' } });
-    const addr = (xff: string, peer = '127.0.0.1') => resolveClientInfo(fakeReq(peer, { 'x-forwarded-for': xff }))!.address;
+    configureForwarding({
+      forwardedAllowIps: ['127.0.0.1', '10.0.0.0/8'],
+      secureSchemeHeaders: { 'X-FORWARDED-PROTO': 'https' },
+    });
+    const addr = (xff: string, peer = '127.0.0.1') =>
+      resolveClientInfo(fakeReq(peer, { 'x-forwarded-for': xff }))!.address;
     expect(addr('203.0.113.1')).toBe('203.0.113.1');
     expect(addr('6.6.6.6, 203.0.113.1')).toBe('203.0.113.1');
     expect(addr('203.0.113.1, 10.0.0.2')).toBe('203.0.113.1');
@@ -89,24 +124,41 @@ describe('client and scheme', () => {
   });
 
   it('scheme: TLS, trusted headers, untrusted ignored, conflicts', () => {
-    configureForwarding({ forwardedAllowIps: ['127.0.0.1'], secureSchemeHeaders: { 'X-FORWARDED-PROTO': 'https', 'X-FORWARDED-SSL': 'on' } });
+    configureForwarding({
+      forwardedAllowIps: ['127.0.0.1'],
+      secureSchemeHeaders: { 'X-FORWARDED-PROTO': 'https', 'X-FORWARDED-SSL': 'on' },
+    });
     expect(resolveClientInfo(fakeReq('127.0.0.1'))!.scheme).toBe('http');
     expect(resolveClientInfo(fakeReq('127.0.0.1', {}, true))!.scheme).toBe('https');
     expect(resolveClientInfo(fakeReq('127.0.0.1', { 'x-forwarded-proto': 'HTTPS' }))!.scheme).toBe('https');
     expect(resolveClientInfo(fakeReq('127.0.0.1', { 'x-forwarded-proto': 'http' }, true))!.scheme).toBe('http');
     expect(resolveClientInfo(fakeReq('8.8.8.8', { 'x-forwarded-proto': 'https' }))!.scheme).toBe('http');
-    expect(resolveClientInfo(fakeReq('127.0.0.1', { 'x-forwarded-proto': 'https', 'x-forwarded-ssl': 'on' }))!.scheme).toBe('https');
-    expect(resolveClientInfo(fakeReq('127.0.0.1', { 'x-forwarded-proto': 'https', 'x-forwarded-ssl': 'off' }))).toBeNull();
+    expect(
+      resolveClientInfo(fakeReq('127.0.0.1', { 'x-forwarded-proto': 'https', 'x-forwarded-ssl': 'on' }))!.scheme,
+    ).toBe('https');
+    expect(
+      resolveClientInfo(fakeReq('127.0.0.1', { 'x-forwarded-proto': 'https', 'x-forwarded-ssl': 'off' })),
+    ).toBeNull();
     // Repeated fields are joined as Node joins them: "https, https" is not "https".
-    const twice = { socket: { remoteAddress: '127.0.0.1' }, rawHeaders: ['X-Forwarded-Proto', 'https', 'x-forwarded-proto', 'https'] } as unknown as IncomingMessage;
+    const twice = {
+      socket: { remoteAddress: '127.0.0.1' },
+      rawHeaders: ['X-Forwarded-Proto', 'https', 'x-forwarded-proto', 'https'],
+    } as unknown as IncomingMessage;
     expect(resolveClientInfo(twice)!.scheme).toBe('http');
-    const xff2 = { socket: { remoteAddress: '127.0.0.1' }, rawHeaders: ['X-Forwarded-For', '6.6.6.6', 'X-FORWARDED-FOR', '203.0.113.1'] } as unknown as IncomingMessage;
+    const xff2 = {
+      socket: { remoteAddress: '127.0.0.1' },
+      rawHeaders: ['X-Forwarded-For', '6.6.6.6', 'X-FORWARDED-FOR', '203.0.113.1'],
+    } as unknown as IncomingMessage;
     expect(resolveClientInfo(xff2)!.address).toBe('203.0.113.1');
   });
 
   it('unix-socket peers are trusted; a PROXY header replaces the peer', () => {
     configureForwarding({ forwardedAllowIps: ['127.0.0.1'], secureSchemeHeaders: {} });
-    expect(resolveClientInfo(fakeReq(undefined, { 'x-forwarded-for': '203.0.113.1' }))).toEqual({ address: '203.0.113.1', scheme: 'http', peerAddress: '' });
+    expect(resolveClientInfo(fakeReq(undefined, { 'x-forwarded-for': '203.0.113.1' }))).toEqual({
+      address: '203.0.113.1',
+      scheme: 'http',
+      peerAddress: '',
+    });
     const req = fakeReq('127.0.0.1', { 'x-forwarded-for': '6.6.6.6' });
     setProxiedPeer(req.socket, { address: '198.51.100.9', port: 1 });
     expect(resolveClientInfo(req)).toEqual({ address: '198.51.100.9', scheme: 'http', peerAddress: '198.51.100.9' });
@@ -114,7 +166,13 @@ describe('client and scheme', () => {
 });
 
 function limitReq(method: string, url: string, raw: string[], minor = 1, major = 1): IncomingMessage {
-  return { method, url, rawHeaders: raw, httpVersionMajor: major, httpVersionMinor: minor } as unknown as IncomingMessage;
+  return {
+    method,
+    url,
+    rawHeaders: raw,
+    httpVersionMajor: major,
+    httpVersionMinor: minor,
+  } as unknown as IncomingMessage;
 }
 
 describe('request limits', () => {
@@ -122,7 +180,10 @@ describe('request limits', () => {
 
   it("Node's total head bound is what the limits allow together; 0 falls back to the largest values, capped at 64 MiB", () => {
     expect(parserOptions(defaults)).toEqual({ maxHeaderSize: 4096 + 100 * 8190 + 2, maxHeadersCount: 101 });
-    expect(parserOptions({ line: 0, fields: 0, fieldSize: 0 })).toEqual({ maxHeaderSize: 64 * 1024 * 1024, maxHeadersCount: 0 });
+    expect(parserOptions({ line: 0, fields: 0, fieldSize: 0 })).toEqual({
+      maxHeaderSize: 64 * 1024 * 1024,
+      maxHeadersCount: 0,
+    });
   });
 
   it('request line: method + target + 10 bytes', () => {
@@ -140,7 +201,9 @@ describe('request limits', () => {
     const value = (bytes: number) => 'v'.repeat(bytes - 'X-Big: \r\n'.length);
     expect(checkRequest(limitReq('GET', '/', ['Host', 'x', 'X-Big', value(8190)]), defaults)).toBeNull();
     expect(checkRequest(limitReq('GET', '/', ['Host', 'x', 'X-Big', value(8191)]), defaults)?.status).toBe(431);
-    expect(checkRequest(limitReq('GET', '/', ['Host', 'x', 'X-Big', value(8191)]), { ...defaults, fieldSize: 0 })).toBeNull();
+    expect(
+      checkRequest(limitReq('GET', '/', ['Host', 'x', 'X-Big', value(8191)]), { ...defaults, fieldSize: 0 }),
+    ).toBeNull();
   });
 
   it('Host: exactly one in HTTP/1.1, optional in 1.0; versions other than 1.x get 505', () => {
@@ -191,16 +254,21 @@ describe('setting kinds', () => {
     expect(k.parse('127.0.0.1, ::1,10.0.0.0/8')).toEqual({ ok: true, value: ['127.0.0.1', '::1', '10.0.0.0/8'] });
     expect(k.parse(['*'])).toEqual({ ok: true, value: ['*'] });
     expect(k.parse('')).toEqual({ ok: true, value: [] });
-    for (const bad of ['localhost', '10.0.0.0/33', '::1/129', '1.2.3.4/x', 42]) expect(k.parse(bad).ok, String(bad)).toBe(false);
+    for (const bad of ['localhost', '10.0.0.0/33', '::1/129', '1.2.3.4/x', 42])
+      expect(k.parse(bad).ok, String(bad)).toBe(false);
     expect(k.show(['127.0.0.1', '::1'])).toBe('127.0.0.1,::1');
   });
 
   it('headerMap: NAME=VALUE pairs or an object; names upper-cased; empty is none', () => {
     const k = headerMap();
-    expect(k.parse('X-Forwarded-Proto=https, X-Ssl=on')).toEqual({ ok: true, value: { 'X-FORWARDED-PROTO': 'https', 'X-SSL': 'on' } });
+    expect(k.parse('X-Forwarded-Proto=https, X-Ssl=on')).toEqual({
+      ok: true,
+      value: { 'X-FORWARDED-PROTO': 'https', 'X-SSL': 'on' },
+    });
     expect(k.parse({ 'x-proto': 'https' })).toEqual({ ok: true, value: { 'X-PROTO': 'https' } });
     expect(k.parse('')).toEqual({ ok: true, value: {} });
-    for (const bad of ['novalue', 'bad name=x', { a: 1 }, ['x']]) expect(k.parse(bad).ok, JSON.stringify(bad)).toBe(false);
+    for (const bad of ['novalue', 'bad name=x', { a: 1 }, ['x']])
+      expect(k.parse(bad).ok, JSON.stringify(bad)).toBe(false);
   });
 
   it('umask: octal as the shell writes it, 0o, hex, decimal; unset', () => {

@@ -28,7 +28,8 @@ describe('LightResponse', () => {
 
   it('the prototype has Response’s members, and they check what they are called on', async () => {
     expect(earlyMembers).toEqual(BODY_METHODS);
-    for (const name of Object.getOwnPropertyNames(NodeResponse.prototype)) expect(name in LightResponse.prototype, name).toBe(true);
+    for (const name of Object.getOwnPropertyNames(NodeResponse.prototype))
+      expect(name in LightResponse.prototype, name).toBe(true);
     expect(Object.getPrototypeOf(LightResponse.prototype)).toBe(NodeResponse.prototype);
     await expect(LightResponse.prototype.text.call(new NodeResponse('node’s own'))).resolves.toBe('node’s own');
     await expect(LightResponse.prototype.text.call({} as Response)).rejects.toThrow(TypeError);
@@ -45,7 +46,14 @@ describe('LightResponse', () => {
 
   it('status, statusText, ok, type, url, redirected without building Node’s Response', () => {
     const r = new LightResponse('nope', { status: 404, statusText: 'Not Here' });
-    expect([r.status, r.statusText, r.ok, r.type, r.url, r.redirected]).toEqual([404, 'Not Here', false, 'default', '', false]);
+    expect([r.status, r.statusText, r.ok, r.type, r.url, r.redirected]).toEqual([
+      404,
+      'Not Here',
+      false,
+      'default',
+      '',
+      false,
+    ]);
     expect(r.bodyUsed).toBe(false);
     expect(lightResponseParts(r)).not.toBeNull();
     const d = new LightResponse();
@@ -56,11 +64,19 @@ describe('LightResponse', () => {
   it('headers: the implied Content-Type, init headers, set-cookie, a stable object', () => {
     expect([...new LightResponse('s').headers]).toEqual([['content-type', 'text/plain;charset=UTF-8']]);
     expect([...new LightResponse(new Uint8Array([1])).headers]).toEqual([]);
-    const r = new LightResponse('s', { headers: [['X-A', '1'], ['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']] });
+    const r = new LightResponse('s', {
+      headers: [
+        ['X-A', '1'],
+        ['Set-Cookie', 'a=1'],
+        ['Set-Cookie', 'b=2'],
+      ],
+    });
     expect(r.headers.get('content-type')).toBe('text/plain;charset=UTF-8');
     expect(r.headers.get('x-a')).toBe('1');
     expect(r.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
-    expect(new LightResponse('s', { headers: { 'content-type': 'text/html' } }).headers.get('content-type')).toBe('text/html');
+    expect(new LightResponse('s', { headers: { 'content-type': 'text/html' } }).headers.get('content-type')).toBe(
+      'text/html',
+    );
     expect(r.headers).toBe(r.headers);
     r.headers.set('x-b', '2');
     expect(lightResponseParts(r)!.headers!.get('x-b')).toBe('2');
@@ -68,12 +84,29 @@ describe('LightResponse', () => {
 
   it('an object literal of lower-case names and plain values is kept as a list; anything else gets a Headers', () => {
     const plain = new LightResponse('p', { headers: { 'x-b': '2', 'x-a': 'one, two' } });
-    expect(lightResponseParts(plain)!.list).toEqual(['x-b', '2', 'x-a', 'one, two', 'content-type', 'text/plain;charset=UTF-8']);
+    expect(lightResponseParts(plain)!.list).toEqual([
+      'x-b',
+      '2',
+      'x-a',
+      'one, two',
+      'content-type',
+      'text/plain;charset=UTF-8',
+    ]);
     expect(lightResponseParts(plain)!.headers).toBeNull();
     // Reading `headers` makes the Headers (sorted, as Node's), and the list is no longer used.
-    expect([...plain.headers]).toEqual([['content-type', 'text/plain;charset=UTF-8'], ['x-a', 'one, two'], ['x-b', '2']]);
+    expect([...plain.headers]).toEqual([
+      ['content-type', 'text/plain;charset=UTF-8'],
+      ['x-a', 'one, two'],
+      ['x-b', '2'],
+    ]);
     expect(lightResponseParts(plain)!.list).toBeNull();
-    const others: ResponseInit['headers'][] = [{ 'X-Upper': '1' }, { 'x-pad': ' 1 ' }, { 'x-n': 1 as unknown as string }, new Headers({ a: '1' }), [['a', '1']]];
+    const others: ResponseInit['headers'][] = [
+      { 'X-Upper': '1' },
+      { 'x-pad': ' 1 ' },
+      { 'x-n': 1 as unknown as string },
+      new Headers({ a: '1' }),
+      [['a', '1']],
+    ];
     for (const headers of others) {
       const parts = lightResponseParts(new LightResponse('h', { headers }))!;
       expect(parts.list).toBeNull();
@@ -99,7 +132,12 @@ describe('LightResponse', () => {
     for (const [body, init] of cases) {
       const light = new LightResponse(body, init);
       const real = new NodeResponse(body, init);
-      expect([light.status, light.statusText, light.ok, [...light.headers]]).toEqual([real.status, real.statusText, real.ok, [...real.headers]]);
+      expect([light.status, light.statusText, light.ok, [...light.headers]]).toEqual([
+        real.status,
+        real.statusText,
+        real.ok,
+        [...real.headers],
+      ]);
     }
   });
 
@@ -124,7 +162,9 @@ describe('LightResponse', () => {
     expect(() => t.clone()).toThrow(TypeError);
 
     expect(await new LightResponse('{"a":1}').json()).toEqual({ a: 1 });
-    expect(new Uint8Array(await new LightResponse(new Uint8Array([1, 2, 3])).arrayBuffer())).toEqual(new Uint8Array([1, 2, 3]));
+    expect(new Uint8Array(await new LightResponse(new Uint8Array([1, 2, 3])).arrayBuffer())).toEqual(
+      new Uint8Array([1, 2, 3]),
+    );
     const blob = await new LightResponse('b', { headers: { 'content-type': 'text/x-b' } }).blob();
     expect([blob.type, await blob.text()]).toEqual(['text/x-b', 'b']);
     expect(await new LightResponse(null).text()).toBe('');
@@ -176,7 +216,9 @@ describe('LightResponse', () => {
     expect(lightResponseParts(r)).not.toBeNull();
     expect([r.status, r.headers.get('content-type'), r.headers.get('x-j')]).toEqual([201, 'application/json', '1']);
     expect(await r.json()).toEqual({ a: [1, 2] });
-    expect(LightResponse.json('s', { headers: { 'content-type': 'application/problem+json' } }).headers.get('content-type')).toBe('application/problem+json');
+    expect(
+      LightResponse.json('s', { headers: { 'content-type': 'application/problem+json' } }).headers.get('content-type'),
+    ).toBe('application/problem+json');
     // No headers given: the state carries the type; the built Response must not say text/plain.
     const plain = LightResponse.json([1]);
     expect(lightResponseParts(plain)!.list).toEqual(['content-type', 'application/json']);
@@ -217,7 +259,10 @@ describe('LightResponse', () => {
 
   it('other body kinds are Node’s too: URLSearchParams, Blob, FormData', async () => {
     const u = new LightResponse(new URLSearchParams({ a: '1' }));
-    expect([u.headers.get('content-type'), await u.text()]).toEqual(['application/x-www-form-urlencoded;charset=UTF-8', 'a=1']);
+    expect([u.headers.get('content-type'), await u.text()]).toEqual([
+      'application/x-www-form-urlencoded;charset=UTF-8',
+      'a=1',
+    ]);
     const b = new LightResponse(new Blob(['bb'], { type: 'text/x-bb' }));
     expect([b.headers.get('content-type'), await b.text()]).toEqual(['text/x-bb', 'bb']);
     const f = new FormData();

@@ -16,7 +16,7 @@ describe('LineWriter', () => {
     await w.drain();
     const got = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
     expect(got).toHaveLength(5000);
-    got.forEach((l, i) => expect(l.startsWith(`line ${i} `)).toBe(true));
+    for (const [i, l] of got.entries()) expect(l.startsWith(`line ${i} `)).toBe(true);
     w.close();
   });
 
@@ -63,12 +63,16 @@ describe('access format', () => {
   };
 
   it('compiles atoms, escapes quotes, prints - for missing and zero bytes', () => {
-    const f = compileAccessFormat('%(h)s "%(r)s" %(s)s %(b)s %(B)s "%(a)s" %(T)s %(M)s %({x-out}o)s %({nope}i)s %%(h)s');
+    const f = compileAccessFormat(
+      '%(h)s "%(r)s" %(s)s %(b)s %(B)s "%(a)s" %(T)s %(M)s %({x-out}o)s %({nope}i)s %%(h)s',
+    );
     expect(f(record)).toBe('10.0.0.1 "POST /p?q=1 HTTP/1.1" 201 - 0 "say \\"hi\\"" 1 1500 a, b - %(h)s');
   });
 
   it('%(t)s is Apache-style local time', () => {
-    expect(accessTime(Date.now())).toMatch(/^\[\d\d\/(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]$/);
+    expect(accessTime(Date.now())).toMatch(
+      /^\[\d\d\/(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]$/,
+    );
   });
 
   it('rejects an unknown atom', () => {
@@ -92,9 +96,11 @@ describe('access format', () => {
     w.reopen();
     w.write('kept');
     await w.drain();
-    expect(told).toEqual([{ kind: 'failing', code: 'ENOSPC' }, { kind: 'recovered', code: 'ENOSPC', lost: 25 }]);
+    expect(told).toEqual([
+      { kind: 'failing', code: 'ENOSPC' },
+      { kind: 'recovered', code: 'ENOSPC', lost: 25 },
+    ]);
     expect(fs.readFileSync(file, 'utf8')).toBe('kept\n');
     w.close();
   });
 });
-

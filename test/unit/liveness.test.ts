@@ -10,15 +10,39 @@ describe('isHung', () => {
     ['a recent beat', 10_000, 9_500, [], false],
     ['silent exactly the timeout', 10_000, 8_000, [], false],
     ['silent past the timeout', 10_001, 8_000, [], true],
-    ['the arbiter stopped 5 s since the beat: only 0.5 s of silence counts',
-      15_500, 10_000, [{ from: 10_000, to: 15_000 }], false],
+    [
+      'the arbiter stopped 5 s since the beat: only 0.5 s of silence counts',
+      15_500,
+      10_000,
+      [{ from: 10_000, to: 15_000 }],
+      false,
+    ],
     ['a stall before the beat forgives nothing', 15_500, 13_000, [{ from: 5_000, to: 12_000 }], true],
-    ['a stall straddling the beat forgives only its part after it',
-      16_000, 13_000, [{ from: 12_000, to: 14_000 }], false],
+    [
+      'a stall straddling the beat forgives only its part after it',
+      16_000,
+      13_000,
+      [{ from: 12_000, to: 14_000 }],
+      false,
+    ],
     ['and past a timeout beyond that, it is hung', 16_001, 13_000, [{ from: 12_000, to: 14_000 }], true],
-    ['several stalls add up', 17_000, 10_000, [{ from: 11_000, to: 13_000 }, { from: 14_000, to: 17_000 }], false],
-    ['a worker hung across a stall: killed a timeout of running time later',
-      15_001, 10_000, [{ from: 11_000, to: 14_000 }], true],
+    [
+      'several stalls add up',
+      17_000,
+      10_000,
+      [
+        { from: 11_000, to: 13_000 },
+        { from: 14_000, to: 17_000 },
+      ],
+      false,
+    ],
+    [
+      'a worker hung across a stall: killed a timeout of running time later',
+      15_001,
+      10_000,
+      [{ from: 11_000, to: 14_000 }],
+      true,
+    ],
   ] as const)('%s', (_what, now, lastBeat, stalls, hung) => {
     expect(isHung({ now, lastBeat, stalls, timeoutMs: T })).toBe(hung);
   });
@@ -54,10 +78,16 @@ describe('stallOf', () => {
   it.each([
     ['woken by its timer on time', { asleepAt: 0, sleepMs: 500, wokeAt: 505, turnAt: 506 }, null],
     ['woken early by an event, handled at once', { asleepAt: 0, sleepMs: 1000, wokeAt: 10, turnAt: 12 }, null],
-    ['stopped while asleep: late from its planned wake-up',
-      { asleepAt: 0, sleepMs: 500, wokeAt: 5_500, turnAt: 5_501 }, { from: 500, to: 5_501 }],
-    ['stopped (or blocked) while handling an event',
-      { asleepAt: 0, sleepMs: 1000, wokeAt: 10, turnAt: 3_010 }, { from: 10, to: 3_010 }],
+    [
+      'stopped while asleep: late from its planned wake-up',
+      { asleepAt: 0, sleepMs: 500, wokeAt: 5_500, turnAt: 5_501 },
+      { from: 500, to: 5_501 },
+    ],
+    [
+      'stopped (or blocked) while handling an event',
+      { asleepAt: 0, sleepMs: 1000, wokeAt: 10, turnAt: 3_010 },
+      { from: 10, to: 3_010 },
+    ],
     ['just under the jitter allowance', { asleepAt: 0, sleepMs: 0, wokeAt: 0, turnAt: MIN_STALL_MS - 1 }, null],
   ] as const)('%s', (_what, turn, stall) => {
     expect(stallOf(turn)).toEqual(stall);

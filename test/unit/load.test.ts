@@ -160,7 +160,14 @@ describe('runLoad', () => {
           res.end(`node ${process.pid}`);
         }
       });
-      const r = await runLoad({ url: srv.url, concurrency: 10, durationMs: 10_000, maxRequests: 400, keepAlive, errorBackoffMs: 0 });
+      const r = await runLoad({
+        url: srv.url,
+        concurrency: 10,
+        durationMs: 10_000,
+        maxRequests: 400,
+        keepAlive,
+        errorBackoffMs: 0,
+      });
       expectConsistent(r);
       expect(r.total).toBe(400);
       // Every request the generator counts reached the server exactly once: nothing was re-sent.
@@ -262,7 +269,14 @@ describe('runLoad', () => {
     tmpDirs.push(dir);
     const sock = path.join(dir, 's.sock');
     const srv = await startServer((req, res) => res.end(`${req.url}`), { path: sock });
-    const r = await runLoad({ url: 'http://localhost/ping?x=1', socketPath: sock, concurrency: 4, durationMs: 10_000, maxRequests: 100, keepAlive: true });
+    const r = await runLoad({
+      url: 'http://localhost/ping?x=1',
+      socketPath: sock,
+      concurrency: 4,
+      durationMs: 10_000,
+      maxRequests: 100,
+      keepAlive: true,
+    });
     expect(r.errors, describeFailures(r)).toEqual({});
     expect(r.bodies).toEqual(new Map([['/ping?x=1', 100]]));
     expect(srv.connections).toBe(4);
@@ -303,7 +317,13 @@ describe('startLoad', () => {
 
   it('an already-aborted signal starts nothing', async () => {
     const srv = await startServer();
-    const r = await runLoad({ url: srv.url, concurrency: 10, durationMs: 60_000, keepAlive: true, signal: AbortSignal.abort() });
+    const r = await runLoad({
+      url: srv.url,
+      concurrency: 10,
+      durationMs: 60_000,
+      keepAlive: true,
+      signal: AbortSignal.abort(),
+    });
     expect(r.total).toBe(0);
     expect(srv.requests).toBe(0);
   });

@@ -28,7 +28,10 @@ describe('the settings table', () => {
 
   it('every section is used', () => {
     for (const section of SECTIONS) {
-      expect(SETTING_KEYS.some((k) => settingSpec(k).section === section), section).toBe(true);
+      expect(
+        SETTING_KEYS.some((k) => settingSpec(k).section === section),
+        section,
+      ).toBe(true);
     }
   });
 
@@ -181,7 +184,9 @@ describe('value kinds', () => {
     expect(k.parse('127.0.0.1:1')).toEqual({ ok: true, value: ['127.0.0.1:1'] });
     expect(k.parse(['unix:/a', '[::1]:2'])).toEqual({ ok: true, value: ['unix:/a', '[::1]:2'] });
     expect(k.parse([])).toEqual({ ok: true, value: [] });
-    expect(rejects(k.parse(['127.0.0.1:1', 'host:99999']))).toMatch(/^port must be a number from 0 to 65535.*\(in "host:99999"\)$/);
+    expect(rejects(k.parse(['127.0.0.1:1', 'host:99999']))).toMatch(
+      /^port must be a number from 0 to 65535.*\(in "host:99999"\)$/,
+    );
     expect(rejects(k.parse([8000]))).toBe('a string or an array of non-empty strings');
     expect(rejects(k.parse(['']))).toBe('a string or an array of non-empty strings');
     expect(rejects(k.parse(8000))).toBe('a string or an array of non-empty strings');

@@ -56,7 +56,11 @@ describe('StatsD client', () => {
 
   it('flushes on close, and neither throws nor blocks when nothing listens or the host does not resolve', async () => {
     const r = await receiver();
-    const c = new StatsdClient({ target: { host: '127.0.0.1', port: r.port, family: 4 }, prefix: null, flushMs: 60_000 });
+    const c = new StatsdClient({
+      target: { host: '127.0.0.1', port: r.port, family: 4 },
+      prefix: null,
+      flushMs: 60_000,
+    });
     await c.ready;
     c.increment('x');
     c.close();
@@ -68,13 +72,22 @@ describe('StatsD client', () => {
     await new Promise<void>((res) => dead.bind(0, '127.0.0.1', res));
     const port = (dead.address() as AddressInfo).port;
     dead.close(); // Now nothing listens there: ECONNREFUSED on the connected socket.
-    const d = new StatsdClient({ target: { host: '127.0.0.1', port, family: 4 }, prefix: null, flushMs: 5, onError: (m) => errors.push(m) });
+    const d = new StatsdClient({
+      target: { host: '127.0.0.1', port, family: 4 },
+      prefix: null,
+      flushMs: 5,
+      onError: (m) => errors.push(m),
+    });
     for (let i = 0; i < 5; i++) {
       d.increment('y');
       await new Promise((res) => setTimeout(res, 20));
     }
     d.close();
-    const n = new StatsdClient({ target: { host: 'no-such-host.invalid', port: 8125, family: 0 }, prefix: null, onError: (m) => errors.push(m) });
+    const n = new StatsdClient({
+      target: { host: 'no-such-host.invalid', port: 8125, family: 0 },
+      prefix: null,
+      onError: (m) => errors.push(m),
+    });
     n.increment('z');
     await until(() => errors.some((e) => /cannot resolve/.test(e)));
     n.close();

@@ -40,12 +40,19 @@ describe('/proc parsing', () => {
     const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
     const v4 = `${header}\n   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 555 1 0000000000000000 100 0 0 10 0`;
     expect(tcpSocketAddress(v4, 555, 4, 'LE')).toEqual({ host: '127.0.0.1', port: 8080 });
-    expect(tcpSocketAddress(v4.replace('0100007F', '7F000001'), 555, 4, 'BE')).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(tcpSocketAddress(v4.replace('0100007F', '7F000001'), 555, 4, 'BE')).toEqual({
+      host: '127.0.0.1',
+      port: 8080,
+    });
     expect(tcpSocketAddress(v4, 556, 4, 'LE')).toBeNull();
-    const v6 = (hex: string) => `${header}\n   0: ${hex}:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1`;
+    const v6 = (hex: string) =>
+      `${header}\n   0: ${hex}:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1`;
     expect(tcpSocketAddress(v6('00000000000000000000000000000000'), 777, 6, 'LE')).toEqual({ host: '::', port: 80 });
     expect(tcpSocketAddress(v6('00000000000000000000000001000000'), 777, 6, 'LE')).toEqual({ host: '::1', port: 80 });
-    expect(tcpSocketAddress(v6('B80D0120000000000000000001000000'), 777, 6, 'LE')).toEqual({ host: '2001:db8::1', port: 80 });
+    expect(tcpSocketAddress(v6('B80D0120000000000000000001000000'), 777, 6, 'LE')).toEqual({
+      host: '2001:db8::1',
+      port: 80,
+    });
   });
 });
 
@@ -64,12 +71,22 @@ describe('describeFd on real sockets of this process', () => {
 
   it('a TCP listener on 127.0.0.1', async () => {
     const { fd, server } = await listen({ port: 0, host: '127.0.0.1' });
-    expect(describeFd(fd)).toEqual({ kind: 'tcp', host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, family: 4 });
+    expect(describeFd(fd)).toEqual({
+      kind: 'tcp',
+      host: '127.0.0.1',
+      port: (server.address() as net.AddressInfo).port,
+      family: 4,
+    });
   });
 
   it.skipIf(!fs.readFileSync('/proc/net/if_inet6', 'utf8').includes(' lo'))('a TCP listener on ::1', async () => {
     const { fd, server } = await listen({ port: 0, host: '::1' });
-    expect(describeFd(fd)).toEqual({ kind: 'tcp', host: '::1', port: (server.address() as net.AddressInfo).port, family: 6 });
+    expect(describeFd(fd)).toEqual({
+      kind: 'tcp',
+      host: '::1',
+      port: (server.address() as net.AddressInfo).port,
+      family: 6,
+    });
   });
 
   it('a unix socket, by its path', async () => {
@@ -89,7 +106,8 @@ describe('describeFd on real sockets of this process', () => {
 });
 
 describe('takeListenFds (sd_listen_fds)', () => {
-  const describe3 = (fd: number): BindAddress => (fd === 3 ? { kind: 'tcp', host: '0.0.0.0', port: 80, family: 4 } : { kind: 'unix', path: '/run/app.sock' });
+  const describe3 = (fd: number): BindAddress =>
+    fd === 3 ? { kind: 'tcp', host: '0.0.0.0', port: 80, family: 4 } : { kind: 'unix', path: '/run/app.sock' };
 
   it('takes fds 3.. when LISTEN_PID is this process, with names, and clears the variables', () => {
     const env: NodeJS.ProcessEnv = { LISTEN_FDS: '2', LISTEN_PID: '42', LISTEN_FDNAMES: 'web:', OTHER: 'x' };
@@ -127,7 +145,10 @@ describe('activatedBinds: mapping --bind onto activated sockets', () => {
   });
 
   it('without an explicit --bind, serves exactly the activated sockets, in order', async () => {
-    expect(await activatedBinds(['127.0.0.1:8000'], false, [tcp, any6, unix])).toEqual({ binds: ['127.0.0.1:8080', '[::]:9090', 'unix:/run/app.sock'], warnings: [] });
+    expect(await activatedBinds(['127.0.0.1:8000'], false, [tcp, any6, unix])).toEqual({
+      binds: ['127.0.0.1:8080', '[::]:9090', 'unix:/run/app.sock'],
+      warnings: [],
+    });
   });
 
   it('matches by address: same host and port, wildcards alike, host names resolved, unix by path, fd://N by number', async () => {
@@ -140,7 +161,13 @@ describe('activatedBinds: mapping --bind onto activated sockets', () => {
 
   it('binds what matches nothing, and serves unmatched activated sockets too, with a warning', async () => {
     const out = await activatedBinds(['127.0.0.1:8081', '127.0.0.1:0', 'unix:/run/other.sock'], true, [tcp, unix]);
-    expect(out.binds).toEqual(['127.0.0.1:8081', '127.0.0.1:0', 'unix:/run/other.sock', '127.0.0.1:8080', 'unix:/run/app.sock']);
+    expect(out.binds).toEqual([
+      '127.0.0.1:8081',
+      '127.0.0.1:0',
+      'unix:/run/other.sock',
+      '127.0.0.1:8080',
+      'unix:/run/app.sock',
+    ]);
     expect(out.warnings).toEqual([
       'Socket from systemd (fd 3, 127.0.0.1:8080) matches no --bind; serving on it as well',
       'Socket from systemd (fd 5, unix:/run/app.sock) matches no --bind; serving on it as well',
