@@ -46,7 +46,8 @@ export function barChart(c) {
   const y = (/** @type {number} */ v) => m.top + ph - (v / top) * ph;
   const gw = pw / c.groups.length;
   const bw = Math.min(34, (gw * 0.8) / c.series.length);
-  const fmt = (/** @type {number} */ v) => (v >= 1000 ? `${(v / 1000).toFixed(v >= 10_000 ? 0 : 1)}k` : String(Math.round(v)));
+  const fmt = (/** @type {number} */ v) =>
+    v >= 1000 ? `${(v / 1000).toFixed(v >= 10_000 ? 0 : 1)}k` : String(Math.round(v));
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
@@ -55,25 +56,38 @@ export function barChart(c) {
   // Legend.
   let lx = m.left;
   for (const s of c.series) {
-    out.push(`<rect x="${lx}" y="34" width="12" height="12" fill="${s.color}"/>`, `<text x="${lx + 17}" y="44">${esc(s.label)}</text>`);
+    out.push(
+      `<rect x="${lx}" y="34" width="12" height="12" fill="${s.color}"/>`,
+      `<text x="${lx + 17}" y="44">${esc(s.label)}</text>`,
+    );
     lx += 30 + s.label.length * 6.5;
   }
-  out.push(`<text x="${W - m.right}" y="44" text-anchor="end" fill="#555">bars: median; whiskers: min–max over rounds</text>`);
+  out.push(
+    `<text x="${W - m.right}" y="44" text-anchor="end" fill="#555">bars: median; whiskers: min–max over rounds</text>`,
+  );
   // Grid and y axis.
   for (let v = 0; v <= top + 1e-9; v += step) {
-    out.push(`<line x1="${m.left}" x2="${W - m.right}" y1="${y(v)}" y2="${y(v)}" stroke="${v === 0 ? '#333' : '#e3e3e3'}"/>`);
+    out.push(
+      `<line x1="${m.left}" x2="${W - m.right}" y1="${y(v)}" y2="${y(v)}" stroke="${v === 0 ? '#333' : '#e3e3e3'}"/>`,
+    );
     out.push(`<text x="${m.left - 6}" y="${y(v) + 4}" text-anchor="end" fill="#333">${fmt(v)}</text>`);
   }
-  out.push(`<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#333">${esc(c.unit)}</text>`);
+  out.push(
+    `<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#333">${esc(c.unit)}</text>`,
+  );
   c.groups.forEach((g, gi) => {
     const gx = m.left + gi * gw + (gw - bw * c.series.length) / 2;
     g.values.forEach((v, si) => {
       if (!v) return;
       const x = gx + si * bw;
       const s = /** @type {{color: string, label: string}} */ (c.series[si]);
-      out.push(`<rect x="${x + 1}" y="${y(v.median)}" width="${bw - 2}" height="${y(0) - y(v.median)}" fill="${s.color}"><title>${esc(`${g.label}, ${s.label}: ${Math.round(v.median)} (${Math.round(v.min)}–${Math.round(v.max)})`)}</title></rect>`);
+      out.push(
+        `<rect x="${x + 1}" y="${y(v.median)}" width="${bw - 2}" height="${y(0) - y(v.median)}" fill="${s.color}"><title>${esc(`${g.label}, ${s.label}: ${Math.round(v.median)} (${Math.round(v.min)}–${Math.round(v.max)})`)}</title></rect>`,
+      );
       const cx = x + bw / 2;
-      out.push(`<path d="M${cx} ${y(v.min)}V${y(v.max)}M${cx - 4} ${y(v.min)}H${cx + 4}M${cx - 4} ${y(v.max)}H${cx + 4}" stroke="#222" stroke-width="1"/>`);
+      out.push(
+        `<path d="M${cx} ${y(v.min)}V${y(v.max)}M${cx - 4} ${y(v.min)}H${cx + 4}M${cx - 4} ${y(v.max)}H${cx + 4}" stroke="#222" stroke-width="1"/>`,
+      );
     });
     // Group label, wrapped on spaces to at most 3 lines.
     const words = g.label.split(' ');
@@ -81,10 +95,17 @@ export function barChart(c) {
     const lines = [];
     for (const w of words) {
       const last = lines.at(-1);
-      if (last !== undefined && (last + ' ' + w).length <= Math.max(10, gw / 6.5)) lines[lines.length - 1] = `${last} ${w}`;
+      if (last !== undefined && (last + ' ' + w).length <= Math.max(10, gw / 6.5))
+        lines[lines.length - 1] = `${last} ${w}`;
       else lines.push(w);
     }
-    lines.slice(0, 4).forEach((l, li) => out.push(`<text x="${m.left + gi * gw + gw / 2}" y="${y(0) + 16 + li * 14}" text-anchor="middle">${esc(l)}</text>`));
+    lines
+      .slice(0, 4)
+      .forEach((l, li) =>
+        out.push(
+          `<text x="${m.left + gi * gw + gw / 2}" y="${y(0) + 16 + li * 14}" text-anchor="middle">${esc(l)}</text>`,
+        ),
+      );
   });
   out.push('</svg>');
   return `${out.join('\n')}\n`;
@@ -110,7 +131,8 @@ export function renderMarkdown(res, notes) {
   const { meta, config, summary, targets } = res;
   const S = summary.servers;
   const ids = config.order.filter((/** @type {string} */ id) => S[id]);
-  const label = (/** @type {string} */ id) => config.servers.find((/** @type {{id: string}} */ s) => s.id === id)?.label ?? id;
+  const label = (/** @type {string} */ id) =>
+    config.servers.find((/** @type {{id: string}} */ s) => s.id === id)?.label ?? id;
   const L = [];
   L.push('# Benchmarks', '');
   L.push(
@@ -122,16 +144,21 @@ export function renderMarkdown(res, notes) {
   L.push('## Running it', '');
   L.push('```sh');
   L.push('npm run build                       # the bench serves dist/');
-  L.push('npm run bench                       # full run: 5 interleaved rounds, then up to 15 while a target is within noise; 20–30 min');
+  L.push(
+    'npm run bench                       # full run: 5 interleaved rounds, then up to 15 while a target is within noise; 20–30 min',
+  );
   L.push('npm run bench -- --quick            # smoke run, under 2 min; writes bench/results/tmp/quick.json only');
   L.push('node bench/run.js --list            # the servers; --only ID,ID / --skip ID,ID pick some');
   L.push('node bench/run.js --rounds 8 --duration 10 --connections 50 --threads 1');
   L.push('node bench/profile.js [--app FILE] [--path /cpu] [--close]   # CPU profile of a worker under load');
   L.push('node bench/hup-rollover.js          # HUP rollover only');
+  L.push(
+    'node bench/profile-gap.js [--close]  # self time per request: one tsunicorn worker vs one raw SCHED_NONE worker',
+  );
   L.push('```', '');
   L.push(
     'Needs `wrk` and `gunicorn` (Debian packages; the bench installs them with `apt-get install -y` when run as' +
-      ' root, and otherwise says how) and PM2 (a devDependency). It exits non-zero when a target is missed. CI' +
+      " root, and otherwise says how) and PM2 (a devDependency). It exits non-zero when a target is missed by more than the A/A control's resolution (a decided FAIL). CI" +
       ' never runs it.',
     '',
   );
@@ -145,8 +172,12 @@ export function renderMarkdown(res, notes) {
   if (meta.pm2) L.push(`| PM2 | ${meta.pm2} |`);
   if (meta.gunicorn) L.push(`| Gunicorn | ${meta.gunicorn} (${meta.python}) |`);
   L.push(`| tsunicorn | ${meta.tsunicorn} at ${meta.gitHead}${meta.gitDirty ? ' (src/ modified)' : ''} |`);
-  L.push(`| load average per round (1, 5, 15 min) | ${res.rounds.map((/** @type {any} */ r) => `${r.round}: ${r.loadBefore.split(' ')[0]}→${r.loadAfter.split(' ')[0]}`).join(', ')} |`);
-  const foreign = res.runs.flatMap((/** @type {any} */ r) => Object.values(r.results ?? {}).map((/** @type {any} */ w) => w.foreignCpu)).filter((/** @type {unknown} */ v) => typeof v === 'number');
+  L.push(
+    `| load average per round (1, 5, 15 min) | ${res.rounds.map((/** @type {any} */ r) => `${r.round}: ${r.loadBefore.split(' ')[0]}→${r.loadAfter.split(' ')[0]}`).join(', ')} |`,
+  );
+  const foreign = res.runs
+    .flatMap((/** @type {any} */ r) => Object.values(r.results ?? {}).map((/** @type {any} */ w) => w.foreignCpu))
+    .filter((/** @type {unknown} */ v) => typeof v === 'number');
   if (foreign.length) {
     foreign.sort((/** @type {number} */ a, /** @type {number} */ b) => a - b);
     const busyRuns = foreign.filter((/** @type {number} */ v) => v >= 0.25).length;
@@ -167,9 +198,10 @@ export function renderMarkdown(res, notes) {
     ...((config.maxRounds ?? 0) > config.rounds
       ? [
           `- Then ${extraRounds} extra rounds (at most ${config.maxRounds - config.rounds}) of only` +
-            ' the servers and workloads that a still undecided target compares. A target is undecided while its goal lies' +
-            ' inside the 90 % confidence interval of its median (distribution-free: from the k-th smallest to the k-th' +
-            ' largest per-round figure). The extra rounds stop once every target is decided. One run of a server varies' +
+            ' the servers and workloads (the A/A control included) that a still unsettled target compares. A target is' +
+            ' unsettled while it is UNDECIDED or its goal lies inside the 90 % confidence interval of its median' +
+            ' (distribution-free: from the k-th smallest to the k-th largest per-round figure). The extra rounds stop once' +
+            ' every target is settled. One run of a server varies' +
             " a lot on this box (the A/A control measures how much), so a figure near its goal needs many rounds to settle. The tables below take each server's" +
             ' figures over all the rounds it ran in, so those servers have more rounds behind them than the rest.',
         ]
@@ -182,11 +214,21 @@ export function renderMarkdown(res, notes) {
       ' listens. Readiness is polled with deadlines; no fixed sleeps.',
     `- Per server and round: RSS at rest once all workers answer, ${config.warmupSec} s of warm-up load, then one wrk run per workload.` +
       ' RSS is VmRSS from `/proc` summed over the process tree (master + workers; for PM2 the God daemon + workers);' +
-      ' under load it is the peak of samples every 250 ms. CPU is utime+stime from `/proc/PID/stat` over the run.',
-    '- Ratios "× cluster" are against the better of the two raw node:cluster modes in the same round, per workload.',
+      ' under load it is the peak of samples every 250 ms.',
+    "- CPU per request: utime + stime + cutime + cstime summed over every process of the server's tree (the" +
+      ' arbiter, the PM2 daemon and the raw cluster primary included; zombies too), read from `/proc/PID/stat` right' +
+      ' before and right after the wrk run, over the requests wrk reports. A worker that exits and is reaped during the' +
+      " run keeps counting, through its reaper's cutime/cstime. Clock ticks are 10 ms: a 5 s run at ~1.5 cores" +
+      ' reads ~750 ticks, so rounding costs well under 1 %.',
+    '- The real apps: an Express 5 JSON route (`bench/apps/express.mjs`) and a Fastify 5 route' +
+      ' (`bench/apps/fastify.mjs`, its `app.routing` handler), each under tsunicorn async and under raw' +
+      ' node:cluster SCHED_NONE (`serve.mjs` with `APP=`), keep-alive only.',
+    '- The targets compare tsunicorn with each raw node:cluster mode separately. In the tables, "× cluster" is' +
+      ' against the one mode that is best by its median over the whole run (highest req/s; lowest CPU per request),' +
+      ' per workload: taking the better of the two modes in each round would favour cluster by its noise (~5 %).',
     '- An A/A control: tsunicorn async runs twice in every round, the second copy at another place in the round' +
       ' (and in every extra round that runs the first). The ratio of the two is what noise and place alone do to' +
-      ' identical servers; it gives each req/s ratio target its resolution (see "A/A control" under Targets).',
+      ' identical servers; it gives each ratio target its resolution, for CPU per request and for req/s alike (see "A/A control" under Targets).',
     '- wrk shares the 2 cores with the server: on this box the figures measure how much CPU a server spends per' +
       ' request as much as anything (see "CPU per request").',
     `- Before each server the harness waits up to ${config.quietWaitSec ?? 0} s for other processes to leave the CPU` +
@@ -197,40 +239,51 @@ export function renderMarkdown(res, notes) {
   for (const s of config.servers) L.push(`| ${s.label} | \`${s.command}\` |`);
   L.push('');
   L.push('| workload | wrk command |', '|---|---|');
-  for (const [, w] of Object.entries(config.wrk)) L.push(`| ${/** @type {any} */ (w).label} | \`${/** @type {any} */ (w).command}\` |`);
+  for (const [, w] of Object.entries(config.wrk))
+    L.push(`| ${/** @type {any} */ (w).label} | \`${/** @type {any} */ (w).command}\` |`);
   if (config.warmupCommand) L.push(`| warm-up (not recorded) | \`${config.warmupCommand}\` |`);
   L.push('');
 
   L.push('## Targets', '');
   L.push(
-    'PASS/FAIL is judged on the median over all rounds. "Within noise" marks a goal inside the 90 % confidence' +
-      ' interval of that median: the verdict could go either way on another run. The last column repeats the figure over the rounds in which neither of' +
-      ` the compared runs shared the box with other work (under ${QUIET} cores of other processes' CPU), for reading` +
-      ' the result, not for judging it.',
+    'Each ratio target is the median over rounds of a per-round ratio (the server over its baseline, in the same' +
+      ' round). It is **UNDECIDED** while that median lies within the A/A resolution of its goal (relative distance),' +
+      ' or when the A/A control has no resolution for its metric and workload (not run, or under 5 rounds); only a decided **FAIL** makes the bench exit' +
+      ' non-zero. The RSS targets are absolute and judged on the median. The 90 % confidence interval of the median' +
+      ' says whether more rounds could move it across the goal. The last column repeats the figure over the rounds in' +
+      ` which neither compared run shared the box with other work (under ${QUIET} cores of other processes' CPU), for` +
+      ' reading the result, not for judging it.',
     '',
   );
-  L.push('| target | result: median (min–max over rounds) | 90 % CI of the median, rounds | goal | | quiet rounds only |', '|---|---|---|---|---|---|');
+  L.push(
+    '| target | result: median (min–max over rounds) | 90 % CI of the median, rounds | goal | A/A resolution | | quiet rounds only |',
+    '|---|---|---|---|--:|---|---|',
+  );
   for (const t of targets.checks) {
-    const ci = t.status === 'SKIP' || t.rounds === undefined ? '—' : `${t.ciText ?? 'too few rounds'}, ${t.rounds}${t.decided ? '' : ' (within noise)'}`;
-    const verdict = `**${t.status}**${t.belowResolution ? ' (below A/A resolution)' : ''}`;
-    L.push(`| ${t.name} | ${t.actualText} | ${ci} | ${t.targetText} | ${verdict} | ${t.quietText ?? '—'} |`);
+    const ci = t.status === 'SKIP' || t.rounds === undefined ? '—' : `${t.ciText ?? 'too few rounds'}, ${t.rounds}`;
+    L.push(
+      `| ${t.name} | ${t.actualText} | ${ci} | ${t.targetText} | ${t.resolutionText ?? '—'} | **${t.status}** | ${t.quietText ?? '—'} |`,
+    );
   }
   L.push('');
   if (targets.control?.some((/** @type {any} */ k) => k.stat)) {
     L.push('### A/A control', '');
     L.push(
       'tsunicorn async runs twice in every round, the same command at two places in the round. Identical servers' +
-        ' should give 1.00×; what this run shows instead is the box\'s noise plus the effect of a server\'s place in' +
-        ' the round. The resolution is how far from 1.00× the 90 % confidence interval of that ratio reaches: a' +
-        ' target whose median is nearer its goal than that is marked "below A/A resolution" above, since this run' +
-        ' cannot tell the result from the goal. The verdict is still the median\'s.',
+        " should give 1.00×; what this run shows instead is the box's noise plus the effect of a server's place in" +
+        ' the round. The resolution is how far from 1.00× the 90 % confidence interval of that ratio reaches (none' +
+        ' under 5 rounds, which leaves every ratio target UNDECIDED): a ratio target whose median is nearer its goal than that is UNDECIDED, since this' +
+        ' run cannot tell the result from the goal.',
       '',
     );
-    L.push('| workload | second copy / first, median (min–max) | 90 % CI, rounds | resolution |', '|---|---|---|--:|');
+    L.push(
+      '| metric | workload | second copy / first, median (min–max) | 90 % CI, rounds | resolution |',
+      '|---|---|---|---|--:|',
+    );
     for (const k of targets.control) {
       const v = k.stat;
       L.push(
-        `| ${config.wrk[k.workload]?.label ?? k.workload} | ${v ? range(v, ratio) : 'not measured'} | ${v ? `${v.ci ? `${ratio(v.ci.lo)}–${ratio(v.ci.hi)}` : 'too few rounds'}, ${v.n}` : '—'} | ${k.floor === undefined ? '—' : `±${(k.floor * 100).toFixed(1)} %`} |`,
+        `| ${k.metric === 'rps' ? 'req/s' : 'CPU per request'} | ${config.wrk[k.workload]?.label ?? k.workload} | ${v ? range(v, ratio) : 'not measured'} | ${v ? `${v.ci ? `${ratio(v.ci.lo)}–${ratio(v.ci.hi)}` : 'too few rounds'}, ${v.n}` : '—'} | ${k.floor === undefined ? '—' : `±${(k.floor * 100).toFixed(1)} %`} |`,
       );
     }
     L.push('');
@@ -267,7 +320,9 @@ export function renderMarkdown(res, notes) {
     L.push('');
   }
   L.push('### Memory and start-up', '');
-  L.push('| server | processes | tree RSS at rest, MB | tree RSS under load, MB | master RSS at rest, MB | worker RSS at rest, MB | start → first response, ms | start → all workers serving, ms |');
+  L.push(
+    '| server | processes | tree RSS at rest, MB | tree RSS under load, MB | master RSS at rest, MB | worker RSS at rest, MB | start → first response, ms | start → all workers serving, ms |',
+  );
   L.push('|---|--:|--:|--:|--:|--:|--:|--:|');
   for (const id of ids) {
     const s = S[id];
@@ -278,7 +333,7 @@ export function renderMarkdown(res, notes) {
     );
   }
   L.push('');
-  L.push('### CPU per request (hello world)', '');
+  L.push('### CPU per request', '');
   L.push(
     'CPU in cores (1.00 = one core busy for the whole run), from `/proc/PID/stat`. "CPU per request" is the whole' +
       " server tree's CPU time divided by the requests served. When the host throttles the VM or other work shares" +
@@ -286,14 +341,16 @@ export function renderMarkdown(res, notes) {
       ' here. "Other processes" is the CPU that neither the server, wrk nor the harness used during the run.',
     '',
   );
-  L.push('| server | keep-alive: µs per request | × cluster | close: µs per request | × cluster | keep-alive: server CPU | master CPU | wrk CPU | other processes | close: server CPU | master CPU |');
-  L.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  L.push(
+    '| server | keep-alive: µs per request | × cluster | × PM2 | close: µs per request | × cluster | × PM2 | keep-alive: server CPU | master CPU | wrk CPU | other processes | close: server CPU | master CPU |',
+  );
+  L.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
   const us = (/** @type {number} */ v) => v.toFixed(1);
   for (const id of ids) {
     const k = S[id].workloads.ka;
     const c = S[id].workloads.close;
     L.push(
-      `| ${label(id)} | ${range(k?.cpuUsPerReq, us)} | ${range(k?.cpuPerReqVsCluster, ratio)} | ${range(c?.cpuUsPerReq, us)} | ${range(c?.cpuPerReqVsCluster, ratio)} | ${range(k?.serverCpu, cores)} | ${range(k?.rootCpu, cores)} | ${range(k?.wrkCpu, cores)} | ${range(k?.foreignCpu, cores)} | ${range(c?.serverCpu, cores)} | ${range(c?.rootCpu, cores)} |`,
+      `| ${label(id)} | ${range(k?.cpuUsPerReq, us)} | ${range(k?.cpuPerReqVsCluster, ratio)} | ${range(k?.cpuPerReqVsPm2, ratio)} | ${range(c?.cpuUsPerReq, us)} | ${range(c?.cpuPerReqVsCluster, ratio)} | ${range(c?.cpuPerReqVsPm2, ratio)} | ${range(k?.serverCpu, cores)} | ${range(k?.rootCpu, cores)} | ${range(k?.wrkCpu, cores)} | ${range(k?.foreignCpu, cores)} | ${range(c?.serverCpu, cores)} | ${range(c?.rootCpu, cores)} |`,
     );
   }
   L.push('');
@@ -308,16 +365,24 @@ export function renderMarkdown(res, notes) {
   for (const id of ids.filter((/** @type {string} */ id) => id !== 'node-http')) {
     const k = S[id].workloads.ka;
     const c = S[id].workloads.close;
-    L.push(`| ${label(id)} | ${range(k?.busiestWorkerConnShare, pct)} | ${range(k?.busiestWorkerCpuShare, pct)} | ${range(c?.busiestWorkerCpuShare, pct)} |`);
+    L.push(
+      `| ${label(id)} | ${range(k?.busiestWorkerConnShare, pct)} | ${range(k?.busiestWorkerCpuShare, pct)} | ${range(c?.busiestWorkerCpuShare, pct)} |`,
+    );
   }
   L.push('');
-  const errs = ids.filter((/** @type {string} */ id) => S[id].errors.length || Object.values(S[id].workloads).some((/** @type {any} */ w) => w.socketErrors || w.non2xx));
+  const errs = ids.filter(
+    (/** @type {string} */ id) =>
+      S[id].errors.length || Object.values(S[id].workloads).some((/** @type {any} */ w) => w.socketErrors || w.non2xx),
+  );
   if (errs.length) {
     L.push('Errors seen by wrk (summed over rounds) or by the harness:', '');
     for (const id of errs) {
       const w = Object.entries(S[id].workloads)
         .filter(([, v]) => /** @type {any} */ (v).socketErrors || /** @type {any} */ (v).non2xx)
-        .map(([k, v]) => `${k}: ${/** @type {any} */ (v).socketErrors} socket errors, ${/** @type {any} */ (v).non2xx} non-2xx`);
+        .map(
+          ([k, v]) =>
+            `${k}: ${/** @type {any} */ (v).socketErrors} socket errors, ${/** @type {any} */ (v).non2xx} non-2xx`,
+        );
       L.push(`- ${label(id)}: ${[...w, ...S[id].errors].join('; ')}`);
     }
     L.push('');
@@ -339,7 +404,12 @@ export function renderMarkdown(res, notes) {
       '',
     );
   } else {
-    L.push(hup?.error ? `The HUP rollover run failed: \`${hup.error.split('\n')[0]}\`` : 'Not measured in this run (`--hup-rounds 0`).', '');
+    L.push(
+      hup?.error
+        ? `The HUP rollover run failed: \`${hup.error.split('\n')[0]}\``
+        : 'Not measured in this run (`--hup-rounds 0`).',
+      '',
+    );
   }
 
   L.push('## CPU profile of a worker', '');
@@ -349,17 +419,21 @@ export function renderMarkdown(res, notes) {
       `\`${p0.command}\` (node:cluster workers inherit the master's \`execArgv\`; Node 20 refuses \`--cpu-prof\` in` +
         ` \`NODE_OPTIONS\`), loaded with \`${p0.load}\`, stopped with \`SIGTERM\`; the busiest worker's profile,` +
         ' counting only samples taken under load, summarised by `bench/profile.js`. Percentages are of the' +
-        ' worker\'s busy (non-idle) time.',
+        " worker's busy (non-idle) time.",
       '',
     );
     for (const p of res.profiles) {
       L.push(`### ${p.app}`, '');
-      L.push(`${int(p.rps)} req/s while profiling; under load the worker was busy ${int(p.busyMs)} ms of ${int(p.totalMs)} ms.`, '');
+      L.push(
+        `${int(p.rps)} req/s while profiling; under load the worker was busy ${int(p.busyMs)} ms of ${int(p.totalMs)} ms.`,
+        '',
+      );
       L.push('| where the time goes (self time) | % of busy |', '|---|--:|');
       for (const c of p.categories) L.push(`| ${c.category} | ${c.pctBusy.toFixed(1)} |`);
       L.push('');
       L.push('| top functions by self time | location | % of busy |', '|---|---|--:|');
-      for (const t of p.top.slice(0, 15)) L.push(`| \`${t.fn}\` | ${t.where ? `\`${t.where}\`` : '(native)'} | ${t.pctBusy.toFixed(1)} |`);
+      for (const t of p.top.slice(0, 15))
+        L.push(`| \`${t.fn}\` | ${t.where ? `\`${t.where}\`` : '(native)'} | ${t.pctBusy.toFixed(1)} |`);
       L.push('');
       L.push('| inclusive (with callees) | % of busy |', '|---|--:|');
       for (const t of p.inclusive) L.push(`| ${t.fn} | ${t.pctBusy.toFixed(1)} |`);
@@ -396,7 +470,8 @@ export function writeReport(res) {
   const S = res.summary.servers;
   const ids = res.config.order.filter((/** @type {string} */ id) => S[id]);
   // Chart labels wrap on spaces: keep every label free of tokens wider than a bar group.
-  const label = (/** @type {string} */ id) => res.config.servers.find((/** @type {{id: string}} */ s) => s.id === id)?.label ?? id;
+  const label = (/** @type {string} */ id) =>
+    res.config.servers.find((/** @type {{id: string}} */ s) => s.id === id)?.label ?? id;
   const hello = barChart({
     title: `Hello world, req/s (wrk -t${res.config.threads} -c${res.config.connections}, ${res.config.workers} workers, ${res.meta.nproc} cores, Node ${res.meta.node})`,
     unit: 'requests per second',
@@ -404,7 +479,10 @@ export function writeReport(res) {
       { label: 'keep-alive', color: '#3b6fb6' },
       { label: 'Connection: close', color: '#e08a2c' },
     ],
-    groups: ids.map((/** @type {string} */ id) => ({ label: label(id), values: [S[id].workloads.ka?.rps ?? null, S[id].workloads.close?.rps ?? null] })),
+    groups: ids.map((/** @type {string} */ id) => ({
+      label: label(id),
+      values: [S[id].workloads.ka?.rps ?? null, S[id].workloads.close?.rps ?? null],
+    })),
   });
   const nodeIds = ids.filter((/** @type {string} */ id) => S[id].workloads.io || S[id].workloads.cpu);
   const ioCpu = barChart({
@@ -414,7 +492,10 @@ export function writeReport(res) {
       { label: '/io (1 ms timer)', color: '#4c9a5b' },
       { label: '/cpu (~1 ms CPU)', color: '#a34f8f' },
     ],
-    groups: nodeIds.map((/** @type {string} */ id) => ({ label: label(id), values: [S[id].workloads.io?.rps ?? null, S[id].workloads.cpu?.rps ?? null] })),
+    groups: nodeIds.map((/** @type {string} */ id) => ({
+      label: label(id),
+      values: [S[id].workloads.io?.rps ?? null, S[id].workloads.cpu?.rps ?? null],
+    })),
   });
   fs.mkdirSync(CHART_DIR, { recursive: true });
   const files = [path.join(CHART_DIR, 'hello.svg'), path.join(CHART_DIR, 'io-cpu.svg'), DOC];

@@ -2,7 +2,7 @@
 // `npm run bench`: tsunicorn against bare node:http, raw node:cluster (round-robin and
 // SCHED_NONE), PM2 cluster mode and Gunicorn, in interleaved rounds (A B C … B C A …),
 // driven by wrk on 127.0.0.1. Writes bench/results/latest.json and docs/benchmarks.md
-// (with SVG charts), prints the targets as PASS/FAIL and exits 1 when one is missed.
+// (with SVG charts), prints the targets (CPU per request) and exits 1 on a decided FAIL.
 //
 //   node bench/run.js [--quick] [--rounds 5] [--max-rounds 15] [--duration 5] [--warmup 1]
 //                     [--connections 50] [--threads 1] [--only id,id] [--skip id,id]
@@ -10,7 +10,7 @@
 //                     [--out FILE] [--no-docs] [--list]
 // --quick: 2 rounds of 1 s runs, hello world only, no profile, no docs (under 2 minutes).
 // --max-rounds N: after --rounds, more rounds of only the servers a still-undecided target compares
-//   (its goal inside the 90 % confidence interval of the median), until every target is decided or N.
+//   (within the A/A resolution of its goal, or its goal inside the median's 90 % CI), until none is or N.
 // --quiet-wait S: before each server, wait up to S s for other processes to leave the CPU.
 // Not part of CI: the full run takes 20–30 minutes and wants an otherwise idle box.
 import { execFileSync, spawn } from 'node:child_process';
@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { profileWorker, formatProfile } from './profile.js';
+import { cpuUsPerRequest, treeCpu, treeTicks } from './cpu.js';
 import { cpuModel, loadavg, machineTicks, snapshot } from './proc.js';
 import { writeReport } from './report.js';
 import { ROOT, SERVERS, TSUNICORN, WORKLOADS, freePort, freezeTsunicorn, waitServing } from './servers.js';
@@ -53,11 +54,35 @@ function die(msg) {
   process.exit(2);
 }
 
-const KNOWN = new Set(['quick', 'rounds', 'max-rounds', 'duration', 'warmup', 'connections', 'threads', 'only', 'skip', 'workloads', 'hup-rounds', 'quiet-wait', 'no-profile', 'profile', 'out', 'no-docs', 'docs', 'list', 'help']);
-for (const a of argv) if (a.startsWith('--') && !KNOWN.has(a.slice(2))) die(`unknown option ${a} (see the head of bench/run.js)`);
+const KNOWN = new Set([
+  'quick',
+  'rounds',
+  'max-rounds',
+  'duration',
+  'warmup',
+  'connections',
+  'threads',
+  'only',
+  'skip',
+  'workloads',
+  'hup-rounds',
+  'quiet-wait',
+  'no-profile',
+  'profile',
+  'out',
+  'no-docs',
+  'docs',
+  'list',
+  'help',
+]);
+for (const a of argv)
+  if (a.startsWith('--') && !KNOWN.has(a.slice(2))) die(`unknown option ${a} (see the head of bench/run.js)`);
 
 if (has('help')) {
-  const head = fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 13);
+  const head = fs
+    .readFileSync(new URL(import.meta.url), 'utf8')
+    .split('\n')
+    .slice(1, 13);
   console.log(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
   process.exit(0);
 }
@@ -84,9 +109,13 @@ const opts = {
 opts.maxRounds = Math.max(opts.rounds, opts.maxRounds);
 const only = value('only')?.split(',');
 const skip = value('skip')?.split(',') ?? [];
-for (const id of [...(only ?? []), ...skip]) if (!SERVERS.some((s) => s.id === id)) die(`unknown server ${id}; --list shows them`);
-const workloadIds = /** @type {WorkloadId[]} */ (value('workloads')?.split(',') ?? (quick ? ['ka', 'close'] : Object.keys(WORKLOADS)));
-for (const wl of workloadIds) if (!(wl in WORKLOADS)) die(`unknown workload ${wl}; one of ${Object.keys(WORKLOADS).join(', ')}`);
+for (const id of [...(only ?? []), ...skip])
+  if (!SERVERS.some((s) => s.id === id)) die(`unknown server ${id}; --list shows them`);
+const workloadIds = /** @type {WorkloadId[]} */ (
+  value('workloads')?.split(',') ?? (quick ? ['ka', 'close'] : Object.keys(WORKLOADS))
+);
+for (const wl of workloadIds)
+  if (!(wl in WORKLOADS)) die(`unknown workload ${wl}; one of ${Object.keys(WORKLOADS).join(', ')}`);
 const servers = SERVERS.filter((s) => (!only || only.includes(s.id)) && !skip.includes(s.id)).map((s) => ({
   ...s,
   workloads: s.workloads.filter((wl) => workloadIds.includes(wl)),
@@ -108,7 +137,8 @@ function onPath(cmd) {
 function ensureDebian(/** @type {string} */ cmd, /** @type {string} */ pkg) {
   if (onPath(cmd)) return;
   const how = `apt-get install -y ${pkg}`;
-  if (process.getuid?.() !== 0) die(`${cmd} is not installed; install it with \`sudo ${how}\` (Debian/Ubuntu) and run the bench again`);
+  if (process.getuid?.() !== 0)
+    die(`${cmd} is not installed; install it with \`sudo ${how}\` (Debian/Ubuntu) and run the bench again`);
   console.log(`bench: ${cmd} is not installed; running \`${how}\` …`);
   try {
     execFileSync('sh', ['-c', `${how} || (apt-get update && ${how})`], { stdio: 'inherit', timeout: 300_000 });
@@ -141,7 +171,11 @@ function preflight() {
 /** @param {string} cmd @param {string[]} args */
 function versionOf(cmd, args) {
   try {
-    return execFileSync(cmd, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 }).trim().split('\n')[0] ?? '';
+    return (
+      execFileSync(cmd, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 })
+        .trim()
+        .split('\n')[0] ?? ''
+    );
   } catch {
     return 'unknown';
   }
@@ -166,7 +200,8 @@ async function waitQuiet(maxSec) {
     const t0 = performance.now();
     await sleep(1000); // A measuring window, not a wait for an event.
     const self = process.cpuUsage(s0);
-    const busy = Math.max(0, machineTicks() - m0 - (self.user + self.system) / 10_000) / 100 / ((performance.now() - t0) / 1000);
+    const busy =
+      Math.max(0, machineTicks() - m0 - (self.user + self.system) / 10_000) / 100 / ((performance.now() - t0) / 1000);
     if (busy < 0.25 || Date.now() >= end) return round2(busy);
   }
 }
@@ -185,7 +220,8 @@ async function benchServer(def, round) {
     const ready = await waitServing(def, run, port);
     rec.firstResponseMs = Math.round(ready.firstResponseMs);
     rec.allServingMs = ready.allServingMs === null ? null : Math.round(ready.allServingMs);
-    if (ready.allServingMs === null) console.log(`  ${def.id}: warning: not every process answered within 10 s; loading anyway`);
+    if (ready.allServingMs === null)
+      console.log(`  ${def.id}: warning: not every process answered within 10 s; loading anyway`);
     const rest = snapshot(run.pid);
     const workersOf = (/** @type {typeof rest.procs} */ procs) => (def.servingProcesses === 1 ? procs : procs.slice(1));
     rec.rest = {
@@ -195,7 +231,8 @@ async function benchServer(def, round) {
       processes: rest.procs.length,
     };
     const url = (/** @type {string} */ p) => `http://127.0.0.1:${port}${p}`;
-    const workerSockets = (/** @type {typeof rest.procs} */ procs) => workersOf(procs).reduce((a, p) => a + p.sockets, 0);
+    const workerSockets = (/** @type {typeof rest.procs} */ procs) =>
+      workersOf(procs).reduce((a, p) => a + p.sockets, 0);
     const restSockets = workerSockets(rest.procs);
     /**
      * Waits (polling, 5 s at most) until the last run's connections are closed on the server
@@ -208,7 +245,13 @@ async function benchServer(def, round) {
       while (workerSockets(snapshot(run.pid).procs) > restSockets && Date.now() < end) await sleep(20);
     };
     if (opts.warmupSec > 0) {
-      await runWrk({ url: url('/'), durationSec: opts.warmupSec, connections: opts.connections, threads: opts.threads, close: false });
+      await runWrk({
+        url: url('/'),
+        durationSec: opts.warmupSec,
+        connections: opts.connections,
+        threads: opts.threads,
+        close: false,
+      });
     }
     rec.warmedRss = snapshot(run.pid).totalRss;
     /** @type {Record<string, unknown>} */
@@ -223,6 +266,8 @@ async function benchServer(def, round) {
       let peakRoot = before.procs[0]?.rss ?? 0;
       /** @type {typeof before | null} */
       let mid = null;
+      // The tree's CPU read last before wrk starts and first after it ends, exited workers included.
+      const tree0 = treeTicks(treeCpu(run.pid));
       const t0 = performance.now();
       const sampler = setInterval(() => {
         const s = snapshot(run.pid);
@@ -232,21 +277,31 @@ async function benchServer(def, round) {
       }, 250);
       let res;
       try {
-        res = await runWrk({ url: url(w.path), durationSec: opts.durationSec, connections: opts.connections, threads: opts.threads, close: w.close });
+        res = await runWrk({
+          url: url(w.path),
+          durationSec: opts.durationSec,
+          connections: opts.connections,
+          threads: opts.threads,
+          close: w.close,
+        });
       } finally {
         clearInterval(sampler);
       }
+      const tree1 = treeTicks(treeCpu(run.pid));
       const wall = (performance.now() - t0) / 1000;
       const after = snapshot(run.pid);
       const selfUs = process.cpuUsage(self0);
-      const ticks = (/** @type {number} */ pid) => (after.procs.find((p) => p.pid === pid)?.ticks ?? 0) - (before.procs.find((p) => p.pid === pid)?.ticks ?? 0);
+      const ticks = (/** @type {number} */ pid) =>
+        (after.procs.find((p) => p.pid === pid)?.ticks ?? 0) - (before.procs.find((p) => p.pid === pid)?.ticks ?? 0);
       const workerTicks = workersOf(before.procs).map((p) => ticks(p.pid));
       const sumW = workerTicks.reduce((a, b) => a + b, 0);
       /** @type {number | null} */
       let connShare = null;
       const midSnap = /** @type {typeof before | null} */ (mid);
       if (!w.close && midSnap && def.servingProcesses > 1) {
-        const conns = workersOf(before.procs).map((p) => Math.max(0, (midSnap.procs.find((q) => q.pid === p.pid)?.sockets ?? 0) - p.sockets));
+        const conns = workersOf(before.procs).map((p) =>
+          Math.max(0, (midSnap.procs.find((q) => q.pid === p.pid)?.sockets ?? 0) - p.sockets),
+        );
         const sumC = conns.reduce((a, b) => a + b, 0);
         if (sumC > 0) connShare = Math.max(...conns) / sumC;
       }
@@ -256,15 +311,16 @@ async function benchServer(def, round) {
         socketErrors: res.socketErrors,
         non2xx: res.non2xx,
         wrkCpu: round2(res.wrkCpu),
-        serverCpu: round2(after.procs.reduce((s, p) => s + ticks(p.pid), 0) / 100 / wall),
+        serverCpu: round2((tree1 - tree0) / 100 / wall),
         rootCpu: def.servingProcesses === 1 ? null : round2(ticks(before.procs[0]?.pid ?? 0) / 100 / wall),
-        // Server CPU per request: steadier than req/s when the host throttles the VM, since both drop together.
-        cpuUsPerReq: res.requests > 0 ? round2((after.procs.reduce((s, p) => s + ticks(p.pid), 0) * 10_000) / res.requests) : null,
+        serverTicks: tree1 - tree0,
+        requests: res.requests,
+        cpuUsPerReq: round2(cpuUsPerRequest(tree0, tree1, res.requests) ?? Number.NaN),
         // CPU used by everything else on the machine (other users' tests, say) while this ran, in cores.
         foreignCpu: round2(
           Math.max(
             0,
-            machineTicks() - machine0 - after.procs.reduce((s, p) => s + ticks(p.pid), 0) - res.wrkTicks - (selfUs.user + selfUs.system) / 10_000,
+            machineTicks() - machine0 - (tree1 - tree0) - res.wrkTicks - (selfUs.user + selfUs.system) / 10_000,
           ) /
             100 /
             wall,
@@ -274,11 +330,14 @@ async function benchServer(def, round) {
         peakTotalRss: peakTotal,
         peakRootRss: peakRoot,
       };
-      const r = /** @type {{rps: number, latencyMs: Record<string, number>, socketErrors: Record<string, number>, non2xx: number}} */ (results[wl]);
+      const r =
+        /** @type {{rps: number, latencyMs: Record<string, number>, socketErrors: Record<string, number>, non2xx: number}} */ (
+          results[wl]
+        );
       const errs = Object.values(r.socketErrors).reduce((a, b) => a + b, 0);
       console.log(
         `  ${def.id.padEnd(17)} ${wl.padEnd(5)} ${String(r.rps).padStart(7)} req/s  p99 ${fmtMs(r.latencyMs.p99)}` +
-          `  wrk ${res.wrkCpu.toFixed(2)} cores, server ${/** @type {any} */ (r).serverCpu.toFixed(2)}, other ${/** @type {any} */ (r).foreignCpu.toFixed(2)}` +
+          `  ${String(/** @type {any} */ (r).cpuUsPerReq).padStart(6)} µs CPU/req  wrk ${res.wrkCpu.toFixed(2)} cores, server ${/** @type {any} */ (r).serverCpu.toFixed(2)}, other ${/** @type {any} */ (r).foreignCpu.toFixed(2)}` +
           (errs || r.non2xx ? `  (socket errors ${errs}, non-2xx ${r.non2xx})` : ''),
       );
     }
@@ -293,7 +352,8 @@ async function benchServer(def, round) {
 }
 
 const round2 = (/** @type {number} */ x) => Math.round(x * 100) / 100;
-const fmtMs = (/** @type {number | undefined} */ ms) => (ms === undefined ? '?' : ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(1)} ms`);
+const fmtMs = (/** @type {number | undefined} */ ms) =>
+  ms === undefined ? '?' : ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(1)} ms`;
 
 // ---------------------------------------------------------------- HUP rollover
 
@@ -305,7 +365,10 @@ function hupRollover(rounds) {
   return new Promise((resolve) => {
     // The copy in the frozen build (see freezeTsunicorn) runs that build's bin/tsunicorn.js.
     const script = path.join(TSUNICORN.root, 'bench/hup-rollover.js');
-    const child = spawn(process.execPath, [script, '--rounds', String(rounds), '--workers', '4'], { cwd: TSUNICORN.root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, '--rounds', String(rounds), '--workers', '4'], {
+      cwd: TSUNICORN.root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     child.stderr.on('data', (c) => (out += c));
@@ -316,7 +379,10 @@ function hupRollover(rounds) {
       try {
         resolve({ command: `node bench/hup-rollover.js --rounds ${rounds} --workers 4`, ...JSON.parse(line ?? '') });
       } catch {
-        resolve({ command: `node bench/hup-rollover.js --rounds ${rounds} --workers 4`, error: out.trim().slice(-2000) || 'no output' });
+        resolve({
+          command: `node bench/hup-rollover.js --rounds ${rounds} --workers 4`,
+          error: out.trim().slice(-2000) || 'no output',
+        });
       }
     });
   });
@@ -337,7 +403,9 @@ const meta = {
   node: process.version,
   wrk: wrkVersion(),
   // From its package.json: any pm2 command, --version included, starts a daemon in ~/.pm2.
-  pm2: servers.some((s) => s.id === 'pm2') ? JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/pm2/package.json'), 'utf8')).version : null,
+  pm2: servers.some((s) => s.id === 'pm2')
+    ? JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/pm2/package.json'), 'utf8')).version
+    : null,
   gunicorn: servers.some((s) => s.runtime === 'python') ? versionOf('gunicorn', ['--version']) : null,
   python: servers.some((s) => s.runtime === 'python') ? versionOf('/usr/bin/python3', ['--version']) : null,
   tsunicorn: JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version,
@@ -345,7 +413,15 @@ const meta = {
   gitDirty: versionOf('git', ['status', '--porcelain', '--', 'src']) !== '',
 };
 const wrkExample = (/** @type {WorkloadId} */ wl) =>
-  formatCommand(wrkArgs({ url: `http://127.0.0.1:PORT${WORKLOADS[wl].path}`, durationSec: opts.durationSec, connections: opts.connections, threads: opts.threads, close: WORKLOADS[wl].close }));
+  formatCommand(
+    wrkArgs({
+      url: `http://127.0.0.1:PORT${WORKLOADS[wl].path}`,
+      durationSec: opts.durationSec,
+      connections: opts.connections,
+      threads: opts.threads,
+      close: WORKLOADS[wl].close,
+    }),
+  );
 const config = {
   ...opts,
   workloads: workloadIds,
@@ -353,12 +429,30 @@ const config = {
   workers: 2,
   order: servers.map((s) => s.id),
   servers: servers.map((s) => ({ id: s.id, label: s.label, command: s.display('$PORT'), workloads: s.workloads })),
-  wrk: Object.fromEntries(Object.keys(WORKLOADS).map((wl) => [wl, { label: WORKLOADS[/** @type {WorkloadId} */ (wl)].label, command: wrkExample(/** @type {WorkloadId} */ (wl)) }])),
-  warmupCommand: opts.warmupSec > 0 ? formatCommand(wrkArgs({ url: 'http://127.0.0.1:PORT/', durationSec: opts.warmupSec, connections: opts.connections, threads: opts.threads, close: false })) : null,
+  wrk: Object.fromEntries(
+    Object.keys(WORKLOADS).map((wl) => [
+      wl,
+      { label: WORKLOADS[/** @type {WorkloadId} */ (wl)].label, command: wrkExample(/** @type {WorkloadId} */ (wl)) },
+    ]),
+  ),
+  warmupCommand:
+    opts.warmupSec > 0
+      ? formatCommand(
+          wrkArgs({
+            url: 'http://127.0.0.1:PORT/',
+            durationSec: opts.warmupSec,
+            connections: opts.connections,
+            threads: opts.threads,
+            close: false,
+          }),
+        )
+      : null,
 };
 
 console.log(`bench: ${meta.cpuModel}, ${meta.nproc} cores, Node ${meta.node}, ${meta.wrk}; load average ${loadavg()}`);
-console.log(`bench: ${opts.rounds} rounds × ${servers.length} servers, ${opts.durationSec} s per run, ${opts.connections} connections, ${opts.threads} wrk thread(s)`);
+console.log(
+  `bench: ${opts.rounds} rounds × ${servers.length} servers, ${opts.durationSec} s per run, ${opts.connections} connections, ${opts.threads} wrk thread(s)`,
+);
 
 /** @type {Record<string, unknown>[]} */
 const runs = [];
@@ -386,25 +480,50 @@ for (let r = 1; r <= opts.rounds && !interrupted; r++) {
     if (interrupted) break;
     runs.push(await benchServer(def, r));
   }
-  rounds.push({ round: r, order: order.map((d) => d.id), loadBefore, loadAfter: loadavg(), seconds: Math.round((Date.now() - t0) / 1000) });
+  rounds.push({
+    round: r,
+    order: order.map((d) => d.id),
+    loadBefore,
+    loadAfter: loadavg(),
+    seconds: Math.round((Date.now() - t0) / 1000),
+  });
 }
 
 // Extra rounds while a target is undecided: its goal lies within the noise of the median so far.
 // Only the servers and workloads those targets compare run, so a round takes ~1 minute, not ~3.
 for (let r = opts.rounds + 1; r <= opts.maxRounds && !interrupted; r++) {
-  const needs = undecidedNeeds(evaluate(runs, summarise(runs, servers.map((s) => s.id))).checks);
-  const subset = servers.filter((s) => needs.has(s.id)).map((s) => ({ ...s, workloads: s.workloads.filter((wl) => needs.get(s.id)?.has(wl)) }));
+  const needs = undecidedNeeds(
+    evaluate(
+      runs,
+      summarise(
+        runs,
+        servers.map((s) => s.id),
+      ),
+    ).checks,
+  );
+  const subset = servers
+    .filter((s) => needs.has(s.id))
+    .map((s) => ({ ...s, workloads: s.workloads.filter((wl) => needs.get(s.id)?.has(wl)) }));
   if (subset.length === 0) break;
   const t0 = Date.now();
   const loadBefore = loadavg();
-  console.log(`round ${r}/${opts.maxRounds}, extra: ${subset.map((s) => `${s.id} ${s.workloads.join(',') || 'rest'}`).join('; ')} (load average ${loadBefore})`);
+  console.log(
+    `round ${r}/${opts.maxRounds}, extra: ${subset.map((s) => `${s.id} ${s.workloads.join(',') || 'rest'}`).join('; ')} (load average ${loadBefore})`,
+  );
   const shift = r % subset.length;
   const order = [...subset.slice(shift), ...subset.slice(0, shift)];
   for (const def of order) {
     if (interrupted) break;
     runs.push(await benchServer(def, r));
   }
-  rounds.push({ round: r, order: order.map((d) => d.id), loadBefore, loadAfter: loadavg(), seconds: Math.round((Date.now() - t0) / 1000), extra: true });
+  rounds.push({
+    round: r,
+    order: order.map((d) => d.id),
+    loadBefore,
+    loadAfter: loadavg(),
+    seconds: Math.round((Date.now() - t0) / 1000),
+    extra: true,
+  });
 }
 
 /** @type {unknown} */
@@ -430,9 +549,23 @@ if (opts.profile && !interrupted) {
   }
 }
 
-const summary = summarise(runs, servers.map((s) => s.id));
+const summary = summarise(
+  runs,
+  servers.map((s) => s.id),
+);
 const targets = evaluate(runs, summary);
-const results = { meta, config, rounds, runs, summary, targets, hup, profiles, elapsedSeconds: Math.round((Date.now() - started) / 1000), interrupted };
+const results = {
+  meta,
+  config,
+  rounds,
+  runs,
+  summary,
+  targets,
+  hup,
+  profiles,
+  elapsedSeconds: Math.round((Date.now() - started) / 1000),
+  interrupted,
+};
 
 fs.mkdirSync(path.dirname(opts.out), { recursive: true });
 fs.writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`);
@@ -444,30 +577,47 @@ if (opts.docs) {
 
 // ---------------------------------------------------------------- summary
 
-console.log('\nmedian req/s (min–max) over rounds; ratio = median of per-round ratios to the best raw node:cluster mode');
+console.log(
+  '\nmedian req/s (min–max) over rounds, × the raw node:cluster mode best by median; µs of server CPU per request',
+);
 const table = summary.servers;
 for (const id of servers.map((s) => s.id)) {
   const s = table[id];
   if (!s) continue;
   const cell = (/** @type {string} */ wl) => {
     const w = s.workloads[wl];
-    return w ? `${String(w.rps.median).padStart(6)} (${w.rps.min}–${w.rps.max}) ×${w.vsCluster?.median.toFixed(2) ?? '—'}` : '—';
+    return w
+      ? `${String(w.rps.median).padStart(6)} (${w.rps.min}–${w.rps.max}) ×${w.vsCluster?.median.toFixed(2) ?? '—'} ${w.cpuUsPerReq?.median ?? '—'} µs`
+      : '—';
   };
-  console.log(`  ${id.padEnd(17)} ka ${cell('ka').padEnd(30)} close ${cell('close').padEnd(30)} p99 ka ${fmtMs(s.workloads.ka?.p99.median)}  rss ${(s.rest.totalRss.median / MB).toFixed(0)} MB`);
+  console.log(
+    `  ${id.padEnd(17)} ka ${cell('ka').padEnd(38)} close ${cell('close').padEnd(38)} p99 ka ${fmtMs(s.workloads.ka?.p99.median)}  rss ${(s.rest.totalRss.median / MB).toFixed(0)} MB`,
+  );
 }
-console.log('\ntargets:');
+console.log('\ntargets (ratios: median of per-round ratios; UNDECIDED: within the A/A resolution of the goal):');
 let failed = 0;
 for (const t of targets.checks) {
   if (t.status === 'FAIL') failed++;
-  const noise = t.status === 'SKIP' ? '' : `; ${t.ciText ? `90 % CI ${t.ciText}, ${t.rounds} rounds` : `${t.rounds} rounds, too few for a 90 % CI`}${t.decided ? '' : ', within noise'}`;
-  console.log(`  ${t.status.padEnd(4)} ${t.name}: ${t.actualText} (target ${t.targetText}${noise}${t.belowResolution ? ', below A/A resolution' : ''})`);
+  const noise =
+    t.status === 'SKIP'
+      ? ''
+      : `; ${t.ciText ? `90 % CI ${t.ciText}, ${t.rounds} rounds` : `${t.rounds} rounds, too few for a 90 % CI`}`;
+  const res = t.resolutionText ? `; A/A resolution ${t.resolutionText}` : '';
+  console.log(`  ${t.status.padEnd(9)} ${t.name}: ${t.actualText} (goal ${t.targetText}${noise}${res})`);
 }
 for (const k of targets.control) {
   const v = k.stat;
-  if (v) console.log(`  A/A control, ${k.workload}: ${v.median.toFixed(2)}× (${v.ci ? `90 % CI ${v.ci.lo.toFixed(2)}–${v.ci.hi.toFixed(2)}` : 'too few rounds for a CI'}, ${v.n} rounds; resolution ±${((k.floor ?? 0) * 100).toFixed(1)} %)`);
+  const what = k.metric === 'cpu' ? 'CPU per request' : 'req/s';
+  if (v)
+    console.log(
+      `  A/A control, ${k.workload} ${what}: ${v.median.toFixed(2)}× (${v.ci ? `90 % CI ${v.ci.lo.toFixed(2)}–${v.ci.hi.toFixed(2)}` : `min–max ${v.min.toFixed(2)}–${v.max.toFixed(2)}, too few rounds for a CI`}, ${v.n} rounds; resolution ±${((k.floor ?? 0) * 100).toFixed(1)} %)`,
+    );
 }
 console.log('informational:');
 for (const i of targets.info) console.log(`  ${i.name}: ${i.text}`);
 if (quick) console.log('\n(--quick: short runs on a noisy box; use the full run for figures)');
-console.log(`\nbench: ${failed === 0 ? 'all targets met' : `${failed} target(s) missed`} in ${results.elapsedSeconds} s`);
+const undecided = targets.checks.filter((t) => t.status === 'UNDECIDED').length;
+console.log(
+  `\nbench: ${failed === 0 ? 'no target missed' : `${failed} target(s) missed`}, ${undecided} undecided, in ${results.elapsedSeconds} s`,
+);
 process.exitCode = failed > 0 || interrupted ? 1 : 0;

@@ -23,6 +23,37 @@ export const WORKLOADS = /** @type {const} */ ({
 
 const NODE_WORKLOADS = /** @type {WorkloadId[]} */ (['ka', 'close', 'io', 'cpu']);
 const HELLO_ONLY = /** @type {WorkloadId[]} */ (['ka', 'close']);
+/** The real apps (Express, Fastify) answer only / and /pid. */
+const APP_ONLY = /** @type {WorkloadId[]} */ (['ka']);
+
+/**
+ * A real app twice: under tsunicorn async, and under raw node:cluster SCHED_NONE (serve.mjs, APP=file).
+ * @param {string} name @param {string} file in bench/apps @param {string} spec tsunicorn's app argument
+ * @returns {ServerDef[]}
+ */
+function realApp(name, file, spec) {
+  const env = { APP: file, NODE_CLUSTER_SCHED_POLICY: 'none' };
+  return [
+    {
+      id: `${name.toLowerCase()}-tsu`,
+      label: `${name} on tsunicorn async`,
+      runtime: 'node',
+      servingProcesses: WORKERS,
+      workloads: APP_ONLY,
+      display: (port) => `node ${tsuArgs(spec, 'async', port, true).join(' ')}`,
+      start: (port) => spawnTree({ cmd: node, args: tsuArgs(spec, 'async', port) }),
+    },
+    {
+      id: `${name.toLowerCase()}-cluster`,
+      label: `${name} on node:cluster SCHED_NONE`,
+      runtime: 'node',
+      servingProcesses: WORKERS,
+      workloads: APP_ONLY,
+      display: (port) => `PORT=${port} APP=${file} NODE_CLUSTER_SCHED_POLICY=none node bench/apps/cluster.mjs`,
+      start: (port) => spawnTree({ cmd: node, args: ['bench/apps/cluster.mjs'], env: { PORT: String(port), ...env } }),
+    },
+  ];
+}
 
 /**
  * @typedef {object} Running
@@ -90,7 +121,11 @@ function signalAll(pids, sig) {
  */
 async function spawnTree(c) {
   const startedAt = performance.now();
-  const child = spawn(c.cmd, c.args, { cwd: ROOT, env: { ...process.env, ...c.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(c.cmd, c.args, {
+    cwd: ROOT,
+    env: { ...process.env, ...c.env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const log = tail(child.stderr);
   const pid = /** @type {number} */ (child.pid);
   const exited = new Promise((r) => child.once('exit', r));
@@ -231,7 +266,12 @@ export const SERVERS = [
     servingProcesses: WORKERS,
     workloads: NODE_WORKLOADS,
     display: (port) => `PORT=${port} NODE_CLUSTER_SCHED_POLICY=rr node bench/apps/cluster.mjs`,
-    start: (port) => spawnTree({ cmd: node, args: ['bench/apps/cluster.mjs'], env: { PORT: String(port), NODE_CLUSTER_SCHED_POLICY: 'rr' } }),
+    start: (port) =>
+      spawnTree({
+        cmd: node,
+        args: ['bench/apps/cluster.mjs'],
+        env: { PORT: String(port), NODE_CLUSTER_SCHED_POLICY: 'rr' },
+      }),
   },
   {
     id: 'cluster-none',
@@ -240,7 +280,12 @@ export const SERVERS = [
     servingProcesses: WORKERS,
     workloads: NODE_WORKLOADS,
     display: (port) => `PORT=${port} NODE_CLUSTER_SCHED_POLICY=none node bench/apps/cluster.mjs`,
-    start: (port) => spawnTree({ cmd: node, args: ['bench/apps/cluster.mjs'], env: { PORT: String(port), NODE_CLUSTER_SCHED_POLICY: 'none' } }),
+    start: (port) =>
+      spawnTree({
+        cmd: node,
+        args: ['bench/apps/cluster.mjs'],
+        env: { PORT: String(port), NODE_CLUSTER_SCHED_POLICY: 'none' },
+      }),
   },
   {
     id: 'pm2',
@@ -300,7 +345,10 @@ export const SERVERS = [
     needs: ['gunicorn'],
     display: (port) => `gunicorn --chdir bench/apps -w ${WORKERS} -k sync -b 127.0.0.1:${port} hello:app`,
     start: (port) =>
-      spawnTree({ cmd: 'gunicorn', args: ['--chdir', 'bench/apps', '-w', String(WORKERS), '-k', 'sync', '-b', `127.0.0.1:${port}`, 'hello:app'] }),
+      spawnTree({
+        cmd: 'gunicorn',
+        args: ['--chdir', 'bench/apps', '-w', String(WORKERS), '-k', 'sync', '-b', `127.0.0.1:${port}`, 'hello:app'],
+      }),
   },
   {
     id: 'gunicorn-gthread',
@@ -309,13 +357,28 @@ export const SERVERS = [
     servingProcesses: WORKERS,
     workloads: HELLO_ONLY,
     needs: ['gunicorn'],
-    display: (port) => `gunicorn --chdir bench/apps -w ${WORKERS} -k gthread --threads 4 -b 127.0.0.1:${port} hello:app`,
+    display: (port) =>
+      `gunicorn --chdir bench/apps -w ${WORKERS} -k gthread --threads 4 -b 127.0.0.1:${port} hello:app`,
     start: (port) =>
       spawnTree({
         cmd: 'gunicorn',
-        args: ['--chdir', 'bench/apps', '-w', String(WORKERS), '-k', 'gthread', '--threads', '4', '-b', `127.0.0.1:${port}`, 'hello:app'],
+        args: [
+          '--chdir',
+          'bench/apps',
+          '-w',
+          String(WORKERS),
+          '-k',
+          'gthread',
+          '--threads',
+          '4',
+          '-b',
+          `127.0.0.1:${port}`,
+          'hello:app',
+        ],
       }),
   },
+  ...realApp('Express', 'express.mjs', 'bench/apps/express.mjs'),
+  ...realApp('Fastify', 'fastify.mjs', 'bench/apps/fastify.mjs:create()'),
 ];
 
 /** A free TCP port on 127.0.0.1 (bound, read, released; the server binds it right after). */
@@ -337,13 +400,16 @@ export function freePort() {
  */
 export function get(port, p, timeoutMs = 1000) {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, agent: false, headers: { connection: 'close' }, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', () => resolve(null));
-    });
+    const req = http.get(
+      { host: '127.0.0.1', port, path: p, agent: false, headers: { connection: 'close' }, timeout: timeoutMs },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', () => resolve(null));
+      },
+    );
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(null));
   });

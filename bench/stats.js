@@ -39,7 +39,10 @@ export function stat(xs) {
   const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return null;
   const mid = v.length >> 1;
-  const median = v.length % 2 ? /** @type {number} */ (v[mid]) : (/** @type {number} */ (v[mid - 1]) + /** @type {number} */ (v[mid])) / 2;
+  const median =
+    v.length % 2
+      ? /** @type {number} */ (v[mid])
+      : /** @type {number} */ (v[mid - 1] + /** @type {number} */ (v[mid])) / 2;
   const ci = medianCi(v);
   return {
     median: round(median),
@@ -55,8 +58,6 @@ const MB = 1024 * 1024;
 const CLUSTER = ['cluster-rr', 'cluster-none'];
 /** The A/A control's server id: tsu-async run twice per round (servers.js). */
 const AA = 'tsu-async-aa';
-/** The targets that are a ratio of req/s under one workload, which the A/A control gives a resolution to. */
-const RATIO_TARGETS = /** @type {Record<string, string>} */ ({ 'ka-vs-cluster': 'ka', 'ka-vs-pm2': 'ka', 'close-vs-cluster': 'close', 'close-vs-pm2': 'close' });
 /** A run during which other processes used less CPU than this (cores) counts as quiet. */
 export const QUIET = 0.25;
 /** @param {{foreignCpu?: number} | undefined} w */
@@ -88,23 +89,43 @@ function at(runs, server, r, wl) {
 }
 
 /**
+ * Per workload, the raw node:cluster mode whose median of `pick` over the run is highest (or lowest).
+ * @param {Run[]} runs @param {string[]} wls @param {(w: WorkloadRun) => number} pick @param {'max' | 'min'} want
+ * @returns {Record<string, string>}
+ */
+export function bestModes(runs, wls, pick, want) {
+  /** @type {Record<string, string>} */
+  const out = {};
+  for (const wl of wls) {
+    let bestId = '';
+    let bestV = Number.NaN;
+    for (const id of CLUSTER) {
+      const v = median(
+        runs
+          .filter((r) => r.server === id && r.results?.[wl])
+          .map((r) => pick(/** @type {WorkloadRun} */ (r.results?.[wl]))),
+      );
+      if (!Number.isFinite(v)) continue;
+      if (!bestId || (want === 'max' ? v > bestV : v < bestV)) [bestId, bestV] = [id, v];
+    }
+    if (bestId) out[wl] = bestId;
+  }
+  return out;
+}
+
+/**
  * @param {unknown[]} rawRuns
  * @param {string[]} order
  */
 export function summarise(rawRuns, order) {
   const runs = asRuns(rawRuns);
   const roundsOf = [...new Set(runs.map((r) => r.round))].sort((a, b) => a - b);
-  /** The best raw node:cluster mode per round and workload (by req/s). */
-  /** @type {Record<string, Record<number, string>>} */
-  const bestCluster = {};
-  for (const r of roundsOf) {
-    for (const wl of ['ka', 'close', 'io', 'cpu']) {
-      const c = CLUSTER.map((id) => ({ id, v: at(runs, id, r, wl) })).filter((x) => x.v);
-      if (c.length === 0) continue;
-      c.sort((a, b) => /** @type {WorkloadRun} */ (b.v).rps - /** @type {WorkloadRun} */ (a.v).rps);
-      (bestCluster[wl] ??= {})[r] = /** @type {{id: string}} */ (c[0]).id;
-    }
-  }
+  /**
+   * The best raw node:cluster mode per workload, chosen once by its median over the run (highest req/s, and
+   * lowest CPU per request): picking the better of two noisy runs in each round would favour cluster by its noise.
+   */
+  const bestCluster = bestModes(runs, ['ka', 'close', 'io', 'cpu'], (w) => w.rps, 'max');
+  const bestClusterCpu = bestModes(runs, ['ka', 'close', 'io', 'cpu'], (w) => w.cpuUsPerReq ?? Number.NaN, 'min');
   /**
    * Per-round ratios of a server's figure to a baseline's; with quietOnly, only rounds where
    * neither run shared the box with other work.
@@ -120,10 +141,12 @@ export function summarise(rawRuns, order) {
         return a && b ? pick(a) / pick(b) : Number.NaN;
       })
       .filter(Number.isFinite);
-  const best = (/** @type {string} */ wl) => (/** @type {number} */ r) => {
-    const id = bestCluster[wl]?.[r];
-    return id ? at(runs, id, r, wl) : undefined;
-  };
+  const best =
+    (/** @type {string} */ wl, byCpu = false) =>
+    (/** @type {number} */ r) => {
+      const id = (byCpu ? bestClusterCpu : bestCluster)[wl];
+      return id ? at(runs, id, r, wl) : undefined;
+    };
 
   /** @type {Record<string, any>} */
   const servers = {};
@@ -142,17 +165,40 @@ export function summarise(rawRuns, order) {
         p50: stat(ws.map((w) => w.latencyMs.p50 ?? Number.NaN)),
         p99: stat(ws.map((w) => w.latencyMs.p99 ?? Number.NaN)),
         vsCluster: stat(ratios(id, wl, (w) => w.rps, best(wl))),
-        vsPm2: stat(ratios(id, wl, (w) => w.rps, (r) => at(runs, 'pm2', r, wl))),
+        vsPm2: stat(
+          ratios(
+            id,
+            wl,
+            (w) => w.rps,
+            (r) => at(runs, 'pm2', r, wl),
+          ),
+        ),
         p99VsCluster: stat(ratios(id, wl, (w) => w.latencyMs.p99 ?? Number.NaN, best(wl))),
         quiet: {
           rps: stat(ws.filter(quiet).map((w) => w.rps)),
           vsCluster: stat(ratios(id, wl, (w) => w.rps, best(wl), true)),
-          vsPm2: stat(ratios(id, wl, (w) => w.rps, (r) => at(runs, 'pm2', r, wl), true)),
+          vsPm2: stat(
+            ratios(
+              id,
+              wl,
+              (w) => w.rps,
+              (r) => at(runs, 'pm2', r, wl),
+              true,
+            ),
+          ),
           p99VsCluster: stat(ratios(id, wl, (w) => w.latencyMs.p99 ?? Number.NaN, best(wl), true)),
         },
         serverCpu: stat(ws.map((w) => w.serverCpu)),
         cpuUsPerReq: stat(ws.map((w) => w.cpuUsPerReq ?? Number.NaN)),
-        cpuPerReqVsCluster: stat(ratios(id, wl, (w) => w.cpuUsPerReq ?? Number.NaN, best(wl))),
+        cpuPerReqVsCluster: stat(ratios(id, wl, (w) => w.cpuUsPerReq ?? Number.NaN, best(wl, true))),
+        cpuPerReqVsPm2: stat(
+          ratios(
+            id,
+            wl,
+            (w) => w.cpuUsPerReq ?? Number.NaN,
+            (r) => at(runs, 'pm2', r, wl),
+          ),
+        ),
         rootCpu: stat(ws.map((w) => w.rootCpu ?? Number.NaN)),
         wrkCpu: stat(ws.map((w) => w.wrkCpu)),
         foreignCpu: stat(ws.map((w) => w.foreignCpu ?? Number.NaN)),
@@ -177,51 +223,121 @@ export function summarise(rawRuns, order) {
       workloads,
     };
   }
-  return { rounds: roundsOf.length, bestCluster, servers };
+  return { rounds: roundsOf.length, bestCluster, bestClusterCpu, servers };
 }
 
 /**
  * @typedef {{server: string, workloads: string[]}} Need
  * A server, and the workloads of it, that a target's figure is taken from (none: only its RSS at rest).
- * @typedef {{id: string, name: string, status: 'PASS' | 'FAIL' | 'SKIP', actual: number | null, actualText: string,
+ * @typedef {'PASS' | 'FAIL' | 'UNDECIDED' | 'SKIP'} Status
+ * @typedef {{id: string, name: string, status: Status, actual: number | null, actualText: string,
  *   target: number, targetText: string, quietText: string, rounds: number, ciText: string | null, decided: boolean, needs: Need[],
- *   belowResolution?: boolean}} Check
- * decided: the goal lies outside the median's confidence interval, so more rounds would hardly change the verdict.
- * belowResolution: the median is nearer its goal than the A/A control strays from 1.00× (see aaControl), so the
- *   run cannot tell the result from the goal, however many rounds it had.
+ *   resolution?: number, resolutionText?: string}} Check
+ * status: UNDECIDED when a ratio's median is within the A/A resolution of its goal, or the A/A control has no
+ *   resolution (not run, or under 5 rounds); only a FAIL fails the run.
+ * decided: a verdict, and the goal outside the median's confidence interval: more rounds would hardly change it.
+ * resolution: the A/A control's reach from 1.00× for the metric and workload the ratio is taken under.
  */
+
+/**
+ * The verdict on a target's median. A ratio target (`resolution` given, or undefined when no A/A control
+ * measured it) is UNDECIDED while the median lies within that relative distance of its goal; an absolute
+ * target (`resolution` null) is judged on the median alone.
+ * @param {number | null | undefined} median @param {'>=' | '<='} op @param {number} goal
+ * @param {number | null | undefined} resolution
+ * @returns {Status}
+ */
+export function verdict(median, op, goal, resolution) {
+  if (median === null || median === undefined || !Number.isFinite(median)) return 'SKIP';
+  if (resolution === undefined) return 'UNDECIDED';
+  if (resolution !== null && Math.abs(median / goal - 1) <= resolution) return 'UNDECIDED';
+  return (op === '>=' ? median >= goal : median <= goal) ? 'PASS' : 'FAIL';
+}
 
 /** What a target compares: these servers, under one workload. @param {string[]} servers @param {string} wl @returns {Need[]} */
 const under = (servers, wl) => servers.map((server) => ({ server, workloads: [wl] }));
 
+/** Per-run figures a ratio target can take. @type {Record<'cpu' | 'rps', (w: WorkloadRun) => number>} */
+const METRIC = { cpu: (w) => w.cpuUsPerReq ?? Number.NaN, rps: (w) => w.rps };
+
 /**
- * The targets of issue 8, PASS/FAIL on medians of per-round figures.
+ * The targets of issue 20, on CPU per request (req/s for one), each a median of per-round ratios judged
+ * against the A/A control's resolution; and the RSS targets of issue 8, on medians.
  * @param {unknown[]} rawRuns
  * @param {ReturnType<typeof summarise>} summary
  */
 export function evaluate(rawRuns, summary) {
   const runs = asRuns(rawRuns);
-  const s = summary.servers;
+  const rounds = [...new Set(runs.map((r) => r.round))];
+  /**
+   * Per-round ratio of two servers' figures.
+   * @param {'cpu' | 'rps'} metric @param {string} num @param {string} den @param {string} wl @param {boolean} [quietOnly]
+   */
+  const perRound = (metric, num, den, wl, quietOnly = false) =>
+    stat(
+      rounds.map((r) => {
+        const n = at(runs, num, r, wl);
+        const d = at(runs, den, r, wl);
+        if (quietOnly && !(quiet(n) && quiet(d))) return Number.NaN;
+        return n && d ? METRIC[metric](n) / METRIC[metric](d) : Number.NaN;
+      }),
+    );
+  const control = [
+    ...aaControl({ ka: perRound('cpu', AA, 'tsu-async', 'ka'), close: perRound('cpu', AA, 'tsu-async', 'close') }).map(
+      (k) => ({ metric: 'cpu', ...k }),
+    ),
+    ...aaControl({ ka: perRound('rps', AA, 'tsu-async', 'ka'), close: perRound('rps', AA, 'tsu-async', 'close') }).map(
+      (k) => ({ metric: 'rps', ...k }),
+    ),
+  ];
+  const floor = (/** @type {string} */ metric, /** @type {string} */ wl) =>
+    control.find((k) => k.metric === metric && k.workload === wl)?.floor;
+
   /** @type {Check[]} */
   const checks = [];
   /**
    * @param {string} id @param {string} name @param {Stat | null | undefined} v
    * @param {'>=' | '<='} op @param {number} target @param {(x: number) => string} fmt
    * @param {Need[]} needs the runs the figure comes from
+   * @param {number | null | undefined} resolution see verdict
    * @param {Stat | null | undefined} [q] the same figure over quiet rounds only, for reading, not judging
    */
-  const check = (id, name, v, op, target, fmt, needs, q) => {
-    const quietText = q ? `${fmt(q.median)}${q.n > 1 ? ` (${fmt(q.min)}–${fmt(q.max)})` : ''}, ${q.n} round${q.n === 1 ? '' : 's'}` : '—';
+  const check = (id, name, v, op, target, fmt, needs, resolution, q) => {
+    const quietText = q
+      ? `${fmt(q.median)}${q.n > 1 ? ` (${fmt(q.min)}–${fmt(q.max)})` : ''}, ${q.n} round${q.n === 1 ? '' : 's'}`
+      : '—';
     const targetText = `${op === '>=' ? '≥' : '≤'} ${fmt(target)}`;
-    if (!v) {
-      checks.push({ id, name, status: 'SKIP', actual: null, actualText: 'not measured', target, targetText, quietText, rounds: 0, ciText: null, decided: true, needs });
+    const res =
+      resolution === null
+        ? {}
+        : {
+            resolution,
+            resolutionText:
+              resolution === undefined ? 'none (A/A control under 5 rounds)' : `±${(resolution * 100).toFixed(1)} %`,
+          };
+    const status = verdict(v?.median, op, target, resolution);
+    if (!v || status === 'SKIP') {
+      checks.push({
+        id,
+        name,
+        status: 'SKIP',
+        actual: null,
+        actualText: 'not measured',
+        target,
+        targetText,
+        quietText,
+        rounds: 0,
+        ciText: null,
+        decided: true,
+        needs,
+        ...res,
+      });
       return;
     }
-    const pass = op === '>=' ? v.median >= target : v.median <= target;
     checks.push({
       id,
       name,
-      status: pass ? 'PASS' : 'FAIL',
+      status,
       actual: v.median,
       actualText: `${fmt(v.median)}${v.n > 1 ? ` (${fmt(v.min)}–${fmt(v.max)})` : ''}`,
       target,
@@ -229,31 +345,115 @@ export function evaluate(rawRuns, summary) {
       quietText,
       rounds: v.n,
       ciText: v.ci ? `${fmt(v.ci.lo)}–${fmt(v.ci.hi)}` : null,
-      decided: v.ci !== null && (target < v.ci.lo || target > v.ci.hi),
+      decided: status !== 'UNDECIDED' && v.ci !== null && (target < v.ci.lo || target > v.ci.hi),
       needs,
+      ...res,
     });
   };
   const x = (/** @type {number} */ v) => `${v.toFixed(2)}×`;
   const mb = (/** @type {number} */ v) => `${(v / MB).toFixed(1)} MB`;
-  const a = s['tsu-async']?.workloads;
-  // The A/A control runs alongside: reading these ratios needs its figure from the same rounds.
-  check('ka-vs-cluster', 'tsunicorn async keep-alive req/s vs best raw node:cluster', a?.ka?.vsCluster, '>=', 0.95, x, under(['tsu-async', AA, ...CLUSTER], 'ka'), a?.ka?.quiet.vsCluster);
-  check('ka-vs-pm2', 'tsunicorn async keep-alive req/s vs PM2 cluster', a?.ka?.vsPm2, '>=', 1.0, x, under(['tsu-async', AA, 'pm2'], 'ka'), a?.ka?.quiet.vsPm2);
-  check('close-vs-cluster', 'tsunicorn async Connection: close req/s vs best raw node:cluster', a?.close?.vsCluster, '>=', 1.0, x, under(['tsu-async', AA, ...CLUSTER], 'close'), a?.close?.quiet.vsCluster);
-  check('close-vs-pm2', 'tsunicorn async Connection: close req/s vs PM2 cluster', a?.close?.vsPm2, '>=', 1.0, x, under(['tsu-async', AA, 'pm2'], 'close'), a?.close?.quiet.vsPm2);
-
-  const rounds = [...new Set(runs.map((r) => r.round))];
-  /** Per-round ratio of two servers' figures. @param {string} num @param {string} den @param {string} wl @param {boolean} [quietOnly] */
-  const perRound = (num, den, wl, quietOnly = false) =>
-    stat(
-      rounds.map((r) => {
-        const n = runs.find((q) => q.server === num && q.round === r)?.results?.[wl];
-        const d = runs.find((q) => q.server === den && q.round === r)?.results?.[wl];
-        if (quietOnly && !(quiet(n) && quiet(d))) return Number.NaN;
-        return n && d ? n.rps / d.rps : Number.NaN;
-      }),
+  /**
+   * A ratio target: num's figure over den's, per round, under wl, with the A/A resolution of that metric and workload.
+   * @param {string} id @param {string} name @param {'cpu' | 'rps'} metric @param {string} num @param {string} den
+   * @param {string} wl @param {'>=' | '<='} op @param {number} goal
+   */
+  const ratio = (id, name, metric, num, den, wl, op, goal) =>
+    check(
+      id,
+      name,
+      perRound(metric, num, den, wl),
+      op,
+      goal,
+      x,
+      under([num, den, AA, 'tsu-async'], wl),
+      floor(metric, wl),
+      perRound(metric, num, den, wl, true),
     );
-  check('fetch-vs-node', 'tsunicorn fetch interface vs node interface (keep-alive req/s)', perRound('tsu-fetch', 'tsu-async', 'ka'), '>=', 0.85, x, under(['tsu-fetch', 'tsu-async'], 'ka'), perRound('tsu-fetch', 'tsu-async', 'ka', true));
+
+  const CPU = 'CPU per request';
+  for (const wl of ['ka', 'close']) {
+    const how = wl === 'ka' ? 'keep-alive' : 'Connection: close';
+    ratio(
+      `cpu-${wl}-vs-none`,
+      `tsunicorn async vs node:cluster SCHED_NONE, ${how} ${CPU}`,
+      'cpu',
+      'tsu-async',
+      'cluster-none',
+      wl,
+      '<=',
+      1.02,
+    );
+    ratio(
+      `cpu-${wl}-vs-rr`,
+      `tsunicorn async vs node:cluster round-robin, ${how} ${CPU}`,
+      'cpu',
+      'tsu-async',
+      'cluster-rr',
+      wl,
+      '<=',
+      1.02,
+    );
+    ratio(
+      `cpu-${wl}-vs-pm2`,
+      `tsunicorn async vs PM2 cluster, ${how} ${CPU}`,
+      'cpu',
+      'tsu-async',
+      'pm2',
+      wl,
+      '<=',
+      1.0,
+    );
+  }
+  ratio(
+    'cpu-fetch-vs-node',
+    `tsunicorn fetch interface vs node interface, keep-alive ${CPU}`,
+    'cpu',
+    'tsu-fetch',
+    'tsu-async',
+    'ka',
+    '<=',
+    1.1,
+  );
+  ratio(
+    'cpu-express',
+    `Express 5 JSON route, tsunicorn vs node:cluster SCHED_NONE, keep-alive ${CPU}`,
+    'cpu',
+    'express-tsu',
+    'express-cluster',
+    'ka',
+    '<=',
+    1.03,
+  );
+  ratio(
+    'cpu-fastify',
+    `Fastify 5 route, tsunicorn vs node:cluster SCHED_NONE, keep-alive ${CPU}`,
+    'cpu',
+    'fastify-tsu',
+    'fastify-cluster',
+    'ka',
+    '<=',
+    1.03,
+  );
+  ratio(
+    'cpu-sync-vs-gunicorn',
+    `tsunicorn sync vs Gunicorn sync, Connection: close ${CPU}`,
+    'cpu',
+    'tsu-sync',
+    'gunicorn-sync',
+    'close',
+    '<=',
+    1.3,
+  );
+  ratio(
+    'rps-sync-vs-gunicorn',
+    'tsunicorn sync vs Gunicorn sync, Connection: close req/s',
+    'rps',
+    'tsu-sync',
+    'gunicorn-sync',
+    'close',
+    '>=',
+    0.8,
+  );
 
   // Master RSS: the larger of at rest and under load, per round.
   const masterRss = stat(
@@ -261,7 +461,16 @@ export function evaluate(rawRuns, summary) {
       .filter((r) => r.server === 'tsu-async' && !r.error)
       .map((r) => Math.max(r.rest?.rootRss ?? 0, ...Object.values(r.results ?? {}).map((w) => w.peakRootRss))),
   );
-  check('master-rss', 'tsunicorn master RSS (max of at rest and under load)', masterRss, '<=', 60 * MB, mb, under(['tsu-async'], 'ka'));
+  check(
+    'master-rss',
+    'tsunicorn master RSS (max of at rest and under load)',
+    masterRss,
+    '<=',
+    60 * MB,
+    mb,
+    under(['tsu-async'], 'ka'),
+    null,
+  );
   // A tsunicorn worker at rest minus a bare node:http process serving the same app at rest, same round.
   const overBare = stat(
     rounds.map((r) => {
@@ -270,43 +479,107 @@ export function evaluate(rawRuns, summary) {
       return t && b ? median(t.workerRss) - b.rootRss : Number.NaN;
     }),
   );
-  check('worker-rss', 'tsunicorn worker RSS over a bare node:http process (at rest)', overBare, '<=', 10 * MB, mb, [{ server: 'tsu-async', workloads: [] }, { server: 'node-http', workloads: [] }]);
-  check('p99-vs-cluster', 'tsunicorn async keep-alive p99 latency vs best raw node:cluster', a?.ka?.p99VsCluster, '<=', 1.2, x, under(['tsu-async', ...CLUSTER], 'ka'), a?.ka?.quiet.p99VsCluster);
+  check(
+    'worker-rss',
+    'tsunicorn worker RSS over a bare node:http process (at rest)',
+    overBare,
+    '<=',
+    10 * MB,
+    mb,
+    [
+      { server: 'tsu-async', workloads: [] },
+      { server: 'node-http', workloads: [] },
+    ],
+    null,
+  );
 
   /** @type {{id: string, name: string, value: number | null, text: string}[]} */
   const info = [];
-  /** @param {string} id @param {string} name @param {Stat | null} v */
-  const inform = (id, name, v) => info.push({ id, name, value: v?.median ?? null, text: v ? `${x(v.median)}${v.n > 1 ? ` (${x(v.min)}–${x(v.max)})` : ''}` : 'not measured' });
-  // Each raw cluster mode alone: the targets take the better of the two per round, which favours cluster by its noise.
-  inform('ka-vs-none', 'tsunicorn async vs node:cluster SCHED_NONE alone (keep-alive req/s)', perRound('tsu-async', 'cluster-none', 'ka'));
-  inform('ka-vs-rr', 'tsunicorn async vs node:cluster round-robin alone (keep-alive req/s)', perRound('tsu-async', 'cluster-rr', 'ka'));
-  inform('close-vs-none', 'tsunicorn async vs node:cluster SCHED_NONE alone (Connection: close req/s)', perRound('tsu-async', 'cluster-none', 'close'));
-  inform('sync-vs-gunicorn', 'tsunicorn sync vs Gunicorn sync (Connection: close req/s, -w 2)', perRound('tsu-sync', 'gunicorn-sync', 'close'));
-  inform('sync-vs-async', 'tsunicorn sync vs tsunicorn async (Connection: close req/s)', perRound('tsu-sync', 'tsu-async', 'close'));
-  inform('fetch-vs-node-close', 'tsunicorn fetch vs node interface (Connection: close req/s)', perRound('tsu-fetch', 'tsu-async', 'close'));
-  inform('fetch-vs-node-io', 'tsunicorn fetch vs node interface (1 ms I/O req/s)', perRound('tsu-fetch', 'tsu-async', 'io'));
-  inform('fetch-vs-node-cpu', 'tsunicorn fetch vs node interface (1 ms CPU req/s)', perRound('tsu-fetch', 'tsu-async', 'cpu'));
-
-  const control = aaControl({ ka: perRound(AA, 'tsu-async', 'ka'), close: perRound(AA, 'tsu-async', 'close') });
-  for (const c of checks) {
-    const wl = RATIO_TARGETS[c.id];
-    const floor = wl ? control.find((k) => k.workload === wl)?.floor : undefined;
-    if (floor !== undefined && c.actual !== null) c.belowResolution = Math.abs(c.actual - c.target) < floor;
-  }
+  /** @param {string} id @param {string} name @param {Stat | null | undefined} v */
+  const inform = (id, name, v) =>
+    info.push({
+      id,
+      name,
+      value: v?.median ?? null,
+      text: v ? `${x(v.median)}${v.n > 1 ? ` (${x(v.min)}–${x(v.max)})` : ''}` : 'not measured',
+    });
+  const a = summary.servers['tsu-async']?.workloads;
+  inform(
+    'ka-vs-none',
+    'tsunicorn async vs node:cluster SCHED_NONE (keep-alive req/s)',
+    perRound('rps', 'tsu-async', 'cluster-none', 'ka'),
+  );
+  inform(
+    'ka-vs-rr',
+    'tsunicorn async vs node:cluster round-robin (keep-alive req/s)',
+    perRound('rps', 'tsu-async', 'cluster-rr', 'ka'),
+  );
+  inform('ka-vs-pm2', 'tsunicorn async vs PM2 cluster (keep-alive req/s)', perRound('rps', 'tsu-async', 'pm2', 'ka'));
+  inform(
+    'close-vs-none',
+    'tsunicorn async vs node:cluster SCHED_NONE (Connection: close req/s)',
+    perRound('rps', 'tsu-async', 'cluster-none', 'close'),
+  );
+  inform(
+    'close-vs-rr',
+    'tsunicorn async vs node:cluster round-robin (Connection: close req/s)',
+    perRound('rps', 'tsu-async', 'cluster-rr', 'close'),
+  );
+  inform(
+    'close-vs-pm2',
+    'tsunicorn async vs PM2 cluster (Connection: close req/s)',
+    perRound('rps', 'tsu-async', 'pm2', 'close'),
+  );
+  inform(
+    'p99-vs-cluster',
+    'tsunicorn async vs the best raw node:cluster mode by median (keep-alive p99 latency)',
+    a?.ka?.p99VsCluster,
+  );
+  inform(
+    'fetch-vs-node',
+    'tsunicorn fetch vs node interface (keep-alive req/s)',
+    perRound('rps', 'tsu-fetch', 'tsu-async', 'ka'),
+  );
+  inform(
+    'express-rps',
+    'Express 5 on tsunicorn vs on node:cluster SCHED_NONE (keep-alive req/s)',
+    perRound('rps', 'express-tsu', 'express-cluster', 'ka'),
+  );
+  inform(
+    'fastify-rps',
+    'Fastify 5 on tsunicorn vs on node:cluster SCHED_NONE (keep-alive req/s)',
+    perRound('rps', 'fastify-tsu', 'fastify-cluster', 'ka'),
+  );
+  inform(
+    'sync-vs-async',
+    'tsunicorn sync vs tsunicorn async (Connection: close req/s)',
+    perRound('rps', 'tsu-sync', 'tsu-async', 'close'),
+  );
+  inform(
+    'fetch-vs-node-io',
+    'tsunicorn fetch vs node interface (1 ms I/O req/s)',
+    perRound('rps', 'tsu-fetch', 'tsu-async', 'io'),
+  );
+  inform(
+    'fetch-vs-node-cpu',
+    'tsunicorn fetch vs node interface (1 ms CPU req/s)',
+    perRound('rps', 'tsu-fetch', 'tsu-async', 'cpu'),
+  );
   return { checks, info, control };
 }
 
 /**
  * The A/A control: the per-round ratio of two copies of the same server. Identical servers should give
  * 1.00×; what the run shows instead is this box's noise plus the effect of a server's place in the round.
- * The floor is how far from 1.00× that ratio's 90 % confidence interval reaches (its median when there
- * are too few rounds for one): a ratio target nearer its goal than that cannot be told from it.
+ * The floor is how far from 1.00× that ratio's 90 % confidence interval reaches: a ratio target nearer its goal
+ * than that cannot be told from it. Under 5 rounds there is no interval, and two or three ratios that happen to
+ * agree would claim a resolution the box does not have: no floor then, and every ratio target stays UNDECIDED.
  * @param {Record<string, Stat | null>} byWorkload
  * @returns {{workload: string, stat: Stat | null, floor: number | undefined}[]}
  */
 export function aaControl(byWorkload) {
   return Object.entries(byWorkload).map(([workload, v]) => {
-    const reach = v ? (v.ci ? Math.max(v.ci.hi - 1, 1 - v.ci.lo) : Math.abs(v.median - 1)) : undefined;
+    const reach = v?.ci ? Math.max(0, v.ci.hi - 1, 1 - v.ci.lo) : undefined;
     return { workload, stat: v, floor: reach === undefined ? undefined : round(reach) };
   });
 }

@@ -3,7 +3,17 @@
  * needs more rounds, which servers those rounds run, and the A/A control's resolution.
  */
 import { describe, expect, it } from 'vitest';
-import { aaControl, evaluate, medianCi, stat, summarise, undecidedNeeds } from '../../bench/stats.js';
+import { cpuUsPerRequest, parseStatCpu, treeTicks } from '../../bench/cpu.js';
+import {
+  aaControl,
+  bestModes,
+  evaluate,
+  medianCi,
+  stat,
+  summarise,
+  undecidedNeeds,
+  verdict,
+} from '../../bench/stats.js';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
@@ -62,70 +72,171 @@ describe('extra rounds', () => {
   });
 });
 
+/** One workload's run: req/s and CPU per request (the rest of a run is what the summary reads, kept neutral). */
+const run = (rps: number, cpuUsPerReq: number | null) => ({
+  rps,
+  latencyMs: { p99: 1 },
+  socketErrors: {},
+  non2xx: 0,
+  wrkCpu: 0,
+  serverCpu: 0,
+  rootCpu: null,
+  cpuUsPerReq,
+  busiestWorkerCpuShare: null,
+  busiestWorkerConnShare: null,
+  peakTotalRss: 0,
+  peakRootRss: 0,
+});
+const ORDER = ['tsu-async', 'tsu-async-aa', 'cluster-none', 'cluster-rr', 'pm2', 'tsu-sync', 'gunicorn-sync'];
+const targets = (raw: unknown[]) => evaluate(raw, summarise(raw, ORDER));
+const find = (raw: unknown[], id: string) => targets(raw).checks.find((c: { id: string }) => c.id === id)!;
+
+describe('target verdicts', () => {
+  it('a ratio within the A/A resolution of its goal is undecided, on either side', () => {
+    // 1.05× against ≤ 1.02×: 2.9 % away from the goal.
+    expect(verdict(1.05, '<=', 1.02, 0.02)).toBe('FAIL');
+    expect(verdict(1.05, '<=', 1.02, 0.04)).toBe('UNDECIDED');
+    expect(verdict(0.99, '<=', 1.02, 0.04)).toBe('UNDECIDED');
+    expect(verdict(0.97, '<=', 1.02, 0.04)).toBe('PASS');
+    // The distance is relative to the goal: 5 % of 1.3 reaches 1.365.
+    expect(verdict(1.36, '<=', 1.3, 0.05)).toBe('UNDECIDED');
+    expect(verdict(1.37, '<=', 1.3, 0.05)).toBe('FAIL');
+    expect(verdict(0.7, '>=', 0.8, 0.05)).toBe('FAIL');
+    expect(verdict(0.83, '>=', 0.8, 0.05)).toBe('UNDECIDED');
+    expect(verdict(0.9, '>=', 0.8, 0.05)).toBe('PASS');
+  });
+
+  it('a ratio with no A/A figure is undecided; an absolute target is judged on its median; no figure is a skip', () => {
+    expect(verdict(2, '<=', 1.02, undefined)).toBe('UNDECIDED');
+    expect(verdict(61, '<=', 60, null)).toBe('FAIL');
+    expect(verdict(59, '<=', 60, null)).toBe('PASS');
+    expect(verdict(null, '<=', 60, null)).toBe('SKIP');
+    expect(verdict(Number.NaN, '<=', 1, 0)).toBe('SKIP');
+  });
+});
+
+describe('best raw node:cluster mode', () => {
+  it('is chosen once per workload by its median over the run, not per round', () => {
+    // Round by round the better mode alternates; by median SCHED_NONE has the higher req/s, round-robin the lower CPU.
+    const raw = [
+      { server: 'cluster-none', round: 1, results: { ka: run(110, 10) } },
+      { server: 'cluster-rr', round: 1, results: { ka: run(100, 9) } },
+      { server: 'cluster-none', round: 2, results: { ka: run(100, 10) } },
+      { server: 'cluster-rr', round: 2, results: { ka: run(105, 11) } },
+      { server: 'cluster-none', round: 3, results: { ka: run(108, 10) } },
+      { server: 'cluster-rr', round: 3, results: { ka: run(99, 9) } },
+    ];
+    expect(bestModes(raw as never, ['ka', 'close'], (w) => w.rps, 'max')).toEqual({ ka: 'cluster-none' });
+    expect(bestModes(raw as never, ['ka'], (w) => w.cpuUsPerReq ?? Number.NaN, 'min')).toEqual({ ka: 'cluster-rr' });
+  });
+});
+
 describe('A/A control', () => {
-  /** One round's keep-alive runs: req/s per server (the rest of a run is what the summary reads, kept neutral). */
-  const round = (r: number, rps: Record<string, number>) =>
-    Object.entries(rps).map(([server, v]) => ({
-      server,
-      round: r,
-      results: {
-        ka: {
-          rps: v,
-          latencyMs: { p99: 1 },
-          socketErrors: {},
-          non2xx: 0,
-          wrkCpu: 0,
-          serverCpu: 0,
-          rootCpu: null,
-          cpuUsPerReq: null,
-          busiestWorkerCpuShare: null,
-          busiestWorkerConnShare: null,
-          peakTotalRss: 0,
-          peakRootRss: 0,
-        },
-      },
-    }));
-  const ORDER = ['tsu-async', 'tsu-async-aa', 'cluster-none', 'cluster-rr', 'pm2'];
-  /** Seven rounds: tsunicorn at `ratio` of the best cluster mode, its second copy at `aa[i]` of it. */
+  /** One round's keep-alive runs: req/s and CPU per request per server. */
+  const round = (r: number, figs: Record<string, [number, number]>) =>
+    Object.entries(figs).map(([server, [rps, cpu]]) => ({ server, round: r, results: { ka: run(rps, cpu) } }));
+  /**
+   * Seven rounds: tsunicorn spending `ratio` × SCHED_NONE's CPU per request, its second copy `aa[i]` × its own
+   * (and the inverse in req/s).
+   */
   const runs = (ratio: number, aa: number[]) =>
     aa.flatMap((k, i) =>
       round(i + 1, {
-        'tsu-async': 100 * ratio,
-        'tsu-async-aa': 100 * ratio * k,
-        'cluster-none': 100,
-        'cluster-rr': 90,
-        pm2: 100 * ratio,
+        'tsu-async': [100 / ratio, 10 * ratio],
+        'tsu-async-aa': [100 / ratio / k, 10 * ratio * k],
+        'cluster-none': [100, 10],
+        'cluster-rr': [95, 10.5],
+        pm2: [90, 11],
       }),
     );
-  const targets = (raw: unknown[]) => evaluate(raw, summarise(raw, ORDER));
 
-  it('resolution: how far the CI of the copy/original ratio reaches from 1.00×', () => {
+  it('resolution: how far the CI of the copy/original ratio reaches from 1.00× (none under 5 rounds)', () => {
     expect(aaControl({ ka: stat([0.97, 0.99, 1.0, 1.01, 1.06]) })).toEqual([
       { workload: 'ka', stat: expect.anything(), floor: 0.06 },
     ]);
-    expect(aaControl({ ka: stat([0.9, 1.02]) })[0]!.floor).toBeCloseTo(0.04, 10);
+    // Under 5 rounds, no interval: two ratios that happen to agree do not make a resolution.
+    expect(aaControl({ ka: stat([0.99, 0.99]) })[0]!.floor).toBeUndefined();
+    expect(aaControl({ ka: stat([0.9, 0.95, 1, 1.02]) })[0]!.floor).toBeUndefined();
     expect(aaControl({ close: null })).toEqual([{ workload: 'close', stat: null, floor: undefined }]);
   });
 
-  it('marks a ratio target nearer its goal than the control strays, and only then; the verdict stays the median', () => {
+  it('is computed for CPU per request like for req/s, and decides a CPU target only beyond it', () => {
     const tight = [1, 1, 1.01, 0.99, 1, 1, 1.005];
     const wide = [0.92, 1.08, 1, 0.95, 1.05, 1.02, 0.97];
-    const ka = (raw: unknown[]) => targets(raw).checks.find((c: { id: string }) => c.id === 'ka-vs-cluster')!;
-    // 0.93x against a 0.95x goal: a miss by 0.02, which a ±1 % control resolves and a ±8 % one does not.
-    expect(ka(runs(0.93, tight))).toMatchObject({ status: 'FAIL', belowResolution: false });
-    expect(ka(runs(0.93, wide))).toMatchObject({ status: 'FAIL', belowResolution: true });
-    expect(ka(runs(0.97, wide))).toMatchObject({ status: 'PASS', belowResolution: true });
+    const control = targets(runs(1.05, wide)).control;
     expect(
-      targets(runs(0.93, wide)).control.find((k: { workload: string }) => k.workload === 'ka')!.stat,
-    ).toMatchObject({ median: 1, n: 7 });
-    // Targets that are not a req/s ratio under one workload get no mark.
-    expect(targets(runs(0.93, wide)).checks.find((c: { id: string }) => c.id === 'p99-vs-cluster')).not.toHaveProperty(
-      'belowResolution',
+      control.find((k: { metric: string; workload: string }) => k.metric === 'cpu' && k.workload === 'ka'),
+    ).toMatchObject({ floor: 0.08 });
+    expect(
+      control.find((k: { metric: string; workload: string }) => k.metric === 'rps' && k.workload === 'ka')!.stat,
+    ).toMatchObject({ n: 7 });
+    // 1.05× SCHED_NONE's CPU per request against ≤ 1.02×: a miss by 3 %, which a ±1 % control resolves and a ±8 % one does not.
+    expect(find(runs(1.05, tight), 'cpu-ka-vs-none')).toMatchObject({ status: 'FAIL', actual: 1.05, resolution: 0.01 });
+    expect(find(runs(1.05, wide), 'cpu-ka-vs-none')).toMatchObject({ status: 'UNDECIDED', resolution: 0.08 });
+    // Each cluster mode on its own: 10.5 / 10.5 = 1.00× round-robin; PM2 at 11 µs.
+    expect(find(runs(1.05, tight), 'cpu-ka-vs-rr')).toMatchObject({ status: 'PASS', actual: 1 });
+    expect(find(runs(1.05, tight), 'cpu-ka-vs-pm2')).toMatchObject({ status: 'PASS', actual: 0.955 });
+    // Not measured: close was not run.
+    expect(find(runs(1.05, tight), 'cpu-close-vs-none')).toMatchObject({ status: 'SKIP' });
+  });
+
+  it('without the control in the run, no ratio target can fail', () => {
+    const raw = runs(1.5, [1, 1, 1, 1, 1, 1, 1]).filter((r) => r.server !== 'tsu-async-aa');
+    expect(find(raw, 'cpu-ka-vs-none')).toMatchObject({
+      status: 'UNDECIDED',
+      actual: 1.5,
+      resolutionText: 'none (A/A control under 5 rounds)',
+    });
+  });
+
+  it('gives the sync targets the Connection: close resolution of their metric', () => {
+    const raw = [1, 2, 3, 4, 5].flatMap((r) =>
+      Object.entries({
+        'tsu-async': [1000, 50],
+        'tsu-async-aa': [1000 * (r % 2 ? 1.01 : 0.99), 50 * (r % 2 ? 1.02 : 0.98)],
+        'tsu-sync': [600, 80],
+        'gunicorn-sync': [1000, 60],
+      }).map(([server, [rps, cpu]]) => ({ server, round: r, results: { close: run(rps as number, cpu as number) } })),
     );
+    expect(find(raw, 'cpu-sync-vs-gunicorn')).toMatchObject({ status: 'FAIL', actual: 1.333, resolution: 0.02 });
+    expect(find(raw, 'rps-sync-vs-gunicorn')).toMatchObject({ status: 'FAIL', actual: 0.6, resolution: 0.01 });
   });
 
   it('runs in the extra rounds beside the targets it gives a resolution to', () => {
-    const needs = undecidedNeeds(targets(runs(0.95, [1, 1, 1, 1, 1, 1, 1])).checks);
+    const needs = undecidedNeeds(targets(runs(1.02, [1, 1, 1, 1, 1, 1, 1])).checks);
     expect([...(needs.get('tsu-async-aa') ?? [])]).toEqual(['ka']);
+  });
+});
+
+describe('CPU per request', () => {
+  const stat = (pid: number, u: number, s: number, cu: number, cs: number) =>
+    `${pid} (node worker (x)) S 1 ${pid} ${pid} 0 -1 4194304 100 0 0 0 ${u} ${s} ${cu} ${cs} 20 0 11 0 1234 0 0`;
+
+  it('reads utime, stime, cutime and cstime after the last parenthesis of the command name', () => {
+    expect(parseStatCpu(7, stat(7, 120, 30, 5, 2))).toEqual({ pid: 7, utime: 120, stime: 30, cutime: 5, cstime: 2 });
+    expect(parseStatCpu(7, 'garbage')).toBeNull();
+  });
+
+  it('counts a worker replaced during the run through its reaper', () => {
+    // Before: arbiter 10+2, workers A (100+20) and B (90+10). After: A exited at 150+30 and was reaped
+    // (the arbiter's cutime/cstime took it), B at 190+25, a new worker C at 5+1.
+    const before = treeTicks([
+      parseStatCpu(1, stat(1, 10, 2, 0, 0))!,
+      parseStatCpu(2, stat(2, 100, 20, 0, 0))!,
+      parseStatCpu(3, stat(3, 90, 10, 0, 0))!,
+    ]);
+    const after = treeTicks([
+      parseStatCpu(1, stat(1, 12, 3, 150, 30))!,
+      parseStatCpu(3, stat(3, 190, 25, 0, 0))!,
+      parseStatCpu(4, stat(4, 5, 1, 0, 0))!,
+    ]);
+    // Arbiter 3, A 60, B 115, C 6: 184 ticks = 1.84 s over 46 000 requests = 40 µs each.
+    expect(after - before).toBe(184);
+    expect(cpuUsPerRequest(before, after, 46_000)).toBeCloseTo(40, 10);
+  });
+
+  it('has no figure without requests, or when the tree lost time (a reaper outside it)', () => {
+    expect(cpuUsPerRequest(100, 200, 0)).toBeNull();
+    expect(cpuUsPerRequest(200, 100, 10)).toBeNull();
   });
 });
