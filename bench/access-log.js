@@ -30,7 +30,16 @@ try {
   }
   ratios.sort((x, y) => x - y);
   const median = ratios[Math.floor(ratios.length / 2)];
-  console.log(JSON.stringify({ bench: 'access-log', node: process.version, rounds, medianRatio: Number(median.toFixed(3)), min: Number(ratios[0].toFixed(3)), max: Number(ratios.at(-1).toFixed(3)) }));
+  console.log(
+    JSON.stringify({
+      bench: 'access-log',
+      node: process.version,
+      rounds,
+      medianRatio: Number(median.toFixed(3)),
+      min: Number(ratios[0].toFixed(3)),
+      max: Number(ratios.at(-1).toFixed(3)),
+    }),
+  );
   console.log(`access log on / off: median ${median.toFixed(3)} — target >= 0.85: ${median >= 0.85 ? 'PASS' : 'FAIL'}`);
   process.exitCode = median >= 0.85 ? 0 : 1;
 } finally {

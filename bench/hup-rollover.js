@@ -25,10 +25,23 @@ const children = (pid) => {
   }
 };
 
-const server = spawn(process.execPath, [path.join(root, 'bin/tsunicorn.js'), 'examples/hello.js:app', '-w', String(workers), '-b', '127.0.0.1:0', '--log-level', 'debug'], {
-  cwd: root,
-  stdio: ['ignore', 'ignore', 'pipe'],
-});
+const server = spawn(
+  process.execPath,
+  [
+    path.join(root, 'bin/tsunicorn.js'),
+    'examples/hello.js:app',
+    '-w',
+    String(workers),
+    '-b',
+    '127.0.0.1:0',
+    '--log-level',
+    'debug',
+  ],
+  {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  },
+);
 let log = '';
 server.stderr.on('data', (c) => (log += c));
 const ready = () => (log.match(/is ready$/gm) ?? []).length;
@@ -57,9 +70,19 @@ try {
   }
   times.sort((a, b) => a - b);
   const median = times[Math.floor(times.length / 2)];
-  const result = { bench: 'hup-rollover', node: process.version, workers, rounds, medianMs: Math.round(median), minMs: Math.round(times[0]), maxMs: Math.round(times.at(-1)) };
+  const result = {
+    bench: 'hup-rollover',
+    node: process.version,
+    workers,
+    rounds,
+    medianMs: Math.round(median),
+    minMs: Math.round(times[0]),
+    maxMs: Math.round(times.at(-1)),
+  };
   console.log(JSON.stringify(result));
-  console.log(`HUP rollover of ${workers} workers: median ${result.medianMs} ms (min ${result.minMs}, max ${result.maxMs}) over ${rounds} rounds — target < 1500 ms: ${median < 1500 ? 'PASS' : 'FAIL'}`);
+  console.log(
+    `HUP rollover of ${workers} workers: median ${result.medianMs} ms (min ${result.minMs}, max ${result.maxMs}) over ${rounds} rounds — target < 1500 ms: ${median < 1500 ? 'PASS' : 'FAIL'}`,
+  );
   process.exitCode = median < 1500 ? 0 : 1;
 } finally {
   server.kill('SIGTERM');

@@ -17,13 +17,20 @@ const seconds = opt('seconds', 3);
 
 /** A bound UDP socket nobody reads from. */
 function udpSink() {
-  const child = spawn('python3', ['-c', [
-    'import socket, time',
-    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
-    "s.bind(('127.0.0.1', 0))",
-    'print(s.getsockname()[1], flush=True)',
-    'time.sleep(86400)',
-  ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    'python3',
+    [
+      '-c',
+      [
+        'import socket, time',
+        's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+        "s.bind(('127.0.0.1', 0))",
+        'print(s.getsockname()[1], flush=True)',
+        'time.sleep(86400)',
+      ].join('\n'),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   return {
     child,
     port: new Promise((resolve) => child.stdout.once('data', (d) => resolve(Number(String(d).trim())))),
@@ -46,11 +53,16 @@ const statsd = ['--statsd-host', `127.0.0.1:${await sink.port}`];
 const prom = ['--metrics-bind', '127.0.0.1:0'];
 const flagsOf = { off: [], statsd, metrics: prom, both: [...statsd, ...prom] };
 // --only off,both,both: run these (repeats allowed, to see the spread between identical servers).
-const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : ['off', 'statsd', 'metrics', 'both'];
-const variants = only.map((name, i) => [only.indexOf(name) === i ? name : `${name}#${i}`, startHello(['--no-control-socket', ...flagsOf[name]])]);
+const only = args.includes('--only')
+  ? args[args.indexOf('--only') + 1].split(',')
+  : ['off', 'statsd', 'metrics', 'both'];
+const variants = only.map((name, i) => [
+  only.indexOf(name) === i ? name : `${name}#${i}`,
+  startHello(['--no-control-socket', ...flagsOf[name]]),
+]);
 try {
   const ports = await Promise.all(variants.map(([, s]) => s.port()));
-  variants.forEach(([, s], i) => wrk(s, ports[i])); // warm-up
+  for (const [i, [, s]] of variants.entries()) wrk(s, ports[i]); // warm-up
   const runs = variants.map(() => []);
   for (let i = 0; i < rounds; i++) {
     // Rotate the order each round, so no variant always runs right after another.
@@ -59,8 +71,10 @@ try {
       const j = (i + k) % variants.length;
       results[j] = wrk(variants[j][1], ports[j]);
     }
-    results.forEach((r, j) => runs[j].push(r));
-    console.log(`round ${i + 1}: ${variants.map(([name], j) => `${name} ${results[j].rps.toFixed(0)} req/s ${results[j].cpuUs.toFixed(1)} µs/req`).join(', ')}`);
+    for (const [j, r] of results.entries()) runs[j].push(r);
+    console.log(
+      `round ${i + 1}: ${variants.map(([name], j) => `${name} ${results[j].rps.toFixed(0)} req/s ${results[j].cpuUs.toFixed(1)} µs/req`).join(', ')}`,
+    );
   }
   const offCpu = median(runs[0].map((r) => r.cpuUs));
   const summary = {};

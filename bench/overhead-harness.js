@@ -7,10 +7,14 @@ import { parseWrk } from './wrk.js';
 
 /** @param {string[]} extra flags after `-w 2 -b 127.0.0.1:0` */
 export function startHello(extra) {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/tsunicorn.js'), 'examples/hello.js:app', '-w', '2', '-b', '127.0.0.1:0', ...extra], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, 'bin/tsunicorn.js'), 'examples/hello.js:app', '-w', '2', '-b', '127.0.0.1:0', ...extra],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let log = '';
   child.stderr.on('data', (c) => (log += c));
   return {
@@ -30,6 +34,8 @@ export function startHello(extra) {
 
 /** `wrk -t1 -c50` for `seconds` against `/`: requests/s and requests served. */
 export function wrkHello(port, seconds) {
-  const { rps, requests } = parseWrk(execFileSync('wrk', ['-t1', '-c50', `-d${seconds}s`, `http://127.0.0.1:${port}/`], { encoding: 'utf8' }));
+  const { rps, requests } = parseWrk(
+    execFileSync('wrk', ['-t1', '-c50', `-d${seconds}s`, `http://127.0.0.1:${port}/`], { encoding: 'utf8' }),
+  );
   return { rps, requests };
 }

@@ -84,10 +84,14 @@ export function summarise(prof, opts = {}) {
   const incl = new Map();
   const inclKey = (/** @type {ProfNode} */ n) => {
     const f = n.callFrame;
-    if (f.url.includes('/dist/worker/http-worker.js') && f.functionName === 'handleRequest') return 'tsunicorn request listener (HttpWorker.handleRequest, app included)';
-    if (f.url.includes('/dist/worker/fetch-adapter.js') && f.functionName === '') return 'fetch adapter (toRequestListener closure, app included)';
-    if (f.url.includes('/bench/apps/') && (f.functionName === 'app' || f.functionName === 'fetch')) return 'the app function';
-    if (f.url === 'node:_http_server' && f.functionName === 'parserOnIncoming') return 'node:http parserOnIncoming (request dispatch, all of the above)';
+    if (f.url.includes('/dist/worker/http-worker.js') && f.functionName === 'handleRequest')
+      return 'tsunicorn request listener (HttpWorker.handleRequest, app included)';
+    if (f.url.includes('/dist/worker/fetch-adapter.js') && f.functionName === '')
+      return 'fetch adapter (toRequestListener closure, app included)';
+    if (f.url.includes('/bench/apps/') && (f.functionName === 'app' || f.functionName === 'fetch'))
+      return 'the app function';
+    if (f.url === 'node:_http_server' && f.functionName === 'parserOnIncoming')
+      return 'node:http parserOnIncoming (request dispatch, all of the above)';
     if (f.functionName === '(garbage collector)') return '(garbage collector)';
     return null;
   };
@@ -158,11 +162,27 @@ export async function profileWorker(o = {}) {
   const window = { fromUs: 0, toUs: 0 };
   try {
     await waitServing(
-      { id: 'tsunicorn (profiling)', label: '', runtime: 'node', servingProcesses: 2, workloads: [], display: () => '', start: async () => { throw new Error('unused'); } },
+      {
+        id: 'tsunicorn (profiling)',
+        label: '',
+        runtime: 'node',
+        servingProcesses: 2,
+        workloads: [],
+        display: () => '',
+        start: async () => {
+          throw new Error('unused');
+        },
+      },
       { pid, startedAt, log: () => log, stop: async () => {} },
       port,
     );
-    const w = { url: `http://127.0.0.1:${port}${o.path ?? '/'}`, durationSec: seconds, connections: o.connections ?? 50, threads: o.threads ?? 1, close: o.close ?? false };
+    const w = {
+      url: `http://127.0.0.1:${port}${o.path ?? '/'}`,
+      durationSec: seconds,
+      connections: o.connections ?? 50,
+      threads: o.threads ?? 1,
+      close: o.close ?? false,
+    };
     window.fromUs = Number(process.hrtime.bigint() / 1000n) + 500_000; // Skip wrk's connect phase.
     const res = await runWrk(w);
     window.toUs = Number(process.hrtime.bigint() / 1000n) - 200_000;
@@ -195,7 +215,9 @@ export async function profileWorker(o = {}) {
 
 /** @param {ProfileSummary} s */
 export function formatProfile(s) {
-  const lines = [`${s.app}: ${Math.round(s.rps)} req/s while profiling; under load the worker was busy ${s.busyMs} ms of ${s.totalMs} ms`];
+  const lines = [
+    `${s.app}: ${Math.round(s.rps)} req/s while profiling; under load the worker was busy ${s.busyMs} ms of ${s.totalMs} ms`,
+  ];
   for (const c of s.categories) lines.push(`  ${c.pctBusy.toFixed(1).padStart(5)}%  ${c.category}`);
   lines.push('  top self time:');
   for (const t of s.top) lines.push(`  ${t.pctBusy.toFixed(1).padStart(5)}%  ${t.fn}  ${t.where}`);
@@ -210,6 +232,12 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     const i = args.indexOf(`--${name}`);
     return i >= 0 ? args[i + 1] : undefined;
   };
-  const s = await profileWorker({ app: opt('app'), path: opt('path'), seconds: Number(opt('seconds') ?? 5), close: args.includes('--close'), keep: args.includes('--keep') });
+  const s = await profileWorker({
+    app: opt('app'),
+    path: opt('path'),
+    seconds: Number(opt('seconds') ?? 5),
+    close: args.includes('--close'),
+    keep: args.includes('--keep'),
+  });
   console.log(formatProfile(s));
 }

@@ -95,17 +95,15 @@ export function barChart(c) {
     const lines = [];
     for (const w of words) {
       const last = lines.at(-1);
-      if (last !== undefined && (last + ' ' + w).length <= Math.max(10, gw / 6.5))
+      if (last !== undefined && `${last} ${w}`.length <= Math.max(10, gw / 6.5))
         lines[lines.length - 1] = `${last} ${w}`;
       else lines.push(w);
     }
-    lines
-      .slice(0, 4)
-      .forEach((l, li) =>
-        out.push(
-          `<text x="${m.left + gi * gw + gw / 2}" y="${y(0) + 16 + li * 14}" text-anchor="middle">${esc(l)}</text>`,
-        ),
+    for (const [li, l] of lines.slice(0, 4).entries()) {
+      out.push(
+        `<text x="${m.left + gi * gw + gw / 2}" y="${y(0) + 16 + li * 14}" text-anchor="middle">${esc(l)}</text>`,
       );
+    }
   });
   out.push('</svg>');
   return `${out.join('\n')}\n`;

@@ -64,7 +64,8 @@ export function parseWrk(out) {
     latencyMs.avg = toMs(/** @type {string} */ (lat[1]));
     latencyMs.max = toMs(/** @type {string} */ (lat[3]));
   }
-  for (const m of out.matchAll(/^\s*(50|75|90|99)%\s+(\S+)/gm)) latencyMs[`p${m[1]}`] = toMs(/** @type {string} */ (m[2]));
+  for (const m of out.matchAll(/^\s*(50|75|90|99)%\s+(\S+)/gm))
+    latencyMs[`p${m[1]}`] = toMs(/** @type {string} */ (m[2]));
   const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
   return {
@@ -112,7 +113,12 @@ export function runWrk(o) {
       const wall = (performance.now() - t0) / 1000;
       if (code !== 0) return reject(new Error(`wrk exited with ${code}: ${err.trim() || out.trim()}`));
       try {
-        resolve({ ...parseWrk(out), wrkCpu: lastTicks / TICKS_PER_SECOND / wall, wrkTicks: lastTicks, command: formatCommand(args) });
+        resolve({
+          ...parseWrk(out),
+          wrkCpu: lastTicks / TICKS_PER_SECOND / wall,
+          wrkTicks: lastTicks,
+          command: formatCommand(args),
+        });
       } catch (e) {
         reject(e);
       }

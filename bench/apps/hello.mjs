@@ -20,7 +20,7 @@ function hello(res) {
 export default function app(req, res) {
   switch (req.url) {
     case '/io':
-      ioWait().then(() => hello(res));
+      void ioWait().then(() => hello(res));
       return;
     case '/cpu':
       burnCpu();
