@@ -69,7 +69,7 @@ describe('app failures', () => {
       /throws-at-import.mjs failed to import: this app is broken at import/,
     ],
     ['factory called on a non-function', "no-default.mjs:notTheApp('x')", 4, /is called as a factory but is number/],
-  ])('%s: exit %d, the cause printed once, no fork loop', async (_name, spec, code, re) => {
+  ])('%s (%s): exit %d, the cause printed once, no fork loop', async (_name, spec, code, re) => {
     const r = await runCli([spec, '-w', '3', '-b', '127.0.0.1:0']);
     expect(r.code).toBe(code);
     expect(r.stderr.split('\n').filter((l) => re.test(l))).toHaveLength(1);
