@@ -33,13 +33,7 @@ interface TopRow {
   ageMs: number;
 }
 
-export interface TopView {
-  pid: number;
-  name: string;
-  state: string;
-  generation: number;
-  target: number;
-  restarts: number;
+export interface TopView extends Pick<ArbiterStatus, 'pid' | 'name' | 'state' | 'generation' | 'target' | 'restarts'> {
   /** Sum over workers with a rate. */
   reqPerSec: number;
   rows: TopRow[];
