@@ -10,28 +10,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listeningSockets } from '../../src/arbiter/stack-probe.js';
-import { type Server, cleanup, get, isAlive, runCli, start, tmpDir, waitFor } from './harness.js';
+import { cleanup, get, isAlive, runCli, serveWithControlSocket, start, tmpDir, waitFor } from './harness.js';
 import { describeFailures, failedCount, startLoad } from './load.js';
 
 afterEach(cleanup);
 
-async function serve(args: string[], workers = 2): Promise<{ s: Server; sock: string; port: number }> {
-  const sock = path.join(tmpDir(), 'ctl.sock');
-  const s = start([
-    ...args,
-    '-w',
-    String(workers),
-    '-b',
-    '127.0.0.1:0',
-    '--log-level',
-    'debug',
-    '--control-socket',
-    sock,
-  ]);
-  const port = await s.port();
-  await s.readyWorkers(workers);
-  return { s, sock, port };
-}
+const serve = (args: string[], workers = 2) => serveWithControlSocket(args, workers);
 
 const ctl = (sock: string, ...args: string[]) =>
   runCli(['ctl', ...args, '--control-socket', sock], { timeoutMs: 30_000 });

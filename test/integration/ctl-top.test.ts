@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, type Server, cleanup, runCli, start, tmpDir, waitFor } from './harness.js';
+import { BIN, cleanup, runCli, serveWithControlSocket, tmpDir, waitFor } from './harness.js';
 import { startLoad } from './load.js';
 
 const TMUX = spawnSync('tmux', ['-V']).status === 0;
@@ -20,23 +20,7 @@ afterEach(async () => {
   await cleanup();
 });
 
-async function serve(workers: number): Promise<{ s: Server; sock: string; port: number }> {
-  const sock = path.join(tmpDir(), 'ctl.sock');
-  const s = start([
-    'node-app.mjs',
-    '-w',
-    String(workers),
-    '-b',
-    '127.0.0.1:0',
-    '--log-level',
-    'debug',
-    '--control-socket',
-    sock,
-  ]);
-  const port = await s.port();
-  await s.readyWorkers(workers);
-  return { s, sock, port };
-}
+const serve = (workers: number) => serveWithControlSocket(['node-app.mjs'], workers);
 
 // A connection per request, so that both workers get some (keep-alive connections stay with one worker).
 const load = (port: number) =>

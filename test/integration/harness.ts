@@ -251,6 +251,28 @@ export async function cleanup(): Promise<void> {
   await Promise.all([...running].map((s) => s.kill()));
 }
 
+/** A server with `workers` ready workers and its control socket at a path of the test's own. */
+export async function serveWithControlSocket(
+  args: string[],
+  workers: number,
+): Promise<{ s: Server; sock: string; port: number }> {
+  const sock = path.join(tmpDir(), 'ctl.sock');
+  const s = start([
+    ...args,
+    '-w',
+    String(workers),
+    '-b',
+    '127.0.0.1:0',
+    '--log-level',
+    'debug',
+    '--control-socket',
+    sock,
+  ]);
+  const port = await s.port();
+  await s.readyWorkers(workers);
+  return { s, sock, port };
+}
+
 /** Runs the CLI to completion (one-shot modes and startup failures). */
 export async function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
   const s = new Server(args, opts);
