@@ -21,9 +21,9 @@ async function load(file) {
 }
 
 // PID 1 (a container's entrypoint) must reap orphaned processes, which Node cannot do:
-// run under tini when it is installed, staying only as a signal relay (src/arbiter/pid1.ts).
+// run under tini when it is installed, staying only as a signal relay (src/arbiter/platform/pid1.ts).
 if (process.pid === 1) {
-  const { runAsPid1 } = await load('../dist/arbiter/pid1.js');
+  const { runAsPid1 } = await load('../dist/arbiter/platform/pid1.js');
   const relayed = runAsPid1(process.argv.slice(2), process.env);
   if (relayed) process.exit(await relayed);
 }

@@ -7,7 +7,7 @@ import process from 'node:process';
 import { parseAppSpec } from './config/app-spec.js';
 import { helpText } from './config/cli-args.js';
 import { type ResolvedConfig, parseCommandLine, printConfig, resolveConfig } from './config/resolve.js';
-import { daemonize, isDaemonChild } from './arbiter/daemon.js';
+import { daemonize, isDaemonChild } from './arbiter/platform/daemon.js';
 import { ExitCode, TsuError, describeError } from './errors.js';
 import { type Logger, createLogger } from './log/logger.js';
 import { VERSION } from './version.js';
@@ -30,8 +30,8 @@ async function checkConfig(config: ResolvedConfig): Promise<number> {
   const parsed = parseAppSpec(settings.app!);
   if (!parsed.ok) throw new TsuError('TSU_ERR_BAD_APP_SPEC', parsed.problem);
   // What the arbiter checks before binding: --user/--group, and the TLS files with the sslContext hook.
-  (await import('./arbiter/privileges.js')).resolveIdentity(settings);
-  await (await import('./worker/tls.js')).checkTls(settings, config.hooks);
+  (await import('./arbiter/platform/privileges.js')).resolveIdentity(settings);
+  await (await import('./arbiter/sockets/tls.js')).checkTls(settings, config.hooks);
   const { loadApp } = await import('./worker/app-loader.js');
   const app = await loadApp(parsed.spec, settings.interface, process.cwd());
   process.stdout.write(`Config OK; app ${settings.app} loads as a ${app.interface} handler from ${app.file}\n`);
@@ -45,7 +45,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   let debug = argv.includes('debug');
   if (argv[0] === 'ctl') {
     // `tsunicorn ctl COMMAND …`: a client of a running arbiter's control socket.
-    const { ctlMain } = await import('./ctl.js');
+    const { ctlMain } = await import('./ctl/ctl.js');
     return ctlMain(argv.slice(1), env, launchCwd);
   }
   try {

@@ -6,7 +6,7 @@
  */
 import type { BindAddress } from './config/bind-address.js';
 import type { Settings } from './config/settings.js';
-import type { TlsMaterial } from './worker/tls.js';
+import type { TlsMaterial } from './arbiter/sockets/tls.js';
 
 /** A listener as the worker needs to know it: what it is and how to log it. */
 export interface ListenerInfo {

@@ -5,7 +5,7 @@
  * event that needs to wait (a HUP re-reading the config) is awaited before
  * the next one is taken, so signals that arrive meanwhile queue up in order.
  * Beside it: pool.ts (the workers), timeouts.ts, reload.ts (HUP),
- * succession.ts (USR2), control-commands.ts (`tsunicorn ctl`).
+ * handoff/succession.ts (USR2), control/commands.ts (`tsunicorn ctl`).
  */
 import process from 'node:process';
 import { formatAppSpec, parseAppSpec } from '../config/app-spec.js';
@@ -15,31 +15,38 @@ import type { Settings } from '../config/settings.js';
 import { ExitCode, describeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { VERSION } from '../version.js';
-import { type TlsMaterial, checkTls } from '../worker/tls.js';
+import { type TlsMaterial, checkTls } from './sockets/tls.js';
 import { type ArbiterEvent, type ArbiterSignal, EventQueue } from './event-queue.js';
 import type { Watcher } from './file-watcher.js';
-import { type Listener, closeListeners, openListeners } from './listeners.js';
-import { Pidfile } from './pidfile.js';
-import { type Identity, applyUmask, resolveIdentity, useWorkerIdentity } from './privileges.js';
+import { type Listener, closeListeners, openListeners } from './sockets/listeners.js';
+import { Pidfile } from './platform/pidfile.js';
+import { type Identity, applyUmask, resolveIdentity, useWorkerIdentity } from './platform/privileges.js';
 import { controlSocketPath } from '../config/control-path.js';
 import { keepStartOnlySettings } from '../config/start-only.js';
 import { ArbiterMetrics } from '../metrics/arbiter-metrics.js';
-import { type ControlActions, answerControl } from './control-commands.js';
-import { ControlServer } from './control-socket.js';
-import { inheritedSockets } from './upgrade.js';
-import { AutoWorkers } from './auto-workers.js';
-import { Diagnostics, checkDiagnosticsDir } from './diagnostics.js';
-import { HEAP_STRIKES, describeHeap, heapStrikes } from './heap-watch.js';
-import { pid1Note } from './pid1.js';
-import { type PoolContext, WorkerPool } from './pool.js';
+import { type ControlActions, answerControl } from './control/commands.js';
+import { ControlServer } from './control/server.js';
+import { inheritedSockets } from './handoff/inherited-sockets.js';
+import { AutoWorkers } from './pool/auto-workers.js';
+import { Diagnostics, checkDiagnosticsDir } from './diagnostics/diagnostics-dir.js';
+import { HEAP_STRIKES, describeHeap, heapStrikes } from './decisions/heap-rule.js';
+import { pid1Note } from './platform/pid1.js';
+import { type PoolContext, WorkerPool } from './pool/pool.js';
 import { rereadConfig, watchForReload } from './reload.js';
 import { ShutdownDelay } from './shutdown-delay.js';
-import { Succession } from './succession.js';
-import { Systemd } from './systemd.js';
-import { type Stall, remember, stallOf } from './liveness.js';
+import { Succession } from './handoff/succession.js';
+import { Systemd } from './platform/systemd.js';
+import { type Stall, remember, stallOf } from './decisions/liveness.js';
 import { murderStale, nextWakeMs, stopDeadline } from './timeouts.js';
 import type { MessageOf, WorkerToArbiter } from '../protocol.js';
-import { type WorkerRecord, WorkerState, currentRequest, now, sendToWorker, setupCluster } from './workers.js';
+import {
+  type WorkerRecord,
+  WorkerState,
+  currentRequest,
+  now,
+  sendToWorker,
+  setupCluster,
+} from './pool/worker-record.js';
 
 enum ArbiterState {
   Starting = 'starting',
@@ -80,16 +87,16 @@ export class Arbiter {
   /** `tsunicorn ctl` (--control-socket), and the path it takes once this master is promoted. */
   private control: ControlServer | null = null;
   private controlPath: string | null = null;
-  /** Socket activation and Type=notify (src/arbiter/systemd.ts). */
+  /** Socket activation and Type=notify (src/arbiter/platform/systemd.ts). */
   private readonly systemd: Systemd;
   private readonly specText: string;
   /** Recent stretches when the loop ran late: not counted as workers' silence (liveness.ts). */
   private stalls: Stall[] = [];
-  /** -w auto: the worker count from CPU and memory limits (auto-workers.ts). */
+  /** -w auto: the worker count from CPU and memory limits (pool/auto-workers.ts). */
   private auto: AutoWorkers | null = null;
   /** --shutdown-delay: TERM keeps the server serving this long before the drain. */
   private readonly shutdownDelay = new ShutdownDelay();
-  /** --diagnostics-dir (diagnostics.ts), and --max-worker-heap strikes per worker (heap-watch.ts). */
+  /** --diagnostics-dir (diagnostics/diagnostics-dir.ts), and --max-worker-heap strikes per worker (decisions/heap-rule.ts). */
   private diagnostics: Diagnostics | null = null;
   private readonly heapHigh = new WeakMap<WorkerRecord, number>();
 
@@ -313,7 +320,7 @@ export class Arbiter {
     if (this.control) this.log.info(`Control socket at: ${path}`);
   }
 
-  /** What `tsunicorn ctl` drives (control-commands.ts): the same actions as the signals. */
+  /** What `tsunicorn ctl` drives (control/commands.ts): the same actions as the signals. */
   private readonly controlActions: ControlActions = {
     status: () => ({
       name: this.specText,
@@ -342,7 +349,7 @@ export class Arbiter {
     later: (request) => this.queue.push({ kind: 'control', request, reply: () => {} }),
   };
 
-  /** -w auto under a memory limit: a ready worker's first beat measures what one costs (auto-workers.ts). */
+  /** -w auto under a memory limit: a ready worker's first beat measures what one costs (pool/auto-workers.ts). */
   private autoBeat(workerId: number): void {
     const w = this.pool.get(workerId);
     if (!w || w.state !== WorkerState.Ready || this.state === ArbiterState.Stopping) return;

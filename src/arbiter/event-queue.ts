@@ -6,7 +6,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import process from 'node:process';
 import { WORKER_TO_ARBITER_TYPES, type WorkerToArbiter, isMessage } from '../protocol.js';
-import type { ControlRequest, ControlResponse } from './control-protocol.js';
+import type { ControlRequest, ControlResponse } from './control/protocol.js';
 
 export type ArbiterSignal =
   | 'SIGHUP'

@@ -15,13 +15,13 @@ import { type ResolvedConfig, resolveConfig } from '../config/resolve.js';
 import type { Settings } from '../config/settings.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { type TlsMaterial, checkTls } from '../worker/tls.js';
+import { type TlsMaterial, checkTls } from './sockets/tls.js';
 import type { EventQueue } from './event-queue.js';
 import { type Watcher, watchFiles } from './file-watcher.js';
-import { type Listener, closeListeners, openListeners } from './listeners.js';
-import { type Identity, resolveIdentity } from './privileges.js';
-import type { Systemd } from './systemd.js';
-import { withoutUpgradeEnv } from './upgrade.js';
+import { type Listener, closeListeners, openListeners } from './sockets/listeners.js';
+import { type Identity, resolveIdentity } from './platform/privileges.js';
+import type { Systemd } from './platform/systemd.js';
+import { withoutUpgradeEnv } from './handoff/inherited-sockets.js';
 
 /** How the arbiter was started: what the config chain is re-read from. */
 export interface ConfigSource {

@@ -4,7 +4,7 @@
  * endpoints stop sending before the workers stop accepting. The arbiter loop
  * asks `due()` on every turn and sleeps no longer than `wakeMs()`.
  */
-import { now } from './workers.js';
+import { now } from './pool/worker-record.js';
 
 export class ShutdownDelay {
   private drainAt: number | null = null;

@@ -18,10 +18,10 @@ import { describeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { MessageOf, WorkerToArbiter } from '../protocol.js';
 import type { EventQueue } from './event-queue.js';
-import { type Stall, hungAt, isHung } from './liveness.js';
-import { loadWebSocket } from './inspector-client.js';
-import { probeStack } from './stack-probe.js';
-import { type WorkerRecord, currentRequest, now, signalWorker } from './workers.js';
+import { type Stall, hungAt, isHung } from './decisions/liveness.js';
+import { loadWebSocket } from './diagnostics/inspector-client.js';
+import { probeStack } from './diagnostics/stack-probe.js';
+import { type WorkerRecord, currentRequest, now, signalWorker } from './pool/worker-record.js';
 
 /** A quick stop (INT, QUIT) gives workers this long to exit before SIGKILL. */
 const QUICK_STOP_MS = 1000;

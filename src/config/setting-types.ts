@@ -60,7 +60,7 @@ export function int(min: number, max = Number.MAX_SAFE_INTEGER): Kind<number> {
   };
 }
 
-/** A count, or `auto` to have it worked out at start (-w auto: arbiter/worker-count.ts). */
+/** A count, or `auto` to have it worked out at start (-w auto: arbiter/decisions/worker-count.ts). */
 export function intOrAuto(min: number, max: number): Kind<number | 'auto'> {
   const count = int(min, max);
   return {

@@ -8,7 +8,7 @@ import type { Settings } from '../config/settings.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { RequestMetricsSnapshot } from '../protocol.js';
-import { type WorkerRecord, WorkerState } from '../arbiter/workers.js';
+import { type WorkerRecord, WorkerState } from '../arbiter/pool/worker-record.js';
 import { parseHostPort } from './host-port.js';
 import { MetricsServer } from './metrics-server.js';
 import type { CanaryResult, PrometheusMetrics, RestartReason } from './prometheus.js';

@@ -16,7 +16,7 @@ import { moduleExports } from '../interop.js';
 import { type TypeScriptLoader, importTypeScriptApp, isTypeScriptPath } from '../typescript.js';
 import { type AppErrorHandler, type FetchHandler, toRequestListener } from './fetch-adapter.js';
 import { installLightResponse, uninstallLightResponse } from './light-response.js';
-import { type AppExtras, findAppExtras } from './upgrade.js';
+import { type AppExtras, findAppExtras } from './app-extras.js';
 
 export type AppInterface = 'node' | 'fetch';
 

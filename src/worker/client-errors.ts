@@ -34,7 +34,7 @@ const REASONS: Record<number, string> = {
   413: 'Content Too Large',
   414: 'URI Too Long',
   431: 'Request Header Fields Too Large',
-  // An upgrade handler that threw, an upgrade during a graceful stop (upgrade.ts).
+  // An upgrade handler that threw, an upgrade during a graceful stop (app-extras.ts).
   500: 'Internal Server Error',
   503: 'Service Unavailable',
   505: 'HTTP Version Not Supported',

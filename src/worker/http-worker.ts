@@ -55,7 +55,7 @@ import { connectionCap, descriptorsFree, fdUsage } from './fd-limit.js';
 import { Health } from './health.js';
 import { LiveSet } from './live-set.js';
 import { readProxyHeader, replayInto, setProxiedPeer } from './proxy-protocol.js';
-import type { UpgradeHandler } from './upgrade.js';
+import type { UpgradeHandler } from './app-extras.js';
 import { BucketCounts, LATENCY_BUCKETS } from '../metrics/request-stats.js';
 
 interface Endpoint {
@@ -89,7 +89,7 @@ export interface HttpWorkerOptions {
   onRequestTimeout?(req: IncomingMessage): void;
   /** With --certfile: the TLS server options (workers serve HTTPS on every listener). */
   tls?: TlsOptions | null;
-  /** The app's handler for requests with an `Upgrade` header (upgrade.ts); without one Node serves them as ordinary requests. */
+  /** The app's handler for requests with an `Upgrade` header (app-extras.ts); without one Node serves them as ordinary requests. */
   upgrade?: UpgradeHandler;
   /** A listener could not listen again after start (logged): the worker cannot serve it, so it stops to be replaced. */
   onListenError(): void;
@@ -138,7 +138,7 @@ export class HttpWorker {
   readonly latency = new BucketCounts(LATENCY_BUCKETS);
   /** The app's request listener, called so that V8 cannot inline it into the worker's code (app-call.ts). */
   readonly callApp: RequestListener;
-  /** Requests still to be answered with `Connection: close` to rebalance keep-alive connections (arbiter/balance.ts). */
+  /** Requests still to be answered with `Connection: close` to rebalance keep-alive connections (arbiter/decisions/balance.ts). */
   private shedding = 0;
   private acceptErrorLoggedAt = Number.NEGATIVE_INFINITY;
   /** Out of file descriptors (the beat could not read memory): not accepting until some are free. */
@@ -382,7 +382,7 @@ export class HttpWorker {
     })(this);
 
   /**
-   * The socket stays in `connections` after the upgrade (see upgrade.ts), so a graceful stop waits for it
+   * The socket stays in `connections` after the upgrade (see app-extras.ts), so a graceful stop waits for it
    * and destroy() ends it. One arriving while draining (on a keep-alive connection) goes to another worker.
    */
   private readonly handleUpgrade = (req: IncomingMessage, socket: Socket, head: Buffer): void => {

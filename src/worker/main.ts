@@ -40,8 +40,8 @@ import {
 import { loadApp } from './app-loader.js';
 import { clientInfo, configureForwarding } from './forwarded.js';
 import { HttpWorker } from './http-worker.js';
-import { type ShutdownHandler, callShutdown, upgradeListener } from './upgrade.js';
-import { serverTlsOptions } from './tls.js';
+import { type ShutdownHandler, callShutdown, upgradeListener } from './app-extras.js';
+import { serverTlsOptions } from '../arbiter/sockets/tls.js';
 import { type RequestSink, observeRequests } from './request-observer.js';
 import { type WorkerMetrics, startWorkerMetrics } from '../metrics/worker-metrics.js';
 import { busyTitle, targetPath } from './process-title.js';
@@ -69,7 +69,7 @@ let appLoaded = false;
 let stopping = false;
 let beatTimer: NodeJS.Timeout | null = null;
 let accessLog: LineWriter | null = null;
-/** The app's own stop notice (upgrade.ts), called as a graceful stop begins. */
+/** The app's own stop notice (app-extras.ts), called as a graceful stop begins. */
 let appShutdown: ShutdownHandler | undefined;
 /** StatsD and Prometheus counters (--statsd-host, --metrics-bind); null when both are off. */
 let metrics: WorkerMetrics | null = null;

@@ -1,7 +1,7 @@
 /**
  * What a sync worker shows in its process title while it serves a request
  * (`ps` shows it to every local user; the arbiter reads it back on a timeout,
- * workers.ts currentRequest). Method and path only: a query string, fragment
+ * arbiter/pool/worker-record.ts currentRequest). Method and path only: a query string, fragment
  * or the scheme, host and userinfo of an absolute-form target can carry
  * secrets (issue 16).
  */

@@ -1,5 +1,5 @@
 /**
- * Keep-alive balance (src/arbiter/balance.ts): connections already open on
+ * Keep-alive balance (src/arbiter/decisions/balance.ts): connections already open on
  * one worker are spread to a worker added later. Without it a TTIN under
  * keep-alive load gives the new worker nothing: every client keeps its
  * connection to the first worker.

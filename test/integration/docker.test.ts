@@ -4,7 +4,7 @@
  * its own /proc, as `docker run` does. Three set-ups:
  *   bare   TSUNICORN_INIT=none: the master itself is PID 1;
  *   relay  the default when tini is installed: the launcher, PID 1, runs
- *          tsunicorn under `tini -s` and relays signals (src/arbiter/pid1.ts);
+ *          tsunicorn under `tini -s` and relays signals (src/arbiter/platform/pid1.ts);
  *   tini   `tini -- tsunicorn …`, the Dockerfile's ENTRYPOINT: tini is PID 1.
  * In each: TERM (docker stop) is graceful within --graceful-timeout, Ctrl-C
  * in a terminal (docker run -it; here a pty from `script`) stops it, and an

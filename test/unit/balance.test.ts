@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { connectionsToShed, slack } from '../../src/arbiter/balance.js';
+import { connectionsToShed, slack } from '../../src/arbiter/decisions/balance.js';
 
 describe('keep-alive balance', () => {
   it('sheds only what is over the fair share and its slack', () => {

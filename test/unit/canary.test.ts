@@ -1,7 +1,7 @@
 /** The canary verdict (--reload-canary): crash, 5xx share and p99 against the old generation over one window. */
 import { describe, expect, it } from 'vitest';
-import { type WindowStats, judgeCanary, sumWindows, windowOf } from '../../src/arbiter/canary.js';
-import { CanaryTrial } from '../../src/arbiter/canary-trial.js';
+import { type WindowStats, judgeCanary, sumWindows, windowOf } from '../../src/arbiter/decisions/canary-verdict.js';
+import { CanaryTrial } from '../../src/arbiter/pool/canary-trial.js';
 import { DURATION_BUCKETS } from '../../src/metrics/request-stats.js';
 
 const thresholds = { max5xx: 0.05, maxP99Ratio: 2, minRequests: 20 };

@@ -1,7 +1,7 @@
 /** The control socket's default path and request parsing. */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseControlRequest } from '../../src/arbiter/control-protocol.js';
+import { parseControlRequest } from '../../src/arbiter/control/protocol.js';
 import {
   type FileFacts,
   controlSocketDir,

@@ -1,6 +1,6 @@
 /** The convergence rule: spawn up to the target, retire old workers only as new ones are ready. */
 import { describe, expect, it } from 'vitest';
-import { type PlanWorker, planConvergence } from '../../src/arbiter/convergence.js';
+import { type PlanWorker, planConvergence } from '../../src/arbiter/decisions/convergence.js';
 
 const w = (generation: number, ready: boolean, forkedAt: number): PlanWorker & { id: string } => ({
   id: `g${generation}@${forkedAt}`,

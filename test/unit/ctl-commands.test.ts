@@ -1,12 +1,12 @@
 /** `ctl stack`, `kill`, `config`, `listeners`: request parsing, the stack decisions, and what ctl prints. */
 import { describe, expect, it } from 'vitest';
-import { listenerStatus } from '../../src/arbiter/control-commands.js';
-import { parseControlRequest } from '../../src/arbiter/control-protocol.js';
-import { loopState, stackTargets } from '../../src/arbiter/control-stack.js';
-import type { Listener } from '../../src/arbiter/listeners.js';
-import { type WorkerRecord, WorkerState } from '../../src/arbiter/workers.js';
+import { listenerStatus } from '../../src/arbiter/control/commands.js';
+import { parseControlRequest } from '../../src/arbiter/control/protocol.js';
+import { loopState, stackTargets } from '../../src/arbiter/control/stack.js';
+import type { Listener } from '../../src/arbiter/sockets/listeners.js';
+import { type WorkerRecord, WorkerState } from '../../src/arbiter/pool/worker-record.js';
 import type { Settings } from '../../src/config/settings.js';
-import { formatListeners, formatStacks } from '../../src/ctl.js';
+import { formatListeners, formatStacks } from '../../src/ctl/ctl.js';
 
 describe('parseControlRequest: the ctl commands of issue 19', () => {
   it.each([

@@ -1,7 +1,7 @@
 /** `ctl top`: percentiles from latency buckets, rates between two status answers, and the lines it prints. */
 import { describe, expect, it } from 'vitest';
-import type { ArbiterStatus, WorkerStatus } from '../../src/arbiter/control-protocol.js';
-import { type TopMemory, formatLatency, formatTop, topView } from '../../src/ctl-top.js';
+import type { ArbiterStatus, WorkerStatus } from '../../src/arbiter/control/protocol.js';
+import { type TopMemory, formatLatency, formatTop, topView } from '../../src/ctl/top.js';
 import { BucketCounts, LATENCY_BUCKETS, bucketQuantile } from '../../src/metrics/request-stats.js';
 
 describe('bucketQuantile', () => {

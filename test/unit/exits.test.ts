@@ -8,7 +8,7 @@ import {
   backoffMs,
   classifyExit,
   streakAfterReady,
-} from '../../src/arbiter/exits.js';
+} from '../../src/arbiter/decisions/exits.js';
 
 const base: ExitFacts = {
   now: 100_000,

@@ -1,6 +1,14 @@
 /** Whether a worker is alive: its silence counts from its own beat stamps, and the arbiter's stalls are forgiven. */
 import { describe, expect, it } from 'vitest';
-import { MIN_STALL_MS, beatTime, hungAt, isHung, remember, silenceMs, stallOf } from '../../src/arbiter/liveness.js';
+import {
+  MIN_STALL_MS,
+  beatTime,
+  hungAt,
+  isHung,
+  remember,
+  silenceMs,
+  stallOf,
+} from '../../src/arbiter/decisions/liveness.js';
 
 const T = 2000;
 

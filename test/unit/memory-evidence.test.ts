@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Diagnostics, checkDiagnosticsDir } from '../../src/arbiter/diagnostics.js';
-import { HEAP_STRIKES, heapStrikes } from '../../src/arbiter/heap-watch.js';
+import { Diagnostics, checkDiagnosticsDir } from '../../src/arbiter/diagnostics/diagnostics-dir.js';
+import { HEAP_STRIKES, heapStrikes } from '../../src/arbiter/decisions/heap-rule.js';
 import type { Logger } from '../../src/log/logger.js';
 
 const MB = 1048576;

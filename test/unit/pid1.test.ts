@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RELAY_ENV, chooseInit, pid1Note } from '../../src/arbiter/pid1.js';
+import { RELAY_ENV, chooseInit, pid1Note } from '../../src/arbiter/platform/pid1.js';
 
 const finder = (found: Record<string, string>) => (name: string) => found[name] ?? null;
 

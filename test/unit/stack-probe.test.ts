@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { captureStack, formatFrames, listeningSockets, probeStack } from '../../src/arbiter/stack-probe.js';
+import { captureStack, formatFrames, listeningSockets, probeStack } from '../../src/arbiter/diagnostics/stack-probe.js';
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'busy-loop.mjs');
 // A deadline with room for a loaded box (the production probe has 1.5 s; its tuning is not under test here).

@@ -13,7 +13,7 @@ import {
   takeListenFds,
   tcpSocketAddress,
   unixSocketPath,
-} from '../../src/arbiter/systemd.js';
+} from '../../src/arbiter/platform/systemd.js';
 import type { BindAddress } from '../../src/config/bind-address.js';
 
 describe('/proc parsing', () => {

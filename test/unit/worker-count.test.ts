@@ -6,7 +6,7 @@ import {
   describeWorkerCount,
   parseCpuMax,
   parseMemoryMax,
-} from '../../src/arbiter/worker-count.js';
+} from '../../src/arbiter/decisions/worker-count.js';
 
 const MB = 1048576;
 const base: WorkerCountInput = {

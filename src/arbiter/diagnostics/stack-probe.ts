@@ -21,7 +21,7 @@
  * probe has the paused worker call the public `inspector.close()`, which
  * closes the listener and every session (docs/security.md), and the worker
  * resumes. Callers: a hung worker before it is killed (timeouts.ts), and
- * `tsunicorn ctl stack` on a live one (control-stack.ts), which replaces the
+ * `tsunicorn ctl stack` on a live one (control/stack.ts), which replaces the
  * worker if the inspector may have stayed open.
  *
  * `probeStack` says why it failed; `captureStack` is the same with just the

@@ -8,19 +8,19 @@
  * event at a time (DESIGN §3). Kill deadlines and hung workers: timeouts.ts.
  */
 import process from 'node:process';
-import { type HookName, type Hooks, type ServerInfo, callHookSync, hasWorkerHooks } from '../config/hooks.js';
-import type { Settings } from '../config/settings.js';
-import type { Logger } from '../log/logger.js';
-import { type ArbiterMetrics, restartReason } from '../metrics/arbiter-metrics.js';
-import type { Dispatch, RequestMetricsSnapshot, WorkerToArbiter } from '../protocol.js';
-import type { TlsMaterial } from '../worker/tls.js';
-import { connectionsToShed } from './balance.js';
+import { type HookName, type Hooks, type ServerInfo, callHookSync, hasWorkerHooks } from '../../config/hooks.js';
+import type { Settings } from '../../config/settings.js';
+import type { Logger } from '../../log/logger.js';
+import { type ArbiterMetrics, restartReason } from '../../metrics/arbiter-metrics.js';
+import type { Dispatch, RequestMetricsSnapshot, WorkerToArbiter } from '../../protocol.js';
+import type { TlsMaterial } from '../sockets/tls.js';
+import { connectionsToShed } from '../decisions/balance.js';
 import { CanaryTrial } from './canary-trial.js';
-import { planConvergence } from './convergence.js';
-import { classifyExit, streakAfterReady } from './exits.js';
-import { beatTime } from './liveness.js';
-import type { Listener } from './listeners.js';
-import { abortStuck, requestTimedOut, stopDeadline } from './timeouts.js';
+import { planConvergence } from '../decisions/convergence.js';
+import { classifyExit, streakAfterReady } from '../decisions/exits.js';
+import { beatTime } from '../decisions/liveness.js';
+import type { Listener } from '../sockets/listeners.js';
+import { abortStuck, requestTimedOut, stopDeadline } from '../timeouts.js';
 import {
   type RetireReason,
   type WorkerRecord,
@@ -30,7 +30,7 @@ import {
   now,
   sendToWorker,
   signalWorker,
-} from './workers.js';
+} from './worker-record.js';
 
 /** Most spare handles sent for one ask. */
 const MAX_SPARES_PER_ASK = 8;
@@ -151,7 +151,7 @@ export class WorkerPool {
 
   /**
    * HUP, once the new config is in place: the next workers forked are a new generation, with no backoff.
-   * With --reload-canary and workers serving, its first worker is a canary on trial (canary.ts).
+   * With --reload-canary and workers serving, its first worker is a canary on trial (decisions/canary-verdict.ts).
    */
   startGeneration(settings: Settings): void {
     const serving = this.winched ? 0 : this.countReady();
@@ -307,7 +307,7 @@ export class WorkerPool {
         this.retire(w, 'max-requests', ctx.settings);
     },
     'request-timeout': (msg, w, ctx) => requestTimedOut(w, msg, ctx.settings, this.log),
-    // --diagnostics-dir: written by the arbiter (diagnostics.ts).
+    // --diagnostics-dir: written by the arbiter (diagnostics/diagnostics-dir.ts).
     report: () => {},
   };
 

@@ -10,8 +10,8 @@ import { lookup } from 'node:dns/promises';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { type BindAddress, formatBind, parseBind } from '../config/bind-address.js';
-import { TsuError } from '../errors.js';
+import { type BindAddress, formatBind, parseBind } from '../../config/bind-address.js';
+import { TsuError } from '../../errors.js';
 import {
   type ServerHandle,
   bindTcp,
@@ -20,9 +20,9 @@ import {
   reusePortUnsupported,
   setInheritedNoDelay,
   tcpBindMethod,
-} from '../node-compat.js';
-import type { ListenerInfo } from '../protocol.js';
-import type { InheritedSocket } from './upgrade.js';
+} from '../../node-compat.js';
+import type { ListenerInfo } from '../../protocol.js';
+import type { InheritedSocket } from '../handoff/inherited-sockets.js';
 
 export interface Listener {
   info: ListenerInfo;

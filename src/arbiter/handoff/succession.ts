@@ -1,5 +1,5 @@
 /**
- * This master's place in a USR2 binary upgrade (upgrade.ts is the handoff
+ * This master's place in a USR2 binary upgrade (inherited-sockets.ts is the handoff
  * itself: how the sockets reach the new master). Two relations:
  *
  * - the successor: the new master this one started on USR2, while it runs.
@@ -14,11 +14,11 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import process from 'node:process';
-import { describeError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
-import type { EventQueue } from './event-queue.js';
-import type { Listener } from './listeners.js';
-import { oldMasterPid, spawnNewMaster } from './upgrade.js';
+import { describeError } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
+import type { EventQueue } from '../event-queue.js';
+import type { Listener } from '../sockets/listeners.js';
+import { oldMasterPid, spawnNewMaster } from './inherited-sockets.js';
 
 export class Succession {
   /** USR2: the new master this one started, while it runs. */

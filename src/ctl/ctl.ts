@@ -1,13 +1,13 @@
 /**
  * `tsunicorn ctl COMMAND [ARG] [OPTIONS]`: talks to a running arbiter over
- * its control socket (src/arbiter/control-socket.ts), as Gunicorn 26's
+ * its control socket (src/arbiter/control/server.ts), as Gunicorn 26's
  * gunicornc and Puma's pumactl do.
  *
  *   status        a table of the workers (pid, generation, age, state, requests, in flight, memory)
  *   reload        what HUP does
  *   scale N       run N workers (as TTIN/TTOU would, N times)
  *   stop          what TERM does; waits until the arbiter has exited
- *   top           a live view of the workers (ctl-top.ts)
+ *   top           a live view of the workers (ctl/top.ts)
  *   stack [PID]   the JavaScript stack of a worker, or of each
  *   kill PID      replace one worker gracefully
  *   config        the running settings; listeners: each bound address and its workers
@@ -24,8 +24,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import nodePath from 'node:path';
 import process from 'node:process';
-import { controlSocketPath, fileFacts, untrustedSocketProblem } from './config/control-path.js';
-import { resolveConfig } from './config/resolve.js';
+import { controlSocketPath, fileFacts, untrustedSocketProblem } from '../config/control-path.js';
+import { resolveConfig } from '../config/resolve.js';
 import {
   type ArbiterStatus,
   CONTROL_COMMANDS,
@@ -35,10 +35,10 @@ import {
   MAX_WORKERS,
   type WorkerStack,
   isPid,
-} from './arbiter/control-protocol.js';
-import type { CanaryStatus } from './arbiter/canary-trial.js';
-import { ExitCode, describeError } from './errors.js';
-import { type TopMemory, formatTop, topJson, topView } from './ctl-top.js';
+} from '../arbiter/control/protocol.js';
+import type { CanaryStatus } from '../arbiter/pool/canary-trial.js';
+import { ExitCode, describeError } from '../errors.js';
+import { type TopMemory, formatTop, topJson, topView } from './top.js';
 
 /** How long connecting and getting the answer may take, unless --ctl-timeout says otherwise. */
 const DEFAULT_TIMEOUT_S = 10;

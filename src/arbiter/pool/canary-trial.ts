@@ -1,10 +1,16 @@
 /**
  * A canary reload in progress (--reload-canary): which worker is the canary, the cumulative request
- * snapshots the window started from, and the outcome once judged (canary.ts decides; the pool applies).
+ * snapshots the window started from, and the outcome once judged (decisions/canary-verdict.ts decides; the pool applies).
  * Snapshots come from heartbeats: with --reload-canary every worker puts its request counters on each beat.
  */
-import type { RequestMetricsSnapshot } from '../protocol.js';
-import { type CanaryThresholds, type CanaryVerdict, judgeCanary, sumWindows, windowOf } from './canary.js';
+import type { RequestMetricsSnapshot } from '../../protocol.js';
+import {
+  type CanaryThresholds,
+  type CanaryVerdict,
+  judgeCanary,
+  sumWindows,
+  windowOf,
+} from '../decisions/canary-verdict.js';
 
 /** What `ctl status` shows of the last canary. */
 export interface CanaryStatus {

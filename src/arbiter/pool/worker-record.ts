@@ -7,10 +7,10 @@ import cluster, { type Worker } from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Settings } from '../config/settings.js';
-import { type ArbiterToWorker, type BeatLoad, STDOUT_FD_ENV, monotonicMs } from '../protocol.js';
-import type { TlsMaterial } from '../worker/tls.js';
-import type { Listener } from './listeners.js';
+import type { Settings } from '../../config/settings.js';
+import { type ArbiterToWorker, type BeatLoad, STDOUT_FD_ENV, monotonicMs } from '../../protocol.js';
+import type { TlsMaterial } from '../sockets/tls.js';
+import type { Listener } from '../sockets/listeners.js';
 
 export enum WorkerState {
   /** Forked; loading the app and listening. Not yet serving. */
@@ -68,7 +68,7 @@ export type RetireReason = 'reload' | 'scale' | 'max-requests' | 'memory' | 'win
 /** The arbiter's clock: the one workers stamp their beats with. */
 export const now = monotonicMs;
 
-const WORKER_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'worker', 'main.js');
+const WORKER_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'worker', 'main.js');
 
 /** Workers run the worker entry directly; argv carries the title so ps shows it before the worker sets it. */
 export function setupCluster(title: string): void {

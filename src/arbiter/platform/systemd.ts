@@ -39,12 +39,12 @@ import fs from 'node:fs';
 import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { type BindAddress, parseBind } from '../config/bind-address.js';
-import { SETTINGS } from '../config/settings.js';
-import type { Logger } from '../log/logger.js';
+import { type BindAddress, parseBind } from '../../config/bind-address.js';
+import { SETTINGS } from '../../config/settings.js';
+import type { Logger } from '../../log/logger.js';
 import { findExecutable } from './find-executable.js';
-import type { Listener } from './listeners.js';
-import { type InheritedSocket, inheritedSockets } from './upgrade.js';
+import type { Listener } from '../sockets/listeners.js';
+import { type InheritedSocket, inheritedSockets } from '../handoff/inherited-sockets.js';
 
 /** SD_LISTEN_FDS_START */
 const LISTEN_FDS_START = 3;

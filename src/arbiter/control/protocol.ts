@@ -11,9 +11,9 @@
  *   → {"cmd":"config"}                 ← {"ok":true,"config":{key: value}}
  *   → {"cmd":"listeners"}              ← {"ok":true,"listeners":[{address, fd, kind, workers}]}
  */
-import type { BeatLoad } from '../protocol.js';
-import type { CanaryStatus } from './canary-trial.js';
-import type { WorkerRecord } from './workers.js';
+import type { BeatLoad } from '../../protocol.js';
+import type { CanaryStatus } from '../pool/canary-trial.js';
+import type { WorkerRecord } from '../pool/worker-record.js';
 
 export type ControlRequest =
   /** The arbiter and each of its workers. */

@@ -14,8 +14,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
-import { TsuError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
+import { TsuError } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
 
 const FILE = /^tsunicorn-(report|timeout)-\d+-\d{8}T\d{9}Z(-\d+)?\.(json|txt)$/;
 

@@ -14,9 +14,9 @@
  */
 import fs from 'node:fs';
 import tls from 'node:tls';
-import type { Hooks } from '../config/hooks.js';
-import type { Settings } from '../config/settings.js';
-import { TsuError, describeError } from '../errors.js';
+import type { Hooks } from '../../config/hooks.js';
+import type { Settings } from '../../config/settings.js';
+import { TsuError, describeError } from '../../errors.js';
 
 /** What the arbiter read from disk, sent to workers. */
 export interface TlsMaterial {

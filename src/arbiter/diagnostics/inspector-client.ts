@@ -9,7 +9,7 @@
  * rejects once it passes, so nothing here can hang the arbiter.
  */
 import http from 'node:http';
-import { webSocketClass } from '../node-compat.js';
+import { webSocketClass } from '../../node-compat.js';
 
 const LOOPBACK = '127.0.0.1';
 

@@ -9,8 +9,8 @@
  *   P99_FLOOR_S, so that two fast p99s inside the histogram's lowest bucket are never "clearly worse".
  * - Either comparison needs minRequests answers on both sides; with fewer only a crash fails it.
  */
-import type { RequestMetricsSnapshot } from '../protocol.js';
-import { DURATION_BUCKETS, bucketQuantile } from '../metrics/request-stats.js';
+import type { RequestMetricsSnapshot } from '../../protocol.js';
+import { DURATION_BUCKETS, bucketQuantile } from '../../metrics/request-stats.js';
 
 /** A p99 this close to the old one is within the histogram's resolution and a busy host's noise. */
 const P99_FLOOR_S = 0.01;

@@ -1,7 +1,7 @@
 /**
  * The arbiter's control socket: a unix socket (mode 0600) taking
  * newline-delimited JSON requests from `tsunicorn ctl` (src/arbiter/
- * control-protocol.ts). Requests are not acted on here: each becomes an
+ * control/protocol.ts). Requests are not acted on here: each becomes an
  * event on the arbiter's queue and is answered from the loop, so a `scale`
  * or `reload` is ordered with signals exactly as TTIN or HUP would be.
  *
@@ -14,10 +14,10 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import nodePath from 'node:path';
-import { controlSocketDir, fileFacts, privateDirProblem } from '../config/control-path.js';
-import { describeError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
-import { type ControlRequest, type ControlResponse, parseControlRequest } from './control-protocol.js';
+import { controlSocketDir, fileFacts, privateDirProblem } from '../../config/control-path.js';
+import { describeError } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
+import { type ControlRequest, type ControlResponse, parseControlRequest } from './protocol.js';
 
 /** A request line longer than this is refused and the connection closed. */
 const MAX_LINE = 64 * 1024;

@@ -15,9 +15,9 @@
 import cluster from 'node:cluster';
 import fs from 'node:fs';
 import process from 'node:process';
-import type { Settings } from '../config/settings.js';
-import { TsuError } from '../errors.js';
-import { openLogFile } from '../log/open-log.js';
+import type { Settings } from '../../config/settings.js';
+import { TsuError } from '../../errors.js';
+import { openLogFile } from '../../log/open-log.js';
 
 export interface Identity {
   uid: number;

@@ -21,7 +21,7 @@
  * again from the minimum, and so does one after a worker booted fine
  * following boot failures (streakAfterReady).
  */
-import { ExitCode } from '../errors.js';
+import { ExitCode } from '../../errors.js';
 
 export const EARLY_DEATH_MS = 10_000;
 const BACKOFF_MIN_MS = 100;

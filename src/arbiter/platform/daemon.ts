@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { openLogFile } from '../log/open-log.js';
+import { openLogFile } from '../../log/open-log.js';
 
 const MARK = 'TSUNICORN_DAEMONIZED';
 

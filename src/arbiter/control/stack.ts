@@ -5,10 +5,10 @@
  * Workers are probed one after another, so at most one is paused at a time,
  * and outside the arbiter loop: the reply is sent when the last one is done.
  */
-import type { Settings } from '../config/settings.js';
-import type { ControlResponse, WorkerStack } from './control-protocol.js';
-import { listeningSockets, probeStack } from './stack-probe.js';
-import { type WorkerRecord, WorkerState, beatInterval, now } from './workers.js';
+import type { Settings } from '../../config/settings.js';
+import type { ControlResponse, WorkerStack } from './protocol.js';
+import { listeningSockets, probeStack } from '../diagnostics/stack-probe.js';
+import { type WorkerRecord, WorkerState, beatInterval, now } from '../pool/worker-record.js';
 
 /** A healthy but idle worker pauses at the next JavaScript it runs, at the latest its next beat (≤ 1 s). */
 const PROBE_MS = 4000;

@@ -13,8 +13,8 @@
  * has exited ("Master has been promoted").
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { BindAddress } from '../config/bind-address.js';
-import type { Listener } from './listeners.js';
+import type { BindAddress } from '../../config/bind-address.js';
+import type { Listener } from '../sockets/listeners.js';
 
 export interface InheritedSocket {
   fd: number;

@@ -11,10 +11,10 @@
  *   so capacity never drops during a reload; old workers still booting go
  *   first, then the oldest.
  * - Retire the oldest current workers beyond the target (TTOU, WINCH).
- * - While the current generation is on trial (--reload-canary, canary.ts), run
+ * - While the current generation is on trial (--reload-canary, canary-verdict.ts), run
  *   one worker of it and retire no old one.
  */
-import type { RetireReason } from './workers.js';
+import type { RetireReason } from '../pool/worker-record.js';
 
 export interface PlanWorker {
   generation: number;

@@ -6,19 +6,19 @@
  * decides what each command does with them and what the reply says.
  */
 import process from 'node:process';
-import type { Logger } from '../log/logger.js';
-import { printConfig } from '../config/resolve.js';
-import type { Settings } from '../config/settings.js';
+import type { Logger } from '../../log/logger.js';
+import { printConfig } from '../../config/resolve.js';
+import type { Settings } from '../../config/settings.js';
 import {
   type ArbiterStatus,
   type ControlRequest,
   type ControlResponse,
   type ListenerStatus,
   workerStatus,
-} from './control-protocol.js';
-import { readStacks, stackTargets } from './control-stack.js';
-import type { Listener } from './listeners.js';
-import { type WorkerRecord, WorkerState, now } from './workers.js';
+} from './protocol.js';
+import { readStacks, stackTargets } from './stack.js';
+import type { Listener } from '../sockets/listeners.js';
+import { type WorkerRecord, WorkerState, now } from '../pool/worker-record.js';
 
 /** The arbiter, as the control socket drives it. */
 export interface ControlActions {

@@ -6,10 +6,15 @@
  * container) and keeps the measured RSS.
  */
 import process from 'node:process';
-import type { Settings } from '../config/settings.js';
-import type { Logger } from '../log/logger.js';
-import { type CgroupLimits, readCgroupLimits } from './cgroup-limits.js';
-import { type WorkerCount, type WorkerCountInput, decideWorkerCount, describeWorkerCount } from './worker-count.js';
+import type { Settings } from '../../config/settings.js';
+import type { Logger } from '../../log/logger.js';
+import { type CgroupLimits, readCgroupLimits } from '../platform/cgroup-limits.js';
+import {
+  type WorkerCount,
+  type WorkerCountInput,
+  decideWorkerCount,
+  describeWorkerCount,
+} from '../decisions/worker-count.js';
 
 export class AutoWorkers {
   private limits: CgroupLimits;
