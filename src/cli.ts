@@ -32,7 +32,7 @@ async function checkConfig(config: ResolvedConfig): Promise<number> {
   // What the arbiter checks before binding: --user/--group, and the TLS files with the sslContext hook.
   (await import('./arbiter/platform/privileges.js')).resolveIdentity(settings);
   await (await import('./arbiter/sockets/tls.js')).checkTls(settings, config.hooks);
-  const { loadApp } = await import('./worker/app-loader.js');
+  const { loadApp } = await import('./worker/app/app-loader.js');
   const app = await loadApp(parsed.spec, settings.interface, process.cwd());
   process.stdout.write(`Config OK; app ${settings.app} loads as a ${app.interface} handler from ${app.file}\n`);
   return ExitCode.OK;

@@ -223,7 +223,7 @@ export function responseBodySource(response: Response): { source: string | Uint8
 
 /**
  * Node's own `Response` class, whatever `globalThis.Response` is now (a worker may have installed
- * tsunicorn's lightweight one, src/worker/light-response.ts). Node 20–24 define the fetch globals as
+ * tsunicorn's lightweight one, src/worker/app/light-response.ts). Node 20–24 define the fetch globals as
  * lazy accessors: the first read loads undici (~5 MB of RSS) and replaces the accessor by a plain
  * value. So the descriptor is captured at import, without reading it, and resolved on first use;
  * resolving it through the accessor overwrites the global, which is then put back as it was.

@@ -1,5 +1,5 @@
 /**
- * Metrics in a worker: request sinks (src/worker/request-observer.ts) for
+ * Metrics in a worker: request sinks (src/worker/http/request-observer.ts) for
  * StatsD and for the Prometheus snapshot, and the error-log counters. With
  * neither --statsd-host, --metrics-bind nor --reload-canary, nothing is set
  * up and requests are not observed at all.
@@ -7,7 +7,7 @@
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import type { RequestMetricsSnapshot } from '../protocol.js';
-import type { RequestSink } from '../worker/request-observer.js';
+import type { RequestSink } from '../worker/http/request-observer.js';
 import { RequestStats } from './request-stats.js';
 import { startStatsd } from './statsd.js';
 

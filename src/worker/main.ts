@@ -37,14 +37,14 @@ import {
   monotonicMs,
   STDOUT_FD_ENV,
 } from '../protocol.js';
-import { loadApp } from './app-loader.js';
-import { clientInfo, configureForwarding } from './forwarded.js';
-import { HttpWorker } from './http-worker.js';
-import { type ShutdownHandler, callShutdown, upgradeListener } from './app-extras.js';
+import { loadApp } from './app/app-loader.js';
+import { clientInfo, configureForwarding } from './http/forwarded.js';
+import { HttpWorker } from './http/http-worker.js';
+import { type ShutdownHandler, callShutdown, upgradeListener } from './app/app-extras.js';
 import { serverTlsOptions } from '../arbiter/sockets/tls.js';
-import { type RequestSink, observeRequests } from './request-observer.js';
+import { type RequestSink, observeRequests } from './http/request-observer.js';
 import { type WorkerMetrics, startWorkerMetrics } from '../metrics/worker-metrics.js';
-import { busyTitle, targetPath } from './process-title.js';
+import { busyTitle, targetPath } from './process/process-title.js';
 
 if (!cluster.isWorker) {
   process.stderr.write('tsunicorn: the worker entry must be started by the arbiter\n');

@@ -1,5 +1,5 @@
 /**
- * The app's function is never compiled into the worker's own functions (src/worker/app-call.ts).
+ * The app's function is never compiled into the worker's own functions (src/worker/app/app-call.ts).
  * When V8 inlined a CPU-bound app into handleRequest, the app ran 3-4× slower whenever
  * handleRequest was recompiled.
  *

@@ -1,9 +1,9 @@
 /**
- * Where the app's `upgrade` and `shutdown` are found (src/worker/app-extras.ts): a property of the
+ * Where the app's `upgrade` and `shutdown` are found (src/worker/app/app-extras.ts): a property of the
  * loaded app value first, then an export of the app module, never the EXPORT itself.
  */
 import { describe, expect, it } from 'vitest';
-import { findAppExtras } from '../../src/worker/app-extras.js';
+import { findAppExtras } from '../../src/worker/app/app-extras.js';
 
 const noop = () => {};
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FD_HEADROOM, connectionCap, parseOpenFilesLimit } from '../../src/worker/fd-limit.js';
+import { FD_HEADROOM, connectionCap, parseOpenFilesLimit } from '../../src/worker/http/fd-limit.js';
 
 const limits = (soft: string, hard: string) =>
   'Limit                     Soft Limit           Hard Limit           Units     \n' +

@@ -2,9 +2,14 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { addressList, headerMap, umask } from '../../src/config/setting-types.js';
-import { configureForwarding, normalizeAddress, resolveClientInfo, trustList } from '../../src/worker/forwarded.js';
-import { checkRequest, parserOptions } from '../../src/worker/limits.js';
-import { parseProxyHeader, setProxiedPeer } from '../../src/worker/proxy-protocol.js';
+import {
+  configureForwarding,
+  normalizeAddress,
+  resolveClientInfo,
+  trustList,
+} from '../../src/worker/http/forwarded.js';
+import { checkRequest, parserOptions } from '../../src/worker/http/limits.js';
+import { parseProxyHeader, setProxiedPeer } from '../../src/worker/http/proxy-protocol.js';
 
 const SIG = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 

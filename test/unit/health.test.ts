@@ -1,7 +1,7 @@
 /** --health-path in a worker: what it matches and what it answers in each state. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { Health } from '../../src/worker/health.js';
+import { Health } from '../../src/worker/http/health.js';
 
 const req = (url: string, method = 'GET') => ({ url, method }) as IncomingMessage;
 

@@ -2,7 +2,7 @@
 import { PassThrough } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { lazyRequest } from '../../src/worker/lazy-request.js';
+import { lazyRequest } from '../../src/worker/app/lazy-request.js';
 
 function fakeReq(method: string, body?: string): IncomingMessage {
   const stream = new PassThrough();

@@ -7,7 +7,7 @@ import {
   lightResponseParts,
   realResponse,
   uninstallLightResponse,
-} from '../../src/worker/light-response.js';
+} from '../../src/worker/app/light-response.js';
 
 const NodeResponse = nodeResponseClass();
 /** Before any light Response exists (an app's import may feature-detect this early). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LiveSet } from '../../src/worker/live-set.js';
+import { LiveSet } from '../../src/worker/http/live-set.js';
 
 const members = <T extends object>(s: LiveSet<T>) => [...s];
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { busyTitle, targetPath } from '../../src/worker/process-title.js';
+import { busyTitle, targetPath } from '../../src/worker/process/process-title.js';
 
 describe('targetPath: what a busy worker shows of the request target', () => {
   it.each([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { headFields } from '../../src/worker/request-observer.js';
+import { headFields } from '../../src/worker/http/request-observer.js';
 
 describe('headFields: the fields of a written response head', () => {
   it.each([

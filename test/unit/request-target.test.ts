@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type AccessRecord, compileAccessFormat } from '../../src/log/access-log.js';
-import { absoluteFormUrl } from '../../src/worker/fetch-adapter.js';
+import { absoluteFormUrl } from '../../src/worker/app/fetch-adapter.js';
 
 describe('access log %(U)s and %(q)s of a request target', () => {
   const format = compileAccessFormat('%(U)s|%(q)s');

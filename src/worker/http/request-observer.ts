@@ -5,8 +5,8 @@
  * server without an access log or metrics pays nothing per request.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import type { AccessRecord } from '../log/access-log.js';
-import { sentHead } from '../node-compat.js';
+import type { AccessRecord } from '../../log/access-log.js';
+import { sentHead } from '../../node-compat.js';
 
 export type RequestSink = (record: AccessRecord) => void;
 

@@ -36,11 +36,17 @@ import http, { type IncomingMessage, type RequestListener, type ServerResponse }
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { TlsOptions } from 'node:tls';
-import type { Settings } from '../config/settings.js';
-import type { Logger } from '../log/logger.js';
-import { type ServerHandle, closeAfterResponse, keepAliveMs, listenOnHandle, stopAccepting } from '../node-compat.js';
-import type { ListenerInfo } from '../protocol.js';
-import { callThroughEmit } from './app-call.js';
+import type { Settings } from '../../config/settings.js';
+import type { Logger } from '../../log/logger.js';
+import {
+  type ServerHandle,
+  closeAfterResponse,
+  keepAliveMs,
+  listenOnHandle,
+  stopAccepting,
+} from '../../node-compat.js';
+import type { ListenerInfo } from '../../protocol.js';
+import { callThroughEmit } from '../app/app-call.js';
 import {
   lastRequest,
   markRejected,
@@ -55,8 +61,8 @@ import { connectionCap, descriptorsFree, fdUsage } from './fd-limit.js';
 import { Health } from './health.js';
 import { LiveSet } from './live-set.js';
 import { readProxyHeader, replayInto, setProxiedPeer } from './proxy-protocol.js';
-import type { UpgradeHandler } from './app-extras.js';
-import { BucketCounts, LATENCY_BUCKETS } from '../metrics/request-stats.js';
+import type { UpgradeHandler } from '../app/app-extras.js';
+import { BucketCounts, LATENCY_BUCKETS } from '../../metrics/request-stats.js';
 
 interface Endpoint {
   info: ListenerInfo;

@@ -15,9 +15,9 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { Readable } from 'node:stream';
 import type { ReadableStreamReadResult } from 'node:stream/web';
 import { callThroughEmit } from './app-call.js';
-import { lastRequest } from './client-errors.js';
-import { type ClientInfo, clientInfo } from './forwarded.js';
-import { responseBodySource } from '../node-compat.js';
+import { lastRequest } from '../http/client-errors.js';
+import { type ClientInfo, clientInfo } from '../http/forwarded.js';
+import { responseBodySource } from '../../node-compat.js';
 import { lazyRequest } from './lazy-request.js';
 import { type LightParts, lightResponseParts, realResponse } from './light-response.js';
 

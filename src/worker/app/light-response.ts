@@ -25,7 +25,7 @@
  *
  * The technique is the one @hono/node-server's `overrideGlobalObjects` uses.
  */
-import { nodeResponseClass } from '../node-compat.js';
+import { nodeResponseClass } from '../../node-compat.js';
 
 /** What the fetch adapter needs to write an unbuilt light Response (read-only for it). */
 export interface LightParts {

@@ -34,8 +34,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../log/logger.js';
-import { rejectConnection } from './client-errors.js';
+import type { Logger } from '../../log/logger.js';
+import { rejectConnection } from '../http/client-errors.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
 export type ShutdownHandler = () => unknown;

@@ -20,7 +20,7 @@
  */
 import { IncomingMessage } from 'node:http';
 import { BlockList, type Socket, isIP } from 'node:net';
-import type { Settings } from '../config/settings.js';
+import type { Settings } from '../../config/settings.js';
 import { proxiedPeer } from './proxy-protocol.js';
 
 export interface ClientInfo {

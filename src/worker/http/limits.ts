@@ -36,7 +36,7 @@
  * no Transfer-Encoding in an HTTP/1.0 request (400 and close; llhttp decodes it).
  */
 import type { IncomingMessage } from 'node:http';
-import type { Settings } from '../config/settings.js';
+import type { Settings } from '../../config/settings.js';
 
 export interface RequestLimits {
   /** Longest request line in bytes, without CRLF; 0 = none of its own. */
