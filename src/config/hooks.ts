@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TlsOptions } from 'node:tls';
+import { awaitUserCode, callUserCode } from '../user-code.js';
 import type { Settings } from './settings.js';
 
 /** The arbiter, as hooks see it (Gunicorn's `server`). */
@@ -112,19 +113,15 @@ export function hasWorkerHooks(hooks: Hooks): boolean {
 type Reporter = (name: HookName, err: unknown) => void;
 
 /** Calls a hook if set; a throw or rejection is reported, never propagated. Resolves when an async hook settles. */
-export async function callHook<N extends HookName>(
+export function callHook<N extends HookName>(
   hooks: Hooks,
   name: N,
   report: Reporter,
   ...args: Parameters<NonNullable<Hooks[N]>>
 ): Promise<void> {
   const fn = hooks[name] as ((...a: unknown[]) => unknown) | undefined;
-  if (typeof fn !== 'function') return;
-  try {
-    await fn(...args);
-  } catch (err) {
-    report(name, err);
-  }
+  if (typeof fn !== 'function') return Promise.resolve();
+  return awaitUserCode(fn, (err) => report(name, err), ...args);
 }
 
 /** Synchronous variant for per-request and in-loop hooks: a returned promise is not awaited, its rejection is reported. */
@@ -136,10 +133,5 @@ export function callHookSync<N extends HookName>(
 ): void {
   const fn = hooks[name] as ((...a: unknown[]) => unknown) | undefined;
   if (typeof fn !== 'function') return;
-  try {
-    const r = fn(...args) as Promise<unknown> | undefined;
-    if (r && typeof r.then === 'function') r.then(undefined, (err) => report(name, err));
-  } catch (err) {
-    report(name, err);
-  }
+  callUserCode(fn, (err) => report(name, err), ...(args as unknown[]));
 }

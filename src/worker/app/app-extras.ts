@@ -35,6 +35,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log/logger.js';
+import { callUserCode } from '../../user-code.js';
 import { rejectConnection } from '../http/client-errors.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
@@ -74,32 +75,17 @@ export function findAppExtras(value: unknown, exported: unknown, ns: Record<stri
 
 /** The worker's 'upgrade' listener around the app's handler: a throw or rejection is logged, and answered 500 if nothing was written yet. */
 export function upgradeListener(handler: UpgradeHandler, log: Logger): UpgradeHandler {
-  return (req, socket, head) => {
-    const fail = (err: unknown): void => {
-      log.exception(`Error handling upgrade ${req.method} ${req.url}`, err);
-      // Once the app wrote anything the protocol is its own: only a close is left.
-      if ((socket as Socket).bytesWritten > 0) socket.destroy();
-      else rejectConnection(socket as Socket, 500);
-    };
-    try {
-      const result = handler(req, socket, head);
-      if (result && typeof (result as Promise<unknown>).then === 'function')
-        (result as Promise<unknown>).then(undefined, fail);
-    } catch (err) {
-      fail(err);
-    }
+  const fail = (err: unknown, req: IncomingMessage, socket: Duplex): void => {
+    log.exception(`Error handling upgrade ${req.method} ${req.url}`, err);
+    // Once the app wrote anything the protocol is its own: only a close is left.
+    if ((socket as Socket).bytesWritten > 0) socket.destroy();
+    else rejectConnection(socket as Socket, 500);
   };
+  return (req, socket, head) => callUserCode(handler, fail, req, socket, head);
 }
 
 /** Calls the app's shutdown() once; a throw or rejection is logged and changes nothing else. */
 export function callShutdown(shutdown: ShutdownHandler | undefined, log: Logger): void {
   if (!shutdown) return;
-  const report = (err: unknown) => log.exception("Error in the app's shutdown()", err);
-  try {
-    const result = shutdown();
-    if (result && typeof (result as Promise<unknown>).then === 'function')
-      (result as Promise<unknown>).then(undefined, report);
-  } catch (err) {
-    report(err);
-  }
+  callUserCode(shutdown, (err) => log.exception("Error in the app's shutdown()", err));
 }

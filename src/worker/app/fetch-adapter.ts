@@ -15,7 +15,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { Readable } from 'node:stream';
 import type { ReadableStreamReadResult } from 'node:stream/web';
 import { callThroughEmit } from './app-call.js';
-import { lastRequest } from '../http/client-errors.js';
+import { answerWithReason, lastRequest } from '../http/client-errors.js';
 import { type ClientInfo, clientInfo } from '../http/forwarded.js';
 import { responseBodySource } from '../../node-compat.js';
 import { lazyRequest } from './lazy-request.js';
@@ -203,7 +203,7 @@ export function toRequestListener(handler: FetchHandler, onError: AppErrorHandle
       if (lazy.aborted) return; // The client left; nothing to answer.
       onError(err, req);
       if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'text/plain', 'content-length': '22' }).end('Internal Server Error\n');
+        answerWithReason(res, 500, false);
       } else {
         res.destroy();
       }

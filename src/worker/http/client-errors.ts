@@ -37,6 +37,8 @@ const REASONS: Record<number, string> = {
   // An upgrade handler that threw, an upgrade during a graceful stop (app-extras.ts).
   500: 'Internal Server Error',
   503: 'Service Unavailable',
+  // A sync worker's request past --timeout.
+  504: 'Gateway Timeout',
   505: 'HTTP Version Not Supported',
 };
 
@@ -114,6 +116,19 @@ function responseText(status: number, why?: string): string {
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
     `Connection: close\r\n\r\n${body}`
   );
+}
+
+/**
+ * Answers through node:http for an app that could not (it threw; a sync request ran past --timeout): the reason
+ * phrase as a plain-text body, with `Connection: close` when `close` says so.
+ */
+export function answerWithReason(res: ServerResponse, status: 500 | 504, close: boolean): void {
+  const body = `${REASONS[status]}\n`;
+  const length = String(Buffer.byteLength(body));
+  const head = close
+    ? { 'content-type': 'text/plain', 'content-length': length, connection: 'close' }
+    : { 'content-type': 'text/plain', 'content-length': length };
+  res.writeHead(status, head).end(body);
 }
 
 /** Writes a complete error response on the raw socket and closes it (FIN, then a bounded linger). Idempotent. */

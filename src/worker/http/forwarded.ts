@@ -121,7 +121,6 @@ function configFrom(settings: Pick<Settings, 'forwardedAllowIps' | 'secureScheme
 /** Called once at worker boot. */
 export function configureForwarding(settings: Pick<Settings, 'forwardedAllowIps' | 'secureSchemeHeaders'>): void {
   forwarding = configFrom(settings);
-  installClientAccessor();
 }
 
 /** Per connection: the peer and whether it is trusted, worked out once. */
@@ -234,8 +233,11 @@ export function forwardedClient(req: IncomingMessage): ClientInfo | null | undef
 const kClient = Symbol('tsunicorn.client');
 type WithClient = IncomingMessage & { [kClient]?: ClientInfo };
 
-/** Makes `req.tsunicorn` an accessor that works the client out when first read (see forwardedClient). */
-function installClientAccessor(): void {
+/**
+ * Defines `tsunicorn` on IncomingMessage.prototype, for every request in this process: an accessor that works
+ * the client out when first read (see forwardedClient). A worker calls it once, at boot.
+ */
+export function addTsunicornAccessorToIncomingMessage(): void {
   Object.defineProperty(IncomingMessage.prototype, 'tsunicorn', {
     configurable: true,
     get(this: WithClient): ClientInfo {
