@@ -3,10 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeResponseClass } from '../../src/node-compat.js';
 import {
   LightResponseClass as LightResponse,
-  installLightResponse,
   lightResponseParts,
   realResponse,
-  uninstallLightResponse,
+  replaceGlobalResponse,
 } from '../../src/worker/app/light-response.js';
 
 const NodeResponse = nodeResponseClass();
@@ -277,22 +276,23 @@ describe('LightResponse', () => {
   });
 });
 
-describe('installLightResponse', () => {
+describe('replaceGlobalResponse', () => {
   let before: PropertyDescriptor | undefined;
+  let restore = () => {};
   beforeAll(() => {
     before = Object.getOwnPropertyDescriptor(globalThis, 'Response');
   });
-  afterAll(() => uninstallLightResponse());
+  afterAll(() => restore());
 
-  it('makes it the global Response, and uninstall puts the previous one back', async () => {
-    installLightResponse();
+  it('makes it the global Response, and its restore puts the previous one back', async () => {
+    restore = replaceGlobalResponse();
     expect(globalThis.Response).toBe(LightResponse);
     expect(Object.getOwnPropertyDescriptor(globalThis, 'Response')!.enumerable).toBe(false);
     const r = new Response('global');
     expect(lightResponseParts(r)).not.toBeNull();
     // fetch-style Responses from Node are still Responses.
     expect(new NodeResponse('n')).toBeInstanceOf(Response);
-    uninstallLightResponse();
+    restore();
     expect(Object.getOwnPropertyDescriptor(globalThis, 'Response')).toEqual(before);
     expect(globalThis.Response).toBe(NodeResponse);
     // A light Response made while it was installed stays a Response.

@@ -1,23 +1,11 @@
 /**
- * Calling the app's function from tsunicorn's request path without letting V8
- * inline it there.
+ * Calling the app's function from tsunicorn's request path without letting V8 inline it there: TurboFan
+ * inlines a callee whose call site has only seen that one function, and the app's code then gets recompiled
+ * with the worker's feedback, several times slower for a CPU-bound app (docs/benchmarks.md).
  *
- * TurboFan inlines a callee into its caller when the call site has only ever
- * seen that one function, and the app's request listener is exactly that: one
- * function, called from one place in the worker. Inlined, the app's code is
- * compiled again each time the worker's own functions are, with the worker's
- * feedback: a keep-alive balance `shed` (a branch handleRequest had not taken
- * before) made TurboFan recompile handleRequest with the app inside, and the
- * bench's CPU-bound endpoint then ran at 580 req/s on 2 workers against 1,890
- * before (and for node:cluster), every core busy. Earlier the same inlining had
- * made it 4× slower on one worker.
- *
- * Node's own http server never meets this: it calls the request listener
- * through EventEmitter.prototype.emit, whose call site sees every listener of
- * every emitter in the process, so it is megamorphic and TurboFan does not
- * inline through it. The app is called the same way here, so it is compiled
- * as it would be under plain node:http. The cost is one emit per request.
- * `test/integration/app-inlining.test.ts` checks with V8's inlining trace.
+ * Node's own http server calls the request listener through EventEmitter.prototype.emit, whose call site is
+ * megamorphic, so TurboFan does not inline through it. The app is called the same way here, for one emit per
+ * request. `test/integration/app-inlining.test.ts` checks with V8's inlining trace.
  */
 import { EventEmitter } from 'node:events';
 

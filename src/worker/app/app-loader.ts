@@ -15,7 +15,7 @@ import { TsuError, describeError } from '../../errors.js';
 import { moduleExports } from '../../interop.js';
 import { type TypeScriptLoader, importTypeScriptApp, isTypeScriptPath } from '../../typescript.js';
 import { type AppErrorHandler, type FetchHandler, toRequestListener } from './fetch-adapter.js';
-import { installLightResponse, uninstallLightResponse } from './light-response.js';
+import { replaceGlobalResponse } from './light-response.js';
 import { type AppExtras, findAppExtras } from './app-extras.js';
 
 export type AppInterface = 'node' | 'fetch';
@@ -101,9 +101,9 @@ function adaptApp(
 }
 
 /**
- * `lightResponse` (setting fetchFastResponse): install the lightweight global Response
- * (light-response.ts) before the import, since the app may capture `Response` as it loads; the
- * interface is only known after it, and a node-interface app gets Node's global back.
+ * Imports and adapts the app. With `lightResponse` (setting fetchFastResponse) the global Response is the
+ * light one (light-response.ts) while the app is imported, since the app may capture `Response` as it loads;
+ * the interface is only known after that, and only a fetch app keeps it.
  */
 export async function loadApp(
   spec: AppSpec,
@@ -112,11 +112,14 @@ export async function loadApp(
   onError?: AppErrorHandler,
   lightResponse = false,
 ): Promise<LoadedApp> {
-  const light = lightResponse && forced !== 'node';
-  if (light) installLightResponse();
-  const app = await importApp(spec, forced, cwd, onError);
-  if (light && app.interface !== 'fetch') uninstallLightResponse();
-  return app;
+  const restoreResponse = lightResponse && forced !== 'node' ? replaceGlobalResponse() : null;
+  let app: LoadedApp | null = null;
+  try {
+    app = await importApp(spec, forced, cwd, onError);
+    return app;
+  } finally {
+    if (restoreResponse && app?.interface !== 'fetch') restoreResponse();
+  }
 }
 
 async function importApp(

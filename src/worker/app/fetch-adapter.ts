@@ -35,8 +35,8 @@ function buildRequest(req: IncomingMessage, url: string, headers: Headers, signa
   const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
   if (method !== 'GET' && method !== 'HEAD') {
     // An explicit byte-counted strategy: the queue between the socket and the app holds one high-water
-    // mark of bytes, then the socket is paused. (Older Node releases defaulted to counting chunks, which
-    // let up to 16 Ki chunks, ~1 GB, pile up in front of a slow reader.)
+    // mark of bytes, then the socket is paused. Counting chunks instead would let up to 16 Ki chunks pile
+    // up in front of a slow reader.
     const strategy = new ByteLengthQueuingStrategy({ highWaterMark: req.readableHighWaterMark });
     init.body = Readable.toWeb(req, { strategy }) as ReadableStream<Uint8Array>;
     init.duplex = 'half';
@@ -134,7 +134,7 @@ let goodHost = '';
 const PLAIN_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
 
 /**
- * Whether the Request URL parses. URL.canParse is ~3 % of a hello-world request, and the answer
+ * Whether the Request URL parses. URL.canParse is costly per request, and the answer
  * depends only on the Host once the target starts with `/`: the authority is then exactly the
  * Host, and the WHATWG parser accepts any path, query and fragment after it. So the last Host
  * that parsed is remembered (one entry: a client choosing Host values only gets full checks).

@@ -2,9 +2,8 @@
  * A lightweight global `Response` for workers that serve a fetch-interface app
  * (setting `fetchFastResponse`, on by default).
  *
- * On Node 20, `new Response('hello', { headers })` costs about as much CPU as
- * a whole node-interface hello-world request: undici builds a web
- * ReadableStream for the body at once, and every web stream is made
+ * On Node 20, `new Response('hello', { headers })` is costly: undici builds a
+ * web ReadableStream for the body at once, and every web stream is made
  * transferable. A handler's Response is almost always written out by the fetch
  * adapter and never read as a stream, so this class keeps what it was given
  * (a string or bytes body, status, status text, headers) and builds Node's
@@ -26,131 +25,15 @@
  * The technique is the one @hono/node-server's `overrideGlobalObjects` uses.
  */
 import { nodeResponseClass } from '../../node-compat.js';
+import { type LightParts, type State, headersOf, lightState, wrapReal } from './light-response-state.js';
 
-/** What the fetch adapter needs to write an unbuilt light Response (read-only for it). */
-export interface LightParts {
-  /** A string or a private copy of the bytes the app gave; null for no body. */
-  readonly body: string | Uint8Array | null;
-  readonly status: number;
-  readonly statusText: string;
-  /** The headers, when a Headers object holds them (the app's init needed one, or it read `headers`). */
-  readonly headers: Headers | null;
-  /**
-   * Otherwise the headers as a flat [name, value, …] list, lower-case names without repeats,
-   * values that node:http sends as they are, the body's implied Content-Type included; null: none.
-   */
-  readonly list: readonly string[] | null;
-}
+export type { LightParts } from './light-response-state.js';
 
-interface State extends LightParts {
-  headers: Headers | null;
-  list: string[] | null;
-  /** Node's Response, once built (and from the start for bodies kept as they are). */
-  real: Response | null;
-}
-
-const TEXT_TYPE = 'text/plain;charset=UTF-8';
-const JSON_TYPE = 'application/json';
-/** reason-phrase = *( HTAB / SP / VCHAR / obs-text ), which is what Node's Response accepts. */
-const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
-/** A header name as Headers would keep it: a token, already lower-case (so no two keys of an object collide). */
-const LOWER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
-/** A header value Headers keeps as it is (no surrounding whitespace to trim) and node:http accepts. */
-const PLAIN_VALUE = /^(?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?$/;
 /** The constructor's first argument when it adopts a ready state (clone(), Response.json). */
 const kAdopt = Symbol('tsunicorn.adopt');
 
 let Real: typeof Response;
 let prepared = false;
-
-/**
- * The state of a body and init this class can keep without Node's Response, or null when Node's must
- * decide: other body kinds, an init that needs WebIDL conversion (`status: '201'`), or one that is
- * invalid (Node's constructor then throws its own error).
- */
-function lightState(body: unknown, init: ResponseInit | null | undefined, jsonText: boolean): State | null {
-  let kept: string | Uint8Array | null;
-  let bodyType: string | null = null;
-  if (body === null || body === undefined) {
-    kept = null;
-  } else if (typeof body === 'string') {
-    kept = body;
-    bodyType = jsonText ? JSON_TYPE : TEXT_TYPE;
-  } else if (ArrayBuffer.isView(body)) {
-    // Copied, as Node's Response does: the app may reuse its buffer once it has returned.
-    kept = new Uint8Array(body.buffer, body.byteOffset, body.byteLength).slice();
-  } else if (body instanceof ArrayBuffer) {
-    kept = new Uint8Array(body.slice(0));
-  } else {
-    return null;
-  }
-  let status = 200;
-  let statusText = '';
-  let headers: Headers | null = null;
-  let list: string[] | null = null;
-  if (init !== undefined && init !== null) {
-    if (typeof init !== 'object') return null;
-    const { status: s, statusText: t, headers: h } = init;
-    if (s !== undefined) {
-      if (typeof s !== 'number' || !Number.isInteger(s) || s < 200 || s > 599) return null;
-      status = s;
-    }
-    if (t !== undefined) {
-      if (typeof t !== 'string' || !REASON_PHRASE.test(t)) return null;
-      statusText = t;
-    }
-    if (h !== undefined) {
-      list = plainHeaderList(h, bodyType);
-      if (list === null) {
-        // Built now, as Node's constructor does, so that invalid headers throw here, in the app.
-        headers = new Headers(h);
-        if (bodyType !== null && !headers.has('content-type')) headers.set('content-type', bodyType);
-      }
-    }
-  }
-  if (kept !== null && (status === 204 || status === 205 || status === 304)) return null;
-  if (headers === null && list === null && bodyType !== null) list = ['content-type', bodyType];
-  return { body: kept, status, statusText, headers, list, real: null };
-}
-
-/**
- * The common `{ 'content-type': 'text/plain' }` as a flat list, without a Headers object (building
- * and iterating one costs ~1 µs on Node 20). Only an object literal whose names and values Headers
- * would keep unchanged qualifies; anything else (a Headers, pairs, upper-case names, values to trim
- * or to reject) returns null and gets a real Headers.
- */
-function plainHeaderList(h: NonNullable<ResponseInit['headers']>, bodyType: string | null): string[] | null {
-  if (typeof h !== 'object' || h === null) return null;
-  const proto: unknown = Object.getPrototypeOf(h);
-  if (proto !== Object.prototype && proto !== null) return null;
-  const record = h as Record<string, unknown>;
-  const list: string[] = [];
-  let typed = false;
-  for (const name of Object.keys(record)) {
-    const value = record[name];
-    if (typeof value !== 'string' || !LOWER_TOKEN.test(name) || !PLAIN_VALUE.test(value)) return null;
-    if (name === 'content-type') typed = true;
-    list.push(name, value);
-  }
-  if (!typed && bodyType !== null) list.push('content-type', bodyType);
-  return list;
-}
-
-/** The headers as a Headers object, made from the list on first need. */
-function headersOf(s: State): Headers {
-  if (s.headers === null) {
-    const headers = new Headers();
-    const list = s.list;
-    if (list !== null) for (let i = 0; i < list.length; i += 2) headers.append(list[i]!, list[i + 1]!);
-    s.headers = headers;
-    s.list = null;
-  }
-  return s.headers;
-}
-
-function wrapReal(real: Response): State {
-  return { body: null, status: real.status, statusText: real.statusText, headers: real.headers, list: null, real };
-}
 
 let stateOf: (value: object) => State | undefined;
 
@@ -303,8 +186,8 @@ export function lightResponseParts(response: unknown): LightParts | null {
 }
 
 /**
- * Done on first use rather than at import or install: reading Node's Response loads undici
- * (~5 MB of RSS), which a worker that turns out to serve a node-interface app never needs.
+ * Done on first use rather than at import or install: reading Node's Response loads undici, whose
+ * memory a worker that turns out to serve a node-interface app never needs.
  */
 function prepare(): void {
   prepared = true;
@@ -337,32 +220,24 @@ function prepare(): void {
   }
 }
 
-let saved: PropertyDescriptor | undefined;
-let installed = false;
-
-/** Makes the light class the global `Response`; done before the app is imported, so the app sees it. */
-export function installLightResponse(): void {
-  if (installed) return;
-  installed = true;
-  saved = Object.getOwnPropertyDescriptor(globalThis, 'Response');
+/**
+ * Replaces `globalThis.Response` with the light class, before the app is imported so that the app sees it.
+ * Returns the function that puts the previous global back (the app turned out to use the node interface):
+ * Responses made meanwhile stay valid, and a global the app replaced in the meantime is left alone.
+ */
+export function replaceGlobalResponse(): () => void {
+  const saved = Object.getOwnPropertyDescriptor(globalThis, 'Response');
   Object.defineProperty(globalThis, 'Response', {
     value: LightResponse,
     writable: true,
     configurable: true,
     enumerable: false,
   });
-}
-
-/**
- * Puts the previous global back (the app turned out to use the node interface). Responses made
- * meanwhile stay valid. A global the app replaced in the meantime is left alone.
- */
-export function uninstallLightResponse(): void {
-  if (!installed) return;
-  installed = false;
-  if (globalThis.Response !== (LightResponse as unknown)) return;
-  if (saved) Object.defineProperty(globalThis, 'Response', saved);
-  else delete (globalThis as { Response?: unknown }).Response;
+  return () => {
+    if (globalThis.Response !== (LightResponse as unknown)) return;
+    if (saved) Object.defineProperty(globalThis, 'Response', saved);
+    else delete (globalThis as { Response?: unknown }).Response;
+  };
 }
 
 /** The class itself, for tests. */

@@ -56,8 +56,8 @@ export function trustList(entries: readonly string[]): TrustList {
     if (slash < 0) list.addAddress(addr, family);
     else list.addSubnet(addr, Number(e.slice(slash + 1)), family);
   }
-  // Clients repeat, and on Node 20 each BlockList.check allocates a transferable SocketAddress
-  // (measured ~4 % of a worker's time under Connection: close load): remember recent answers.
+  // Clients repeat, and on Node 20 each BlockList.check allocates a transferable SocketAddress:
+  // remember recent answers.
   const seen = new Map<string, boolean>();
   return {
     has(address) {
@@ -222,9 +222,8 @@ function hasForwardingHeader(raw: readonly string[]): boolean {
  * What the worker must know before the app runs: null when a trusted peer sent scheme
  * headers that disagree (answered 400), the client when the request carries forwarding
  * headers, and undefined when it carries none, so the client is the peer and is worked out
- * only if something reads `req.tsunicorn`. Looking the peer up costs a getpeername() syscall,
- * ~5 % of a worker's time under Connection: close load, which an app without an access log
- * would pay for nothing.
+ * only if something reads `req.tsunicorn`. Looking the peer up costs a getpeername() syscall
+ * per connection, which an app without an access log would pay for nothing.
  */
 export function forwardedClient(req: IncomingMessage): ClientInfo | null | undefined {
   return hasForwardingHeader(req.rawHeaders) ? fromForwardingHeaders(req) : undefined;

@@ -1,26 +1,8 @@
 /**
- * A set of short-lived objects (connections, responses) held by a long-lived
- * owner, without the garbage-collection cost of a `Set`.
- *
- * Why not `Set`: the worker's Sets live in V8's old generation, and every
- * connection or response added to them is young. Each time a Set's hash table
- * fills up with deleted entries V8 rehashes it into a new table, and the old
- * table, itself in the old generation, keeps pointing at the entries it held.
- * The scavenger treats every old-to-young pointer as a root until the next full
- * GC, so connections that had long closed, with their parsers, requests and
- * buffers, survived scavenges and were promoted. Under `Connection: close`
- * load (bench, 2 workers) a Set of sockets doubled what survived each
- * scavenge (~1.1 MB against ~0.45 MB for bare node:cluster) and cost ~2 µs of
- * GC per request; with this class it is ~0.5 MB.
- *
- * Here the slots array only grows (to the peak population); a removed entry's
- * slot is overwritten, so no stale copy points at it. Each member carries its
- * slot index in one symbol property, added once (so all members share one
- * hidden-class transition) and reset on delete, never deleted (which would
- * turn the object into a slow dictionary). The symbol is the same for every
- * set, so each access site below sees one property name (a per-set symbol
- * would make them keyed by several); the price is that an object belongs to
- * one LiveSet at a time, which add() enforces.
+ * A set of short-lived objects (connections, responses) held by a long-lived owner, without a `Set`'s GC
+ * cost: a rehashed-away Set table in the old generation keeps pointing at young entries, which then survive
+ * scavenges (docs/benchmarks.md). Each member carries its slot index in one symbol property, so an object
+ * belongs to one LiveSet at a time.
  */
 const kSlot = Symbol('tsunicorn.slot');
 type Member = { [kSlot]?: number | undefined };
