@@ -124,7 +124,10 @@ export function callHook<N extends HookName>(
   return awaitUserCode(fn, (err) => report(name, err), ...args);
 }
 
-/** Synchronous variant for per-request and in-loop hooks: a returned promise is not awaited, its rejection is reported. */
+/**
+ * Synchronous variant for per-request and in-loop hooks: a returned promise is not awaited, its rejection is
+ * reported.
+ */
 export function callHookSync<N extends HookName>(
   hooks: Hooks,
   name: N,

@@ -73,7 +73,10 @@ export function findAppExtras(value: unknown, exported: unknown, ns: Record<stri
   return extras;
 }
 
-/** The worker's 'upgrade' listener around the app's handler: a throw or rejection is logged, and answered 500 if nothing was written yet. */
+/**
+ * The worker's 'upgrade' listener around the app's handler: a throw or rejection is logged, and answered 500
+ * if nothing was written yet.
+ */
 export function upgradeListener(handler: UpgradeHandler, log: Logger): UpgradeHandler {
   const fail = (err: unknown, req: IncomingMessage, socket: Duplex): void => {
     log.exception(`Error handling upgrade ${req.method} ${req.url}`, err);

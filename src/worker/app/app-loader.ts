@@ -55,7 +55,9 @@ function resolveModule(module: string, cwd: string): string {
   }
   throw new TsuError(
     'TSU_ERR_APP_NOT_FOUND',
-    `cannot find app module ${JSON.stringify(module)} (looked for ${path.relative(cwd, base) || base}{${EXTENSIONS.filter(Boolean).join(',')}} in ${cwd}${looksLikePath ? '' : ' and for a package of that name'})`,
+    `cannot find app module ${JSON.stringify(module)} ` +
+      `(looked for ${path.relative(cwd, base) || base}{${EXTENSIONS.filter(Boolean).join(',')}} in ${cwd}` +
+      `${looksLikePath ? '' : ' and for a package of that name'})`,
   );
 }
 
@@ -95,7 +97,8 @@ function adaptApp(
   const what = v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
   throw new TsuError(
     'TSU_ERR_APP_EXPORT',
-    `${specText} is ${what}, not an app: export a request listener (req, res), a fetch handler (Request) => Response, ` +
+    `${specText} is ${what}, not an app: export a request listener (req, res), ` +
+      'a fetch handler (Request) => Response, ' +
       `or an object with a fetch method${forced === 'auto' ? '' : ` (--interface ${forced})`}`,
   );
 }
@@ -153,7 +156,8 @@ async function importApp(
     if (value === undefined) {
       throw new TsuError(
         'TSU_ERR_APP_EXPORT',
-        `app module ${spec.module} has no default export; name one as ${spec.module}:EXPORT (exports: ${exportNames(ns)})`,
+        `app module ${spec.module} has no default export; ` +
+          `name one as ${spec.module}:EXPORT (exports: ${exportNames(ns)})`,
       );
     }
   } else {

@@ -113,7 +113,8 @@ function responseText(status: number, why?: string): string {
   const reason = REASONS[status] ?? 'Error';
   const body = `${why ?? reason}\n`;
   return (
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
     `Connection: close\r\n\r\n${body}`
   );
 }

@@ -24,11 +24,17 @@ import type { Settings } from '../../config/settings.js';
 import { proxiedPeer } from './proxy-protocol.js';
 
 export interface ClientInfo {
-  /** The client's IP address: from X-Forwarded-For when a trusted proxy sent it, else the peer's. `''` for a unix-socket peer with no proxy header. */
+  /**
+   * The client's IP address: from X-Forwarded-For when a trusted proxy sent it, else the peer's. `''` for a
+   * unix-socket peer with no proxy header.
+   */
   address: string;
   /** `https` on a TLS listener, or when a trusted proxy's --secure-scheme-headers say so; else `http`. */
   scheme: 'http' | 'https';
-  /** The address of the connection's other end (the proxy, when there is one); after a PROXY protocol header, the address it carried. */
+  /**
+   * The address of the connection's other end (the proxy, when there is one); after a PROXY protocol header,
+   * the address it carried.
+   */
   peerAddress: string;
 }
 

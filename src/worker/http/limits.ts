@@ -1,39 +1,9 @@
 /**
- * Gunicorn's request limits (--limit-request-line, --limit-request-fields,
- * --limit-request-field_size) on top of Node's HTTP parser.
- *
- * How they are enforced, and what it costs:
- *
- * - Node's parser (llhttp) reads the socket in C++ (the http server
- *   "consumes" the stream handle: no JavaScript sees the bytes). It offers one
- *   bound on the head, `maxHeaderSize`, on the total of request line and
- *   header fields, and answers 431 when it is exceeded. A pre-parser of our
- *   own on the socket would put every byte of every connection through
- *   JavaScript again and would have to track message boundaries (bodies,
- *   chunked encoding, pipelining) to find each request line: neither cheap
- *   nor obviously correct.
- * - So the per-line and per-field limits are checked once the head has been
- *   parsed, before the app sees the request: the request line is
- *   `method SP target SP HTTP/1.x`, so its length is method + target + 10,
- *   O(1); the field checks are one pass over `req.rawHeaders` (already built by
- *   Node) comparing lengths, O(fields). A few hundred nanoseconds per request.
- * - Memory stays bounded while a head is being read because Node's total is
- *   set to exactly what the three limits allow together (line + fields ×
- *   field size; with Gunicorn's defaults about 800 KiB, the same a Gunicorn
- *   worker accepts). A request within the limits never trips it; one beyond
- *   them is stopped by whichever check comes first. Consequence: a request line
- *   so long that the whole head passes that total before the line ends (about
- *   800 KiB with the defaults) is answered 431 by the parser rather than 414.
- * - Node's `maxHeadersCount` silently drops fields beyond it; it is set to one
- *   more than the limit, so an excess is seen (and answered 431) without
- *   collecting an unbounded list.
- *
- * The same pass also enforces these RFC 9112 rules: exactly one Host field in
- * an HTTP/1.1 request, and a valid one in any (400; Node checks only that there
- * is one, and answers without a body, so its check is turned off in favour of
- * this one), a Transfer-Encoding that names a coding (400 and close), the
- * major version 1 (llhttp parses `HTTP/2.0` request lines; they get 505), and
- * no Transfer-Encoding in an HTTP/1.0 request (400 and close; llhttp decodes it).
+ * Gunicorn's request limits (--limit-request-line, --limit-request-fields, --limit-request-field_size) on top
+ * of Node's HTTP parser, which has one bound on the whole head: that bound is set to what the three allow
+ * together, and the line and each field are checked once the head is parsed, before the app runs, rather
+ * than by a pre-parser that would put every byte through JavaScript (docs/security.md, "How the limits are
+ * enforced"). The same pass applies RFC 9112's rules on Host, Transfer-Encoding and the HTTP version.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Settings } from '../../config/settings.js';
