@@ -84,8 +84,8 @@ export function summarise(prof, opts = {}) {
   const incl = new Map();
   const inclKey = (/** @type {ProfNode} */ n) => {
     const f = n.callFrame;
-    if (f.url.includes('/dist/worker/http/http-worker.js') && f.functionName === 'handleRequest')
-      return 'tsunicorn request listener (HttpWorker.handleRequest, app included)';
+    if (f.url.includes('/dist/worker/http/request-gate.js') && f.functionName === 'handleRequest')
+      return 'tsunicorn request listener (RequestGate.handleRequest, app included)';
     if (f.url.includes('/dist/worker/app/fetch-adapter.js') && f.functionName === '')
       return 'fetch adapter (toRequestListener closure, app included)';
     if (f.url.includes('/bench/apps/') && (f.functionName === 'app' || f.functionName === 'fetch'))
