@@ -1,35 +1,12 @@
 /**
- * What an app may provide besides its request handler: `upgrade` for HTTP
- * upgrades (WebSocket), and `shutdown` to hear that its worker is stopping.
- * docs/frameworks.md documents both for users.
+ * What an app may provide besides its request handler (docs/frameworks.md, "WebSockets and other upgrades"):
+ * `upgrade(req, socket, head)`, with the signature of Node's own 'upgrade' event so that `ws` and anything
+ * written for an `http.Server` plugs in as it is; and `shutdown()`, called once as a graceful stop begins, to
+ * close WebSockets and event streams the worker would otherwise wait for until --graceful-timeout.
  *
- * - `upgrade(req, socket, head)` has the signature of Node's own `'upgrade'`
- *   event, so `ws` (`new WebSocketServer({ noServer: true }).handleUpgrade`),
- *   and anything else written against a Node `http.Server`, plugs in as it
- *   is, for node and fetch apps alike. It receives every request that
- *   carries an `Upgrade` header (Node's rule, there is no per-request opt-out
- *   on Node 20): it must answer the ones it does not handle.
- * - `shutdown()` is called once, when a graceful stop begins (TERM, HUP
- *   retirement, --max-requests), after the worker stopped accepting: the
- *   moment to send WebSocket close frames or end event streams. The worker
- *   waits for those connections to close, up to --graceful-timeout.
- *
- * Where they are found, first match wins: a property of the loaded app value
- * (`export default { fetch, upgrade, shutdown }`, a factory's return value,
- * `module.exports = handler; handler.upgrade = …`), else an export of that
- * name from the app module (`export const app = express(); export function
- * upgrade(…)`). A property is called with the app value as `this`.
- *
- * Without `upgrade`, Node (since v10) serves a request with an `Upgrade`
- * header as an ordinary request: the app answers it (a WebSocket client sees
- * that answer, say a 404, and fails its handshake cleanly), and `Upgrade: h2c`
- * (curl --http2 on http://) keeps working over HTTP/1.1, as RFC 9110 §7.8
- * allows. A blanket 426 would break the latter.
- *
- * An upgraded socket stays in HttpWorker's connection set until it closes
- * (it joined on 'connection'; Node only detaches its HTTP parser), so
- * --worker-connections counts it, a graceful stop waits for it, and the
- * graceful deadline destroys it.
+ * Without `upgrade`, Node serves a request with an `Upgrade` header as an ordinary request, which keeps
+ * `Upgrade: h2c` working over HTTP/1.1 (RFC 9110 §7.8): a blanket 426 would break it. An upgraded socket stays
+ * in HttpWorker's connections until it closes, so --worker-connections and graceful stops count it.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -53,6 +30,7 @@ function isObjectLike(v: unknown): v is Record<string, unknown> {
 }
 
 /**
+ * First match wins: a property of the app value (called with it as `this`), else a module export of that name.
  * `value` is the app as loaded (after a factory call); `exported` what EXPORT
  * named before the call, so an EXPORT that is itself `upgrade` is not taken
  * as the upgrade handler too; `ns` the module's exports.

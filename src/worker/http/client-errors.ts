@@ -1,24 +1,12 @@
 /**
- * Answering what never becomes a request for the app: malformed bytes
- * (Node's parser errors), heads over the limits, slow clients.
+ * Answering what never becomes a request for the app (malformed bytes, heads over the limits, slow clients),
+ * on the offending connection alone: a short response, then a close (docs/security.md).
  *
- * Every such connection gets a short response and a close, and nothing else
- * in the worker notices: the error is handled on that socket alone.
- *
- * - Status: 431 for a head over Node's total bound, 408 for --headers-timeout
- *   and --request-read-timeout, 413 for oversized chunk extensions, 400 for
- *   the rest (bad syntax, smuggling attempts: Content-Length with
- *   Transfer-Encoding, duplicate Content-Length, bad chunk sizes, obs-fold,
- *   bare LF, NUL and other control bytes, unknown methods and versions).
- * - Pipelining: garbage after valid requests is answered only after their
- *   responses, in order, so a client sees 200 … then 400. An error inside the
- *   body of the request being served is answered at once (if that response
- *   has not started; otherwise the connection is just closed, as nothing
- *   sensible can follow a started response).
- * - Close: the response is followed by FIN, not RST. A socket closed with
- *   unread input makes the kernel send RST, and a client that gets RST may
- *   drop the response it had not yet read. So input is read and discarded
- *   until the client closes, for at most LINGER_MS (Apache's lingering close).
+ * - Garbage after valid pipelined requests is answered after their responses, in order; an error inside the
+ *   body being served is answered at once, or the connection just closed if its response already started.
+ * - The close is FIN, not RST: a socket closed with unread input makes the kernel send RST, and a client that
+ *   gets RST may drop the response it had not read yet. So input is read and dropped until the client closes,
+ *   for at most LINGER_MS (Apache's lingering close).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -34,8 +22,9 @@ const REASONS: Record<number, string> = {
   413: 'Content Too Large',
   414: 'URI Too Long',
   431: 'Request Header Fields Too Large',
-  // An upgrade handler that threw, an upgrade during a graceful stop (app-extras.ts).
+  // An app or upgrade handler that threw (request-gate.ts, app-extras.ts).
   500: 'Internal Server Error',
+  // An upgrade during a graceful stop.
   503: 'Service Unavailable',
   // A sync worker's request past --timeout.
   504: 'Gateway Timeout',
