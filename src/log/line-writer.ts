@@ -25,6 +25,7 @@
  * USR1 reopened the file).
  */
 import fs from 'node:fs';
+import { Lifecycle } from '../lifecycle.js';
 import { openLogFile } from './open-log.js';
 
 const PIPE_BUF = 4096;
@@ -54,7 +55,14 @@ export class LineWriter {
   private writing = false;
   private idle: (() => void)[] = [];
   private reopenWanted = false;
-  private closed = false;
+  private released = false;
+  private readonly life = new Lifecycle({
+    close: (done) => void this.drain().then(() => this.release(done)),
+    destroy: (done) => {
+      this.flushSync();
+      this.release(done);
+    },
+  });
   /** Lines dropped because the queue was full; reported by the owner. */
   dropped = 0;
   /** While writes fail: the error code, and the lines lost since they started failing. */
@@ -81,7 +89,7 @@ export class LineWriter {
 
   /** Queues one line (without its newline). */
   write(line: string): void {
-    if (this.closed) return;
+    if (this.life.closed) return;
     if (this.queuedBytes > MAX_QUEUED_BYTES) {
       this.dropped++;
       return;
@@ -198,15 +206,26 @@ export class LineWriter {
     }
   }
 
-  close(): void {
-    this.flushSync();
-    this.closed = true;
-    if (this.path) {
+  /** Writes what is queued, then closes the file. Lines written after the call are dropped. */
+  close(): Promise<void> {
+    return this.life.close();
+  }
+
+  /** Writes what is queued synchronously and closes the file, all before returning (a quick exit). */
+  destroy(): Promise<void> {
+    return this.life.destroy();
+  }
+
+  /** Closes a file we opened, once: a destroy may overtake a close that is still draining. */
+  private release(done: () => void): void {
+    if (this.path && !this.released) {
+      this.released = true;
       try {
         fs.closeSync(this.fd);
       } catch {
         // Already closed.
       }
     }
+    done();
   }
 }

@@ -95,7 +95,7 @@ export class ArbiterMetrics {
   }
 
   close(): void {
-    this.server?.close();
+    void this.server?.close();
     this.server = null;
     this.statsd?.close();
   }

@@ -3,17 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseBind } from '../../src/config/bind-address.js';
+import { bindText, parseBind } from '../../src/config/bind-address.js';
+import { parseTcpRow, socketInode, tcpSocketAddress, unixSocketPath } from '../../src/arbiter/platform/proc-net.js';
 import {
   type ActivatedSocket,
   activatedBinds,
-  bindString,
   describeFd,
-  socketInode,
-  takeListenFds,
-  tcpSocketAddress,
-  unixSocketPath,
-} from '../../src/arbiter/platform/systemd.js';
+  listenFds,
+  removeListenFdsEnv,
+} from '../../src/arbiter/platform/socket-activation.js';
 import type { BindAddress } from '../../src/config/bind-address.js';
 
 describe('/proc parsing', () => {
@@ -53,6 +51,33 @@ describe('/proc parsing', () => {
       host: '2001:db8::1',
       port: 80,
     });
+  });
+
+  it('parseTcpRow: state, inode, loopback, and IPv4-mapped addresses as Node prints them', () => {
+    const row = (hex: string, st = '0A') =>
+      `   0: ${hex}:1F90 00000000:0000 ${st} 00000000:00000000 00:00000000 00000000     0        0 555 1`;
+    expect(parseTcpRow(row('0100007F'), 4, 'LE')).toEqual({
+      host: '127.0.0.1',
+      port: 8080,
+      inode: 555,
+      listening: true,
+      loopbackV4: true,
+    });
+    expect(parseTcpRow(row('0200007F', '01'), 4, 'LE')).toMatchObject({
+      host: '127.0.0.2',
+      listening: false,
+      loopbackV4: false,
+    });
+    expect(parseTcpRow(row('0000000000000000FFFF00000100007F'), 6, 'LE')).toMatchObject({
+      host: '::ffff:127.0.0.1',
+      loopbackV4: true,
+    });
+    expect(parseTcpRow(row('00000000000000000000000001000000'), 6, 'LE')).toMatchObject({
+      host: '::1',
+      loopbackV4: false,
+    });
+    expect(parseTcpRow('  sl  local_address rem_address   st tx_queue', 4)).toBeNull();
+    expect(parseTcpRow(row('0100007F'), 6, 'LE')).toBeNull();
   });
 });
 
@@ -105,16 +130,17 @@ describe('describeFd on real sockets of this process', () => {
   });
 });
 
-describe('takeListenFds (sd_listen_fds)', () => {
+describe('listenFds (sd_listen_fds) and removeListenFdsEnv', () => {
   const describe3 = (fd: number): BindAddress =>
     fd === 3 ? { kind: 'tcp', host: '0.0.0.0', port: 80, family: 4 } : { kind: 'unix', path: '/run/app.sock' };
 
   it('takes fds 3.. when LISTEN_PID is this process, with names, and clears the variables', () => {
     const env: NodeJS.ProcessEnv = { LISTEN_FDS: '2', LISTEN_PID: '42', LISTEN_FDNAMES: 'web:', OTHER: 'x' };
-    expect(takeListenFds(env, 42, describe3)).toEqual([
+    expect(listenFds(env, 42, describe3)).toEqual([
       { fd: 3, address: { kind: 'tcp', host: '0.0.0.0', port: 80, family: 4 }, bind: '0.0.0.0:80', name: 'web' },
       { fd: 4, address: { kind: 'unix', path: '/run/app.sock' }, bind: 'unix:/run/app.sock', name: null },
     ]);
+    removeListenFdsEnv(env);
     expect(env).toEqual({ OTHER: 'x' });
   });
 
@@ -125,7 +151,8 @@ describe('takeListenFds (sd_listen_fds)', () => {
     [{ LISTEN_FDS: '0', LISTEN_PID: '42' }, 'zero sockets'],
   ])('ignores %j (%s), and still clears the variables', (vars, _why) => {
     const env: NodeJS.ProcessEnv = { ...vars };
-    expect(takeListenFds(env, 42, describe3)).toEqual([]);
+    expect(listenFds(env, 42, describe3)).toEqual([]);
+    removeListenFdsEnv(env);
     expect(env).toEqual({});
   });
 });
@@ -174,10 +201,10 @@ describe('activatedBinds: mapping --bind onto activated sockets', () => {
     ]);
   });
 
-  it('bindString round-trips through parseBind', () => {
+  it('bindText round-trips through parseBind', () => {
     for (const b of ['127.0.0.1:8080', '[::]:9090', '[2001:db8::1]:1', 'unix:/run/app.sock', 'fd://7']) {
       const r = parseBind(b);
-      expect(r.ok && bindString(r.address)).toBe(b);
+      expect(r.ok && bindText(r.address)).toBe(b);
     }
   });
 });

@@ -24,12 +24,13 @@
  * `tsunicorn ctl stack` on a live one (control/stack.ts), which replaces the
  * worker if the inspector may have stayed open.
  *
- * `probeStack` says why it failed; `captureStack` is the same with just the
- * stack or null. Neither throws. Linux only: elsewhere they fail at once.
+ * `probeStack` never throws: a failure carries a one-line reason. Linux only:
+ * elsewhere it fails at once.
  */
 import fs from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { InspectorClient, fetchJson, loadWebSocket, withDeadline } from './inspector-client.js';
+import { listeningSockets, socketInodes } from './process-listeners.js';
 
 export interface StackProbeOptions {
   /** Total time allowed, from the call to the returned result. */
@@ -58,16 +59,6 @@ export type StackProbeResult =
     }
   | { ok: false /** One short line, for the log. */; reason: string; elapsedMs: number };
 
-/** A listening TCP socket owned by a process, from /proc. */
-export interface ListeningSocket {
-  inode: string;
-  port: number;
-  /** Local address as text: `127.0.0.1`, `0.0.0.0`, `::`, `::ffff:127.0.0.1`... */
-  address: string;
-  /** Bound to 127.0.0.1 exactly (IPv4, or IPv4-mapped on an IPv6 socket). */
-  loopback: boolean;
-}
-
 const POLL_MS = 10;
 /** Evaluated in the paused worker: stops its inspector, closing the listener and every session, ours included. */
 const CLOSE_INSPECTOR = "globalThis.process?.getBuiltinModule?.('node:inspector')?.close()";
@@ -75,12 +66,6 @@ const CLOSE_INSPECTOR = "globalThis.process?.getBuiltinModule?.('node:inspector'
 const CLOSE_MS = 300;
 /** Longest wait on one candidate port that turns out not to answer /json/list. */
 const CANDIDATE_MS = 300;
-
-/** Same as `probeStack`, but only the stack, or null on any failure. */
-export async function captureStack(pid: number, opts: StackProbeOptions): Promise<string | null> {
-  const result = await probeStack(pid, opts);
-  return result.ok ? result.stack : null;
-}
 
 /** Captures the stack `pid` is running now. Never throws; failures carry a reason. */
 export async function probeStack(pid: number, opts: StackProbeOptions): Promise<StackProbeResult> {
@@ -127,7 +112,7 @@ async function probe(pid: number, opts: StackProbeOptions, deadline: number): Pr
     throw new ProbeError(`cannot signal pid ${pid}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
 
-  const tried = new Set<string>();
+  const tried = new Set<number>();
   for (;;) {
     const now = await socketInodes(pid);
     const fresh = [...now].filter((inode) => !before.has(inode));
@@ -254,118 +239,4 @@ async function readExe(pid: number): Promise<string> {
       code === 'ENOENT' ? `pid ${pid} is not running` : `cannot read /proc/${pid}/exe: ${code ?? String(err)}`,
     );
   }
-}
-
-/** Inodes of the sockets open in `pid` (fd links read `socket:[INODE]`). */
-async function socketInodes(pid: number): Promise<Set<string>> {
-  let fds: string[];
-  try {
-    fds = await fs.readdir(`/proc/${pid}/fd`);
-  } catch (err) {
-    throw new ProbeError(`cannot list /proc/${pid}/fd: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-  const inodes = new Set<string>();
-  await Promise.all(
-    fds.map(async (fd) => {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(await fs.readlink(`/proc/${pid}/fd/${fd}`));
-        if (m) inodes.add(m[1]!);
-      } catch {
-        // closed meanwhile
-      }
-    }),
-  );
-  return inodes;
-}
-
-/**
- * Listening TCP sockets of `pid` whose inode is in `inodes` (default: all of
- * its sockets). /proc/PID/net/tcp lists the whole network namespace, so the
- * inode is what ties a row to this process.
- */
-export async function listeningSockets(pid: number, inodes?: Set<string>): Promise<ListeningSocket[]> {
-  const own = inodes ?? (await socketInodes(pid));
-  const out: ListeningSocket[] = [];
-  for (const family of ['tcp', 'tcp6'] as const) {
-    for (const cols of await listenRows(`/proc/${pid}/net/${family}`)) {
-      const inode = cols[9]!;
-      if (!own.has(inode)) continue;
-      const [hexAddr = '', hexPort = ''] = cols[1]!.split(':');
-      const address = family === 'tcp' ? ipv4(hexAddr) : ipv6(hexAddr);
-      out.push({
-        inode,
-        port: Number.parseInt(hexPort, 16),
-        address,
-        loopback: address === '127.0.0.1' || address === '::ffff:127.0.0.1',
-      });
-    }
-  }
-  return out;
-}
-
-/**
- * The LISTEN rows of a /proc/net/tcp{,6} table, split into columns:
- *   sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
- *
- * The table covers every socket in the namespace, and a busy host has tens
- * of thousands (TIME_WAIT included): reading it all took 100-300 ms on the
- * test machine. The kernel walks the listening hash before the established
- * one (tcp_get_idx in net/ipv4/tcp_ipv4.c), so LISTEN rows come first and
- * reading stops at the first row in another state. Were that order ever to
- * change, the probe would miss the inspector and fail; it cannot pick a
- * wrong socket.
- */
-async function listenRows(file: string): Promise<string[][]> {
-  let fh: fs.FileHandle;
-  try {
-    fh = await fs.open(file, 'r');
-  } catch {
-    return []; // no IPv6, or the process is gone
-  }
-  const rows: string[][] = [];
-  try {
-    const chunk = Buffer.alloc(16 * 1024);
-    let partial = '';
-    let header = true;
-    for (;;) {
-      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
-      const lines = (partial + chunk.toString('latin1', 0, bytesRead)).split('\n');
-      // At EOF the last piece is complete (or empty); otherwise keep it for the next read.
-      partial = bytesRead === 0 ? '' : lines.pop()!;
-      for (const line of lines) {
-        if (header) {
-          header = false;
-          continue;
-        }
-        const cols = line.trim().split(/\s+/);
-        if (cols.length < 10) continue;
-        if (cols[3] !== '0A') return rows; // 0A: TCP_LISTEN; the listening block has ended
-        rows.push(cols);
-      }
-      if (bytesRead === 0) return rows;
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
-/** /proc prints an IPv4 address as one 32-bit word in host (little-endian) order: 0100007F is 127.0.0.1. */
-function ipv4(hex: string): string {
-  const word = Number.parseInt(hex, 16);
-  return [word & 0xff, (word >>> 8) & 0xff, (word >>> 16) & 0xff, word >>> 24].join('.');
-}
-
-/** IPv6: four such words. IPv4-mapped addresses print as ::ffff:a.b.c.d. */
-function ipv6(hex: string): string {
-  const bytes: number[] = [];
-  for (let w = 0; w < 4; w++) {
-    const word = Number.parseInt(hex.slice(w * 8, w * 8 + 8), 16);
-    bytes.push(word & 0xff, (word >>> 8) & 0xff, (word >>> 16) & 0xff, word >>> 24);
-  }
-  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff)
-    return `::ffff:${bytes.slice(12).join('.')}`;
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
-  // Compress the first run of zero groups (good enough for a log line).
-  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
 }

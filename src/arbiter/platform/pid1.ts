@@ -26,6 +26,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { findExecutable } from './find-executable.js';
+import { selfCommand } from './self-command.js';
 
 /** How the launcher chooses: `auto` (default), `none`, or a path to a tini binary. */
 export const INIT_ENV = 'TSUNICORN_INIT';
@@ -84,9 +85,9 @@ function firstChild(pid: number): number | null {
 export function runAsPid1(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> | null {
   const choice = chooseInit(env);
   if (choice.kind === 'in-process') return null;
-  const script = process.argv[1]!;
+  const self = selfCommand(argv);
   // -s: be a child subreaper, since tini is not PID 1 here; orphans below it are reparented to it.
-  const child = spawn(choice.path, ['-s', '--', process.execPath, ...process.execArgv, script, ...argv], {
+  const child = spawn(choice.path, ['-s', '--', self.command, ...self.args], {
     stdio: 'inherit',
     env: { ...env, [RELAY_ENV]: choice.path },
   });
@@ -111,6 +112,11 @@ export function runAsPid1(argv: readonly string[], env: NodeJS.ProcessEnv): Prom
   });
 }
 
+/** Removes the relay's marker, which is meant for the one tsunicorn the relay starts. */
+export function removeRelayMarker(env: NodeJS.ProcessEnv): void {
+  delete env[RELAY_ENV];
+}
+
 /** The arbiter's startup note about PID 1: a warning when it is PID 1 itself, a line when it runs under the relay. */
 export function pid1Note(
   env: NodeJS.ProcessEnv,
@@ -118,8 +124,6 @@ export function pid1Note(
 ): { level: 'info' | 'warning'; text: string } | null {
   const init = env[RELAY_ENV];
   if (init) {
-    // Workers and USR2 successors are not started by the relay.
-    delete env[RELAY_ENV];
     return { level: 'info', text: `Started as PID 1: running under ${init}, which reaps orphaned processes` };
   }
   if (pid !== 1) return null;
