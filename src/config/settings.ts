@@ -36,6 +36,8 @@ export interface SettingSpec<T> {
   defaultDoc?: string;
   /** Only meaningful on the command line: not accepted in a config file. */
   cliOnly?: boolean;
+  /** Read by the arbiter only at start: a HUP keeps the running value (start-only.ts). */
+  startOnly?: boolean;
   doc: string;
 }
 
@@ -45,6 +47,12 @@ const envInt = (env: NodeJS.ProcessEnv, name: string, fallback: number): number 
   const raw = env[name];
   return raw !== undefined && /^\d+$/.test(raw) && Number(raw) >= 1 ? Number(raw) : fallback;
 };
+
+/** The most workers --workers (and `ctl scale`, and -w auto) allows. */
+export const MAX_WORKERS = 1024;
+
+/** Peers trusted by default to send forwarding headers and PROXY protocol headers. */
+const LOOPBACK_PEERS = ['127.0.0.1', '::1'];
 
 export const SETTINGS = {
   // ── Config ──────────────────────────────────────────────────────────────
@@ -122,7 +130,7 @@ export const SETTINGS = {
 
   // ── Worker processes ────────────────────────────────────────────────────
   workers: spec({
-    kind: intOrAuto(1, 1024),
+    kind: intOrAuto(1, MAX_WORKERS),
     section: 'Worker processes',
     flags: ['-w', '--workers'],
     default: (env): number | 'auto' =>
@@ -464,7 +472,7 @@ export const SETTINGS = {
         ? env.FORWARDED_ALLOW_IPS.split(',')
             .map((s) => s.trim())
             .filter(Boolean)
-        : ['127.0.0.1', '::1'],
+        : [...LOOPBACK_PEERS],
     defaultDoc: '`127.0.0.1,::1`, or `$FORWARDED_ALLOW_IPS` when set',
     doc:
       'Front-end proxies trusted to set `X-Forwarded-For` and the --secure-scheme-headers: comma-separated addresses ' +
@@ -493,7 +501,7 @@ export const SETTINGS = {
     kind: addressList(),
     section: 'Security',
     flags: ['--proxy-allow-from'],
-    default: () => ['127.0.0.1', '::1'],
+    default: () => [...LOOPBACK_PEERS],
     doc: 'Peers allowed to send a PROXY protocol header: addresses and CIDR networks, or `*`. A header from any other peer is answered 400.',
   }),
 
@@ -608,6 +616,7 @@ export const SETTINGS = {
     }),
     section: 'Metrics and control',
     flags: ['--statsd-host'],
+    startOnly: true,
     default: () => null,
     doc:
       'Send StatsD metrics over UDP to this address (port 8125 when omitted), with Gunicorn’s names under ' +
@@ -618,6 +627,7 @@ export const SETTINGS = {
     kind: optionalStr('PREFIX', (s) => (/^[^\s:|@#]+$/.test(s) ? undefined : 'a prefix without spaces, :, |, @ or #')),
     section: 'Metrics and control',
     flags: ['--statsd-prefix'],
+    startOnly: true,
     default: () => null,
     doc: 'Prefix of every StatsD metric name, joined with a dot: `myapp` gives `myapp.tsunicorn.requests`.',
   }),
@@ -628,6 +638,7 @@ export const SETTINGS = {
     }),
     section: 'Metrics and control',
     flags: ['--metrics-bind'],
+    startOnly: true,
     default: () => null,
     doc:
       'Serve Prometheus metrics at `http://HOST:PORT/metrics` from the arbiter, aggregated across workers ' +
@@ -638,6 +649,7 @@ export const SETTINGS = {
     kind: controlSocketKind(),
     section: 'Metrics and control',
     flags: ['--control-socket'],
+    startOnly: true,
     default: () => null,
     defaultDoc:
       '`auto`: `tsunicorn-HASH.sock` in `$XDG_RUNTIME_DIR`, else in a directory `tsunicorn-UID` (0700) of the temp directory',
