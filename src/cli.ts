@@ -74,7 +74,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       } catch (err) {
         throw new TsuError(
           'TSU_ERR_INVALID_SETTING',
-          `invalid value for --chdir: ${JSON.stringify(settings.chdir)} (${(err as NodeJS.ErrnoException).code ?? 'cannot change directory'})`,
+          `invalid value for --chdir: ${JSON.stringify(settings.chdir)} ` +
+            `(${(err as NodeJS.ErrnoException).code ?? 'cannot change directory'})`,
         );
       }
     }

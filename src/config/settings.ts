@@ -76,7 +76,8 @@ export const SETTINGS = {
     default: () => null,
     doc:
       'The application, as `MODULE[:EXPORT]`; the positional argument on the command line. MODULE is a path (with or ' +
-      "without .js .mjs .cjs .ts) or a package name; EXPORT defaults to the default export; `EXPORT('arg', 1)` calls a factory.",
+      "without .js .mjs .cjs .ts) or a package name; EXPORT defaults to the default export; `EXPORT('arg', 1)` " +
+      'calls a factory.',
   }),
   printConfig: spec({
     kind: bool(),
@@ -153,7 +154,8 @@ export const SETTINGS = {
   }),
   threads: spec({
     kind: onlyOne(
-      'tsunicorn workers run one JavaScript thread each: use -k async for concurrent requests per worker, -w for parallelism',
+      'tsunicorn workers run one JavaScript thread each: use -k async for concurrent requests per worker, -w for ' +
+        'parallelism',
     ),
     section: 'Worker processes',
     flags: ['--threads'],
@@ -187,7 +189,8 @@ export const SETTINGS = {
     flags: ['--stack-capture'],
     default: () => true,
     doc:
-      'Before killing a worker blocked past --timeout, read and log its JavaScript stack: SIGUSR1 opens its inspector on ' +
+      'Before killing a worker blocked past --timeout, read and log its JavaScript stack: SIGUSR1 opens its ' +
+      'inspector on ' +
       '127.0.0.1 for the fraction of a second this takes, and any local user could attach meanwhile (see ' +
       'docs/security.md). `--no-stack-capture` kills hung workers without opening it.',
   }),
@@ -434,7 +437,9 @@ export const SETTINGS = {
     section: 'Security',
     flags: ['--limit-request-fields'],
     default: () => 100,
-    doc: 'Most header fields in a request; more are answered 431 and the connection closed. 0 means no limit of its own.',
+    doc:
+      'Most header fields in a request; more are answered 431 and the connection closed. 0 means no limit of its ' +
+      'own.',
   }),
   limitRequestFieldSize: spec({
     kind: int(0, 1048576),
@@ -476,7 +481,8 @@ export const SETTINGS = {
     defaultDoc: '`127.0.0.1,::1`, or `$FORWARDED_ALLOW_IPS` when set',
     doc:
       'Front-end proxies trusted to set `X-Forwarded-For` and the --secure-scheme-headers: comma-separated addresses ' +
-      'and CIDR networks, or `*` for any peer. Unix-socket peers are always trusted, as in Gunicorn. See docs/security.md.',
+      'and CIDR networks, or `*` for any peer. Unix-socket peers are always trusted, as in Gunicorn. See ' +
+      'docs/security.md.',
   }),
   secureSchemeHeaders: spec({
     kind: headerMap(),
@@ -495,14 +501,17 @@ export const SETTINGS = {
     default: () => false,
     doc:
       'Accept a PROXY protocol header (v1 text or v2 binary) at the start of each TCP connection, from the peers in ' +
-      '--proxy-allow-from; the address it carries becomes the client’s. Connections without one are served as they are.',
+      '--proxy-allow-from; the address it carries becomes the client’s. Connections without one are served as they ' +
+      'are.',
   }),
   proxyAllowIps: spec({
     kind: addressList(),
     section: 'Security',
     flags: ['--proxy-allow-from'],
     default: () => [...LOOPBACK_PEERS],
-    doc: 'Peers allowed to send a PROXY protocol header: addresses and CIDR networks, or `*`. A header from any other peer is answered 400.',
+    doc:
+      'Peers allowed to send a PROXY protocol header: addresses and CIDR networks, or `*`. A header from any other ' +
+      'peer is answered 400.',
   }),
 
   // ── SSL ─────────────────────────────────────────────────────────────────
@@ -520,7 +529,9 @@ export const SETTINGS = {
     section: 'SSL',
     flags: ['--keyfile'],
     default: () => null,
-    doc: 'PEM private key file for --certfile. Unset: the key is read from the certificate file. Read by the arbiter, so it may be readable by root only.',
+    doc:
+      'PEM private key file for --certfile. Unset: the key is read from the certificate file. Read by the arbiter, ' +
+      'so it may be readable by root only.',
   }),
   caCerts: spec({
     kind: optionalStr('FILE'),
@@ -652,7 +663,8 @@ export const SETTINGS = {
     startOnly: true,
     default: () => null,
     defaultDoc:
-      '`auto`: `tsunicorn-HASH.sock` in `$XDG_RUNTIME_DIR`, else in a directory `tsunicorn-UID` (0700) of the temp directory',
+      '`auto`: `tsunicorn-HASH.sock` in `$XDG_RUNTIME_DIR`, else in a directory `tsunicorn-UID` (0700) of the temp ' +
+      'directory',
     doc:
       'Unix socket (mode 0600) on which the arbiter takes `tsunicorn ctl` commands: status, reload, scale, stop. ' +
       'By default its name is derived from the working directory, the first --bind and --name, so `tsunicorn ctl` ' +

@@ -1,33 +1,15 @@
 /**
- * Reads the JavaScript stack of a worker whose event loop is blocked, so the
- * arbiter can log where it was stuck before killing it.
+ * Reads the JavaScript stack of a worker whose event loop is blocked, so the arbiter can log where it was stuck
+ * (timeouts.ts, before the kill) and `tsunicorn ctl stack` can show it (control/stack.ts).
  *
- * How: workers are forked with `--inspect-port=127.0.0.1:0`, which only
- * chooses where the inspector would listen (loopback, a port picked by the
- * kernel) without starting it. SIGUSR1 makes Node start the inspector: a
- * signal-watching thread asks V8 to interrupt the main thread, and V8 serves
- * interrupts even inside a tight `for (;;) {}` loop, so this works while the
- * worker's JavaScript is spinning. The chosen port is printed only on the
- * worker's stderr, so it is found from /proc instead: the worker's socket
- * inodes (/proc/PID/fd) matched against LISTEN rows of /proc/PID/net/tcp{,6}.
- * Then GET /json/list, open the WebSocket, send Debugger.enable and
- * Debugger.pause; V8 interrupts the running code and reports the call
- * frames in Debugger.paused.
+ * Workers are forked with `--inspect-port=127.0.0.1:0`, which picks where the inspector would listen without starting
+ * it. SIGUSR1 starts it, and V8 serves that interrupt even inside a tight loop. Its port is found from /proc (the
+ * worker's new loopback listener, process-listeners.ts); then /json/list, the WebSocket, Debugger.pause, and the call
+ * frames of Debugger.paused. Only a listener the worker owns on 127.0.0.1 is contacted, and once the frames are read
+ * the paused worker calls `inspector.close()`, so no local user can attach afterwards (docs/security.md).
  *
- * Only a listening socket that the worker itself owns and that is bound to
- * 127.0.0.1 is ever contacted. While the inspector listens, any local user
- * can attach (its port shows in /proc/net/tcp, its WebSocket path in
- * /json/list) and run code as the worker: once the frames are read, the
- * probe has the paused worker call the public `inspector.close()`, which
- * closes the listener and every session (docs/security.md), and the worker
- * resumes. Callers: a hung worker before it is killed (timeouts.ts), and
- * `tsunicorn ctl stack` on a live one (control/stack.ts), which replaces the
- * worker if the inspector may have stayed open.
- *
- * `probeStack` never throws: a failure carries a one-line reason. Linux only:
- * elsewhere it fails at once.
- */
-import fs from 'node:fs/promises';
+ * `probeStack` never throws: a failure carries a one-line reason. Linux only: elsewhere it fails at once.
+ */ import fs from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { InspectorClient, fetchJson, loadWebSocket, withDeadline } from './inspector-client.js';
 import { listeningSockets, socketInodes } from './process-listeners.js';
@@ -124,7 +106,8 @@ async function probe(pid: number, opts: StackProbeOptions, deadline: number): Pr
       // loopback. The harm is done (the caller is about to kill it); say so
       // loudly rather than talk to it.
       throw new ProbeError(
-        `a listener on ${exposed.address}:${exposed.port} appeared after SIGUSR1, not on 127.0.0.1; not using it (check the workers' --inspect-port)`,
+        `a listener on ${exposed.address}:${exposed.port} appeared after SIGUSR1, not on 127.0.0.1; ` +
+          "not using it (check the workers' --inspect-port)",
       );
     }
     for (const candidate of [...found, ...old]) {
@@ -217,7 +200,8 @@ export function formatFrames(frames: CallFrame[], urls: Map<string, string> = ne
   const lines = frames.slice(0, maxFrames).map((f) => {
     const loc = f.location ?? {};
     const url = f.url || (loc.scriptId !== undefined ? urls.get(loc.scriptId) : undefined) || '<anonymous>';
-    return `    at ${f.functionName || '<anonymous>'} (${url}:${(loc.lineNumber ?? 0) + 1}:${(loc.columnNumber ?? 0) + 1})`;
+    const position = `${(loc.lineNumber ?? 0) + 1}:${(loc.columnNumber ?? 0) + 1}`;
+    return `    at ${f.functionName || '<anonymous>'} (${url}:${position})`;
   });
   if (frames.length > maxFrames) lines.push(`    ... ${frames.length - maxFrames} more frames`);
   return lines.join('\n');

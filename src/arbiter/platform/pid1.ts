@@ -1,28 +1,11 @@
 /**
- * Running as PID 1, a container's entrypoint.
- *
- * PID 1 inherits every process whose parent dies, and must reap them or they
- * stay zombies. Node cannot: libuv calls waitpid() only for the pids it
- * spawned itself (and on Node 20 there is neither waitpid(-1) nor exec(2) in
- * JavaScript; setting SIGCHLD to SIG_IGN, which makes the kernel reap, is not
- * reachable from JS either and would break libuv's own child tracking). So an
- * app that starts `sh -c 'cmd &'` would leave `cmd` as a zombie under a
- * tsunicorn that is PID 1, for the life of the container.
- *
- * The honest fix is a real init. When the launcher finds itself PID 1 and
- * tini is on $PATH (Debian's and Alpine's `tini` package; `docker run --init`
- * uses the same program), it runs tsunicorn under `tini -s` and stays only as
- * a signal relay: tini registers as a child subreaper, so every orphan below
- * it is reparented to tini and reaped. Signals sent to PID 1 (docker stop,
- * docker kill -s HUP, Kubernetes) are passed to tini, which passes them to
- * the master; TTIN and TTOU, which tini ignores, go to the master directly.
- * The relay costs one small Node process; an image that starts tini itself
- * (`ENTRYPOINT ["tini", "--", ...]`, as our Dockerfile does) avoids it.
- *
- * TSUNICORN_INIT=none keeps tsunicorn itself as PID 1 (the arbiter then warns
- * that orphans are not reaped); TSUNICORN_INIT=/path/to/tini picks the init.
- */
-import { spawn } from 'node:child_process';
+ * Running as PID 1, a container's entrypoint. PID 1 must reap the orphans reparented to it, and Node cannot: libuv
+ * waits only for the children it spawned, and there is no waitpid(-1), exec(2) or SIG_IGN for SIGCHLD from JavaScript.
+ * So when the launcher is PID 1 and tini is installed, it runs tsunicorn under `tini -s` (a child subreaper that
+ * reaps every orphan below it) and stays only as a signal relay; TTIN and TTOU, which tini ignores, go to the master
+ * directly. TSUNICORN_INIT=none keeps tsunicorn itself as PID 1 (the arbiter warns that orphans are not reaped);
+ * TSUNICORN_INIT=/path/to/tini picks the init. See docs/deploy/docker.md.
+ */ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { findExecutable } from './find-executable.js';
