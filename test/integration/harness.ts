@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
+import { findExecutable } from '../../src/arbiter/platform/find-executable.js';
 import { parseTcpRow, socketInode } from '../../src/arbiter/platform/proc-net.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -271,16 +272,8 @@ export async function cleanup(): Promise<void> {
 
 /** `command -v NAME`, or null; the sbin directories count too (nginx is in /usr/sbin, not always on a user's PATH). */
 export function tool(name: string): string | null {
-  for (const dir of [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/local/sbin', '/usr/sbin', '/sbin']) {
-    const file = path.join(dir, name);
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      return file;
-    } catch {
-      // Not here.
-    }
-  }
-  return null;
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  return findExecutable(name, { PATH: dirs.join(':') });
 }
 
 /** Logs why a suite is skipped (vitest prints only "skipped"), and returns whether it is. */
