@@ -20,7 +20,7 @@ export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
 
 /** Polls `check` until it returns a truthy value or the deadline passes. */
 export async function waitFor<T>(
-  what: string,
+  what: string | (() => string),
   check: () => T | Promise<T>,
   timeoutMs = 10_000,
   intervalMs = 25,
@@ -36,7 +36,7 @@ export async function waitFor<T>(
     }
     if (Date.now() > deadline) {
       throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`,
+        `timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}${lastError ? ` (last error: ${String(lastError)})` : ''}`,
       );
     }
     await new Promise((r) => setTimeout(r, intervalMs));
@@ -193,7 +193,7 @@ export class Server {
 
   async waitLog(re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
     return waitFor(
-      `log line ${re} (log so far:\n${this.log})`,
+      () => `log line ${re} (log so far:\n${this.log})`,
       () => {
         const m = firstMatch(this.lines, re);
         if (m) return m;
