@@ -7,7 +7,7 @@ import process from 'node:process';
 import { parseAppSpec } from './config/app-spec.js';
 import { helpText } from './config/cli-args.js';
 import { type ResolvedConfig, parseCommandLine, printConfig, resolveConfig } from './config/resolve.js';
-import { daemonize, isDaemonChild } from './arbiter/platform/daemon.js';
+import { daemonize, isDaemonChild, removeDaemonMarker } from './arbiter/platform/daemon.js';
 import { ExitCode, TsuError, describeError } from './errors.js';
 import { type Logger, createLogger } from './log/logger.js';
 import { VERSION } from './version.js';
@@ -74,7 +74,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       } catch (err) {
         throw new TsuError(
           'TSU_ERR_INVALID_SETTING',
-          `invalid value for --chdir: ${JSON.stringify(settings.chdir)} (${(err as NodeJS.ErrnoException).code ?? 'cannot change directory'})`,
+          `invalid value for --chdir: ${JSON.stringify(settings.chdir)} ` +
+            `(${(err as NodeJS.ErrnoException).code ?? 'cannot change directory'})`,
         );
       }
     }
@@ -84,8 +85,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       daemonize(argv, env, settings.errorLogfile);
       return ExitCode.OK;
     }
-    // Not inherited by workers (or by a daemon an app might start).
-    delete env.TSUNICORN_DAEMONIZED;
+    removeDaemonMarker(env);
     log = createLogger({ level: settings.logLevel, format: settings.logFormat, destination: settings.errorLogfile });
     const { Arbiter } = await import('./arbiter/arbiter.js');
     return await new Arbiter({ config, argv, env, cwd: launchCwd, log }).run();

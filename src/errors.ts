@@ -57,7 +57,9 @@ export const ERRORS = {
   TSU_ERR_NODE_VERSION: { exit: ExitCode.RUNTIME, doc: 'The running Node.js is older than tsunicorn supports.' },
   TSU_ERR_TLS: {
     exit: ExitCode.USAGE,
-    doc: 'The TLS certificate, key or CA file cannot be read or does not load (key mismatch, not PEM, bad --ciphers), or the sslContext hook failed.',
+    doc:
+      'The TLS certificate, key or CA file cannot be read or does not load (key mismatch, not PEM, bad --ciphers), ' +
+      'or the sslContext hook failed.',
   },
   TSU_ERR_USER: {
     exit: ExitCode.USAGE,

@@ -12,7 +12,7 @@ export type { Hooks, ServerInfo, WorkerInfo, WorkerExitInfo } from './config/hoo
 
 export type { Settings } from './config/settings.js';
 export type { LogLevel } from './log/logger.js';
-/** The client of a request: `req.tsunicorn` (node interface), the fetch handler's second argument. See docs/security.md. */
+/** The client of a request: `req.tsunicorn` (node interface), the fetch handler's second argument. */
 export type { ClientInfo } from './worker/http/forwarded.js';
 export type { FetchHandler } from './worker/app/fetch-adapter.js';
 export { ExitCode, ERRORS, TsuError, type ErrorCode } from './errors.js';

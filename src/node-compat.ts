@@ -176,7 +176,7 @@ export function listenOnHandle(server: net.Server, handle: ServerHandle, backlog
   s._listen2(null, -1, -1, backlog);
 }
 
-/** Closes a net.Server's listener without closing idle keep-alive connections (http.Server.close does both since Node 19). */
+/** Closes a net.Server's listener, not its idle keep-alive connections (http.Server.close does both since Node 19). */
 export function stopAccepting(server: net.Server): void {
   net.Server.prototype.close.call(server);
 }
@@ -224,7 +224,7 @@ export function responseBodySource(response: Response): { source: string | Uint8
 /**
  * Node's own `Response` class, whatever `globalThis.Response` is now (a worker may have installed
  * tsunicorn's lightweight one, src/worker/app/light-response.ts). Node 20–24 define the fetch globals as
- * lazy accessors: the first read loads undici (~5 MB of RSS) and replaces the accessor by a plain
+ * lazy accessors: the first read loads undici (memory a worker may never need) and replaces the accessor by a plain
  * value. So the descriptor is captured at import, without reading it, and resolved on first use;
  * resolving it through the accessor overwrites the global, which is then put back as it was.
  */

@@ -30,11 +30,12 @@ import { inheritedSockets } from './handoff/inherited-sockets.js';
 import { AutoWorkers } from './pool/auto-workers.js';
 import { Diagnostics, checkDiagnosticsDir } from './diagnostics/diagnostics-dir.js';
 import { HEAP_STRIKES, describeHeap, heapStrikes } from './decisions/heap-rule.js';
-import { pid1Note } from './platform/pid1.js';
+import { pid1Note, removeRelayMarker } from './platform/pid1.js';
 import { type PoolContext, WorkerPool } from './pool/pool.js';
 import { rereadConfig, watchForReload } from './reload.js';
 import { ShutdownDelay } from './shutdown-delay.js';
 import { Succession } from './handoff/succession.js';
+import { removeListenFdsEnv, setActivatedEnv } from './platform/socket-activation.js';
 import { Systemd } from './platform/systemd.js';
 import { type Stall, remember, stallOf } from './decisions/liveness.js';
 import { murderStale, nextWakeMs, stopDeadline } from './timeouts.js';
@@ -107,8 +108,10 @@ export class Arbiter {
     const parsed = parseAppSpec(this.settings.app ?? '');
     this.specText = this.settings.name ?? (parsed.ok ? formatAppSpec(parsed.spec) : (this.settings.app ?? ''));
     this.succession = new Succession(input.env);
-    // Before anything forks: LISTEN_FDS & co. are removed from the environment here.
     this.systemd = Systemd.fromEnv(input.env, input.log);
+    // Before anything forks: systemd's sockets are this process's alone; a USR2 successor learns them from us.
+    removeListenFdsEnv(input.env);
+    setActivatedEnv(input.env, this.systemd.activated);
   }
 
   private get settings(): Settings {
@@ -169,6 +172,8 @@ export class Arbiter {
     }
     const note = pid1Note(this.input.env);
     if (note) log[note.level](note.text);
+    // Workers and USR2 successors are not started by the init relay.
+    removeRelayMarker(this.input.env);
 
     process.title = `tsunicorn: master [${this.specText}]`;
     setupCluster(`tsunicorn: worker [${this.specText}]`);

@@ -18,6 +18,9 @@ export type AppSpecParse = { ok: true; spec: AppSpec } | { ok: false; problem: s
 
 const IDENT = /^[A-Za-z_$][\w$]*$/;
 
+/** What a factory argument may be, as an error message says it. */
+const LITERALS = 'use quoted strings, numbers, true, false or null';
+
 export function parseAppSpec(raw: string): AppSpecParse {
   const text = raw.trim();
   // A Windows drive letter is not a concern (POSIX only), so the first colon splits.
@@ -71,7 +74,7 @@ export function parseLiteralList(src: string): ListParse {
       if (!m)
         return {
           ok: false,
-          problem: `unexpected ${JSON.stringify(src.slice(i, i + 10))}; use quoted strings, numbers, true, false or null`,
+          problem: `unexpected ${JSON.stringify(src.slice(i, i + 10))}; ${LITERALS}`,
         };
       values.push(JSON.parse(m[0]));
       i += m[0].length;

@@ -71,14 +71,24 @@ export function parseBind(raw: string): BindParse {
   return tcp(host === '' ? '0.0.0.0' : host, port);
 }
 
-/** The address as an operator reads it in logs: http://HOST:PORT, unix:PATH, fd://N. */
-export function formatBind(address: BindAddress, scheme = 'http'): string {
+/** `HOST:PORT`, with an IPv6 host in brackets: the text form of a TCP address everywhere. */
+export function hostPortText(a: { host: string; port: number }): string {
+  return `${isIP(a.host) === 6 ? `[${a.host}]` : a.host}:${a.port}`;
+}
+
+/** The address as a --bind value: `HOST:PORT`, `[V6]:PORT`, `unix:PATH`, `fd://N`. */
+export function bindText(address: BindAddress): string {
   switch (address.kind) {
     case 'tcp':
-      return `${scheme}://${address.family === 6 ? `[${address.host}]` : address.host}:${address.port}`;
+      return hostPortText(address);
     case 'unix':
       return `unix:${address.path}`;
     case 'fd':
       return `fd://${address.fd}`;
   }
+}
+
+/** The address as an operator reads it in logs: http://HOST:PORT, unix:PATH, fd://N. */
+export function formatBind(address: BindAddress, scheme = 'http'): string {
+  return address.kind === 'tcp' ? `${scheme}://${bindText(address)}` : bindText(address);
 }

@@ -2,9 +2,8 @@
  * The command line, from the settings table. Parsing uses yargs-parser (the
  * parser inside yargs) directly; yargs itself is loaded only to render
  * `--help`. The reason is memory: yargs pulls in its help renderer (cliui,
- * string-width and friends), about 11 MB of RSS that the arbiter would carry
- * for its whole life (measured on Node 20: 53.6 MB with yargs against 42.7 MB
- * with yargs-parser alone, from a 39 MB baseline).
+ * string-width and friends), which the arbiter would carry for its whole life
+ * (docs/benchmarks.md, measurements behind the code's choices).
  *
  * Parsing only splits and names the arguments; every value is typed and
  * validated by the table's kinds (resolve.ts), the code that checks config
@@ -189,7 +188,7 @@ export async function helpText(): Promise<string> {
       y = y.option(name, {
         alias: options().alias[name],
         type: spec.kind.flag ? 'boolean' : spec.kind.list ? 'array' : 'string',
-        describe: `${spec.doc.replace(/`/g, '')}${spec.kind.flag ? '' : ` [default: ${shownDefault.replace(/`/g, '')}]`}`,
+        describe: spec.doc.replace(/`/g, '') + (spec.kind.flag ? '' : ` [default: ${shownDefault.replace(/`/g, '')}]`),
       });
       names.push(name);
     }

@@ -58,7 +58,7 @@ const loadCjs: Loader = async (filepath) => {
 const loadTs: Loader = async (filepath) => unwrap((await importTypeScript(filepath, ++generation)).module);
 
 async function explorer() {
-  // Loaded on demand: an arbiter without a config file need not carry it (~5 MB of RSS).
+  // Loaded on demand: an arbiter without a config file need not carry its memory.
   const { cosmiconfig } = await import('cosmiconfig');
   return cosmiconfig(CONFIG_MODULE_NAME, {
     searchPlaces: [...SEARCH_PLACES],

@@ -96,7 +96,9 @@ export const HOOKS: Record<HookName, { side: 'arbiter' | 'worker'; doc: string }
   onExit: { side: 'arbiter', doc: 'Just before the arbiter exits.' },
   sslContext: {
     side: 'worker',
-    doc: 'With --certfile: adjust or replace the TLS server options `(settings, options)`; also run by the arbiter to check them before forking.',
+    doc:
+      'With --certfile: adjust or replace the TLS server options `(settings, options)`; also run by the arbiter to ' +
+      'check them before forking.',
   },
 };
 
@@ -124,10 +126,7 @@ export function callHook<N extends HookName>(
   return awaitUserCode(fn, (err) => report(name, err), ...args);
 }
 
-/**
- * Synchronous variant for per-request and in-loop hooks: a returned promise is not awaited, its rejection is
- * reported.
- */
+/** For per-request and in-loop hooks: a returned promise is not awaited; its rejection is reported. */
 export function callHookSync<N extends HookName>(
   hooks: Hooks,
   name: N,

@@ -261,7 +261,10 @@ export function headerMap(): Kind<Record<string, string>> {
   };
 }
 
-/** A file-mode mask (`--umask`): `0o22`, `022` (octal, as the shell writes it), `0x12` or decimal; unset keeps the inherited one. */
+/**
+ * A file-mode mask (`--umask`): `0o22`, `022` (octal, as the shell writes it), `0x12` or decimal; unset keeps the
+ * inherited one.
+ */
 export function umask(): Kind<number | null> {
   const allowed = 'a mode mask from 0 to 0o777: octal as 022 or 0o22, hex as 0x12, or decimal';
   return {

@@ -64,7 +64,8 @@ export function renderSettingsDoc(): string {
     '## Hooks',
     '',
     'Functions in the config file, called at Gunicorn’s points (types: `Hooks` in `tsunicorn`). Arbiter hooks',
-    'receive `server` (`{ pid, settings, generation, workers }`); worker hooks receive `worker` (`{ pid, generation }`).',
+    'receive `server` (`{ pid, settings, generation, workers }`); worker hooks receive `worker` ' +
+      '(`{ pid, generation }`).',
     'A hook that throws or rejects is logged as `Exception in hook NAME` and changes nothing else.',
     '',
     '| Hook | Runs in | When |',

@@ -36,6 +36,8 @@ export interface SettingSpec<T> {
   defaultDoc?: string;
   /** Only meaningful on the command line: not accepted in a config file. */
   cliOnly?: boolean;
+  /** Read by the arbiter only at start: a HUP keeps the running value (start-only.ts). */
+  startOnly?: boolean;
   doc: string;
 }
 
@@ -45,6 +47,12 @@ const envInt = (env: NodeJS.ProcessEnv, name: string, fallback: number): number 
   const raw = env[name];
   return raw !== undefined && /^\d+$/.test(raw) && Number(raw) >= 1 ? Number(raw) : fallback;
 };
+
+/** The most workers --workers (and `ctl scale`, and -w auto) allows. */
+export const MAX_WORKERS = 1024;
+
+/** Peers trusted by default to send forwarding headers and PROXY protocol headers. */
+const LOOPBACK_PEERS = ['127.0.0.1', '::1'];
 
 export const SETTINGS = {
   // ── Config ──────────────────────────────────────────────────────────────
@@ -68,7 +76,8 @@ export const SETTINGS = {
     default: () => null,
     doc:
       'The application, as `MODULE[:EXPORT]`; the positional argument on the command line. MODULE is a path (with or ' +
-      "without .js .mjs .cjs .ts) or a package name; EXPORT defaults to the default export; `EXPORT('arg', 1)` calls a factory.",
+      "without .js .mjs .cjs .ts) or a package name; EXPORT defaults to the default export; `EXPORT('arg', 1)` " +
+      'calls a factory.',
   }),
   printConfig: spec({
     kind: bool(),
@@ -122,7 +131,7 @@ export const SETTINGS = {
 
   // ── Worker processes ────────────────────────────────────────────────────
   workers: spec({
-    kind: intOrAuto(1, 1024),
+    kind: intOrAuto(1, MAX_WORKERS),
     section: 'Worker processes',
     flags: ['-w', '--workers'],
     default: (env): number | 'auto' =>
@@ -145,7 +154,8 @@ export const SETTINGS = {
   }),
   threads: spec({
     kind: onlyOne(
-      'tsunicorn workers run one JavaScript thread each: use -k async for concurrent requests per worker, -w for parallelism',
+      'tsunicorn workers run one JavaScript thread each: use -k async for concurrent requests per worker, -w for ' +
+        'parallelism',
     ),
     section: 'Worker processes',
     flags: ['--threads'],
@@ -179,7 +189,8 @@ export const SETTINGS = {
     flags: ['--stack-capture'],
     default: () => true,
     doc:
-      'Before killing a worker blocked past --timeout, read and log its JavaScript stack: SIGUSR1 opens its inspector on ' +
+      'Before killing a worker blocked past --timeout, read and log its JavaScript stack: SIGUSR1 opens its ' +
+      'inspector on ' +
       '127.0.0.1 for the fraction of a second this takes, and any local user could attach meanwhile (see ' +
       'docs/security.md). `--no-stack-capture` kills hung workers without opening it.',
   }),
@@ -426,7 +437,9 @@ export const SETTINGS = {
     section: 'Security',
     flags: ['--limit-request-fields'],
     default: () => 100,
-    doc: 'Most header fields in a request; more are answered 431 and the connection closed. 0 means no limit of its own.',
+    doc:
+      'Most header fields in a request; more are answered 431 and the connection closed. 0 means no limit of its ' +
+      'own.',
   }),
   limitRequestFieldSize: spec({
     kind: int(0, 1048576),
@@ -464,11 +477,12 @@ export const SETTINGS = {
         ? env.FORWARDED_ALLOW_IPS.split(',')
             .map((s) => s.trim())
             .filter(Boolean)
-        : ['127.0.0.1', '::1'],
+        : [...LOOPBACK_PEERS],
     defaultDoc: '`127.0.0.1,::1`, or `$FORWARDED_ALLOW_IPS` when set',
     doc:
       'Front-end proxies trusted to set `X-Forwarded-For` and the --secure-scheme-headers: comma-separated addresses ' +
-      'and CIDR networks, or `*` for any peer. Unix-socket peers are always trusted, as in Gunicorn. See docs/security.md.',
+      'and CIDR networks, or `*` for any peer. Unix-socket peers are always trusted, as in Gunicorn. See ' +
+      'docs/security.md.',
   }),
   secureSchemeHeaders: spec({
     kind: headerMap(),
@@ -487,14 +501,17 @@ export const SETTINGS = {
     default: () => false,
     doc:
       'Accept a PROXY protocol header (v1 text or v2 binary) at the start of each TCP connection, from the peers in ' +
-      '--proxy-allow-from; the address it carries becomes the client’s. Connections without one are served as they are.',
+      '--proxy-allow-from; the address it carries becomes the client’s. Connections without one are served as they ' +
+      'are.',
   }),
   proxyAllowIps: spec({
     kind: addressList(),
     section: 'Security',
     flags: ['--proxy-allow-from'],
-    default: () => ['127.0.0.1', '::1'],
-    doc: 'Peers allowed to send a PROXY protocol header: addresses and CIDR networks, or `*`. A header from any other peer is answered 400.',
+    default: () => [...LOOPBACK_PEERS],
+    doc:
+      'Peers allowed to send a PROXY protocol header: addresses and CIDR networks, or `*`. A header from any other ' +
+      'peer is answered 400.',
   }),
 
   // ── SSL ─────────────────────────────────────────────────────────────────
@@ -512,7 +529,9 @@ export const SETTINGS = {
     section: 'SSL',
     flags: ['--keyfile'],
     default: () => null,
-    doc: 'PEM private key file for --certfile. Unset: the key is read from the certificate file. Read by the arbiter, so it may be readable by root only.',
+    doc:
+      'PEM private key file for --certfile. Unset: the key is read from the certificate file. Read by the arbiter, ' +
+      'so it may be readable by root only.',
   }),
   caCerts: spec({
     kind: optionalStr('FILE'),
@@ -608,6 +627,7 @@ export const SETTINGS = {
     }),
     section: 'Metrics and control',
     flags: ['--statsd-host'],
+    startOnly: true,
     default: () => null,
     doc:
       'Send StatsD metrics over UDP to this address (port 8125 when omitted), with Gunicorn’s names under ' +
@@ -618,6 +638,7 @@ export const SETTINGS = {
     kind: optionalStr('PREFIX', (s) => (/^[^\s:|@#]+$/.test(s) ? undefined : 'a prefix without spaces, :, |, @ or #')),
     section: 'Metrics and control',
     flags: ['--statsd-prefix'],
+    startOnly: true,
     default: () => null,
     doc: 'Prefix of every StatsD metric name, joined with a dot: `myapp` gives `myapp.tsunicorn.requests`.',
   }),
@@ -628,6 +649,7 @@ export const SETTINGS = {
     }),
     section: 'Metrics and control',
     flags: ['--metrics-bind'],
+    startOnly: true,
     default: () => null,
     doc:
       'Serve Prometheus metrics at `http://HOST:PORT/metrics` from the arbiter, aggregated across workers ' +
@@ -638,9 +660,11 @@ export const SETTINGS = {
     kind: controlSocketKind(),
     section: 'Metrics and control',
     flags: ['--control-socket'],
+    startOnly: true,
     default: () => null,
     defaultDoc:
-      '`auto`: `tsunicorn-HASH.sock` in `$XDG_RUNTIME_DIR`, else in a directory `tsunicorn-UID` (0700) of the temp directory',
+      '`auto`: `tsunicorn-HASH.sock` in `$XDG_RUNTIME_DIR`, else in a directory `tsunicorn-UID` (0700) of the temp ' +
+      'directory',
     doc:
       'Unix socket (mode 0600) on which the arbiter takes `tsunicorn ctl` commands: status, reload, scale, stop. ' +
       'By default its name is derived from the working directory, the first --bind and --name, so `tsunicorn ctl` ' +

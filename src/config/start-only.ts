@@ -1,13 +1,13 @@
 /**
- * Settings the arbiter reads only at start: its admin endpoints. A HUP keeps
+ * Settings the arbiter reads only at start (`startOnly` in the settings table): its admin endpoints. A HUP keeps
  * their running values (new workers get them too, so a worker never reports
  * to a StatsD or /metrics the arbiter does not serve); a restart or a USR2
  * upgrade applies a change.
  */
 import type { Logger } from '../log/logger.js';
-import { type SettingKey, type Settings, flagOf, settingSpec } from './settings.js';
+import { SETTING_KEYS, type SettingKey, type Settings, flagOf, settingSpec } from './settings.js';
 
-const START_ONLY: readonly SettingKey[] = ['statsdHost', 'statsdPrefix', 'metricsBind', 'controlSocket'];
+const START_ONLY: readonly SettingKey[] = SETTING_KEYS.filter((key) => settingSpec(key).startOnly);
 
 /** Puts the running values of START_ONLY settings into `next`, warning about each one a HUP tried to change. */
 export function keepStartOnlySettings(running: Settings, next: Settings, log: Logger): void {

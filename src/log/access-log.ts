@@ -35,7 +35,7 @@ type Part = (r: AccessRecord) => string;
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
-/** `[10/Oct/2000:13:55:36 -0700]`, Apache's and Gunicorn's %t. Cached per second: it is the same for every request in it. */
+/** `[10/Oct/2000:13:55:36 -0700]`, Apache's and Gunicorn's %t. Cached per second: the same for every request in it. */
 let cachedSecond = -1;
 let cachedDate = '';
 export function accessTime(ms: number): string {
@@ -46,7 +46,8 @@ export function accessTime(ms: number): string {
   const abs = Math.abs(off);
   cachedSecond = second;
   cachedDate =
-    `[${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ` +
+    `[${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ` +
     `${off >= 0 ? '+' : '-'}${pad(Math.floor(abs / 60))}${pad(abs % 60)}]`;
   return cachedDate;
 }

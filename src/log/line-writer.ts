@@ -1,30 +1,16 @@
 /**
- * A batched, reopenable line writer for the access log (the hot path: one
- * line per request). Lines are queued, never written from the request path:
+ * A batched, reopenable line writer for the access log (one line per request, so never written from the request
+ * path). To a regular file, what one event-loop turn queued goes out in one synchronous write(2) from a setImmediate:
+ * an append to the page cache is cheap, and libuv's thread pool would compete with the workers for the CPU
+ * (docs/benchmarks.md). To a pipe or terminal, one async write at a time, as a slow reader must not stall the loop.
  *
- * - To a regular file: everything queued during one event-loop turn is
- *   written by one synchronous `write(2)` from a setImmediate. An append to
- *   the page cache costs about a microsecond; handing each batch to libuv's
- *   thread pool instead measured ~20–40 % slower end to end on 2 cores
- *   (thread hand-offs competing with the workers for the CPU).
- * - To a pipe or terminal (stdout under Docker or a supervisor): one async
- *   `fs.write` at a time, since a synchronous write to a pipe whose reader
- *   is slow would stall the event loop.
- *
- * Every worker appends to the same destination, and a batch only ever
- * holds whole lines. On a pipe a batch never exceeds PIPE_BUF (4096 bytes)
- * unless a single line does, so it is written atomically; on an O_APPEND
- * file each write(2) lands whole. Lines from different workers never tear.
- *
- * `reopen()` (USR1, after logrotate renamed the file) takes effect between
- * writes: every line goes once, to the old file or the new one.
- *
- * A write that fails (ENOSPC, EIO, EPIPE) loses its lines: serving must go on.
- * They are counted, and the owner is told once when writes start failing and
- * once, with the count, when one succeeds again (after space was freed, or a
- * USR1 reopened the file).
- */
-import fs from 'node:fs';
+ * Every worker appends to the same destination, so a batch holds only whole lines, within PIPE_BUF on a pipe (atomic
+ * there) and one write(2) on an O_APPEND file: lines from different workers never tear. `reopen()` (USR1, after
+ * logrotate) takes effect between writes, so every line goes once, to the old file or the new. A failed write
+ * (ENOSPC, EIO, EPIPE) loses its lines, as serving must go on; the owner is told once when writes start failing and
+ * once, with the count lost, when they work again.
+ */ import fs from 'node:fs';
+import { Lifecycle } from '../lifecycle.js';
 import { openLogFile } from './open-log.js';
 
 const PIPE_BUF = 4096;
@@ -54,7 +40,14 @@ export class LineWriter {
   private writing = false;
   private idle: (() => void)[] = [];
   private reopenWanted = false;
-  private closed = false;
+  private released = false;
+  private readonly life = new Lifecycle({
+    close: (done) => void this.drain().then(() => this.release(done)),
+    destroy: (done) => {
+      this.flushSync();
+      this.release(done);
+    },
+  });
   /** Lines dropped because the queue was full; reported by the owner. */
   dropped = 0;
   /** While writes fail: the error code, and the lines lost since they started failing. */
@@ -81,7 +74,7 @@ export class LineWriter {
 
   /** Queues one line (without its newline). */
   write(line: string): void {
-    if (this.closed) return;
+    if (this.life.closed) return;
     if (this.queuedBytes > MAX_QUEUED_BYTES) {
       this.dropped++;
       return;
@@ -198,15 +191,26 @@ export class LineWriter {
     }
   }
 
-  close(): void {
-    this.flushSync();
-    this.closed = true;
-    if (this.path) {
+  /** Writes what is queued, then closes the file. Lines written after the call are dropped. */
+  close(): Promise<void> {
+    return this.life.close();
+  }
+
+  /** Writes what is queued synchronously and closes the file, all before returning (a quick exit). */
+  destroy(): Promise<void> {
+    return this.life.destroy();
+  }
+
+  /** Closes a file we opened, once: a destroy may overtake a close that is still draining. */
+  private release(done: () => void): void {
+    if (this.path && !this.released) {
+      this.released = true;
       try {
         fs.closeSync(this.fd);
       } catch {
         // Already closed.
       }
     }
+    done();
   }
 }

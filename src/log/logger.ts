@@ -5,13 +5,13 @@
  *
  * or one JSON object per line (--log-format json), which pino writes: levels,
  * an ISO time, the pid, and any fields given. pino is loaded only for JSON:
- * it costs ~9 MB of RSS in every process, master and workers alike, and the
- * text lines need none of it (measured: docs/benchmarks.md, worker RSS).
+ * its memory would be paid in every process, master and workers alike, and the
+ * text lines need none of it (docs/benchmarks.md).
  *
  * Each line goes out in one write(2): the arbiter and all workers share the
  * destination, and a line under PIPE_BUF written in one write(2) is never
  * torn on a pipe or an O_APPEND file. To a file or a terminal the write is
- * synchronous (the error log is low-volume: it costs nothing measurable); to
+ * synchronous (the error log is low-volume); to
  * a pipe or socket it never blocks (stderr-stream.ts: a reader that stops
  * reading must not stall the arbiter). The access log (hot path) is separate.
  */
@@ -68,7 +68,8 @@ function gunicornTime(d: Date): string {
   const abs = Math.abs(off);
   return (
     `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}`
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ` +
+    `${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}`
   );
 }
 

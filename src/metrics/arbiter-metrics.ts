@@ -14,7 +14,7 @@ import { MetricsServer } from './metrics-server.js';
 import type { CanaryResult, PrometheusMetrics, RestartReason } from './prometheus.js';
 import { type StatsdClient, startStatsd } from './statsd.js';
 
-/** The workers gauge is re-sent this often even when unchanged: StatsD servers forget gauges not seen in a flush (10 s). */
+/** The workers gauge is re-sent this often even when unchanged: StatsD servers forget gauges not seen in a flush. */
 const GAUGE_REFRESH_MS = 5000;
 
 /** Why `w` exited, computed before the arbiter marks it dead; null when it was not a restart (arbiter stopping). */
@@ -43,7 +43,7 @@ export class ArbiterMetrics {
    */
   static async start(settings: Settings, log: Logger, successor: boolean): Promise<ArbiterMetrics> {
     const statsd = startStatsd(settings, log);
-    // prom-client is loaded only when /metrics is served: it adds ~5 MB to the master's RSS.
+    // prom-client is loaded only when /metrics is served: the master should not carry it otherwise.
     const prom = settings.metricsBind ? new (await import('./prometheus.js')).PrometheusMetrics() : null;
     const m = new ArbiterMetrics(log, statsd, prom, settings.metricsBind);
     try {
@@ -95,7 +95,7 @@ export class ArbiterMetrics {
   }
 
   close(): void {
-    this.server?.close();
+    void this.server?.close();
     this.server = null;
     this.statsd?.close();
   }

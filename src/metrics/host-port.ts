@@ -55,8 +55,3 @@ export function parseHostPort(raw: string, defaultPort?: number): HostPortParse 
   }
   return { ok: true, value: { host, port, family: isIP(host) as 0 | 4 | 6 } };
 }
-
-/** http://127.0.0.1:9100, http://[::1]:9100 */
-export function formatHostPort(a: { host: string; port: number }): string {
-  return `${isIP(a.host) === 6 ? `[${a.host}]` : a.host}:${a.port}`;
-}

@@ -7,15 +7,26 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TsuError } from '../errors.js';
-import { type HostPort, formatHostPort } from './host-port.js';
+import { hostPortText } from '../config/bind-address.js';
+import { Lifecycle } from '../lifecycle.js';
+import type { HostPort } from './host-port.js';
 import type { PrometheusMetrics } from './prometheus.js';
 
 export class MetricsServer {
+  private readonly life: Lifecycle;
+
   private constructor(
-    private readonly server: http.Server,
+    server: http.Server,
     /** http://127.0.0.1:9100/metrics, with the real port when 0 was asked. */
     readonly url: string,
-  ) {}
+  ) {
+    // A scrape is short and can be retried: closing drops open scrape connections at once, as destroying does.
+    const end = (done: () => void): void => {
+      server.close(() => done());
+      server.closeAllConnections();
+    };
+    this.life = new Lifecycle({ close: end, destroy: end });
+  }
 
   /** Listens; a taken or bad address is TSU_ERR_BIND (exit 1), like a --bind that cannot be bound. */
   static async listen(target: HostPort, metrics: PrometheusMetrics): Promise<MetricsServer> {
@@ -43,7 +54,7 @@ export class MetricsServer {
         reject(
           new TsuError(
             'TSU_ERR_BIND',
-            `cannot serve metrics on ${formatHostPort(target)} (--metrics-bind): ${err.code ?? err.message}`,
+            `cannot serve metrics on ${hostPortText(target)} (--metrics-bind): ${err.code ?? err.message}`,
           ),
         ),
       );
@@ -51,12 +62,11 @@ export class MetricsServer {
     });
     server.on('error', () => {});
     const addr = server.address() as AddressInfo;
-    return new MetricsServer(server, `http://${formatHostPort({ host: addr.address, port: addr.port })}/metrics`);
+    return new MetricsServer(server, `http://${hostPortText({ host: addr.address, port: addr.port })}/metrics`);
   }
 
-  /** Stops listening and drops open scrape connections. */
-  close(): void {
-    this.server.close();
-    this.server.closeAllConnections();
+  /** Stops listening and drops open scrape connections; resolves once the listener is closed. */
+  close(): Promise<void> {
+    return this.life.close();
   }
 }

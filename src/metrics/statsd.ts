@@ -78,7 +78,7 @@ export class StatsdClient {
     this.push(`${this.prefix}${name}:${value}|g`);
   }
 
-  /** Sends what is buffered now. dgram sends on a connected socket go out synchronously in libuv when its queue is empty. */
+  /** Sends what is buffered now: on a connected socket with an empty queue, libuv sends synchronously. */
   flush(): void {
     if (this.timer) {
       clearTimeout(this.timer);
@@ -138,8 +138,8 @@ export class StatsdClient {
 
   private send(text: string): void {
     try {
-      // No callback: Node then skips a completion callback per datagram (measured ~30% of a send's
-      // cost); an asynchronous failure comes as the socket's 'error' event instead.
+      // No callback: Node then skips a completion callback per datagram (a large share of a send's cost);
+      // an asynchronous failure comes as the socket's 'error' event instead.
       this.socket?.send(text);
     } catch (err) {
       this.fail(`cannot send to ${this.where()}: ${(err as Error).message}`);

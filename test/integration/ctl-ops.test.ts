@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listeningSockets } from '../../src/arbiter/diagnostics/stack-probe.js';
+import { listeningSockets } from '../../src/arbiter/diagnostics/process-listeners.js';
 import { cleanup, get, isAlive, runCli, serveWithControlSocket, start, tmpDir, waitFor } from './harness.js';
 import { describeFailures, failedCount, startLoad } from './load.js';
 

@@ -13,10 +13,21 @@
  */
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, FIXTURES, childPids, get, isAlive, waitFor } from './harness.js';
-import { Proc, descendants, killAll, missing, tool } from './deploy-harness.js';
+import {
+  BIN,
+  FIXTURES,
+  Proc,
+  childPids,
+  cleanup,
+  descendants,
+  get,
+  isAlive,
+  missing,
+  tool,
+  waitFor,
+} from './harness.js';
 
-afterEach(killAll);
+afterEach(cleanup);
 
 type Mode = 'bare' | 'relay' | 'tini';
 const MODES: readonly Mode[] = ['bare', 'relay', 'tini'];

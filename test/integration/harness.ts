@@ -1,14 +1,18 @@
 /**
- * Integration-test harness: spawns the real bin/tsunicorn.js, captures its
- * output line by line, and offers deadline-bounded polling helpers. Every
- * process a test starts is recorded and killed by pid in `cleanup()`.
+ * Integration-test harness: spawns the real bin/tsunicorn.js (`start`), or any other program with its output
+ * captured line by line (`Proc`: unshare, tini, supervisord, systemd-socket-activate, nginx), and offers
+ * deadline-bounded polling helpers. Every process a test starts is recorded and killed by pid in `cleanup()`,
+ * descendants first seen included.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
+import { findExecutable } from '../../src/arbiter/platform/find-executable.js';
+import { parseTcpRow, socketInode } from '../../src/arbiter/platform/proc-net.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'tsunicorn.js');
@@ -16,7 +20,7 @@ export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
 
 /** Polls `check` until it returns a truthy value or the deadline passes. */
 export async function waitFor<T>(
-  what: string,
+  what: string | (() => string),
   check: () => T | Promise<T>,
   timeoutMs = 10_000,
   intervalMs = 25,
@@ -32,7 +36,7 @@ export async function waitFor<T>(
     }
     if (Date.now() > deadline) {
       throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`,
+        `timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}${lastError ? ` (last error: ${String(lastError)})` : ''}`,
       );
     }
     await new Promise((r) => setTimeout(r, intervalMs));
@@ -51,6 +55,13 @@ export function childPids(pid: number): number[] {
   } catch {
     return [];
   }
+}
+
+/** Every descendant of pid, from /proc. */
+export function descendants(pid: number): number[] {
+  const out: number[] = [];
+  for (const c of childPids(pid)) out.push(c, ...descendants(c));
+  return out;
 }
 
 export function isAlive(pid: number): boolean {
@@ -80,6 +91,15 @@ export function cmdline(pid: number): string {
 export interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
+}
+
+/** The first of `lines` that matches `re`, as its match, or null. */
+function firstMatch(lines: readonly string[], re: RegExp): RegExpMatchArray | null {
+  for (const l of lines) {
+    const m = l.match(re);
+    if (m) return m;
+  }
+  return null;
 }
 
 /** A 'data' listener that splits a child's output into lines (a trailing CR dropped) and pushes them to `into`. */
@@ -173,12 +193,10 @@ export class Server {
 
   async waitLog(re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
     return waitFor(
-      `log line ${re} (log so far:\n${this.log})`,
+      () => `log line ${re} (log so far:\n${this.log})`,
       () => {
-        for (const l of this.lines) {
-          const m = l.match(re);
-          if (m) return m;
-        }
+        const m = firstMatch(this.lines, re);
+        if (m) return m;
         if (this.exit) throw new Error(`server exited ${JSON.stringify(this.exit)}; log:\n${this.log}`);
         return null;
       },
@@ -247,8 +265,149 @@ export function start(args: string[], opts?: StartOptions): Server {
   return new Server(args, opts);
 }
 
+/** Kills every server and every other program a test started, with their descendants, by pid. */
 export async function cleanup(): Promise<void> {
-  await Promise.all([...running].map((s) => s.kill()));
+  await Promise.all([...[...running].map((s) => s.kill()), ...[...started].map((p) => p.killTree())]);
+}
+
+/** `command -v NAME`, or null; the sbin directories count too (nginx is in /usr/sbin, not always on a user's PATH). */
+export function tool(name: string): string | null {
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  return findExecutable(name, { PATH: dirs.join(':') });
+}
+
+/** Logs why a suite is skipped (vitest prints only "skipped"), and returns whether it is. */
+export function missing(what: string, ...names: string[]): boolean {
+  const absent = names.filter((n) => !tool(n));
+  if (absent.length)
+    console.warn(
+      `SKIP ${what}: ${absent.join(', ')} not installed (.ci/run installs it with apt-get; that failed on this machine)`,
+    );
+  return absent.length > 0;
+}
+
+const started = new Set<Proc>();
+
+export class Proc {
+  readonly child: ChildProcess;
+  readonly lines: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  private readonly seen = new Set<number>();
+
+  constructor(
+    readonly command: string,
+    args: readonly string[],
+    opts: { cwd?: string; env?: NodeJS.ProcessEnv; stdin?: 'pipe' | 'ignore' } = {},
+  ) {
+    this.child = spawn(command, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
+    });
+    started.add(this);
+    this.child.stdout!.on('data', lineCollector(this.lines));
+    this.child.stderr!.on('data', lineCollector(this.lines));
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => {
+        this.exit = { code, signal };
+        resolve(this.exit);
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get log(): string {
+    return this.lines.join('\n');
+  }
+
+  /** Records the current process tree, so that killTree() can reach processes reparented later. */
+  track(): number[] {
+    const all = descendants(this.pid);
+    for (const p of all) this.seen.add(p);
+    return all;
+  }
+
+  async waitLog(re: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
+    return waitFor(
+      `${re} in the output of ${this.command} (so far:\n${this.log})`,
+      () => {
+        this.track();
+        const m = firstMatch(this.lines, re);
+        if (m) return m;
+        if (this.exit) throw new Error(`${this.command} exited ${JSON.stringify(this.exit)}:\n${this.log}`);
+        return null;
+      },
+      timeoutMs,
+    );
+  }
+
+  countLog(re: RegExp): number {
+    return this.lines.filter((l) => re.test(l)).length;
+  }
+
+  async waitExit(timeoutMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    await waitFor(`${this.command} to exit (output:\n${this.log})`, () => this.exit !== null, timeoutMs);
+    return this.exit!;
+  }
+
+  /** SIGKILLs the process and every descendant ever seen, by pid. */
+  async killTree(): Promise<void> {
+    this.track();
+    for (const p of [...this.seen].reverse()) if (isAlive(p)) process.kill(p, 'SIGKILL');
+    if (!this.exit) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+    }
+    started.delete(this);
+  }
+}
+
+/** A port free right now on 127.0.0.1 (for programs that cannot be told to use port 0). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The fds of `pid` that are listening TCP sockets, with their local ports: [{fd, port}]. */
+export function listeningTcp(pid: number): { fd: number; port: number }[] {
+  const inodes = new Map<number, number>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const inode = socketInode(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (inode !== null) inodes.set(inode, Number(fd));
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  const out: { fd: number; port: number }[] = [];
+  for (const family of [4, 6] as const) {
+    for (const line of fs.readFileSync(`/proc/${pid}/net/${family === 4 ? 'tcp' : 'tcp6'}`, 'utf8').split('\n')) {
+      const row = parseTcpRow(line, family);
+      const fd = row?.listening ? inodes.get(row.inode) : undefined;
+      if (fd !== undefined) out.push({ fd, port: row!.port });
+    }
+  }
+  return out;
+}
+
+/** The environment of a process, from /proc (as it was at exec). */
+export function environOf(pid: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')) {
+    const eq = kv.indexOf('=');
+    if (eq > 0) out[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return out;
 }
 
 /** A server with `workers` ready workers and its control socket at a path of the test's own. */
@@ -335,13 +494,7 @@ export function readLines(file: string): string[] {
 export async function waitFileLine(file: string, re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
   return waitFor(
     `a line ${re} in ${file} (so far:\n${readLines(file).join('\n')})`,
-    () => {
-      for (const l of readLines(file)) {
-        const m = l.match(re);
-        if (m) return m;
-      }
-      return null;
-    },
+    () => firstMatch(readLines(file), re),
     timeoutMs,
   );
 }

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, cleanup, get, runCli, start, tmpDir, waitFor } from './harness.js';
 import { sendRaw } from './raw.js';
-import { listeningSockets } from '../../src/arbiter/diagnostics/stack-probe.js';
+import { listeningSockets } from '../../src/arbiter/diagnostics/process-listeners.js';
 
 /** Processes a test runs as another user, killed by pid after each test. */
 const others: ChildProcess[] = [];

@@ -8,12 +8,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, get, isAlive, start, tmpDir, waitFor } from './harness.js';
-import { Proc, freePort, killAll, missing, tool } from './deploy-harness.js';
+import { Proc, cleanup, freePort, get, isAlive, missing, start, tmpDir, tool, waitFor } from './harness.js';
 import { describeFailures, failedCount, startLoad } from './load.js';
 
 afterEach(async () => {
-  await killAll();
   await cleanup();
 });
 

@@ -12,11 +12,23 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, FIXTURES, get, isAlive, tmpDir, waitFor, workersOf } from './harness.js';
-import { Proc, descendants, killAll, missing, tool } from './deploy-harness.js';
+import {
+  BIN,
+  FIXTURES,
+  Proc,
+  cleanup,
+  descendants,
+  get,
+  isAlive,
+  missing,
+  tmpDir,
+  tool,
+  waitFor,
+  workersOf,
+} from './harness.js';
 import { describeFailures, failedCount, startLoad } from './load.js';
 
-afterEach(killAll);
+afterEach(cleanup);
 
 const run = promisify(execFile);
 

@@ -9,12 +9,26 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, FIXTURES, ROOT, cleanup, get, start, tmpDir, waitFor, workersOf } from './harness.js';
-import { Proc, environOf, freePort, killAll, listeningTcp, missing, tool } from './deploy-harness.js';
+import {
+  BIN,
+  FIXTURES,
+  Proc,
+  ROOT,
+  cleanup,
+  environOf,
+  freePort,
+  get,
+  listeningTcp,
+  missing,
+  start,
+  tmpDir,
+  tool,
+  waitFor,
+  workersOf,
+} from './harness.js';
 
 afterEach(async () => {
   await cleanup();
-  await killAll();
 });
 
 const ENV = { ...process.env, TSUNICORN_CMD_ARGS: '', PORT: '', WEB_CONCURRENCY: '' };

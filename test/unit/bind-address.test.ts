@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { type BindAddress, DEFAULT_PORT, formatBind, parseBind } from '../../src/config/bind-address.js';
+import {
+  type BindAddress,
+  DEFAULT_PORT,
+  bindText,
+  formatBind,
+  hostPortText,
+  parseBind,
+} from '../../src/config/bind-address.js';
 
 const ok = (raw: string): BindAddress => {
   const r = parseBind(raw);
@@ -122,6 +129,14 @@ describe('formatBind', () => {
     expect(formatBind(ok('9000'), 'https')).toBe('https://0.0.0.0:9000');
     expect(formatBind(ok('unix:///tmp/a.sock'))).toBe('unix:/tmp/a.sock');
     expect(formatBind(ok('fd://5'))).toBe('fd://5');
+  });
+
+  it('bindText is the --bind value, and hostPortText the HOST:PORT the metrics endpoints print', () => {
+    expect(bindText(ok('127.0.0.1:8000'))).toBe('127.0.0.1:8000');
+    expect(bindText(ok('[::1]:8080'))).toBe('[::1]:8080');
+    expect(bindText(ok('unix:/tmp/a.sock'))).toBe('unix:/tmp/a.sock');
+    expect(hostPortText({ host: '::ffff:127.0.0.1', port: 9100 })).toBe('[::ffff:127.0.0.1]:9100');
+    expect(hostPortText({ host: 'statsd', port: 8125 })).toBe('statsd:8125');
   });
 
   it.each([

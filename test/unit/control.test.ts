@@ -130,4 +130,28 @@ describe('keepStartOnlySettings', () => {
       'Reload: --control-socket changed to off; it is read only at start (restart or USR2 to apply)',
     ]);
   });
+
+  it('keeps every setting marked startOnly in the table, and only those', async () => {
+    const { keepStartOnlySettings } = await import('../../src/config/start-only.js');
+    const { defaults } = await import('../../src/config/settings.js');
+    const running = defaults({});
+    const next = {
+      ...defaults({}),
+      statsdHost: '127.0.0.1:9',
+      statsdPrefix: 'p',
+      metricsBind: '127.0.0.1:9200',
+      controlSocket: false as const,
+      workers: 4,
+    };
+    const warnings: string[] = [];
+    const log = { warning: (m: string) => warnings.push(m) } as unknown as Parameters<typeof keepStartOnlySettings>[2];
+    keepStartOnlySettings(running, next, log);
+    expect(next).toEqual({ ...running, workers: 4 });
+    expect(warnings.map((w) => w.split(' ')[1])).toEqual([
+      '--statsd-host',
+      '--statsd-prefix',
+      '--metrics-bind',
+      '--control-socket',
+    ]);
+  });
 });

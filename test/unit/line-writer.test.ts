@@ -17,7 +17,7 @@ describe('LineWriter', () => {
     const got = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
     expect(got).toHaveLength(5000);
     for (const [i, l] of got.entries()) expect(l.startsWith(`line ${i} `)).toBe(true);
-    w.close();
+    await w.close();
   });
 
   it('reopen() after a rename sends later lines to the new file, none lost or doubled', async () => {
@@ -34,17 +34,35 @@ describe('LineWriter', () => {
     expect([...old, ...now].map(Number)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
     // Everything queued after the reopen went to the new file.
     expect(now.map(Number).every((n) => n >= old.length)).toBe(true);
-    w.close();
+    await w.close();
   });
 
-  it('flushSync() writes what is queued', () => {
+  it('flushSync() writes what is queued', async () => {
     const file = path.join(tmp(), 'a.log');
     const w = new LineWriter(file);
     w.write('one');
     w.write('two');
     w.flushSync();
     expect(fs.readFileSync(file, 'utf8')).toContain('two\n');
-    w.close();
+    await w.close();
+  });
+
+  it('close() writes what is queued, then drops later lines; destroy() writes before it returns', async () => {
+    const file = path.join(tmp(), 'a.log');
+    const w = new LineWriter(file);
+    w.write('one');
+    const closed = w.close();
+    w.write('after close');
+    await Promise.all([closed, w.close()]);
+    expect(fs.readFileSync(file, 'utf8')).toBe('one\n');
+
+    const file2 = path.join(tmp(), 'b.log');
+    const d = new LineWriter(file2);
+    d.write('two');
+    const destroyed = d.destroy();
+    expect(fs.readFileSync(file2, 'utf8')).toBe('two\n');
+    await destroyed;
+    await d.close();
   });
 });
 
@@ -101,6 +119,6 @@ describe('access format', () => {
       { kind: 'recovered', code: 'ENOSPC', lost: 25 },
     ]);
     expect(fs.readFileSync(file, 'utf8')).toBe('kept\n');
-    w.close();
+    await w.close();
   });
 });

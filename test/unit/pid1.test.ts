@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RELAY_ENV, chooseInit, pid1Note } from '../../src/arbiter/platform/pid1.js';
+import { RELAY_ENV, chooseInit, pid1Note, removeRelayMarker } from '../../src/arbiter/platform/pid1.js';
 
 const finder = (found: Record<string, string>) => (name: string) => found[name] ?? null;
 
@@ -36,12 +36,13 @@ describe('chooseInit: what the launcher does as PID 1', () => {
 });
 
 describe('pid1Note: the arbiter’s startup line', () => {
-  it('under the relay: says so, and removes the marker so workers do not inherit it', () => {
+  it('under the relay: says so; removeRelayMarker removes the marker so workers do not inherit it', () => {
     const env: NodeJS.ProcessEnv = { [RELAY_ENV]: '/usr/bin/tini' };
     expect(pid1Note(env, 3)).toEqual({
       level: 'info',
       text: 'Started as PID 1: running under /usr/bin/tini, which reaps orphaned processes',
     });
+    removeRelayMarker(env);
     expect(env).toEqual({});
   });
 

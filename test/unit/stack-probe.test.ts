@@ -10,7 +10,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { captureStack, formatFrames, listeningSockets, probeStack } from '../../src/arbiter/diagnostics/stack-probe.js';
+import { listeningSockets } from '../../src/arbiter/diagnostics/process-listeners.js';
+import { formatFrames, probeStack } from '../../src/arbiter/diagnostics/stack-probe.js';
+
+/** The stack alone, or null on any failure. */
+async function stackOrNull(pid: number, opts: Parameters<typeof probeStack>[1]): Promise<string | null> {
+  const result = await probeStack(pid, opts);
+  return result.ok ? result.stack : null;
+}
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'busy-loop.mjs');
 // A deadline with room for a loaded box (the production probe has 1.5 s; its tuning is not under test here).
@@ -131,16 +138,16 @@ function connectOutcome(host: string, port: number): Promise<string> {
   });
 }
 
-describe.runIf(process.platform === 'linux')('captureStack', () => {
+describe.runIf(process.platform === 'linux')('probeStack', () => {
   it('reads the stack of a node process spinning in a tight loop, from a loopback-only inspector', async () => {
     const { pid, appPort } = await spinningChild();
     const listenersBefore = listenRowsOf(pid);
     expect(listenersBefore.map((r) => r.port)).toEqual([appPort]); // the inspector is not open yet
 
     const t0 = performance.now();
-    const stack = await captureStack(pid, { timeoutMs: TIMEOUT_MS, excludePorts: [appPort] });
+    const stack = await stackOrNull(pid, { timeoutMs: TIMEOUT_MS, excludePorts: [appPort] });
     const elapsed = performance.now() - t0;
-    console.log(`captureStack took ${Math.round(elapsed)} ms:\n${stack}`);
+    console.log(`probeStack took ${Math.round(elapsed)} ms:\n${stack}`);
 
     expect(stack).not.toBeNull();
     const lines = stack!.split('\n');
@@ -196,7 +203,7 @@ describe.runIf(process.platform === 'linux')('captureStack', () => {
     const result = await probeStack(child.pid!, { timeoutMs: TIMEOUT_MS });
     expect(performance.now() - t0).toBeLessThan(TIMEOUT_MS);
     expect(result).toMatchObject({ ok: false, reason: expect.stringContaining('is not running') });
-    expect(await captureStack(child.pid!, { timeoutMs: TIMEOUT_MS })).toBeNull();
+    expect(await stackOrNull(child.pid!, { timeoutMs: TIMEOUT_MS })).toBeNull();
     // SIGUSR1 would have killed sleep.
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(child.exitCode).toBeNull();
@@ -208,7 +215,7 @@ describe.runIf(process.platform === 'linux')('captureStack', () => {
     const pid = child.pid!;
     await new Promise((resolve) => child.once('exit', resolve));
     const t0 = performance.now();
-    expect(await captureStack(pid, { timeoutMs: TIMEOUT_MS })).toBeNull();
+    expect(await stackOrNull(pid, { timeoutMs: TIMEOUT_MS })).toBeNull();
     expect(performance.now() - t0).toBeLessThan(TIMEOUT_MS);
   });
 

@@ -3,58 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseBind } from '../../src/config/bind-address.js';
+import { bindText, parseBind } from '../../src/config/bind-address.js';
 import {
   type ActivatedSocket,
   activatedBinds,
-  bindString,
   describeFd,
-  socketInode,
-  takeListenFds,
-  tcpSocketAddress,
-  unixSocketPath,
-} from '../../src/arbiter/platform/systemd.js';
+  listenFds,
+  removeListenFdsEnv,
+} from '../../src/arbiter/platform/socket-activation.js';
 import type { BindAddress } from '../../src/config/bind-address.js';
-
-describe('/proc parsing', () => {
-  it('socketInode reads readlink /proc/self/fd/N', () => {
-    expect(socketInode('socket:[2941612]')).toBe(2941612);
-    expect(socketInode('pipe:[2941612]')).toBeNull();
-    expect(socketInode('/dev/null')).toBeNull();
-  });
-
-  it('unixSocketPath finds a socket by inode; unnamed and abstract sockets have no path', () => {
-    const text = [
-      'Num       RefCount Protocol Flags    Type St Inode Path',
-      '0000000000000000: 00000002 00000000 00010000 0001 01 2941612 /run/app dir/app.sock',
-      '0000000000000000: 00000002 00000000 00010000 0001 01 2941613 @/org/abstract',
-      '0000000000000000: 00000003 00000000 00000000 0001 03 2941614',
-    ].join('\n');
-    expect(unixSocketPath(text, 2941612)).toBe('/run/app dir/app.sock');
-    expect(unixSocketPath(text, 2941613)).toBeNull();
-    expect(unixSocketPath(text, 2941614)).toBeNull();
-    expect(unixSocketPath(text, 1)).toBeUndefined();
-  });
-
-  it('tcpSocketAddress decodes addresses printed in host byte order, both endiannesses', () => {
-    const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
-    const v4 = `${header}\n   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 555 1 0000000000000000 100 0 0 10 0`;
-    expect(tcpSocketAddress(v4, 555, 4, 'LE')).toEqual({ host: '127.0.0.1', port: 8080 });
-    expect(tcpSocketAddress(v4.replace('0100007F', '7F000001'), 555, 4, 'BE')).toEqual({
-      host: '127.0.0.1',
-      port: 8080,
-    });
-    expect(tcpSocketAddress(v4, 556, 4, 'LE')).toBeNull();
-    const v6 = (hex: string) =>
-      `${header}\n   0: ${hex}:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1`;
-    expect(tcpSocketAddress(v6('00000000000000000000000000000000'), 777, 6, 'LE')).toEqual({ host: '::', port: 80 });
-    expect(tcpSocketAddress(v6('00000000000000000000000001000000'), 777, 6, 'LE')).toEqual({ host: '::1', port: 80 });
-    expect(tcpSocketAddress(v6('B80D0120000000000000000001000000'), 777, 6, 'LE')).toEqual({
-      host: '2001:db8::1',
-      port: 80,
-    });
-  });
-});
 
 describe('describeFd on real sockets of this process', () => {
   const servers: net.Server[] = [];
@@ -105,16 +62,17 @@ describe('describeFd on real sockets of this process', () => {
   });
 });
 
-describe('takeListenFds (sd_listen_fds)', () => {
+describe('listenFds (sd_listen_fds) and removeListenFdsEnv', () => {
   const describe3 = (fd: number): BindAddress =>
     fd === 3 ? { kind: 'tcp', host: '0.0.0.0', port: 80, family: 4 } : { kind: 'unix', path: '/run/app.sock' };
 
   it('takes fds 3.. when LISTEN_PID is this process, with names, and clears the variables', () => {
     const env: NodeJS.ProcessEnv = { LISTEN_FDS: '2', LISTEN_PID: '42', LISTEN_FDNAMES: 'web:', OTHER: 'x' };
-    expect(takeListenFds(env, 42, describe3)).toEqual([
+    expect(listenFds(env, 42, describe3)).toEqual([
       { fd: 3, address: { kind: 'tcp', host: '0.0.0.0', port: 80, family: 4 }, bind: '0.0.0.0:80', name: 'web' },
       { fd: 4, address: { kind: 'unix', path: '/run/app.sock' }, bind: 'unix:/run/app.sock', name: null },
     ]);
+    removeListenFdsEnv(env);
     expect(env).toEqual({ OTHER: 'x' });
   });
 
@@ -125,7 +83,8 @@ describe('takeListenFds (sd_listen_fds)', () => {
     [{ LISTEN_FDS: '0', LISTEN_PID: '42' }, 'zero sockets'],
   ])('ignores %j (%s), and still clears the variables', (vars, _why) => {
     const env: NodeJS.ProcessEnv = { ...vars };
-    expect(takeListenFds(env, 42, describe3)).toEqual([]);
+    expect(listenFds(env, 42, describe3)).toEqual([]);
+    removeListenFdsEnv(env);
     expect(env).toEqual({});
   });
 });
@@ -174,10 +133,10 @@ describe('activatedBinds: mapping --bind onto activated sockets', () => {
     ]);
   });
 
-  it('bindString round-trips through parseBind', () => {
+  it('bindText round-trips through parseBind', () => {
     for (const b of ['127.0.0.1:8080', '[::]:9090', '[2001:db8::1]:1', 'unix:/run/app.sock', 'fd://7']) {
       const r = parseBind(b);
-      expect(r.ok && bindString(r.address)).toBe(b);
+      expect(r.ok && bindText(r.address)).toBe(b);
     }
   });
 });

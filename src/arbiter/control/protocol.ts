@@ -11,6 +11,7 @@
  *   → {"cmd":"config"}                 ← {"ok":true,"config":{key: value}}
  *   → {"cmd":"listeners"}              ← {"ok":true,"listeners":[{address, fd, kind, workers}]}
  */
+import { MAX_WORKERS } from '../../config/settings.js';
 import type { BeatLoad } from '../../protocol.js';
 import type { CanaryStatus } from '../pool/canary-trial.js';
 import type { WorkerRecord } from '../pool/worker-record.js';
@@ -110,7 +111,7 @@ export type ControlResponse =
   | { ok: false; error: string };
 
 /** Most workers `scale` accepts: the --workers limit. */
-export const MAX_WORKERS = 1024;
+export { MAX_WORKERS };
 
 /** A request line, or a one-line reason it is not one. */
 export function parseControlRequest(line: string): ControlRequest | string {

@@ -17,24 +17,13 @@ import nodePath from 'node:path';
 import { controlSocketDir, fileFacts, privateDirProblem } from '../../config/control-path.js';
 import { describeError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
+import { unixSocketAnswers } from '../sockets/unix-probe.js';
 import { type ControlRequest, type ControlResponse, parseControlRequest } from './protocol.js';
 
 /** A request line longer than this is refused and the connection closed. */
 const MAX_LINE = 64 * 1024;
 
 export type ControlHandler = (request: ControlRequest, reply: (response: ControlResponse) => void) => void;
-
-/** Whether a server answers on a unix socket path. */
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 /** The default directory for control sockets: created 0700 if missing; why it is not private to us, or null. */
 function preparePrivateDir(dir: string): string | null {
@@ -78,7 +67,7 @@ export class ControlServer {
           log.warning(`Control socket: ${path} exists and is not a socket; running without one (--control-socket)`);
           return null;
         }
-        if (await answers(path)) {
+        if (await unixSocketAnswers(path)) {
           log.warning(
             `Control socket: another tsunicorn answers on ${path}; running without one (set --control-socket)`,
           );

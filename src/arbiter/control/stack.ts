@@ -7,7 +7,8 @@
  */
 import type { Settings } from '../../config/settings.js';
 import type { ControlResponse, WorkerStack } from './protocol.js';
-import { listeningSockets, probeStack } from '../diagnostics/stack-probe.js';
+import { listeningSockets } from '../diagnostics/process-listeners.js';
+import { probeStack } from '../diagnostics/stack-probe.js';
 import { type WorkerRecord, WorkerState, beatInterval, now } from '../pool/worker-record.js';
 
 /** A healthy but idle worker pauses at the next JavaScript it runs, at the latest its next beat (≤ 1 s). */

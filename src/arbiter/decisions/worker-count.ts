@@ -11,6 +11,7 @@
  *   decision is `pending` and one worker runs: starting a CPU count of workers
  *   first could be what exhausts a small limit.
  */
+import { MAX_WORKERS } from '../../config/settings.js';
 
 export interface WorkerCountInput {
   /** CPUs in the process's affinity mask (os.availableParallelism()). */
@@ -45,7 +46,6 @@ export interface WorkerCount {
 const MEMORY_HEADROOM = 0.1;
 /** A worker's RSS grows from what it holds just after boot (heap, buffers under load); budget this much more. */
 const WORKER_GROWTH = 1.5;
-const MAX_WORKERS = 1024;
 
 /** CPUs a `cpu.max` text allows (quota / period), or null for `max` or text that does not parse. */
 export function parseCpuMax(text: string): number | null {

@@ -1,35 +1,18 @@
 /**
- * Reads the JavaScript stack of a worker whose event loop is blocked, so the
- * arbiter can log where it was stuck before killing it.
+ * Reads the JavaScript stack of a worker whose event loop is blocked, so the arbiter can log where it was stuck
+ * (timeouts.ts, before the kill) and `tsunicorn ctl stack` can show it (control/stack.ts).
  *
- * How: workers are forked with `--inspect-port=127.0.0.1:0`, which only
- * chooses where the inspector would listen (loopback, a port picked by the
- * kernel) without starting it. SIGUSR1 makes Node start the inspector: a
- * signal-watching thread asks V8 to interrupt the main thread, and V8 serves
- * interrupts even inside a tight `for (;;) {}` loop, so this works while the
- * worker's JavaScript is spinning. The chosen port is printed only on the
- * worker's stderr, so it is found from /proc instead: the worker's socket
- * inodes (/proc/PID/fd) matched against LISTEN rows of /proc/PID/net/tcp{,6}.
- * Then GET /json/list, open the WebSocket, send Debugger.enable and
- * Debugger.pause; V8 interrupts the running code and reports the call
- * frames in Debugger.paused.
+ * Workers are forked with `--inspect-port=127.0.0.1:0`, which picks where the inspector would listen without starting
+ * it. SIGUSR1 starts it, and V8 serves that interrupt even inside a tight loop. Its port is found from /proc (the
+ * worker's new loopback listener, process-listeners.ts); then /json/list, the WebSocket, Debugger.pause, and the call
+ * frames of Debugger.paused. Only a listener the worker owns on 127.0.0.1 is contacted, and once the frames are read
+ * the paused worker calls `inspector.close()`, so no local user can attach afterwards (docs/security.md).
  *
- * Only a listening socket that the worker itself owns and that is bound to
- * 127.0.0.1 is ever contacted. While the inspector listens, any local user
- * can attach (its port shows in /proc/net/tcp, its WebSocket path in
- * /json/list) and run code as the worker: once the frames are read, the
- * probe has the paused worker call the public `inspector.close()`, which
- * closes the listener and every session (docs/security.md), and the worker
- * resumes. Callers: a hung worker before it is killed (timeouts.ts), and
- * `tsunicorn ctl stack` on a live one (control/stack.ts), which replaces the
- * worker if the inspector may have stayed open.
- *
- * `probeStack` says why it failed; `captureStack` is the same with just the
- * stack or null. Neither throws. Linux only: elsewhere they fail at once.
- */
-import fs from 'node:fs/promises';
+ * `probeStack` never throws: a failure carries a one-line reason. Linux only: elsewhere it fails at once.
+ */ import fs from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { InspectorClient, fetchJson, loadWebSocket, withDeadline } from './inspector-client.js';
+import { listeningSockets, socketInodes } from './process-listeners.js';
 
 export interface StackProbeOptions {
   /** Total time allowed, from the call to the returned result. */
@@ -58,16 +41,6 @@ export type StackProbeResult =
     }
   | { ok: false /** One short line, for the log. */; reason: string; elapsedMs: number };
 
-/** A listening TCP socket owned by a process, from /proc. */
-export interface ListeningSocket {
-  inode: string;
-  port: number;
-  /** Local address as text: `127.0.0.1`, `0.0.0.0`, `::`, `::ffff:127.0.0.1`... */
-  address: string;
-  /** Bound to 127.0.0.1 exactly (IPv4, or IPv4-mapped on an IPv6 socket). */
-  loopback: boolean;
-}
-
 const POLL_MS = 10;
 /** Evaluated in the paused worker: stops its inspector, closing the listener and every session, ours included. */
 const CLOSE_INSPECTOR = "globalThis.process?.getBuiltinModule?.('node:inspector')?.close()";
@@ -75,12 +48,6 @@ const CLOSE_INSPECTOR = "globalThis.process?.getBuiltinModule?.('node:inspector'
 const CLOSE_MS = 300;
 /** Longest wait on one candidate port that turns out not to answer /json/list. */
 const CANDIDATE_MS = 300;
-
-/** Same as `probeStack`, but only the stack, or null on any failure. */
-export async function captureStack(pid: number, opts: StackProbeOptions): Promise<string | null> {
-  const result = await probeStack(pid, opts);
-  return result.ok ? result.stack : null;
-}
 
 /** Captures the stack `pid` is running now. Never throws; failures carry a reason. */
 export async function probeStack(pid: number, opts: StackProbeOptions): Promise<StackProbeResult> {
@@ -127,7 +94,7 @@ async function probe(pid: number, opts: StackProbeOptions, deadline: number): Pr
     throw new ProbeError(`cannot signal pid ${pid}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
 
-  const tried = new Set<string>();
+  const tried = new Set<number>();
   for (;;) {
     const now = await socketInodes(pid);
     const fresh = [...now].filter((inode) => !before.has(inode));
@@ -139,7 +106,8 @@ async function probe(pid: number, opts: StackProbeOptions, deadline: number): Pr
       // loopback. The harm is done (the caller is about to kill it); say so
       // loudly rather than talk to it.
       throw new ProbeError(
-        `a listener on ${exposed.address}:${exposed.port} appeared after SIGUSR1, not on 127.0.0.1; not using it (check the workers' --inspect-port)`,
+        `a listener on ${exposed.address}:${exposed.port} appeared after SIGUSR1, not on 127.0.0.1; ` +
+          "not using it (check the workers' --inspect-port)",
       );
     }
     for (const candidate of [...found, ...old]) {
@@ -232,7 +200,8 @@ export function formatFrames(frames: CallFrame[], urls: Map<string, string> = ne
   const lines = frames.slice(0, maxFrames).map((f) => {
     const loc = f.location ?? {};
     const url = f.url || (loc.scriptId !== undefined ? urls.get(loc.scriptId) : undefined) || '<anonymous>';
-    return `    at ${f.functionName || '<anonymous>'} (${url}:${(loc.lineNumber ?? 0) + 1}:${(loc.columnNumber ?? 0) + 1})`;
+    const position = `${(loc.lineNumber ?? 0) + 1}:${(loc.columnNumber ?? 0) + 1}`;
+    return `    at ${f.functionName || '<anonymous>'} (${url}:${position})`;
   });
   if (frames.length > maxFrames) lines.push(`    ... ${frames.length - maxFrames} more frames`);
   return lines.join('\n');
@@ -254,118 +223,4 @@ async function readExe(pid: number): Promise<string> {
       code === 'ENOENT' ? `pid ${pid} is not running` : `cannot read /proc/${pid}/exe: ${code ?? String(err)}`,
     );
   }
-}
-
-/** Inodes of the sockets open in `pid` (fd links read `socket:[INODE]`). */
-async function socketInodes(pid: number): Promise<Set<string>> {
-  let fds: string[];
-  try {
-    fds = await fs.readdir(`/proc/${pid}/fd`);
-  } catch (err) {
-    throw new ProbeError(`cannot list /proc/${pid}/fd: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-  const inodes = new Set<string>();
-  await Promise.all(
-    fds.map(async (fd) => {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(await fs.readlink(`/proc/${pid}/fd/${fd}`));
-        if (m) inodes.add(m[1]!);
-      } catch {
-        // closed meanwhile
-      }
-    }),
-  );
-  return inodes;
-}
-
-/**
- * Listening TCP sockets of `pid` whose inode is in `inodes` (default: all of
- * its sockets). /proc/PID/net/tcp lists the whole network namespace, so the
- * inode is what ties a row to this process.
- */
-export async function listeningSockets(pid: number, inodes?: Set<string>): Promise<ListeningSocket[]> {
-  const own = inodes ?? (await socketInodes(pid));
-  const out: ListeningSocket[] = [];
-  for (const family of ['tcp', 'tcp6'] as const) {
-    for (const cols of await listenRows(`/proc/${pid}/net/${family}`)) {
-      const inode = cols[9]!;
-      if (!own.has(inode)) continue;
-      const [hexAddr = '', hexPort = ''] = cols[1]!.split(':');
-      const address = family === 'tcp' ? ipv4(hexAddr) : ipv6(hexAddr);
-      out.push({
-        inode,
-        port: Number.parseInt(hexPort, 16),
-        address,
-        loopback: address === '127.0.0.1' || address === '::ffff:127.0.0.1',
-      });
-    }
-  }
-  return out;
-}
-
-/**
- * The LISTEN rows of a /proc/net/tcp{,6} table, split into columns:
- *   sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
- *
- * The table covers every socket in the namespace, and a busy host has tens
- * of thousands (TIME_WAIT included): reading it all took 100-300 ms on the
- * test machine. The kernel walks the listening hash before the established
- * one (tcp_get_idx in net/ipv4/tcp_ipv4.c), so LISTEN rows come first and
- * reading stops at the first row in another state. Were that order ever to
- * change, the probe would miss the inspector and fail; it cannot pick a
- * wrong socket.
- */
-async function listenRows(file: string): Promise<string[][]> {
-  let fh: fs.FileHandle;
-  try {
-    fh = await fs.open(file, 'r');
-  } catch {
-    return []; // no IPv6, or the process is gone
-  }
-  const rows: string[][] = [];
-  try {
-    const chunk = Buffer.alloc(16 * 1024);
-    let partial = '';
-    let header = true;
-    for (;;) {
-      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
-      const lines = (partial + chunk.toString('latin1', 0, bytesRead)).split('\n');
-      // At EOF the last piece is complete (or empty); otherwise keep it for the next read.
-      partial = bytesRead === 0 ? '' : lines.pop()!;
-      for (const line of lines) {
-        if (header) {
-          header = false;
-          continue;
-        }
-        const cols = line.trim().split(/\s+/);
-        if (cols.length < 10) continue;
-        if (cols[3] !== '0A') return rows; // 0A: TCP_LISTEN; the listening block has ended
-        rows.push(cols);
-      }
-      if (bytesRead === 0) return rows;
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
-/** /proc prints an IPv4 address as one 32-bit word in host (little-endian) order: 0100007F is 127.0.0.1. */
-function ipv4(hex: string): string {
-  const word = Number.parseInt(hex, 16);
-  return [word & 0xff, (word >>> 8) & 0xff, (word >>> 16) & 0xff, word >>> 24].join('.');
-}
-
-/** IPv6: four such words. IPv4-mapped addresses print as ::ffff:a.b.c.d. */
-function ipv6(hex: string): string {
-  const bytes: number[] = [];
-  for (let w = 0; w < 4; w++) {
-    const word = Number.parseInt(hex.slice(w * 8, w * 8 + 8), 16);
-    bytes.push(word & 0xff, (word >>> 8) & 0xff, (word >>> 16) & 0xff, word >>> 24);
-  }
-  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff)
-    return `::ffff:${bytes.slice(12).join('.')}`;
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
-  // Compress the first run of zero groups (good enough for a log line).
-  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
 }

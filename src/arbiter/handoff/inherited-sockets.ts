@@ -14,6 +14,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { BindAddress } from '../../config/bind-address.js';
+import { selfCommand } from '../platform/self-command.js';
 import type { Listener } from '../sockets/listeners.js';
 
 export interface InheritedSocket {
@@ -56,7 +57,8 @@ export function spawnNewMaster(
   listeners: readonly Listener[],
 ): ChildProcess {
   const fds = listeners.map((l) => l.handle.fd);
-  return spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...argv], {
+  const self = selfCommand(argv);
+  return spawn(self.command, self.args, {
     cwd,
     env: {
       ...withoutUpgradeEnv(env),

@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { openLogFile } from '../../log/open-log.js';
+import { selfCommand } from './self-command.js';
 
 const MARK = 'TSUNICORN_DAEMONIZED';
 
@@ -15,10 +16,16 @@ export function isDaemonChild(env: NodeJS.ProcessEnv): boolean {
   return env[MARK] === '1';
 }
 
+/** Removes the daemon's marker: it is not inherited by workers, or by a daemon an app might start. */
+export function removeDaemonMarker(env: NodeJS.ProcessEnv): void {
+  delete env[MARK];
+}
+
 /** Starts the detached copy; returns its pid. */
 export function daemonize(argv: readonly string[], env: NodeJS.ProcessEnv, errorLogfile: string | null): number {
   const err = errorLogfile && errorLogfile !== '-' ? openLogFile(errorLogfile) : 'ignore';
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...argv], {
+  const self = selfCommand(argv);
+  const child = spawn(self.command, self.args, {
     detached: true,
     stdio: ['ignore', 'ignore', err],
     env: { ...env, [MARK]: '1' },

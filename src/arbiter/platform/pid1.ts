@@ -1,31 +1,15 @@
 /**
- * Running as PID 1, a container's entrypoint.
- *
- * PID 1 inherits every process whose parent dies, and must reap them or they
- * stay zombies. Node cannot: libuv calls waitpid() only for the pids it
- * spawned itself (and on Node 20 there is neither waitpid(-1) nor exec(2) in
- * JavaScript; setting SIGCHLD to SIG_IGN, which makes the kernel reap, is not
- * reachable from JS either and would break libuv's own child tracking). So an
- * app that starts `sh -c 'cmd &'` would leave `cmd` as a zombie under a
- * tsunicorn that is PID 1, for the life of the container.
- *
- * The honest fix is a real init. When the launcher finds itself PID 1 and
- * tini is on $PATH (Debian's and Alpine's `tini` package; `docker run --init`
- * uses the same program), it runs tsunicorn under `tini -s` and stays only as
- * a signal relay: tini registers as a child subreaper, so every orphan below
- * it is reparented to tini and reaped. Signals sent to PID 1 (docker stop,
- * docker kill -s HUP, Kubernetes) are passed to tini, which passes them to
- * the master; TTIN and TTOU, which tini ignores, go to the master directly.
- * The relay costs one small Node process; an image that starts tini itself
- * (`ENTRYPOINT ["tini", "--", ...]`, as our Dockerfile does) avoids it.
- *
- * TSUNICORN_INIT=none keeps tsunicorn itself as PID 1 (the arbiter then warns
- * that orphans are not reaped); TSUNICORN_INIT=/path/to/tini picks the init.
- */
-import { spawn } from 'node:child_process';
+ * Running as PID 1, a container's entrypoint. PID 1 must reap the orphans reparented to it, and Node cannot: libuv
+ * waits only for the children it spawned, and there is no waitpid(-1), exec(2) or SIG_IGN for SIGCHLD from JavaScript.
+ * So when the launcher is PID 1 and tini is installed, it runs tsunicorn under `tini -s` (a child subreaper that
+ * reaps every orphan below it) and stays only as a signal relay; TTIN and TTOU, which tini ignores, go to the master
+ * directly. TSUNICORN_INIT=none keeps tsunicorn itself as PID 1 (the arbiter warns that orphans are not reaped);
+ * TSUNICORN_INIT=/path/to/tini picks the init. See docs/deploy/docker.md.
+ */ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { findExecutable } from './find-executable.js';
+import { selfCommand } from './self-command.js';
 
 /** How the launcher chooses: `auto` (default), `none`, or a path to a tini binary. */
 export const INIT_ENV = 'TSUNICORN_INIT';
@@ -84,9 +68,9 @@ function firstChild(pid: number): number | null {
 export function runAsPid1(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> | null {
   const choice = chooseInit(env);
   if (choice.kind === 'in-process') return null;
-  const script = process.argv[1]!;
+  const self = selfCommand(argv);
   // -s: be a child subreaper, since tini is not PID 1 here; orphans below it are reparented to it.
-  const child = spawn(choice.path, ['-s', '--', process.execPath, ...process.execArgv, script, ...argv], {
+  const child = spawn(choice.path, ['-s', '--', self.command, ...self.args], {
     stdio: 'inherit',
     env: { ...env, [RELAY_ENV]: choice.path },
   });
@@ -111,6 +95,11 @@ export function runAsPid1(argv: readonly string[], env: NodeJS.ProcessEnv): Prom
   });
 }
 
+/** Removes the relay's marker, which is meant for the one tsunicorn the relay starts. */
+export function removeRelayMarker(env: NodeJS.ProcessEnv): void {
+  delete env[RELAY_ENV];
+}
+
 /** The arbiter's startup note about PID 1: a warning when it is PID 1 itself, a line when it runs under the relay. */
 export function pid1Note(
   env: NodeJS.ProcessEnv,
@@ -118,8 +107,6 @@ export function pid1Note(
 ): { level: 'info' | 'warning'; text: string } | null {
   const init = env[RELAY_ENV];
   if (init) {
-    // Workers and USR2 successors are not started by the relay.
-    delete env[RELAY_ENV];
     return { level: 'info', text: `Started as PID 1: running under ${init}, which reaps orphaned processes` };
   }
   if (pid !== 1) return null;

@@ -86,7 +86,8 @@ export function resolveIdentity(settings: Pick<Settings, 'user' | 'group'>): Ide
   if (self !== undefined && self !== 0 && (uid !== self || gid !== process.getgid?.())) {
     throw new TsuError(
       'TSU_ERR_USER',
-      `--user/--group: switching workers to ${user} (uid ${uid}, gid ${gid}) needs the arbiter to run as root (it runs as uid ${self})`,
+      `--user/--group: switching workers to ${user} (uid ${uid}, gid ${gid}) needs the arbiter to run as root ` +
+        `(it runs as uid ${self})`,
     );
   }
   return { uid, gid, user };

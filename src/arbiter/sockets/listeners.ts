@@ -8,7 +8,6 @@
  */
 import { lookup } from 'node:dns/promises';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { type BindAddress, formatBind, parseBind } from '../../config/bind-address.js';
 import { TsuError } from '../../errors.js';
@@ -23,6 +22,7 @@ import {
 } from '../../node-compat.js';
 import type { ListenerInfo } from '../../protocol.js';
 import type { InheritedSocket } from '../handoff/inherited-sockets.js';
+import { unixSocketAnswers } from './unix-probe.js';
 
 export interface Listener {
   info: ListenerInfo;
@@ -91,15 +91,7 @@ async function clearStaleSocket(file: string, shown: string): Promise<void> {
     return;
   }
   if (!st.isSocket()) throw bindError(shown, `${file} exists and is not a socket`);
-  const live = await new Promise<boolean>((resolve) => {
-    const c = net.connect(file);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-  if (live) throw bindError(shown, 'address already in use (a server answers on it)');
+  if (await unixSocketAnswers(file)) throw bindError(shown, 'address already in use (a server answers on it)');
   fs.unlinkSync(file);
 }
 

@@ -20,7 +20,7 @@
  */
 import { IncomingMessage } from 'node:http';
 import { BlockList, type Socket, isIP } from 'node:net';
-import type { Settings } from '../../config/settings.js';
+import { SETTINGS, type Settings } from '../../config/settings.js';
 import { proxiedPeer } from './proxy-protocol.js';
 
 export interface ClientInfo {
@@ -105,9 +105,10 @@ interface Forwarding {
   lengths: Set<number>;
 }
 
+// The table's defaults until configureForwarding runs at boot.
 let forwarding: Forwarding = configFrom({
-  forwardedAllowIps: ['127.0.0.1', '::1'],
-  secureSchemeHeaders: { 'X-FORWARDED-PROTOCOL': 'ssl', 'X-FORWARDED-PROTO': 'https', 'X-FORWARDED-SSL': 'on' },
+  forwardedAllowIps: SETTINGS.forwardedAllowIps.default({}),
+  secureSchemeHeaders: SETTINGS.secureSchemeHeaders.default({}),
 });
 
 function configFrom(settings: Pick<Settings, 'forwardedAllowIps' | 'secureSchemeHeaders'>): Forwarding {
