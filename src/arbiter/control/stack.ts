@@ -8,7 +8,7 @@
 import type { Settings } from '../../config/settings.js';
 import type { ControlResponse, WorkerStack } from './protocol.js';
 import { listeningSockets, probeStack } from '../diagnostics/stack-probe.js';
-import { type WorkerRecord, WorkerState, beatInterval, now } from '../pool/worker-record.js';
+import { type WorkerRecord, beatInterval, now } from '../pool/worker-record.js';
 
 /** A healthy but idle worker pauses at the next JavaScript it runs, at the latest its next beat (≤ 1 s). */
 const PROBE_MS = 4000;
@@ -28,7 +28,7 @@ export function stackTargets(
   settings: Settings,
 ): WorkerRecord[] | string {
   if (!settings.stackCapture) return 'stack capture is off (--no-stack-capture): the inspector is never opened';
-  const all = [...workers].filter((w) => w.state !== WorkerState.Dead);
+  const all = [...workers];
   if (pid === undefined) {
     const ready = all.filter((w) => w.hello && !w.timedOut).sort((a, b) => a.forkedAt - b.forkedAt);
     return ready.length > 0 ? ready : 'no worker is running';
@@ -40,11 +40,6 @@ export function stackTargets(
   return [w];
 }
 
-/**
- * Reads each target's stack in turn. `leftOpen(pid)` is called for a worker whose inspector may still be
- * listening afterwards (a probe that failed midway, or whose close did not take): only a timed-out worker
- * is killed after a probe, so a live one would otherwise keep a listener any local user could attach to.
- */
 /** The loopback TCP ports `pid` listens on; none when it cannot be read (gone). */
 async function loopbackPorts(pid: number): Promise<Set<number>> {
   try {
@@ -54,6 +49,11 @@ async function loopbackPorts(pid: number): Promise<Set<number>> {
   }
 }
 
+/**
+ * Reads each target's stack in turn. `leftOpen(pid)` is called for a worker whose inspector may still be
+ * listening afterwards (a probe that failed midway, or whose close did not take): only a timed-out worker
+ * is killed after a probe, so a live one would otherwise keep a listener any local user could attach to.
+ */
 export async function readStacks(
   targets: WorkerRecord[],
   settings: Settings,
