@@ -51,7 +51,7 @@ export async function finish(a: ArbiterContext): Promise<number> {
   // Socket files stay while a successor (USR2) or a predecessor (rollback) may still serve on them.
   closeListeners(a.listeners, !a.succession.sharesSockets());
   a.pidfile?.unlink();
-  a.control?.close();
+  void a.control?.destroy();
   a.metrics?.close();
   await callHook(a.hooks, 'onExit', a.reportHook, a.serverInfo());
   await a.systemd.flush();
