@@ -1,7 +1,7 @@
 /**
- * The arbiter's self-pipe analogue (DESIGN §3). Signal handlers, worker exits
- * and worker messages only push an event and wake the loop; the loop takes
- * events one at a time, so every decision is made in one place, in order.
+ * The arbiter's self-pipe analogue (Gunicorn's master queues signals and writes to a pipe). Signal handlers,
+ * worker exits and worker messages only push an event and wake the loop; the loop takes events one at a
+ * time, so every decision is made in one place, in order.
  */
 import cluster, { type Worker } from 'node:cluster';
 import process from 'node:process';

@@ -80,9 +80,8 @@ export function parseCtlArgs(argv: string[]): CtlArgs {
   if (cmd === 'scale') {
     const n = serverArgs[0];
     if (n === undefined || !/^\d+$/.test(n) || Number(n) < 1 || Number(n) > MAX_WORKERS) {
-      throw usage(
-        `scale needs a number of workers from 1 to ${MAX_WORKERS}${n === undefined ? '' : `, got ${JSON.stringify(n)}`}`,
-      );
+      const got = n === undefined ? '' : `, got ${JSON.stringify(n)}`;
+      throw usage(`scale needs a number of workers from 1 to ${MAX_WORKERS}${got}`);
     }
     serverArgs = serverArgs.slice(1);
     request = { cmd, workers: Number(n) };

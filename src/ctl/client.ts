@@ -37,7 +37,7 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
-/** Sends one request; resolves with the response and a promise of the connection's end. Destroys the socket on timeout. */
+/** Sends one request; resolves with the answer and a promise of the connection's end. Destroys it on timeout. */
 export async function exchange(
   path: string,
   request: ControlRequest,

@@ -37,7 +37,8 @@ function formatStatus(s: ArbiterStatus): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : pad(c, widths[i]!))).join('  ');
   return [
-    `master ${s.pid} [${s.name}] ${s.state}, generation ${s.generation}, ${s.workers.length} workers (target ${s.target})`,
+    `master ${s.pid} [${s.name}] ${s.state}, generation ${s.generation}, ` +
+      `${s.workers.length} workers (target ${s.target})`,
     line(header),
     ...rows.map(line),
     ...(s.canary ? [formatCanary(s.canary)] : []),

@@ -27,7 +27,7 @@ export interface ControlActions {
   isStopping(): boolean;
   /** What HUP does; resolves with the generation it started, or null when the config did not load. */
   reload(): Promise<number | null>;
-  /** Sets the target as that many TTIN/TTOU would; returns the previous target and whether WINCH has stopped the workers. */
+  /** Sets the target as that many TTIN/TTOU would; returns the previous one and whether WINCH stopped the workers. */
   scale(workers: number): { previous: number; winched: boolean };
   /** What TERM (graceful) or INT does. */
   stop(graceful: boolean): void;
@@ -113,10 +113,8 @@ export async function answerControl(
     }
     case 'scale': {
       const { previous, winched } = actions.scale(request.workers);
-      reply({
-        ok: true,
-        message: `scaling from ${previous} to ${request.workers} workers${winched ? ' (after the next reload: WINCH stopped the workers)' : ''}`,
-      });
+      const after = winched ? ' (after the next reload: WINCH stopped the workers)' : '';
+      reply({ ok: true, message: `scaling from ${previous} to ${request.workers} workers${after}` });
       return;
     }
     case 'stop':
