@@ -21,7 +21,7 @@ import type { EventQueue } from './event-queue.js';
 import { type Stall, hungAt, isHung } from './decisions/liveness.js';
 import { loadWebSocket } from './diagnostics/inspector-client.js';
 import { probeStack } from './diagnostics/stack-probe.js';
-import { type WorkerRecord, currentRequest, now, signalWorker } from './pool/worker-record.js';
+import { type WorkerRecord, appPorts, currentRequest, now, signalWorker } from './pool/worker-record.js';
 
 /** A quick stop (INT, QUIT) gives workers this long to exit before SIGKILL. */
 const QUICK_STOP_MS = 1000;
@@ -71,8 +71,7 @@ function onTimeout(w: WorkerRecord, log: Logger, queue: EventQueue, stackCapture
     queue.push({ kind: 'stack', workerId: w.id, stack: null, reason: 'stack capture is off (--no-stack-capture)' });
     return;
   }
-  const excludePorts = w.listeners.flatMap((l) => (l.info.address.kind === 'tcp' ? [l.info.address.port] : []));
-  void probeStack(w.pid, { timeoutMs: STACK_CAPTURE_MS, excludePorts }).then(
+  void probeStack(w.pid, { timeoutMs: STACK_CAPTURE_MS, excludePorts: appPorts(w) }).then(
     (r) => queue.push({ kind: 'stack', workerId: w.id, stack: r.ok ? r.stack : null, reason: r.ok ? null : r.reason }),
     (err) => queue.push({ kind: 'stack', workerId: w.id, stack: null, reason: describeError(err) }),
   );

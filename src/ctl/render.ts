@@ -2,7 +2,12 @@
 import type { ArbiterStatus, ControlResponse, ListenerStatus, WorkerStack } from '../arbiter/control/protocol.js';
 import type { CanaryStatus } from '../arbiter/pool/canary-trial.js';
 
-const pad = (s: string, n: number) => s.padEnd(n);
+/** Columns padded to their widest cell, two spaces apart; the last column is not padded. */
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [header, ...rows].map(line);
+}
 
 function formatAge(ms: number): string {
   const s = Math.floor(ms / 1000);
@@ -34,13 +39,10 @@ function formatStatus(s: ArbiterStatus): string {
     formatRss(w.rss),
   ]);
   const header = ['PID', 'GEN', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'RSS'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : pad(c, widths[i]!))).join('  ');
   return [
     `master ${s.pid} [${s.name}] ${s.state}, generation ${s.generation}, ` +
       `${s.workers.length} workers (target ${s.target})`,
-    line(header),
-    ...rows.map(line),
+    ...table(header, rows),
     ...(s.canary ? [formatCanary(s.canary)] : []),
   ].join('\n');
 }
@@ -69,9 +71,7 @@ export function formatListeners(listeners: readonly ListenerStatus[]): string {
     l.kind,
     l.workers.join(' ') || '-',
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : pad(c, widths[i]!))).join('  ');
-  return [line(header), ...rows.map(line)].join('\n');
+  return table(header, rows).join('\n');
 }
 
 /** What a successful answer prints: the JSON of its payload, or its text. */

@@ -18,7 +18,7 @@ import {
 } from './protocol.js';
 import { readStacks, stackTargets } from './stack.js';
 import type { Listener } from '../sockets/listeners.js';
-import { type WorkerRecord, WorkerState, now } from '../pool/worker-record.js';
+import { type WorkerRecord, isLive, now } from '../pool/worker-record.js';
 
 /** The arbiter, as the control socket drives it. */
 export interface ControlActions {
@@ -42,7 +42,7 @@ export interface ControlActions {
 
 /** `ctl listeners`: each listener of the arbiter with the live workers that were booted with it. */
 export function listenerStatus(listeners: readonly Listener[], workers: Iterable<WorkerRecord>): ListenerStatus[] {
-  const live = [...workers].filter((w) => w.state === WorkerState.Booting || w.state === WorkerState.Ready);
+  const live = [...workers].filter(isLive);
   return listeners.map((l) => ({
     address: l.info.display,
     fd: l.handle.fd,
@@ -124,7 +124,7 @@ export async function answerControl(
     case 'kill': {
       const w = [...actions.status().workers].find((x) => x.pid === request.pid);
       if (!w) reply({ ok: false, error: `pid ${request.pid} is not one of this arbiter's workers (see ctl status)` });
-      else if (w.state !== WorkerState.Booting && w.state !== WorkerState.Ready) {
+      else if (!isLive(w)) {
         reply({ ok: false, error: `worker ${request.pid} is ${w.state} already` });
       } else {
         actions.retire(w);

@@ -8,7 +8,7 @@
 import type { Settings } from '../../config/settings.js';
 import type { ControlResponse, WorkerStack } from './protocol.js';
 import { listeningSockets, probeStack } from '../diagnostics/stack-probe.js';
-import { type WorkerRecord, beatInterval, now } from '../pool/worker-record.js';
+import { type WorkerRecord, appPorts, beatInterval, now } from '../pool/worker-record.js';
 
 /** A healthy but idle worker pauses at the next JavaScript it runs, at the latest its next beat (≤ 1 s). */
 const PROBE_MS = 4000;
@@ -70,9 +70,8 @@ export async function readStacks(
     }
     probing.add(w.pid);
     try {
-      const excludePorts = w.listeners.flatMap((l) => (l.info.address.kind === 'tcp' ? [l.info.address.port] : []));
       const before = await loopbackPorts(w.pid);
-      const r = await probeStack(w.pid, { timeoutMs: PROBE_MS, excludePorts });
+      const r = await probeStack(w.pid, { timeoutMs: PROBE_MS, excludePorts: appPorts(w) });
       stacks.push(r.ok ? { ...entry, stack: r.stack } : { ...entry, error: r.reason });
       const after = await loopbackPorts(w.pid);
       if (r.ok ? !r.inspectorClosed : [...after].some((p) => !before.has(p))) leftOpen(w.pid);

@@ -20,7 +20,15 @@ import { forkWorker } from './fork.js';
 import { StartHistory } from './start-history.js';
 import { type Halt, judgeExit } from './worker-exit.js';
 import { type MessageHandlers, workerMessages } from './worker-messages.js';
-import { type RetireReason, type WorkerRecord, WorkerState, now, sendToWorker, signalWorker } from './worker-record.js';
+import {
+  type RetireReason,
+  type WorkerRecord,
+  WorkerState,
+  isLive,
+  now,
+  sendToWorker,
+  signalWorker,
+} from './worker-record.js';
 
 /** What the pool works with, lent by the arbiter on each call: its running configuration (a HUP replaces it). */
 export interface PoolContext {
@@ -97,7 +105,7 @@ export class WorkerPool {
   /** Workers counted against the target: booting or serving. */
   countLive(): number {
     let n = 0;
-    for (const w of this.byId.values()) if (w.state === WorkerState.Booting || w.state === WorkerState.Ready) n++;
+    for (const w of this.byId.values()) if (isLive(w)) n++;
     return n;
   }
 
@@ -134,14 +142,12 @@ export class WorkerPool {
   converge(ctx: PoolContext): void {
     const trial = this.canary?.generation === this.generation && this.canary.onTrial ? this.canary : null;
     if (trial?.windowClosed) this.decideCanary(trial, null, ctx);
-    const live = [...this.byId.values()]
-      .filter((w) => w.state === WorkerState.Booting || w.state === WorkerState.Ready)
-      .map((w) => ({
-        record: w,
-        generation: w.generation,
-        ready: w.state === WorkerState.Ready,
-        forkedAt: w.forkedAt,
-      }));
+    const live = [...this.byId.values()].filter(isLive).map((w) => ({
+      record: w,
+      generation: w.generation,
+      ready: w.state === WorkerState.Ready,
+      forkedAt: w.forkedAt,
+    }));
     const plan = planConvergence({
       live,
       generation: this.generation,
@@ -182,7 +188,7 @@ export class WorkerPool {
 
   /** `tsunicorn ctl kill PID`: retire one serving worker gracefully; the next converge replaces it. */
   retireOne(w: WorkerRecord, settings: Settings): void {
-    if (w.state === WorkerState.Booting || w.state === WorkerState.Ready) this.retire(w, 'ctl-kill', settings);
+    if (isLive(w)) this.retire(w, 'ctl-kill', settings);
   }
 
   /** Stops a worker gracefully; the loop replaces it. */
@@ -270,7 +276,7 @@ export class WorkerPool {
         `the ${serving.length} old workers keep serving until the next HUP`,
     );
     const canary = trial.workerId === null ? undefined : this.byId.get(trial.workerId);
-    if (canary && (canary.state === WorkerState.Booting || canary.state === WorkerState.Ready)) {
+    if (canary && isLive(canary)) {
       this.retire(canary, 'reload', ctx.settings);
     }
   }

@@ -10,7 +10,7 @@ import { connectionsToShed } from '../decisions/balance.js';
 import { beatTime } from '../decisions/liveness.js';
 import { requestTimedOut } from '../timeouts.js';
 import type { PoolContext, WorkerPool } from './pool.js';
-import { type WorkerRecord, WorkerState, bootWorker, now, sendToWorker } from './worker-record.js';
+import { type WorkerRecord, WorkerState, bootWorker, isLive, now, sendToWorker } from './worker-record.js';
 
 /** Most spare handles sent for one ask. */
 const MAX_SPARES_PER_ASK = 8;
@@ -98,8 +98,7 @@ export function workerMessages(pool: WorkerPool): MessageHandlers {
       }
     },
     retiring: (_msg, w, ctx) => {
-      if (w.state === WorkerState.Booting || w.state === WorkerState.Ready)
-        pool.retire(w, 'max-requests', ctx.settings);
+      if (isLive(w)) pool.retire(w, 'max-requests', ctx.settings);
     },
     'request-timeout': (msg, w, ctx) => requestTimedOut(w, msg, ctx.settings, pool.log),
     // --diagnostics-dir: written by the arbiter (diagnostics/diagnostics-dir.ts).

@@ -60,6 +60,16 @@ export interface WorkerRecord {
   hello: boolean;
 }
 
+/** Counted against the target: booting or serving, not asked to stop. */
+export function isLive(w: WorkerRecord): boolean {
+  return w.state === WorkerState.Booting || w.state === WorkerState.Ready;
+}
+
+/** The TCP ports of the app's listeners this worker holds: the stack probe must not take one for the inspector. */
+export function appPorts(w: WorkerRecord): number[] {
+  return w.listeners.flatMap((l) => (l.info.address.kind === 'tcp' ? [l.info.address.port] : []));
+}
+
 export type RetireReason = 'reload' | 'scale' | 'max-requests' | 'memory' | 'winch' | 'ctl-kill';
 
 /** The arbiter's clock: the one workers stamp their beats with. */
