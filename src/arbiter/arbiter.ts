@@ -1,8 +1,8 @@
 /**
  * The arbiter (master): binds the listeners, forks and watches workers, and turns signals into actions.
  * Every state change happens in `run()`, one event at a time: handlers only push events onto the queue
- * (event-queue.ts), and an event that needs to wait (a HUP re-reading the config) is awaited before the
- * next one is taken, so signals that arrive meanwhile queue up in order. What the loop runs with:
+ * (event-queue.ts). A HUP re-reads the config off the loop and its result comes back as an event; signals
+ * and commands taken meanwhile are held until it is applied, so they keep their order. What the loop runs with:
  * context.ts; what each event does: signals.ts, hup.ts, usr2.ts, stop.ts, worker-events.ts, control/.
  */
 import { ArbiterContext, type ArbiterInput, ArbiterState } from './context.js';
@@ -10,7 +10,7 @@ import { type ControlActions, answerControl } from './control/commands.js';
 import { controlActions } from './control/actions.js';
 import { remember, stallOf } from './decisions/liveness.js';
 import type { ArbiterEvent } from './event-queue.js';
-import { reload } from './hup.js';
+import { applyReload, beginReload, waitsForReload } from './hup.js';
 import { now } from './pool/worker-record.js';
 import { onSignal } from './signals.js';
 import { start } from './start.js';
@@ -65,7 +65,7 @@ export class Arbiter {
     this.reportReadiness();
     murderStale(a.pool.values(), a.settings, a.log, a.queue, a.stalls);
     if (a.shutdownDelay.due()) drain(a);
-    if (a.state === ArbiterState.Running || a.shutdownDelay.pending) a.pool.converge(a.poolContext());
+    if (!a.stopping || a.shutdownDelay.pending) a.pool.converge(a.poolContext());
     a.metrics?.tick(a.pool.countLive(), now());
   }
 
@@ -80,6 +80,10 @@ export class Arbiter {
 
   private async handle(event: ArbiterEvent): Promise<void> {
     const { a } = this;
+    if (a.state === ArbiterState.Reloading && waitsForReload(event)) {
+      a.held.push(event);
+      return;
+    }
     switch (event.kind) {
       case 'signal':
         return onSignal(a, event.signal);
@@ -96,9 +100,11 @@ export class Arbiter {
       case 'files-changed':
         if (a.state === ArbiterState.Running) {
           a.log.info(`Reloading: ${event.file} changed`);
-          await reload(a);
+          beginReload(a);
         }
         return;
+      case 'reloaded':
+        return applyReload(a, event.next);
       case 'control':
         return answerControl(event.request, event.reply, this.control, a.log);
     }

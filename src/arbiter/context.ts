@@ -13,7 +13,7 @@ import type { ArbiterMetrics } from '../metrics/arbiter-metrics.js';
 import type { ControlServer } from './control/server.js';
 import type { Stall } from './decisions/liveness.js';
 import type { Diagnostics } from './diagnostics/diagnostics-dir.js';
-import { EventQueue } from './event-queue.js';
+import { type ArbiterEvent, EventQueue } from './event-queue.js';
 import type { Watcher } from './file-watcher.js';
 import { Succession } from './handoff/succession.js';
 import type { Pidfile } from './platform/pidfile.js';
@@ -29,6 +29,8 @@ import type { TlsMaterial } from './sockets/tls.js';
 export enum ArbiterState {
   Starting = 'starting',
   Running = 'running',
+  /** A HUP is re-reading the config off the loop; signals and commands wait for it (hup.ts). */
+  Reloading = 'reloading',
   Stopping = 'stopping',
 }
 
@@ -46,6 +48,10 @@ export class ArbiterContext {
   config: ResolvedConfig;
   readonly log: Logger;
   readonly queue = new EventQueue();
+  /** Events taken while Reloading that must come after the reload: queued again once it is applied. */
+  held: ArbiterEvent[] = [];
+  /** Told the generation the reload in progress started, or null when it did not (`ctl reload` answers). */
+  reloadDone: ((generation: number | null) => void) | null = null;
   readonly pool: WorkerPool;
   listeners: Listener[] = [];
   pidfile: Pidfile | null = null;

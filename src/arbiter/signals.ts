@@ -4,7 +4,7 @@
  */
 import type { ArbiterContext } from './context.js';
 import type { ArbiterSignal } from './event-queue.js';
-import { reload } from './hup.js';
+import { beginReload } from './hup.js';
 import { sendToWorker } from './pool/worker-record.js';
 import { beginStop } from './stop.js';
 import { upgrade } from './usr2.js';
@@ -12,7 +12,7 @@ import { upgrade } from './usr2.js';
 type SignalAction = (a: ArbiterContext) => void | Promise<void>;
 
 const SIGNAL_ACTIONS: Record<ArbiterSignal, SignalAction> = {
-  SIGHUP: (a) => (a.stopping ? undefined : reload(a)),
+  SIGHUP: (a) => (a.stopping ? undefined : beginReload(a)),
   SIGTERM: (a) => beginStop(a, true),
   SIGINT: (a) => beginStop(a, false),
   SIGQUIT: (a) => beginStop(a, false),

@@ -3,7 +3,7 @@
  * signals take, lent by the arbiter's context.
  */
 import type { ArbiterContext } from '../context.js';
-import { reload } from '../hup.js';
+import { beginReload } from '../hup.js';
 import { now } from '../pool/worker-record.js';
 import { beginStop } from '../stop.js';
 import type { ControlActions } from './commands.js';
@@ -20,11 +20,7 @@ export function controlActions(a: ArbiterContext): ControlActions {
       ...(a.pool.canary ? { canary: a.pool.canary.status(now()) } : {}),
     }),
     isStopping: () => a.stopping,
-    reload: async () => {
-      const generation = a.pool.generation;
-      await reload(a);
-      return a.pool.generation > generation ? a.pool.generation : null;
-    },
+    reload: (done) => beginReload(a, done),
     scale: (workers) => {
       const previous = a.pool.target;
       a.setTarget(workers);

@@ -25,8 +25,8 @@ export interface ControlActions {
   /** For `status`: the arbiter's state and its workers. */
   status(): Omit<ArbiterStatus, 'pid' | 'workers'> & { workers: Iterable<WorkerRecord> };
   isStopping(): boolean;
-  /** What HUP does; resolves with the generation it started, or null when the config did not load. */
-  reload(): Promise<number | null>;
+  /** What HUP does; `done` is told the generation it started, or null when the config did not load. */
+  reload(done: (generation: number | null) => void): void;
   /** Sets the target as that many TTIN/TTOU would; returns the previous one and whether WINCH stopped the workers. */
   scale(workers: number): { previous: number; winched: boolean };
   /** What TERM (graceful) or INT does. */
@@ -52,12 +52,12 @@ export function listenerStatus(listeners: readonly Listener[], workers: Iterable
   }));
 }
 
-export async function answerControl(
+export function answerControl(
   request: ControlRequest,
   reply: (response: ControlResponse) => void,
   actions: ControlActions,
   log: Logger,
-): Promise<void> {
+): void {
   if (request.cmd === 'status') {
     const { workers, ...arbiter } = actions.status();
     const t = now();
@@ -102,15 +102,16 @@ export async function answerControl(
     return;
   }
   switch (request.cmd) {
-    case 'reload': {
-      const generation = await actions.reload();
-      reply(
-        generation !== null
-          ? { ok: true, message: `reloading: starting generation ${generation} (pid ${process.pid})` }
-          : { ok: false, error: 'reload failed: the configuration did not load; see the error log' },
+    case 'reload':
+      // Answered once the re-read config is applied; the loop goes on meanwhile (hup.ts).
+      actions.reload((generation) =>
+        reply(
+          generation !== null
+            ? { ok: true, message: `reloading: starting generation ${generation} (pid ${process.pid})` }
+            : { ok: false, error: 'reload failed: the configuration did not load; see the error log' },
+        ),
       );
       return;
-    }
     case 'scale': {
       const { previous, winched } = actions.scale(request.workers);
       const after = winched ? ' (after the next reload: WINCH stopped the workers)' : '';
