@@ -1,12 +1,13 @@
 /**
- * The arbiter's self-pipe analogue (DESIGN §3). Signal handlers, worker exits
- * and worker messages only push an event and wake the loop; the loop takes
- * events one at a time, so every decision is made in one place, in order.
+ * The arbiter's self-pipe analogue (Gunicorn's master queues signals and writes to a pipe). Signal handlers,
+ * worker exits and worker messages only push an event and wake the loop; the loop takes events one at a
+ * time, so every decision is made in one place, in order.
  */
 import cluster, { type Worker } from 'node:cluster';
 import process from 'node:process';
 import { WORKER_TO_ARBITER_TYPES, type WorkerToArbiter, isMessage } from '../protocol.js';
 import type { ControlRequest, ControlResponse } from './control/protocol.js';
+import type { Reloaded } from './reload.js';
 
 export type ArbiterSignal =
   | 'SIGHUP'
@@ -29,6 +30,8 @@ export type ArbiterEvent =
   | { kind: 'successor-exit'; pid: number; code: number | null; signal: string | null }
   /** --reload saw a change. */
   | { kind: 'files-changed'; file: string }
+  /** A HUP's re-read of the config finished: the result to apply, or null when it did not load. */
+  | { kind: 'reloaded'; next: Reloaded | null }
   /** A `tsunicorn ctl` request on the control socket; answered from the loop. */
   | { kind: 'control'; request: ControlRequest; reply: (response: ControlResponse) => void };
 
@@ -63,6 +66,12 @@ export class EventQueue {
   push(event: ArbiterEvent): void {
     this.events.push(event);
     this.wake();
+  }
+
+  /** Puts events back at the head of the queue, in their order: they were taken, then held for later. */
+  requeue(events: readonly ArbiterEvent[]): void {
+    this.events.unshift(...events);
+    if (events.length > 0) this.wake();
   }
 
   /** Wakes the loop without an event (a timer it set has fired). */

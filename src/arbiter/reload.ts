@@ -1,12 +1,8 @@
 /**
- * HUP, the part that can fail: re-read the whole config chain (DESIGN §6),
- * the certificates and the user, and open any new --bind addresses. Nothing
- * the arbiter runs on is touched until all of it succeeded, so a config that
- * does not load changes nothing and the running generation keeps serving.
- *
- * The arbiter then applies the result and starts a new generation; its old
- * workers retire one for one as the new ones report ready (convergence.ts),
- * and a new generation that fails to boot leaves them serving (pool.ts).
+ * HUP, the part that can fail: re-read the whole config chain (defaults, config file, TSUNICORN_CMD_ARGS,
+ * command line), the certificates and the user, and open any new --bind addresses. Nothing the arbiter runs
+ * on is touched until all of it succeeded, so a config that does not load changes nothing and the running
+ * generation keeps serving. Applying the result: hup.ts. Also --reload, which queues the same HUP.
  */
 import path from 'node:path';
 import process from 'node:process';

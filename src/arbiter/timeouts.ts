@@ -21,16 +21,16 @@ import type { EventQueue } from './event-queue.js';
 import { type Stall, hungAt, isHung } from './decisions/liveness.js';
 import { loadWebSocket } from './diagnostics/inspector-client.js';
 import { probeStack } from './diagnostics/stack-probe.js';
-import { type WorkerRecord, currentRequest, now, signalWorker } from './pool/worker-record.js';
+import { type WorkerRecord, appPorts, currentRequest, now, signalWorker } from './pool/worker-record.js';
 
 /** A quick stop (INT, QUIT) gives workers this long to exit before SIGKILL. */
 const QUICK_STOP_MS = 1000;
-/** How long reading a timed-out worker's stack may take before it is aborted anyway (~100–500 ms typically; more on a loaded box). */
+/** How long reading a timed-out worker's stack may take before it is aborted anyway; generous for a loaded box. */
 const STACK_CAPTURE_MS = 2500;
 /** After SIGABRT, how long before SIGKILL. */
 const ABORT_GRACE_MS = 1000;
 
-/** When a worker asked to stop now gets SIGKILL: after --graceful-timeout (a stop or a retirement), or QUICK_STOP_MS (INT, QUIT). */
+/** When a worker asked to stop gets SIGKILL: after --graceful-timeout, or QUICK_STOP_MS for INT and QUIT. */
 export function stopDeadline(settings: Settings, graceful: boolean): number {
   return now() + (graceful ? settings.gracefulTimeout * 1000 : QUICK_STOP_MS);
 }
@@ -53,7 +53,7 @@ export function murderStale(
     } else if (!w.timedOut && isHung({ now: t, lastBeat: w.lastBeat, stalls, timeoutMs })) {
       onTimeout(w, log, queue, settings.stackCapture);
     } else if (settings.stackCapture && isHung({ now: t, lastBeat: w.lastBeat, stalls, timeoutMs: timeoutMs / 2 })) {
-      // Silent half the timeout: load the WebSocket client now (undici on Node 20: 100-600 ms) so the probe need not.
+      // Silent half the timeout: load the WebSocket client now (slow to import on Node 20) so the probe need not.
       void loadWebSocket().catch(() => {});
     }
   }
@@ -71,14 +71,13 @@ function onTimeout(w: WorkerRecord, log: Logger, queue: EventQueue, stackCapture
     queue.push({ kind: 'stack', workerId: w.id, stack: null, reason: 'stack capture is off (--no-stack-capture)' });
     return;
   }
-  const excludePorts = w.listeners.flatMap((l) => (l.info.address.kind === 'tcp' ? [l.info.address.port] : []));
-  void probeStack(w.pid, { timeoutMs: STACK_CAPTURE_MS, excludePorts }).then(
+  void probeStack(w.pid, { timeoutMs: STACK_CAPTURE_MS, excludePorts: appPorts(w) }).then(
     (r) => queue.push({ kind: 'stack', workerId: w.id, stack: r.ok ? r.stack : null, reason: r.ok ? null : r.reason }),
     (err) => queue.push({ kind: 'stack', workerId: w.id, stack: null, reason: describeError(err) }),
   );
 }
 
-/** The stack probe of a timed-out worker is done: logs where it was stuck, calls `workerAbort` (the hook), then SIGABRT. */
+/** A timed-out worker's stack probe is done: logs where it was stuck, calls the `workerAbort` hook, then SIGABRT. */
 export function abortStuck(
   w: WorkerRecord,
   stack: string | null,
@@ -102,9 +101,8 @@ export function requestTimedOut(
 ): void {
   if (w.timedOut) return;
   w.timedOut = true;
-  log.critical(
-    `WORKER TIMEOUT (pid:${w.pid}) serving ${msg.method} ${msg.path}: over --timeout ${settings.timeout} s; answered 504`,
-  );
+  const serving = `serving ${msg.method} ${msg.path}`;
+  log.critical(`WORKER TIMEOUT (pid:${w.pid}) ${serving}: over --timeout ${settings.timeout} s; answered 504`);
   w.killAt = now() + ABORT_GRACE_MS;
 }
 

@@ -5,7 +5,7 @@
  * interval are differences between two answers, timed by each worker's beat
  * (answer time minus beat age), so a beat that has not moved yet shows the
  * last rate rather than a dip to zero. The computation and the formatting are
- * pure (test/unit/ctl-top.test.ts); ctl/ctl.ts runs the loop and the terminal.
+ * pure (test/unit/ctl-top.test.ts); ctl/run-top.ts runs the loop and the terminal.
  */
 import type { ArbiterStatus, WorkerStatus } from '../arbiter/control/protocol.js';
 import { LATENCY_BUCKETS, bucketQuantile } from '../metrics/request-stats.js';

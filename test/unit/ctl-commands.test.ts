@@ -6,7 +6,7 @@ import { loopState, stackTargets } from '../../src/arbiter/control/stack.js';
 import type { Listener } from '../../src/arbiter/sockets/listeners.js';
 import { type WorkerRecord, WorkerState } from '../../src/arbiter/pool/worker-record.js';
 import type { Settings } from '../../src/config/settings.js';
-import { formatListeners, formatStacks } from '../../src/ctl/ctl.js';
+import { formatListeners, formatStacks } from '../../src/ctl/render.js';
 
 describe('parseControlRequest: the ctl commands of issue 19', () => {
   it.each([

@@ -18,16 +18,16 @@ import {
 } from './protocol.js';
 import { readStacks, stackTargets } from './stack.js';
 import type { Listener } from '../sockets/listeners.js';
-import { type WorkerRecord, WorkerState, now } from '../pool/worker-record.js';
+import { type WorkerRecord, isLive, now } from '../pool/worker-record.js';
 
 /** The arbiter, as the control socket drives it. */
 export interface ControlActions {
   /** For `status`: the arbiter's state and its workers. */
   status(): Omit<ArbiterStatus, 'pid' | 'workers'> & { workers: Iterable<WorkerRecord> };
   isStopping(): boolean;
-  /** What HUP does; resolves with the generation it started, or null when the config did not load. */
-  reload(): Promise<number | null>;
-  /** Sets the target as that many TTIN/TTOU would; returns the previous target and whether WINCH has stopped the workers. */
+  /** What HUP does; `done` is told the generation it started, or null when the config did not load. */
+  reload(done: (generation: number | null) => void): void;
+  /** Sets the target as that many TTIN/TTOU would; returns the previous one and whether WINCH stopped the workers. */
   scale(workers: number): { previous: number; winched: boolean };
   /** What TERM (graceful) or INT does. */
   stop(graceful: boolean): void;
@@ -42,7 +42,7 @@ export interface ControlActions {
 
 /** `ctl listeners`: each listener of the arbiter with the live workers that were booted with it. */
 export function listenerStatus(listeners: readonly Listener[], workers: Iterable<WorkerRecord>): ListenerStatus[] {
-  const live = [...workers].filter((w) => w.state === WorkerState.Booting || w.state === WorkerState.Ready);
+  const live = [...workers].filter(isLive);
   return listeners.map((l) => ({
     address: l.info.display,
     fd: l.handle.fd,
@@ -52,12 +52,12 @@ export function listenerStatus(listeners: readonly Listener[], workers: Iterable
   }));
 }
 
-export async function answerControl(
+export function answerControl(
   request: ControlRequest,
   reply: (response: ControlResponse) => void,
   actions: ControlActions,
   log: Logger,
-): Promise<void> {
+): void {
   if (request.cmd === 'status') {
     const { workers, ...arbiter } = actions.status();
     const t = now();
@@ -102,21 +102,20 @@ export async function answerControl(
     return;
   }
   switch (request.cmd) {
-    case 'reload': {
-      const generation = await actions.reload();
-      reply(
-        generation !== null
-          ? { ok: true, message: `reloading: starting generation ${generation} (pid ${process.pid})` }
-          : { ok: false, error: 'reload failed: the configuration did not load; see the error log' },
+    case 'reload':
+      // Answered once the re-read config is applied; the loop goes on meanwhile (hup.ts).
+      actions.reload((generation) =>
+        reply(
+          generation !== null
+            ? { ok: true, message: `reloading: starting generation ${generation} (pid ${process.pid})` }
+            : { ok: false, error: 'reload failed: the configuration did not load; see the error log' },
+        ),
       );
       return;
-    }
     case 'scale': {
       const { previous, winched } = actions.scale(request.workers);
-      reply({
-        ok: true,
-        message: `scaling from ${previous} to ${request.workers} workers${winched ? ' (after the next reload: WINCH stopped the workers)' : ''}`,
-      });
+      const after = winched ? ' (after the next reload: WINCH stopped the workers)' : '';
+      reply({ ok: true, message: `scaling from ${previous} to ${request.workers} workers${after}` });
       return;
     }
     case 'stop':
@@ -126,7 +125,7 @@ export async function answerControl(
     case 'kill': {
       const w = [...actions.status().workers].find((x) => x.pid === request.pid);
       if (!w) reply({ ok: false, error: `pid ${request.pid} is not one of this arbiter's workers (see ctl status)` });
-      else if (w.state !== WorkerState.Booting && w.state !== WorkerState.Ready) {
+      else if (!isLive(w)) {
         reply({ ok: false, error: `worker ${request.pid} is ${w.state} already` });
       } else {
         actions.retire(w);

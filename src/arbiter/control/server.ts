@@ -16,6 +16,7 @@ import net from 'node:net';
 import nodePath from 'node:path';
 import { controlSocketDir, fileFacts, privateDirProblem } from '../../config/control-path.js';
 import { describeError } from '../../errors.js';
+import { Lifecycle } from '../../lifecycle.js';
 import type { Logger } from '../../log/logger.js';
 import { unixSocketAnswers } from '../sockets/unix-probe.js';
 import { type ControlRequest, type ControlResponse, parseControlRequest } from './protocol.js';
@@ -39,6 +40,19 @@ function preparePrivateDir(dir: string): string | null {
 
 export class ControlServer {
   private readonly connections = new Set<net.Socket>();
+  private readonly life = new Lifecycle({
+    // Graceful: no new connections and the file goes; each open exchange ends when ctl closes its side.
+    close: (done) => {
+      this.stopListening();
+      if (this.connections.size === 0) return done();
+      for (const s of this.connections) s.once('close', () => this.connections.size === 0 && done());
+    },
+    destroy: (done) => {
+      this.stopListening();
+      for (const s of this.connections) s.destroy();
+      done();
+    },
+  });
 
   private constructor(
     private readonly server: net.Server,
@@ -107,10 +121,18 @@ export class ControlServer {
     }
   }
 
-  /** Stops listening, drops connections and removes the file if it is still ours. Idempotent. */
-  close(): void {
+  /** Stops listening and removes the file if it is still ours; resolves once every open connection has ended. */
+  close(): Promise<void> {
+    return this.life.close();
+  }
+
+  /** As close(), and drops the open connections now (`ctl stop` waits for its connection to drop). */
+  destroy(): Promise<void> {
+    return this.life.destroy();
+  }
+
+  private stopListening(): void {
     this.server.close();
-    for (const s of this.connections) s.destroy();
     try {
       if (fs.lstatSync(this.path).ino === this.ino) fs.unlinkSync(this.path);
     } catch {
@@ -119,6 +141,10 @@ export class ControlServer {
   }
 
   private serve(socket: net.Socket, handle: ControlHandler): void {
+    if (this.life.closed) {
+      socket.destroy();
+      return;
+    }
     this.connections.add(socket);
     socket.on('close', () => this.connections.delete(socket));
     socket.on('error', () => {});

@@ -9,7 +9,7 @@ import type { Settings } from '../../config/settings.js';
 import type { ControlResponse, WorkerStack } from './protocol.js';
 import { listeningSockets } from '../diagnostics/process-listeners.js';
 import { probeStack } from '../diagnostics/stack-probe.js';
-import { type WorkerRecord, WorkerState, beatInterval, now } from '../pool/worker-record.js';
+import { type WorkerRecord, appPorts, beatInterval, now } from '../pool/worker-record.js';
 
 /** A healthy but idle worker pauses at the next JavaScript it runs, at the latest its next beat (≤ 1 s). */
 const PROBE_MS = 4000;
@@ -29,7 +29,7 @@ export function stackTargets(
   settings: Settings,
 ): WorkerRecord[] | string {
   if (!settings.stackCapture) return 'stack capture is off (--no-stack-capture): the inspector is never opened';
-  const all = [...workers].filter((w) => w.state !== WorkerState.Dead);
+  const all = [...workers];
   if (pid === undefined) {
     const ready = all.filter((w) => w.hello && !w.timedOut).sort((a, b) => a.forkedAt - b.forkedAt);
     return ready.length > 0 ? ready : 'no worker is running';
@@ -41,11 +41,6 @@ export function stackTargets(
   return [w];
 }
 
-/**
- * Reads each target's stack in turn. `leftOpen(pid)` is called for a worker whose inspector may still be
- * listening afterwards (a probe that failed midway, or whose close did not take): only a timed-out worker
- * is killed after a probe, so a live one would otherwise keep a listener any local user could attach to.
- */
 /** The loopback TCP ports `pid` listens on; none when it cannot be read (gone). */
 async function loopbackPorts(pid: number): Promise<Set<number>> {
   try {
@@ -55,6 +50,11 @@ async function loopbackPorts(pid: number): Promise<Set<number>> {
   }
 }
 
+/**
+ * Reads each target's stack in turn. `leftOpen(pid)` is called for a worker whose inspector may still be
+ * listening afterwards (a probe that failed midway, or whose close did not take): only a timed-out worker
+ * is killed after a probe, so a live one would otherwise keep a listener any local user could attach to.
+ */
 export async function readStacks(
   targets: WorkerRecord[],
   settings: Settings,
@@ -71,9 +71,8 @@ export async function readStacks(
     }
     probing.add(w.pid);
     try {
-      const excludePorts = w.listeners.flatMap((l) => (l.info.address.kind === 'tcp' ? [l.info.address.port] : []));
       const before = await loopbackPorts(w.pid);
-      const r = await probeStack(w.pid, { timeoutMs: PROBE_MS, excludePorts });
+      const r = await probeStack(w.pid, { timeoutMs: PROBE_MS, excludePorts: appPorts(w) });
       stacks.push(r.ok ? { ...entry, stack: r.stack } : { ...entry, error: r.reason });
       const after = await loopbackPorts(w.pid);
       if (r.ok ? !r.inspectorClosed : [...after].some((p) => !before.has(p))) leftOpen(w.pid);

@@ -4,10 +4,10 @@
  * Workers accept from one shared socket, and whichever is awake first takes
  * every connection waiting (libuv accepts in a loop). A burst of keep-alive
  * connections (a load balancer filling its pool, a client opening 50 at
- * once) can land mostly on one worker, and stays there: measured 78 % of 50
- * wrk connections on the busiest of 2 workers. A worker added by TTIN, or
- * one that replaced a crashed worker, gets none of the connections already
- * open. Gunicorn and node:cluster (SCHED_NONE) behave the same way.
+ * once) can land mostly on one worker, and stays there (docs/workers.md has
+ * the numbers). A worker added by TTIN, or one that replaced a crashed worker,
+ * gets none of the connections already open. Gunicorn and node:cluster
+ * (SCHED_NONE) behave the same way.
  *
  * So on each heartbeat the arbiter compares a worker's open connections
  * with the fair share among ready workers; a worker over it by more than the

@@ -57,7 +57,9 @@ export function judgeCanary(input: CanaryInput): CanaryVerdict {
     return {
       pass: false,
       reason: '5xx',
-      detail: `5xx: canary ${pct(canaryRate)}, old generation ${pct(oldRate)} (max difference ${pct(t.max5xx)}; ${seen})`,
+      detail:
+        `5xx: canary ${pct(canaryRate)}, old generation ${pct(oldRate)} ` +
+        `(max difference ${pct(t.max5xx)}; ${seen})`,
     };
   }
   const canaryP99 = bucketQuantile(DURATION_BUCKETS, canary.buckets, 0.99) ?? 0;

@@ -12,7 +12,6 @@
  * to the user and group too (Gunicorn's behaviour), with mode
  * `0777 & ~umask`.
  */
-import cluster from 'node:cluster';
 import fs from 'node:fs';
 import process from 'node:process';
 import type { Settings } from '../../config/settings.js';
@@ -129,15 +128,14 @@ function handOverSocket(file: string, id: Identity): void {
 }
 
 /**
- * Workers forked from now on run as `identity` (or as the arbiter, when
- * null). The log files they open and the unix sockets are handed over.
+ * Hands the log files workers open and the unix sockets to the workers' user (`identity`, null: the arbiter's
+ * own). Forking as that user is pool/fork.ts's, from the same identity.
  */
-export function useWorkerIdentity(
+export function handOverToWorkerUser(
   identity: Identity | null,
   settings: Pick<Settings, 'errorLogfile' | 'accessLogfile'>,
   socketPaths: readonly string[],
 ): void {
-  cluster.setupPrimary(identity ? { uid: identity.uid, gid: identity.gid } : { uid: undefined, gid: undefined });
   if (!identity) return;
   for (const file of [settings.errorLogfile, settings.accessLogfile]) {
     if (file && file !== '-') handOverLog(file, identity);

@@ -1,6 +1,6 @@
 /**
- * A canary reload in progress (--reload-canary): which worker is the canary, the cumulative request
- * snapshots the window started from, and the outcome once judged (decisions/canary-verdict.ts decides; the pool applies).
+ * A canary reload in progress (--reload-canary): which worker is the canary, the cumulative request snapshots
+ * the window started from, and the outcome once judged (decisions/canary-verdict.ts decides; the pool applies).
  * Snapshots come from heartbeats: with --reload-canary every worker puts its request counters on each beat.
  */
 import type { RequestMetricsSnapshot } from '../../protocol.js';

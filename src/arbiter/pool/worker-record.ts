@@ -1,14 +1,11 @@
 /**
- * Worker bookkeeping: the arbiter's record of each worker process and how
- * one is forked. Decisions about workers are made in the arbiter loop; this
- * module only knows how to fork, message and signal them.
+ * One worker as the arbiter sees it: its record (state, deadlines, last heartbeat) and how to talk to its
+ * process (boot, message, signal). Forking: fork.ts; the decisions over all workers: pool.ts.
  */
-import cluster, { type Worker } from 'node:cluster';
+import type { Worker } from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Settings } from '../../config/settings.js';
-import { type ArbiterToWorker, type BeatLoad, STDOUT_FD_ENV, monotonicMs } from '../../protocol.js';
+import { type ArbiterToWorker, type BeatLoad, monotonicMs } from '../../protocol.js';
 import type { TlsMaterial } from '../sockets/tls.js';
 import type { Listener } from '../sockets/listeners.js';
 
@@ -21,8 +18,6 @@ export enum WorkerState {
   Retiring = 'retiring',
   /** Asked to stop because the arbiter is stopping. */
   Stopping = 'stopping',
-  /** Exited; kept only until the exit is handled. */
-  Dead = 'dead',
 }
 
 export interface WorkerRecord {
@@ -51,6 +46,8 @@ export interface WorkerRecord {
   load: BeatLoad;
   /** Consecutive heartbeats above --max-worker-memory. */
   rssHigh: number;
+  /** Consecutive heartbeats above --max-worker-heap (decisions/heap-rule.ts). */
+  heapHigh: number;
   /** Set once the worker hit --timeout; its exit is then expected. */
   timedOut: boolean;
   /** Why it is being retired, for logs and metrics. */
@@ -63,81 +60,23 @@ export interface WorkerRecord {
   hello: boolean;
 }
 
+/** Counted against the target: booting or serving, not asked to stop. */
+export function isLive(w: WorkerRecord): boolean {
+  return w.state === WorkerState.Booting || w.state === WorkerState.Ready;
+}
+
+/** The TCP ports of the app's listeners this worker holds: the stack probe must not take one for the inspector. */
+export function appPorts(w: WorkerRecord): number[] {
+  return w.listeners.flatMap((l) => (l.info.address.kind === 'tcp' ? [l.info.address.port] : []));
+}
+
 export type RetireReason = 'reload' | 'scale' | 'max-requests' | 'memory' | 'winch' | 'ctl-kill';
 
 /** The arbiter's clock: the one workers stamp their beats with. */
 export const now = monotonicMs;
 
-const WORKER_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'worker', 'main.js');
-
-/** Workers run the worker entry directly; argv carries the title so ps shows it before the worker sets it. */
-export function setupCluster(title: string): void {
-  // A loopback-only, not-yet-started inspector address: SIGUSR1 from the arbiter
-  // starts it when a worker times out, to read the stack it is stuck in
-  // (stack-probe.ts). Unless the operator runs under --inspect already, in which
-  // case node:cluster assigns workers their own inspector ports.
-  const inspecting = process.execArgv.some((a) => a.startsWith('--inspect'));
-  cluster.setupPrimary({
-    exec: WORKER_ENTRY,
-    args: ['--tsunicorn-worker', title],
-    execArgv: inspecting ? process.execArgv : [...process.execArgv, '--inspect-port=127.0.0.1:0'],
-    // Without this, node:cluster rewrites --inspect-port to 9229+N for each worker: predictable ports.
-    ...(inspecting ? {} : { inspectPort: 0 }),
-    silent: false,
-  });
-}
-
-export type OutputLine = (pid: number, line: string, stream: 'stdout' | 'stderr') => void;
-
-/** Splits a worker's piped stdout or stderr into lines. */
-function forwardLines(
-  pid: number,
-  stream: NodeJS.ReadableStream | null,
-  name: 'stdout' | 'stderr',
-  onLine: OutputLine,
-): void {
-  if (!stream) return;
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    buf += chunk;
-    let nl = buf.indexOf('\n');
-    while (nl >= 0) {
-      onLine(pid, buf.slice(0, nl), name);
-      buf = buf.slice(nl + 1);
-      nl = buf.indexOf('\n');
-    }
-  });
-  stream.on('end', () => {
-    if (buf) onLine(pid, buf, name);
-  });
-}
-
-/** Forks a worker. With --capture-output its stdout and stderr are piped to `onOutput`, else they are the arbiter's. */
-export function forkWorker(
-  settings: Settings,
-  generation: number,
-  listeners: readonly Listener[],
-  onOutput?: OutputLine,
-): WorkerRecord {
-  const env: Record<string, string> = {};
-  for (const pair of settings.env) {
-    const eq = pair.indexOf('=');
-    env[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  // Captured: stdout and stderr are pipes to the arbiter, and fd 4 is the arbiter's own stdout, where
-  // an access log on `-` still goes (it is not app output).
-  cluster.setupPrimary(
-    settings.captureOutput
-      ? { stdio: ['ignore', 'pipe', 'pipe', 'ipc', 1] }
-      : { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] },
-  );
-  if (settings.captureOutput) env[STDOUT_FD_ENV] = '4';
-  const handle = cluster.fork(env);
-  if (settings.captureOutput && onOutput) {
-    forwardLines(handle.process.pid ?? -1, handle.process.stdout, 'stdout', onOutput);
-    forwardLines(handle.process.pid ?? -1, handle.process.stderr, 'stderr', onOutput);
-  }
+/** A just-forked worker's record: booting, no beat yet (its fork counts as the first). */
+export function workerRecord(handle: Worker, generation: number, listeners: readonly Listener[]): WorkerRecord {
   const t = now();
   return {
     id: handle.id,
@@ -156,6 +95,7 @@ export function forkWorker(
     rss: 0,
     load: { heapUsed: 0, heapLimit: 0, loopIdleMs: 0, loopActiveMs: 0, latency: [] },
     rssHigh: 0,
+    heapHigh: 0,
     timedOut: false,
     retireReason: null,
     hello: false,
