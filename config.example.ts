@@ -49,6 +49,8 @@ export default defineConfig({
   // Write a worker's diagnostic report (memory recycle) or stack (timeout) here; keep this many files.
   diagnosticsDir: null,
   diagnosticsKeep: 10,
+  // Also write a V8 heap snapshot of such a worker (opens its inspector, pauses it while written).
+  diagnosticsHeapSnapshot: false,
   // A path the workers answer before the app, for readiness probes: 200 while serving, 503 once stopping.
   healthPath: null,
   // On TERM, serve on this many seconds (the health path answering 503) before stopping gracefully.

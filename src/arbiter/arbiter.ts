@@ -17,7 +17,7 @@ import { start } from './start.js';
 import { drain, finish } from './stop.js';
 import { murderStale, nextWakeMs } from './timeouts.js';
 import { maybePromote } from './usr2.js';
-import { onWorkerExit, onWorkerMessage, onWorkerStack } from './worker-events.js';
+import { onSnapshotTaken, onWorkerExit, onWorkerMessage, onWorkerStack } from './worker-events.js';
 
 export type { ArbiterInput } from './context.js';
 
@@ -63,7 +63,7 @@ export class Arbiter {
     a.stalls = remember(a.stalls, stallOf(lateness));
     maybePromote(a);
     this.reportReadiness();
-    murderStale(a.pool.values(), a.settings, a.log, a.queue, a.stalls);
+    murderStale(a.pool.values(), a.settings, a.log, a.queue, a.stalls, a.heapSnapshotTaker());
     if (a.shutdownDelay.due()) drain(a);
     if (!a.stopping || a.shutdownDelay.pending) a.pool.converge(a.poolContext());
     a.metrics?.tick(a.pool.countLive(), now());
@@ -93,6 +93,8 @@ export class Arbiter {
         return onWorkerExit(a, event.workerId, event.code, event.signal);
       case 'stack':
         return onWorkerStack(a, event.workerId, event.stack, event.reason);
+      case 'snapshot-taken':
+        return onSnapshotTaken(a, event.workerId);
       case 'successor-exit':
         a.succession.successorExited(event.pid, event.code, event.signal, a.log);
         if (!a.stopping) a.systemd.mainPidAgain();

@@ -20,8 +20,9 @@ import type { Pidfile } from './platform/pidfile.js';
 import type { Identity } from './platform/privileges.js';
 import { Systemd } from './platform/systemd.js';
 import { AutoWorkers } from './pool/auto-workers.js';
-import { type PoolContext, WorkerPool } from './pool/pool.js';
-import { sendToWorker } from './pool/worker-record.js';
+import { type PoolContext, WorkerPool, takesHeapSnapshots } from './pool/pool.js';
+import { appPorts, sendToWorker } from './pool/worker-record.js';
+import type { HeapSnapshotTaker } from './timeouts.js';
 import { ShutdownDelay } from './shutdown-delay.js';
 import type { Listener } from './sockets/listeners.js';
 import type { TlsMaterial } from './sockets/tls.js';
@@ -131,6 +132,13 @@ export class ArbiterContext {
   }
 
   /** What the pool forks, boots and accounts workers with: the running configuration, which a HUP replaces. */
+  /** --diagnostics-heap-snapshot for a timed-out worker, or null when it is off. */
+  heapSnapshotTaker(): HeapSnapshotTaker | null {
+    const diagnostics = this.diagnostics;
+    if (!diagnostics || !takesHeapSnapshots(this.settings)) return null;
+    return (w, timeoutMs) => diagnostics.heapSnapshot(w.pid, appPorts(w), timeoutMs);
+  }
+
   poolContext(): PoolContext {
     return {
       settings: this.settings,

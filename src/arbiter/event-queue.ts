@@ -26,6 +26,8 @@ export type ArbiterEvent =
   | { kind: 'exit'; workerId: number; code: number | null; signal: string | null }
   /** The stack of a timed-out worker was read (or could not be: null). */
   | { kind: 'stack'; workerId: number; stack: string | null; reason: string | null }
+  /** The heap snapshot of a worker retired for memory is written, or failed (--diagnostics-heap-snapshot). */
+  | { kind: 'snapshot-taken'; workerId: number }
   /** The new master started by USR2 exited. */
   | { kind: 'successor-exit'; pid: number; code: number | null; signal: string | null }
   /** --reload saw a change. */

@@ -42,6 +42,7 @@ export function murderStale(
   log: Logger,
   queue: EventQueue,
   stalls: readonly Stall[],
+  heapSnapshot: HeapSnapshotTaker | null = null,
 ): void {
   const t = now();
   const timeoutMs = settings.timeout * 1000;
@@ -51,7 +52,7 @@ export function murderStale(
       w.killAt = null;
       signalWorker(w, 'SIGKILL');
     } else if (!w.timedOut && isHung({ now: t, lastBeat: w.lastBeat, stalls, timeoutMs })) {
-      onTimeout(w, log, queue, settings.stackCapture);
+      onTimeout(w, log, queue, settings, heapSnapshot);
     } else if (settings.stackCapture && isHung({ now: t, lastBeat: w.lastBeat, stalls, timeoutMs: timeoutMs / 2 })) {
       // Silent half the timeout: load the WebSocket client now (slow to import on Node 20) so the probe need not.
       void loadWebSocket().catch(() => {});
@@ -59,22 +60,39 @@ export function murderStale(
   }
 }
 
-/** A silent worker: its stack is read outside the loop and comes back as a 'stack' event (abortStuck). */
-function onTimeout(w: WorkerRecord, log: Logger, queue: EventQueue, stackCapture: boolean): void {
+/** Writes a heap snapshot of a worker within a time limit (--diagnostics-heap-snapshot); never rejects. */
+export type HeapSnapshotTaker = (w: WorkerRecord, timeoutMs: number) => Promise<void>;
+
+/**
+ * A silent worker: its heap snapshot (if asked for) and then its stack are read outside the loop, and come back
+ * as a 'stack' event (abortStuck).
+ */
+function onTimeout(
+  w: WorkerRecord,
+  log: Logger,
+  queue: EventQueue,
+  settings: Settings,
+  heapSnapshot: HeapSnapshotTaker | null,
+): void {
   w.timedOut = true;
   const request = currentRequest(w.pid);
   const serving = request ? ` serving ${request}` : '';
   log.critical(`WORKER TIMEOUT (pid:${w.pid})${serving}`);
-  // Backstop: whatever the stack probe does, the worker is gone by then.
-  w.killAt = now() + STACK_CAPTURE_MS + ABORT_GRACE_MS + 500;
-  if (!stackCapture) {
+  const snapshotMs = heapSnapshot ? settings.gracefulTimeout * 1000 : 0;
+  // Backstop: whatever the snapshot and the stack probe do, the worker is gone by then.
+  w.killAt = now() + snapshotMs + STACK_CAPTURE_MS + ABORT_GRACE_MS + 500;
+  if (!settings.stackCapture) {
     queue.push({ kind: 'stack', workerId: w.id, stack: null, reason: 'stack capture is off (--no-stack-capture)' });
     return;
   }
-  void probeStack(w.pid, { timeoutMs: STACK_CAPTURE_MS, excludePorts: appPorts(w) }).then(
-    (r) => queue.push({ kind: 'stack', workerId: w.id, stack: r.ok ? r.stack : null, reason: r.ok ? null : r.reason }),
-    (err) => queue.push({ kind: 'stack', workerId: w.id, stack: null, reason: describeError(err) }),
-  );
+  const snapshot = heapSnapshot ? heapSnapshot(w, snapshotMs) : Promise.resolve();
+  void snapshot
+    .then(() => probeStack(w.pid, { timeoutMs: STACK_CAPTURE_MS, excludePorts: appPorts(w) }))
+    .then(
+      (r) =>
+        queue.push({ kind: 'stack', workerId: w.id, stack: r.ok ? r.stack : null, reason: r.ok ? null : r.reason }),
+      (err) => queue.push({ kind: 'stack', workerId: w.id, stack: null, reason: describeError(err) }),
+    );
 }
 
 /** A timed-out worker's stack probe is done: logs where it was stuck, calls the `workerAbort` hook, then SIGABRT. */

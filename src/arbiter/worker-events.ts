@@ -6,7 +6,7 @@
 import type { MessageOf, WorkerToArbiter } from '../protocol.js';
 import type { ArbiterContext } from './context.js';
 import { HEAP_STRIKES, describeHeap, heapStrikes } from './decisions/heap-rule.js';
-import { type WorkerRecord, WorkerState, currentRequest, sendToWorker } from './pool/worker-record.js';
+import { type WorkerRecord, WorkerState, appPorts, currentRequest, sendToWorker } from './pool/worker-record.js';
 import { halt } from './stop.js';
 
 export function onWorkerMessage(a: ArbiterContext, workerId: number, msg: WorkerToArbiter): void {
@@ -43,7 +43,8 @@ function autoBeat(a: ArbiterContext, workerId: number): void {
 
 /**
  * --max-worker-heap recycles a worker before V8 aborts it; with --diagnostics-dir, a worker that this beat
- * made retire for memory (heap or --max-worker-memory) is asked for its diagnostic report first.
+ * made retire for memory (heap or --max-worker-memory) is asked for its diagnostic report first, and with
+ * --diagnostics-heap-snapshot its heap is written before it is told to stop (pool.retire holds the stop).
  */
 function heapBeat(a: ArbiterContext, w: WorkerRecord, beat: MessageOf<WorkerToArbiter, 'beat'>, wasRetiring: boolean) {
   const percent = a.settings.maxWorkerHeap;
@@ -54,7 +55,21 @@ function heapBeat(a: ArbiterContext, w: WorkerRecord, beat: MessageOf<WorkerToAr
     // Asked before the stop, so the worker answers before it starts to drain.
     if (a.diagnostics) sendToWorker(w, { t: 'report-request' });
     a.pool.retire(w, 'memory', a.settings);
+    takeHeapSnapshot(a, w);
   } else if (!wasRetiring && w.state === WorkerState.Retiring && w.retireReason === 'memory' && a.diagnostics) {
     sendToWorker(w, { t: 'report-request' });
+    takeHeapSnapshot(a, w);
   }
+}
+
+/** Off the loop, within --graceful-timeout (the retiring worker's kill deadline); its end comes back as an event. */
+function takeHeapSnapshot(a: ArbiterContext, w: WorkerRecord): void {
+  if (!w.stopHeld || !a.diagnostics) return;
+  const done = () => a.queue.push({ kind: 'snapshot-taken', workerId: w.id });
+  void a.diagnostics.heapSnapshot(w.pid, appPorts(w), a.settings.gracefulTimeout * 1000).then(done, done);
+}
+
+export function onSnapshotTaken(a: ArbiterContext, workerId: number): void {
+  const w = a.pool.get(workerId);
+  if (w) a.pool.releaseStop(w);
 }

@@ -267,6 +267,19 @@ export const SETTINGS = {
     default: () => 10,
     doc: 'Most files kept in --diagnostics-dir; the oldest are deleted beyond it.',
   }),
+  diagnosticsHeapSnapshot: spec({
+    kind: bool(),
+    section: 'Worker processes',
+    flags: ['--diagnostics-heap-snapshot'],
+    default: () => false,
+    doc:
+      'With --diagnostics-dir, also write a V8 heap snapshot of a worker recycled for memory or killed at ' +
+      '--timeout, as `tsunicorn-heap-PID-TIME.heapsnapshot` (open it in Chrome DevTools, Memory tab). The arbiter ' +
+      "takes it over the worker's inspector, so a blocked worker is covered too. Taking it stops the worker's " +
+      'JavaScript for about a second per 100 MB of heap and needs memory of about the same size again; the file ' +
+      'is about twice the heap in use. Bounded by --graceful-timeout. It opens the inspector as --stack-capture ' +
+      'does, so `--no-stack-capture` turns it off.',
+  }),
   healthPath: spec({
     kind: optionalStr('PATH', (s) => (/^\/[^\s?#]*$/.test(s) ? undefined : 'a path from /, without spaces, ? or #')),
     section: 'Worker processes',

@@ -12,8 +12,19 @@ afterEach(cleanup);
 
 const files = (dir: string, re: RegExp) => fs.readdirSync(dir).filter((n) => re.test(n));
 
+/** A V8 heap snapshot of `pid`, mode 0600, as Chrome DevTools reads it: JSON with its node and edge tables. */
+function expectHeapSnapshot(dir: string, pid: number, file: string): void {
+  expect(path.dirname(file)).toBe(dir);
+  expect(path.basename(file)).toMatch(new RegExp(`^tsunicorn-heap-${pid}-\\d{8}T\\d{9}Z\\.heapsnapshot$`));
+  expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+  const snapshot = JSON.parse(fs.readFileSync(file, 'utf8'));
+  expect(snapshot.snapshot.meta.node_fields).toContain('name');
+  expect(snapshot.snapshot.node_count).toBeGreaterThan(1000);
+  expect(snapshot.nodes.length).toBe(snapshot.snapshot.node_count * snapshot.snapshot.meta.node_fields.length);
+}
+
 describe('--max-worker-heap and --diagnostics-dir', () => {
-  it('a leaking worker is recycled gracefully at 50 % of its heap limit; its diagnostic report is kept', async () => {
+  it('a leaking worker is recycled gracefully at 50 % of its heap limit; its diagnostic report and heap snapshot are kept', async () => {
     const dir = path.join(tmpDir(), 'diagnostics');
     const s = start(
       [
@@ -30,6 +41,7 @@ describe('--max-worker-heap and --diagnostics-dir', () => {
         '50',
         '--diagnostics-dir',
         dir,
+        '--diagnostics-heap-snapshot',
       ],
       { nodeArgs: ['--max-old-space-size=512'] },
     );
@@ -66,6 +78,7 @@ describe('--max-worker-heap and --diagnostics-dir', () => {
     const report = JSON.parse(fs.readFileSync(path.join(dir, name!), 'utf8'));
     expect(report.header.processId).toBe(first.pid);
     expect(report.javascriptHeap.totalMemory).toBeGreaterThan(0);
+    expectHeapSnapshot(dir, first.pid, (await s.waitLog(/Wrote heap snapshot of worker \(pid:(\d+)\) to (\S+)$/))[2]!);
   }, 30_000);
 
   it('a worker killed at --timeout leaves its JavaScript stack in the diagnostics directory', async () => {
@@ -93,6 +106,34 @@ describe('--max-worker-heap and --diagnostics-dir', () => {
     expect(text).toMatch(new RegExp(`^WORKER TIMEOUT pid ${stuck} at `));
     expect(text).toMatch(/at spinForever \(file:\/\/.*busy-app\.mjs:\d+:\d+\)/);
   }, 20_000);
+
+  it('with --diagnostics-heap-snapshot a worker killed at --timeout also leaves a heap snapshot, then its stack', async () => {
+    const dir = path.join(tmpDir(), 'diagnostics');
+    const s = start([
+      'busy-app.mjs',
+      '-w',
+      '1',
+      '-b',
+      '127.0.0.1:0',
+      '-t',
+      '2',
+      '--log-level',
+      'debug',
+      '--diagnostics-dir',
+      dir,
+      '--diagnostics-heap-snapshot',
+    ]);
+    const port = await s.port();
+    await s.readyWorkers(1);
+    void get(`http://127.0.0.1:${port}/spin`).catch(() => {});
+    const stuck = Number((await s.waitLog(/spinning in (\d+)/))[1]);
+    const wrote = await s.waitLog(new RegExp(`Wrote heap snapshot of worker \\(pid:${stuck}\\) to (\\S+)$`), 15_000);
+    expectHeapSnapshot(dir, stuck, wrote[1]!);
+    // The snapshot closes the inspector behind it; the stack probe opens it again.
+    await s.waitLog(new RegExp(`Wrote timeout stack of worker \\(pid:${stuck}\\)`), 10_000);
+    expect(s.log).toMatch(/at spinForever \(file:\/\/.*busy-app\.mjs:\d+:\d+\)/);
+    await waitFor('the stuck worker gone', () => !s.workers().includes(stuck));
+  }, 30_000);
 
   it('a diagnostics directory others can write, or a symlink, is refused at start (exit 2)', async () => {
     const root = tmpDir();

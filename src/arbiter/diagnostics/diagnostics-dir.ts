@@ -10,14 +10,19 @@
  * - A worker killed at --timeout has a blocked event loop and answers no IPC:
  *   what exists is the JavaScript stack read over the inspector (stack-probe.ts),
  *   written as text with what the arbiter knows of it.
+ * - With --diagnostics-heap-snapshot, either also gets a V8 heap snapshot (heap-snapshot.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import { TsuError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
+import { writeHeapSnapshot } from './heap-snapshot.js';
 
-const FILE = /^tsunicorn-(report|timeout)-\d+-\d{8}T\d{9}Z(-\d+)?\.(json|txt)$/;
+const FILE = /^tsunicorn-(report|timeout|heap)-\d+-\d{8}T\d{9}Z(-\d+)?\.(json|txt|heapsnapshot)$/;
+
+type Kind = 'report' | 'timeout' | 'heap';
+const WHAT: Record<Kind, string> = { report: 'diagnostic report', timeout: 'timeout stack', heap: 'heap snapshot' };
 
 /** Creates the directory (0700) if missing; refuses a symlink, a non-directory, or one others can write or own. */
 export function checkDiagnosticsDir(dir: string): string {
@@ -67,31 +72,53 @@ export class Diagnostics {
     this.write('timeout', pid, 'txt', lines.join('\n'));
   }
 
-  private write(kind: 'report' | 'timeout', pid: number, ext: string, text: string): void {
+  /**
+   * Writes a heap snapshot of `pid`, taken over its inspector (heap-snapshot.ts), within `timeoutMs`. Resolves when
+   * it is written or has failed (logged, and the partial file removed); never rejects.
+   */
+  async heapSnapshot(pid: number, excludePorts: number[], timeoutMs: number): Promise<void> {
+    const created = this.create('heap', pid, 'heapsnapshot');
+    if (!created) return;
+    const result = await writeHeapSnapshot(pid, created.fd, { timeoutMs, excludePorts });
+    fs.closeSync(created.fd);
+    if (result.ok) return this.finished('heap', created.file, pid);
+    this.log.error(`Cannot take a heap snapshot of worker (pid:${pid}): ${result.reason}`);
+    fs.rmSync(created.file, { force: true });
+  }
+
+  private write(kind: Kind, pid: number, ext: string, text: string): void {
+    const created = this.create(kind, pid, ext);
+    if (!created) return;
+    try {
+      fs.writeFileSync(created.fd, text);
+    } catch (err) {
+      this.log.error(`Cannot write diagnostics to ${created.file}: ${(err as Error).message}`);
+    } finally {
+      fs.closeSync(created.fd);
+    }
+    this.finished(kind, created.file, pid);
+  }
+
+  /** Creates the next free name for this pid and moment: exclusively, never through a link, mode 0600. */
+  private create(kind: Kind, pid: number, ext: string): { fd: number; file: string } | null {
     const base = `tsunicorn-${kind}-${pid}-${stamp(new Date())}`;
     const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
     for (let n = 0; n < 10; n++) {
       const file = path.join(this.dir, `${base}${n ? `-${n}` : ''}.${ext}`);
-      let fd: number;
       try {
-        fd = fs.openSync(file, flags, 0o600);
+        return { fd: fs.openSync(file, flags, 0o600), file };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
         this.log.error(`Cannot write diagnostics to ${file}: ${(err as Error).message}`);
-        return;
+        return null;
       }
-      try {
-        fs.writeFileSync(fd, text);
-      } catch (err) {
-        this.log.error(`Cannot write diagnostics to ${file}: ${(err as Error).message}`);
-      } finally {
-        fs.closeSync(fd);
-      }
-      const what = kind === 'report' ? 'diagnostic report' : 'timeout stack';
-      this.log.info(`Wrote ${what} of worker (pid:${pid}) to ${file}`);
-      this.prune();
-      return;
     }
+    return null;
+  }
+
+  private finished(kind: Kind, file: string, pid: number): void {
+    this.log.info(`Wrote ${WHAT[kind]} of worker (pid:${pid}) to ${file}`);
+    this.prune();
   }
 
   /** Deletes our oldest files beyond --diagnostics-keep; other files in the directory are left alone. */

@@ -43,7 +43,7 @@ export type StackProbeResult =
 
 const POLL_MS = 10;
 /** Evaluated in the paused worker: stops its inspector, closing the listener and every session, ours included. */
-const CLOSE_INSPECTOR = "globalThis.process?.getBuiltinModule?.('node:inspector')?.close()";
+export const CLOSE_INSPECTOR = "globalThis.process?.getBuiltinModule?.('node:inspector')?.close()";
 /** Longest wait for the inspector to go once asked to close. */
 const CLOSE_MS = 300;
 /** Longest wait on one candidate port that turns out not to answer /json/list. */
@@ -66,6 +66,19 @@ export async function probeStack(pid: number, opts: StackProbeOptions): Promise<
 class ProbeError extends Error {}
 
 async function probe(pid: number, opts: StackProbeOptions, deadline: number): Promise<{ text: string; port: number }> {
+  const { port, path } = await openInspector(pid, opts, deadline);
+  return { text: await pausedStack(port, path, deadline, opts.maxFrames ?? 64), port };
+}
+
+/**
+ * Starts the inspector of `pid` with SIGUSR1 and finds it: its port on 127.0.0.1 and its WebSocket path.
+ * Throws with a one-line reason. Shared by the stack probe and the heap snapshot (heap-snapshot.ts).
+ */
+export async function openInspector(
+  pid: number,
+  opts: Pick<StackProbeOptions, 'timeoutMs' | 'excludePorts'>,
+  deadline: number,
+): Promise<{ port: number; path: string }> {
   if (process.platform !== 'linux') throw new ProbeError('stack probe needs Linux /proc');
   // kill(0) and kill(-1) signal whole groups; never let a bad pid get that far.
   if (!Number.isInteger(pid) || pid <= 1) throw new ProbeError(`invalid pid ${pid}`);
@@ -114,11 +127,7 @@ async function probe(pid: number, opts: StackProbeOptions, deadline: number): Pr
       if (tried.has(candidate.inode)) continue;
       tried.add(candidate.inode);
       const target = await debuggerPath(candidate.port, Math.min(deadline, performance.now() + CANDIDATE_MS));
-      if (target !== null)
-        return {
-          text: await pausedStack(candidate.port, target, deadline, opts.maxFrames ?? 64),
-          port: candidate.port,
-        };
+      if (target !== null) return { port: candidate.port, path: target };
     }
     if (performance.now() + POLL_MS >= deadline) {
       throw new ProbeError(

@@ -31,6 +31,10 @@ import {
 } from './worker-record.js';
 
 /** What the pool works with, lent by the arbiter on each call: its running configuration (a HUP replaces it). */
+/** --diagnostics-heap-snapshot takes effect with --diagnostics-dir, and opens no inspector under --no-stack-capture. */
+export const takesHeapSnapshots = (settings: Settings): boolean =>
+  settings.diagnosticsHeapSnapshot && settings.diagnosticsDir !== null && settings.stackCapture;
+
 export interface PoolContext {
   settings: Settings;
   hooks: Hooks;
@@ -197,6 +201,15 @@ export class WorkerPool {
     w.retireReason = reason;
     w.killAt = stopDeadline(settings, true);
     this.log.debug(`Retiring worker (pid:${w.pid}): ${reason}`);
+    // Its heap is wanted as it is now: the stop waits for the snapshot (worker-events.ts), bounded by killAt.
+    w.stopHeld = reason === 'memory' && takesHeapSnapshots(settings);
+    if (!w.stopHeld) sendToWorker(w, { t: 'stop', graceful: true });
+  }
+
+  /** The heap snapshot of a worker retired for memory is written (or failed): now it may drain. */
+  releaseStop(w: WorkerRecord): void {
+    if (!w.stopHeld) return;
+    w.stopHeld = false;
     sendToWorker(w, { t: 'stop', graceful: true });
   }
 

@@ -52,6 +52,8 @@ export interface WorkerRecord {
   timedOut: boolean;
   /** Why it is being retired, for logs and metrics. */
   retireReason: RetireReason | null;
+  /** Retired for memory, its stop waits for its heap snapshot (--diagnostics-heap-snapshot); killAt still holds. */
+  stopHeld: boolean;
 
   /**
    * The worker said hello: its message handler is installed. Messages sent
@@ -98,6 +100,7 @@ export function workerRecord(handle: Worker, generation: number, listeners: read
     heapHigh: 0,
     timedOut: false,
     retireReason: null,
+    stopHeld: false,
     hello: false,
   };
 }
