@@ -1,14 +1,14 @@
 /**
  * HUP as the loop applies it. The config chain is re-read off the loop (reload.ts), so the loop keeps
  * watching workers and answering `ctl status` meanwhile (state Reloading); signals and commands that arrive
- * meanwhile are held and handled after the result is applied, in order. A config that does not load changes
+ * meanwhile are held and handled after the result is applied, in order, except a stop, which goes first. A config that does not load changes
  * nothing; one that does is put in place and starts a new generation, whose workers replace the old ones as
  * they report ready (pool/pool.ts converge).
  */
 import { callHook } from '../config/hooks.js';
 import { keepStartOnlySettings } from '../config/start-only.js';
 import { type ArbiterContext, ArbiterState } from './context.js';
-import type { ArbiterEvent } from './event-queue.js';
+import type { ArbiterEvent, ArbiterSignal } from './event-queue.js';
 import { applyUmask, handOverToWorkerUser } from './platform/privileges.js';
 import { AutoWorkers } from './pool/auto-workers.js';
 import { type Reloaded, rereadConfig } from './reload.js';
@@ -29,13 +29,19 @@ export function beginReload(a: ArbiterContext, done: ((generation: number | null
   );
 }
 
-/** While Reloading, what must wait for the reload: signals, --reload changes and commands that change things. */
+/**
+ * While Reloading, what must wait for the reload: signals, --reload changes and commands that change things.
+ * A stop never waits: a config whose import hangs must not make TERM hang too; the re-read is then dropped.
+ */
 export function waitsForReload(event: ArbiterEvent): boolean {
-  if (event.kind === 'signal' || event.kind === 'files-changed') return true;
+  if (event.kind === 'signal') return !STOP_SIGNALS.has(event.signal);
+  if (event.kind === 'files-changed') return true;
   if (event.kind !== 'control') return false;
   const cmd = event.request.cmd;
-  return cmd !== 'status' && cmd !== 'config' && cmd !== 'listeners' && cmd !== 'stack';
+  return cmd !== 'status' && cmd !== 'config' && cmd !== 'listeners' && cmd !== 'stack' && cmd !== 'stop';
 }
+
+const STOP_SIGNALS: ReadonlySet<ArbiterSignal> = new Set(['SIGTERM', 'SIGINT', 'SIGQUIT']);
 
 /** The re-read is done: apply it (unless the arbiter halted meanwhile), then release what was held. */
 export async function applyReload(a: ArbiterContext, next: Reloaded | null): Promise<void> {

@@ -1,12 +1,12 @@
 /**
  * A HUP whose config file takes a while to load: the re-read runs off the arbiter loop, so meanwhile
  * `ctl status` answers (state `reloading`) and a dead worker is replaced, while signals sent during the
- * reload are held and applied after it, in order.
+ * reload are held and applied after it, in order; a TERM is not held.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, copyFixture, runCli, start, tmpDir, waitFor } from './harness.js';
+import { cleanup, copyFixture, isAlive, runCli, start, tmpDir, waitFor } from './harness.js';
 
 afterEach(cleanup);
 
@@ -74,4 +74,22 @@ describe('HUP with a slow config load', () => {
     const ttin = s.lines.findIndex((l) => /Handling signal: ttin/.test(l));
     expect(ttin).toBeGreaterThan(hup);
   }, 60_000);
+
+  it('a TERM during a config load that never ends is not held: the arbiter stops its workers and exits 0', async () => {
+    const dir = tmpDir();
+    copyFixture(dir);
+    fs.writeFileSync(path.join(dir, 'tsunicorn.config.mjs'), CONFIG);
+    fs.writeFileSync(path.join(dir, 'workers'), '2');
+    const s = start(['node-app.mjs', '-b', '127.0.0.1:0', '--log-level', 'debug'], { cwd: dir });
+    await s.readyWorkers(2);
+    const workers = s.workers();
+    fs.writeFileSync(path.join(dir, 'gate'), '');
+    s.signal('SIGHUP');
+    await s.waitLog(/Hang up: Master/);
+    s.signal('SIGTERM');
+    const exit = await s.waitExit();
+    expect(exit.code).toBe(0);
+    expect(s.log).toMatch(/Handling signal: term/);
+    for (const pid of workers) expect(isAlive(pid), `worker ${pid} left behind`).toBe(false);
+  }, 30_000);
 });
