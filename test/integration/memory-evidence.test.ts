@@ -131,7 +131,7 @@ describe('--max-worker-heap and --diagnostics-dir', () => {
     expectHeapSnapshot(dir, stuck, wrote[1]!);
     // The snapshot closes the inspector behind it; the stack probe opens it again.
     await s.waitLog(new RegExp(`Wrote timeout stack of worker \\(pid:${stuck}\\)`), 10_000);
-    expect(s.log).toMatch(/at spinForever \(file:\/\/.*busy-app\.mjs:\d+:\d+\)/);
+    await s.waitLog(/at spinForever \(file:\/\/.*busy-app\.mjs:\d+:\d+\)/);
     await waitFor('the stuck worker gone', () => !s.workers().includes(stuck));
   }, 30_000);
 
