@@ -53,7 +53,7 @@ const unanswered = (r: LoadResult) => Object.values(r.errors).reduce((n, c) => n
 
 // Retried: in two earlier full-suite runs (Node 20, 26) a verdict took over 15 s. Their failure output showed
 // the log as of the wait's start, since fixed in waitLog, so the cause is unknown; not reproduced in 39 runs
-// under load since (issue 19). A retry that passes still prints the first failure's full log.
+// under load since (issue 19).
 describe('--reload-canary', { retry: 2 }, () => {
   it('a deploy that answers 500 is rolled back: only the canary failed requests, none after; old pids kept', async () => {
     const dir = tmpDir();
