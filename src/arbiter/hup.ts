@@ -1,9 +1,9 @@
 /**
  * HUP as the loop applies it. The config chain is re-read off the loop (reload.ts), so the loop keeps
  * watching workers and answering `ctl status` meanwhile (state Reloading); signals and commands that arrive
- * meanwhile are held and handled after the result is applied, in order, except a stop, which goes first. A config that does not load changes
- * nothing; one that does is put in place and starts a new generation, whose workers replace the old ones as
- * they report ready (pool/pool.ts converge).
+ * meanwhile are held and handled after the result is applied, in order, except a stop, which goes first.
+ * A config that does not load changes nothing; one that does is put in place and starts a new generation,
+ * whose workers replace the old ones as they report ready (pool/pool.ts converge).
  */
 import { callHook } from '../config/hooks.js';
 import { keepStartOnlySettings } from '../config/start-only.js';
