@@ -23,6 +23,21 @@ function expectHeapSnapshot(dir: string, pid: number, file: string): void {
   expect(snapshot.nodes.length).toBe(snapshot.snapshot.node_count * snapshot.snapshot.meta.node_fields.length);
 }
 
+/** One worker with -t 2 and --diagnostics-dir, sent into a busy loop: the pid that is now stuck. */
+async function spinUntilTimeout(extra: string[]) {
+  const dir = path.join(tmpDir(), 'diagnostics');
+  const s = start([
+    'busy-app.mjs',
+    ...['-w', '1', '-b', '127.0.0.1:0', '-t', '2', '--log-level', 'debug', '--diagnostics-dir', dir],
+    ...extra,
+  ]);
+  const port = await s.port();
+  await s.readyWorkers(1);
+  void get(`http://127.0.0.1:${port}/spin`).catch(() => {});
+  const stuck = Number((await s.waitLog(/spinning in (\d+)/))[1]);
+  return { dir, s, stuck };
+}
+
 describe('--max-worker-heap and --diagnostics-dir', () => {
   it('a leaking worker is recycled gracefully at 50 % of its heap limit; its diagnostic report and heap snapshot are kept', async () => {
     const dir = path.join(tmpDir(), 'diagnostics');
@@ -82,24 +97,7 @@ describe('--max-worker-heap and --diagnostics-dir', () => {
   }, 30_000);
 
   it('a worker killed at --timeout leaves its JavaScript stack in the diagnostics directory', async () => {
-    const dir = path.join(tmpDir(), 'diagnostics');
-    const s = start([
-      'busy-app.mjs',
-      '-w',
-      '1',
-      '-b',
-      '127.0.0.1:0',
-      '-t',
-      '2',
-      '--log-level',
-      'debug',
-      '--diagnostics-dir',
-      dir,
-    ]);
-    const port = await s.port();
-    await s.readyWorkers(1);
-    void get(`http://127.0.0.1:${port}/spin`).catch(() => {});
-    const stuck = Number((await s.waitLog(/spinning in (\d+)/))[1]);
+    const { dir, s, stuck } = await spinUntilTimeout([]);
     await s.waitLog(new RegExp(`Wrote timeout stack of worker \\(pid:${stuck}\\)`), 10_000);
     const [name] = files(dir, new RegExp(`^tsunicorn-timeout-${stuck}-\\d{8}T\\d{9}Z\\.txt$`));
     const text = fs.readFileSync(path.join(dir, name!), 'utf8');
@@ -108,25 +106,7 @@ describe('--max-worker-heap and --diagnostics-dir', () => {
   }, 20_000);
 
   it('with --diagnostics-heap-snapshot a worker killed at --timeout also leaves a heap snapshot, then its stack', async () => {
-    const dir = path.join(tmpDir(), 'diagnostics');
-    const s = start([
-      'busy-app.mjs',
-      '-w',
-      '1',
-      '-b',
-      '127.0.0.1:0',
-      '-t',
-      '2',
-      '--log-level',
-      'debug',
-      '--diagnostics-dir',
-      dir,
-      '--diagnostics-heap-snapshot',
-    ]);
-    const port = await s.port();
-    await s.readyWorkers(1);
-    void get(`http://127.0.0.1:${port}/spin`).catch(() => {});
-    const stuck = Number((await s.waitLog(/spinning in (\d+)/))[1]);
+    const { dir, s, stuck } = await spinUntilTimeout(['--diagnostics-heap-snapshot']);
     const wrote = await s.waitLog(new RegExp(`Wrote heap snapshot of worker \\(pid:${stuck}\\) to (\\S+)$`), 15_000);
     expectHeapSnapshot(dir, stuck, wrote[1]!);
     // The snapshot closes the inspector behind it; the stack probe opens it again.

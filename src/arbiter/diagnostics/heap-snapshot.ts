@@ -5,7 +5,7 @@
  * commands once paused; and the worker, which may run as another user, never touches the file.
  */
 import fs from 'node:fs';
-import { InspectorClient, withDeadline } from './inspector-client.js';
+import { InspectorClient } from './inspector-client.js';
 import { CLOSE_INSPECTOR, openInspector } from './stack-probe.js';
 
 export type HeapSnapshotResult = { ok: true; bytes: number; elapsedMs: number } | { ok: false; reason: string };
@@ -39,13 +39,10 @@ export async function writeHeapSnapshot(
     // paused worker serves every command from the debugger's own message loop.
     const paused = client.waitForEvent('Debugger.paused', deadline);
     const enabled = client.send('Debugger.enable', {}, deadline);
-    await withDeadline(Promise.all([paused, enabled, client.send('Debugger.pause', {}, deadline)]), deadline, 'pause');
+    // Each command and the event wait carry the deadline already.
+    await Promise.all([paused, enabled, client.send('Debugger.pause', {}, deadline)]);
     // Chunks arrive as events before the command's reply.
-    await withDeadline(
-      client.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false }, deadline),
-      deadline,
-      'HeapProfiler.takeHeapSnapshot',
-    );
+    await client.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false }, deadline);
     if (writeError) throw writeError;
     // The session closes with the inspector (which resumes the worker), so no reply comes: a short wait, then on.
     const closeBy = Math.min(deadline, performance.now() + CLOSE_MS);
