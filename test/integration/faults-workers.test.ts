@@ -207,7 +207,9 @@ describe('accept errors that reach the server (EMFILE without a reserve descript
 
 describe('a worker stopped (SIGSTOP) for longer than --timeout, under load', () => {
   it('is killed after the timeout and replaced; only its own requests fail, the other worker serves', async () => {
-    const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '-t', '2', '--log-level', 'debug'], {});
+    const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '-t', '2', '--log-level', 'debug'], {
+      ownSession: true,
+    });
     const port = await s.port();
     await s.readyWorkers(2);
     const [stopped, other] = s.workers();

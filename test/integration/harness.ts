@@ -126,6 +126,12 @@ export interface StartOptions {
   node?: string;
   /** A command that execs the rest of the command line: `['taskset', '-c', '0']`. */
   wrap?: string[];
+  /**
+   * Start the master in a session of its own, as a service manager does. A test that stops processes needs it:
+   * when a process group with a stopped member becomes orphaned, the kernel sends the group SIGHUP and SIGCONT
+   * (POSIX job control), which a master takes for a reload.
+   */
+  ownSession?: boolean;
 }
 
 /** Worker classes the lifecycle suites run under. */
@@ -158,6 +164,7 @@ export class Server {
       cwd: opts.cwd ?? FIXTURES,
       env: { ...process.env, TSUNICORN_CMD_ARGS: workerClassArgs, PORT: '', WEB_CONCURRENCY: '', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: opts.ownSession ?? false,
     });
     running.add(this);
     this.proc.stderr!.on('data', lineCollector(this.lines));
