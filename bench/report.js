@@ -167,6 +167,9 @@ export function renderMarkdown(res, notes) {
   L.push(`| kernel | Linux ${meta.kernel} |`);
   L.push(`| Node.js | ${meta.node} |`);
   L.push(`| wrk | ${meta.wrk} |`);
+  L.push(
+    `| CPU pinning | ${meta.pinned ? `servers on CPU ${meta.pinned.servers}, wrk on CPU ${meta.pinned.wrk} (\`--pin\`)` : 'none: wrk and the servers share every core'} |`,
+  );
   if (meta.pm2) L.push(`| PM2 | ${meta.pm2} |`);
   if (meta.gunicorn) L.push(`| Gunicorn | ${meta.gunicorn} (${meta.python}) |`);
   L.push(`| tsunicorn | ${meta.tsunicorn} at ${meta.gitHead}${meta.gitDirty ? ' (src/ modified)' : ''} |`);

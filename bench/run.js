@@ -7,11 +7,13 @@
 //   node bench/run.js [--quick] [--rounds 5] [--max-rounds 15] [--duration 5] [--warmup 1]
 //                     [--connections 50] [--threads 1] [--only id,id] [--skip id,id]
 //                     [--workloads ka,close,io,cpu] [--hup-rounds 9] [--no-profile] [--quiet-wait 20]
-//                     [--out FILE] [--no-docs] [--list]
+//                     [--out FILE] [--no-docs] [--list] [--pin]
 // --quick: 2 rounds of 1 s runs, hello world only, no profile, no docs (under 2 minutes).
 // --max-rounds N: after --rounds, more rounds of only the servers a still-undecided target compares
 //   (within the A/A resolution of its goal, or its goal inside the median's 90 % CI), until none is or N.
 // --quiet-wait S: before each server, wait up to S s for other processes to leave the CPU.
+// --pin: servers on every CPU but the last, wrk on the last (taskset), so that the load generator and the
+//   server never take each other's core; CPU per request varies less from run to run (docs/benchmarks.md).
 // Not part of CI: the full run takes 20–30 minutes and wants an otherwise idle box.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -73,6 +75,7 @@ const KNOWN = new Set([
   'no-docs',
   'docs',
   'list',
+  'pin',
   'help',
 ]);
 for (const a of argv)
@@ -105,6 +108,7 @@ const opts = {
   profile: has('profile') || (!quick && !has('no-profile')),
   out: path.resolve(ROOT, value('out') ?? (quick ? 'bench/results/tmp/quick.json' : 'bench/results/latest.json')),
   docs: has('docs') || (!quick && !has('no-docs')),
+  pin: has('pin'),
 };
 opts.maxRounds = Math.max(opts.rounds, opts.maxRounds);
 const only = value('only')?.split(',');
@@ -251,6 +255,7 @@ async function benchServer(def, round) {
         connections: opts.connections,
         threads: opts.threads,
         close: false,
+        cpus: pinned?.wrk,
       });
     }
     rec.warmedRss = snapshot(run.pid).totalRss;
@@ -283,6 +288,7 @@ async function benchServer(def, round) {
           connections: opts.connections,
           threads: opts.threads,
           close: w.close,
+          cpus: pinned?.wrk,
         });
       } finally {
         clearInterval(sampler);
@@ -388,15 +394,32 @@ function hupRollover(rounds) {
   });
 }
 
+/**
+ * --pin: this process, and so every server it starts, on all CPUs but the last; wrk on the last.
+ * @returns {{servers: string, wrk: string}}
+ */
+function pinCpus() {
+  const n = os.availableParallelism();
+  if (n < 2) die('--pin needs at least 2 CPUs');
+  if (!onPath('taskset')) die('--pin needs taskset (util-linux)');
+  const cpus = { servers: n === 2 ? '0' : `0-${n - 2}`, wrk: String(n - 1) };
+  // -a: every thread, the main one included, from which children are spawned and inherit it.
+  execFileSync('taskset', ['-a', '-p', '-c', cpus.servers, String(process.pid)], { stdio: 'ignore' });
+  return cpus;
+}
+
 // ---------------------------------------------------------------- main
 
 preflight();
+// Before --pin narrows this process's CPUs (availableParallelism counts those).
+const nproc = os.availableParallelism();
+const pinned = opts.pin ? pinCpus() : null;
 const unfreeze = freezeTsunicorn();
 process.on('exit', unfreeze);
 const started = Date.now();
 const meta = {
   date: new Date().toISOString(),
-  nproc: os.availableParallelism(),
+  nproc,
   cpuModel: cpuModel(),
   memoryGB: Math.round(os.totalmem() / 1024 ** 3),
   kernel: os.release(),
@@ -411,6 +434,7 @@ const meta = {
   tsunicorn: JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version,
   gitHead: versionOf('git', ['rev-parse', '--short', 'HEAD']),
   gitDirty: versionOf('git', ['status', '--porcelain', '--', 'src']) !== '',
+  pinned,
 };
 const wrkExample = (/** @type {WorkloadId} */ wl) =>
   formatCommand(

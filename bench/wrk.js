@@ -9,6 +9,7 @@ import { TICKS_PER_SECOND, cpuTicks } from './proc.js';
  * @property {number} connections
  * @property {number} threads
  * @property {boolean} close        send `Connection: close` on every request
+ * @property {string} [cpus]        run wrk on these CPUs only (taskset -c), as `run.js --pin` does
  */
 
 /**
@@ -88,7 +89,9 @@ export function parseWrk(out) {
 export function runWrk(o) {
   const args = wrkArgs(o);
   return new Promise((resolve, reject) => {
-    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // taskset execs wrk: the pid, and the CPU time read from it, are wrk's.
+    const [cmd, argv] = o.cpus ? ['taskset', ['-c', o.cpus, 'wrk', ...args]] : ['wrk', args];
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c) => (out += c));
