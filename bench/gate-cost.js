@@ -3,7 +3,7 @@
 // wrk: the same request and response objects go either through the gate or straight to the app, in
 // alternating batches, and the user CPU time per request of each is compared. Run `npm run build` first.
 // A keep-alive request costs ~5 µs of user time in a worker under wrk, and run-to-run noise there is
-// ±0.4 µs; here the difference between the two paths is resolved to a few nanoseconds.
+// ±0.4 µs; here the batches of one run agree to a few hundredths of a µs (separate runs drift by ~0.05).
 //   node bench/gate-cost.js [--batches 21] [--per-batch 100000]
 import http from 'node:http';
 import net from 'node:net';
