@@ -5,12 +5,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { numberOption } from './options.js';
 import { startHello, wrkHello } from './overhead-harness.js';
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => (args.includes(`--${name}`) ? Number(args[args.indexOf(`--${name}`) + 1]) : dflt);
-const rounds = opt('rounds', 5);
-const seconds = opt('seconds', 3);
+const rounds = numberOption('rounds', 5);
+const seconds = numberOption('seconds', 3);
 const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsu-bench-'));
 
 const wrk = (port) => wrkHello(port, seconds).rps;

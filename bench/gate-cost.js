@@ -10,15 +10,10 @@ import net from 'node:net';
 import { defaults } from '../dist/config/settings.js';
 import { callThroughEmit } from '../dist/worker/app/app-call.js';
 import { RequestGate } from '../dist/worker/http/request-gate.js';
+import { numberOption } from './options.js';
 
-const args = process.argv.slice(2);
-const opt = (/** @type {string} */ name, /** @type {number} */ dflt) => {
-  const i = args.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(args[i + 1]) : dflt;
-  return Number.isInteger(v) && v > 0 ? v : dflt;
-};
-const batches = Math.min(101, opt('batches', 21));
-const perBatch = Math.min(1_000_000, opt('per-batch', 100_000));
+const batches = Math.min(101, Math.floor(numberOption('batches', 21)));
+const perBatch = Math.min(1_000_000, Math.floor(numberOption('per-batch', 100_000)));
 
 /** The bench app's answer, without writing anything: the gate's work is what is measured. */
 const app = (/** @type {http.IncomingMessage} */ _req, /** @type {http.ServerResponse} */ _res) => {};

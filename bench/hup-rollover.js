@@ -6,15 +6,11 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { numberOption } from './options.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const rounds = opt('rounds', 9);
-const workers = opt('workers', 4);
+const rounds = numberOption('rounds', 9);
+const workers = numberOption('workers', 4);
 
 const children = (pid) => {
   try {

@@ -7,13 +7,13 @@
 // daemon on another host.
 //   node bench/metrics.js [--rounds 5] [--seconds 3] [--only off,statsd,metrics,both]
 import { spawn } from 'node:child_process';
+import { numberOption } from './options.js';
 import { startHello, wrkHello } from './overhead-harness.js';
 import { TICKS_PER_SECOND, cpuTicks, tree } from './proc.js';
 
 const args = process.argv.slice(2);
-const opt = (name, dflt) => (args.includes(`--${name}`) ? Number(args[args.indexOf(`--${name}`) + 1]) : dflt);
-const rounds = opt('rounds', 5);
-const seconds = opt('seconds', 3);
+const rounds = numberOption('rounds', 5);
+const seconds = numberOption('seconds', 3);
 
 /** A bound UDP socket nobody reads from. */
 function udpSink() {

@@ -11,16 +11,12 @@ import path from 'node:path';
 import { summarise } from './profile.js';
 import { ROOT, TSUNICORN, freePort, waitServing } from './servers.js';
 import { runWrk } from './wrk.js';
+import { numberOption } from './options.js';
 
 const args = process.argv.slice(2);
-const opt = (/** @type {string} */ name, /** @type {number} */ dflt) => {
-  const i = args.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(args[i + 1]) : dflt;
-  return Number.isFinite(v) && v > 0 ? v : dflt;
-};
-const rounds = Math.min(10, opt('rounds', 3));
-const seconds = Math.min(30, opt('seconds', 5));
-const top = opt('top', 25);
+const rounds = Math.min(10, numberOption('rounds', 3));
+const seconds = Math.min(30, numberOption('seconds', 5));
+const top = numberOption('top', 25);
 const close = args.includes('--close');
 
 /** @type {Record<string, {cmd: string[], env: Record<string, string>}>} */
