@@ -26,7 +26,7 @@ export function loadWebSocket(): Promise<typeof WebSocket> {
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** Rejects with `Error(what timed out)` when `deadline` (performance.now() ms) passes first. */
-export function withDeadline<T>(promise: Promise<T>, deadline: number, what: string): Promise<T> {
+function withDeadline<T>(promise: Promise<T>, deadline: number, what: string): Promise<T> {
   const ms = deadline - performance.now();
   if (ms <= 0) return Promise.reject(new Error(`${what}: deadline passed`));
   let timer: NodeJS.Timeout | undefined;

@@ -11,7 +11,7 @@
  * `probeStack` never throws: a failure carries a one-line reason. Linux only: elsewhere it fails at once.
  */ import fs from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
-import { InspectorClient, fetchJson, loadWebSocket, withDeadline } from './inspector-client.js';
+import { InspectorClient, fetchJson, loadWebSocket } from './inspector-client.js';
 import { listeningSockets, socketInodes } from './process-listeners.js';
 
 export interface StackProbeOptions {
@@ -185,10 +185,10 @@ async function pausedStack(port: number, path: string, deadline: number, maxFram
       }
     });
     const paused = client.waitForEvent('Debugger.paused', deadline);
-    // Sent together: the worker handles them in order at its next interrupt check.
+    // Sent together: the worker handles them in order at its next interrupt check. Each carries the deadline.
     const enabled = client.send('Debugger.enable', {}, deadline);
     const pause = client.send('Debugger.pause', {}, deadline);
-    const [event] = await withDeadline(Promise.all([paused, enabled, pause]), deadline, 'Debugger.pause');
+    const [event] = await Promise.all([paused, enabled, pause]);
     const frames = Array.isArray(event.callFrames) ? (event.callFrames as CallFrame[]) : [];
     if (frames.length === 0) throw new ProbeError('the worker paused with no JavaScript frames');
     const text = formatFrames(frames, urls, maxFrames);
