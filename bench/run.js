@@ -5,7 +5,7 @@
 // (with SVG charts), prints the targets (CPU per request) and exits 1 on a decided FAIL.
 //
 //   node bench/run.js [--quick] [--rounds 5] [--max-rounds 15] [--duration 5] [--warmup 1]
-//                     [--connections 50] [--threads 1] [--only id,id] [--skip id,id]
+//                     [--connections 50] [--threads 1] [--workers 1] [--only id,id] [--skip id,id]
 //                     [--workloads ka,close,io,cpu] [--hup-rounds 9] [--no-profile] [--quiet-wait 20]
 //                     [--out FILE] [--no-docs] [--list] [--pin]
 // --quick: 2 rounds of 1 s runs, hello world only, no profile, no docs (under 2 minutes).
@@ -23,7 +23,7 @@ import { profileWorker, formatProfile } from './profile.js';
 import { cpuUsPerRequest, treeCpu, treeTicks } from './cpu.js';
 import { cpuModel, loadavg, machineTicks, snapshot } from './proc.js';
 import { writeReport } from './report.js';
-import { ROOT, SERVERS, TSUNICORN, WORKLOADS, freePort, freezeTsunicorn, waitServing } from './servers.js';
+import { ROOT, SERVERS, TSUNICORN, WORKLOADS, freePort, freezeTsunicorn, setWorkers, waitServing } from './servers.js';
 import { evaluate, summarise, undecidedNeeds } from './stats.js';
 import { runWrk, wrkArgs, formatCommand, wrkVersion } from './wrk.js';
 
@@ -64,6 +64,7 @@ const KNOWN = new Set([
   'warmup',
   'connections',
   'threads',
+  'workers',
   'only',
   'skip',
   'workloads',
@@ -109,7 +110,9 @@ const opts = {
   out: path.resolve(ROOT, value('out') ?? (quick ? 'bench/results/tmp/quick.json' : 'bench/results/latest.json')),
   docs: has('docs') || (!quick && !has('no-docs')),
   pin: has('pin'),
+  workers: Math.max(1, Math.floor(num('workers', 1))),
 };
+setWorkers(opts.workers);
 opts.maxRounds = Math.max(opts.rounds, opts.maxRounds);
 const only = value('only')?.split(',');
 const skip = value('skip')?.split(',') ?? [];
@@ -211,15 +214,28 @@ async function waitQuiet(maxSec) {
 }
 
 /**
- * Starts a server, measures it at rest and under each of its workloads, stops it.
- * @param {ServerDef} def @param {number} round
+ * @typedef {object} Live  a started server of the round being measured
+ * @property {ServerDef} def
+ * @property {import('./servers.js').Running} run
+ * @property {Record<string, unknown>} rec        what the run's JSON keeps of this server in this round
+ * @property {(wl: WorkloadId) => Promise<void>} measure   one wrk run; its figures go into rec.results
+ * @property {boolean} stopped
  */
-async function benchServer(def, round) {
-  const otherCpuBefore = opts.quietWaitSec > 0 ? await waitQuiet(opts.quietWaitSec) : null;
+
+/**
+ * Starts a server, measures it at rest and warms it up. One that did not come up is stopped again, and
+ * rec.error says why.
+ * @param {ServerDef} def @param {number} round
+ * @returns {Promise<Live>}
+ */
+async function startServer(def, round) {
   const port = await freePort();
   const run = await def.start(port);
   /** @type {Record<string, unknown>} */
-  const rec = { server: def.id, round, port, otherCpuBefore };
+  const rec = { server: def.id, round, port };
+  /** @type {Record<string, unknown>} */
+  const results = {};
+  rec.results = results;
   try {
     const ready = await waitServing(def, run, port);
     rec.firstResponseMs = Math.round(ready.firstResponseMs);
@@ -258,10 +274,8 @@ async function benchServer(def, round) {
         cpus: pinned?.wrk,
       });
     }
-    rec.warmedRss = snapshot(run.pid).totalRss;
-    /** @type {Record<string, unknown>} */
-    const results = {};
-    for (const wl of def.workloads) {
+    /** @param {WorkloadId} wl */
+    const measure = async (wl) => {
       const w = WORKLOADS[wl];
       await settle();
       const before = snapshot(run.pid);
@@ -346,15 +360,57 @@ async function benchServer(def, round) {
           `  ${String(/** @type {any} */ (r).cpuUsPerReq).padStart(6)} µs CPU/req  wrk ${res.wrkCpu.toFixed(2)} cores, server ${/** @type {any} */ (r).serverCpu.toFixed(2)}, other ${/** @type {any} */ (r).foreignCpu.toFixed(2)}` +
           (errs || r.non2xx ? `  (socket errors ${errs}, non-2xx ${r.non2xx})` : ''),
       );
-    }
-    rec.results = results;
+    };
+    rec.warmedRss = snapshot(run.pid).totalRss;
+    return { def, run, rec, measure, stopped: false };
   } catch (e) {
     rec.error = e instanceof Error ? e.message : String(e);
     console.log(`  ${def.id}: ERROR ${rec.error}`);
-  } finally {
     await run.stop();
+    return { def, run, rec, measure: async () => {}, stopped: true };
   }
-  return rec;
+}
+
+/**
+ * The list forwards in odd rounds and backwards in even ones: whichever of two servers runs first in a round,
+ * each does equally often, and neighbours in the list stay neighbours (servers.js orders it so).
+ * @template T @param {T[]} list @param {number} round
+ */
+const alternate = (list, round) => (round % 2 === 1 ? list : [...list].reverse());
+
+/**
+ * One round: every server of it started (and warmed up) in `order`, then each workload measured on each server in
+ * that order, then all stopped. Side by side, the runs a ratio compares are seconds apart: this box's speed drifts
+ * by ~10 % between runs minutes apart, and with it CPU per request (docs/benchmarks.md).
+ * @param {ServerDef[]} order @param {number} round
+ */
+async function benchRound(order, round) {
+  /** @type {Live[]} */
+  const live = [];
+  try {
+    for (const def of order) {
+      if (interrupted) break;
+      live.push(await startServer(def, round));
+    }
+    for (const wl of workloadIds) {
+      const due = live.filter((s) => s.def.workloads.includes(wl) && !s.rec.error);
+      if (due.length === 0 || interrupted) continue;
+      const otherCpuBefore = opts.quietWaitSec > 0 ? await waitQuiet(opts.quietWaitSec) : null;
+      for (const s of due) {
+        if (interrupted) break;
+        s.rec.otherCpuBefore ??= otherCpuBefore;
+        try {
+          await s.measure(wl);
+        } catch (e) {
+          s.rec.error = e instanceof Error ? e.message : String(e);
+          console.log(`  ${s.def.id}: ERROR ${s.rec.error}`);
+        }
+      }
+    }
+  } finally {
+    for (const s of live) if (!s.stopped) await s.run.stop();
+  }
+  return live.map((s) => s.rec);
 }
 
 const round2 = (/** @type {number} */ x) => Math.round(x * 100) / 100;
@@ -450,7 +506,6 @@ const config = {
   ...opts,
   workloads: workloadIds,
   out: path.relative(ROOT, opts.out),
-  workers: 2,
   order: servers.map((s) => s.id),
   servers: servers.map((s) => ({ id: s.id, label: s.label, command: s.display('$PORT'), workloads: s.workloads })),
   wrk: Object.fromEntries(
@@ -475,7 +530,7 @@ const config = {
 
 console.log(`bench: ${meta.cpuModel}, ${meta.nproc} cores, Node ${meta.node}, ${meta.wrk}; load average ${loadavg()}`);
 console.log(
-  `bench: ${opts.rounds} rounds × ${servers.length} servers, ${opts.durationSec} s per run, ${opts.connections} connections, ${opts.threads} wrk thread(s)`,
+  `bench: ${opts.rounds} rounds × ${servers.length} servers of ${opts.workers} worker(s), ${opts.durationSec} s per run, ${opts.connections} connections, ${opts.threads} wrk thread(s)`,
 );
 
 /** @type {Record<string, unknown>[]} */
@@ -484,9 +539,9 @@ const runs = [];
 const rounds = [];
 let interrupted = false;
 const onSignal = () => {
-  // The current server is stopped by benchServer's finally; then the loop ends.
+  // The round's servers are stopped by benchRound's finally; then the loop ends.
   interrupted = true;
-  console.log('\nbench: interrupted; stopping after the current server');
+  console.log('\nbench: interrupted; stopping after the current run');
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
@@ -495,15 +550,8 @@ for (let r = 1; r <= opts.rounds && !interrupted; r++) {
   const t0 = Date.now();
   const loadBefore = loadavg();
   console.log(`round ${r}/${opts.rounds} (load average ${loadBefore})`);
-  // Each round starts further along the list: a server's place in a round measurably matters here
-  // (two runs with the same code: whichever tsunicorn variant ran 7th beat the one that ran 5th by
-  // ~10 % CPU per request), so every server takes several places over the run.
-  const shift = ((r - 1) * Math.max(1, Math.floor(servers.length / opts.rounds))) % servers.length;
-  const order = [...servers.slice(shift), ...servers.slice(0, shift)];
-  for (const def of order) {
-    if (interrupted) break;
-    runs.push(await benchServer(def, r));
-  }
+  const order = alternate(servers, r);
+  runs.push(...(await benchRound(order, r)));
   rounds.push({
     round: r,
     order: order.map((d) => d.id),
@@ -534,12 +582,8 @@ for (let r = opts.rounds + 1; r <= opts.maxRounds && !interrupted; r++) {
   console.log(
     `round ${r}/${opts.maxRounds}, extra: ${subset.map((s) => `${s.id} ${s.workloads.join(',') || 'rest'}`).join('; ')} (load average ${loadBefore})`,
   );
-  const shift = r % subset.length;
-  const order = [...subset.slice(shift), ...subset.slice(0, shift)];
-  for (const def of order) {
-    if (interrupted) break;
-    runs.push(await benchServer(def, r));
-  }
+  const order = alternate(subset, r);
+  runs.push(...(await benchRound(order, r)));
   rounds.push({
     round: r,
     order: order.map((d) => d.id),

@@ -32,13 +32,15 @@ const APP_ONLY = /** @type {WorkloadId[]} */ (['ka']);
  * @returns {ServerDef[]}
  */
 function realApp(name, file, spec) {
-  const env = { APP: file, NODE_CLUSTER_SCHED_POLICY: 'none' };
+  const env = () => ({ APP: file, NODE_CLUSTER_SCHED_POLICY: 'none', WORKERS: String(WORKERS) });
   return [
     {
       id: `${name.toLowerCase()}-tsu`,
       label: `${name} on tsunicorn async`,
       runtime: 'node',
-      servingProcesses: WORKERS,
+      get servingProcesses() {
+        return WORKERS;
+      },
       workloads: APP_ONLY,
       display: (port) => `node ${tsuArgs(spec, 'async', port, true).join(' ')}`,
       start: (port) => spawnTree({ cmd: node, args: tsuArgs(spec, 'async', port) }),
@@ -47,10 +49,14 @@ function realApp(name, file, spec) {
       id: `${name.toLowerCase()}-cluster`,
       label: `${name} on node:cluster SCHED_NONE`,
       runtime: 'node',
-      servingProcesses: WORKERS,
+      get servingProcesses() {
+        return WORKERS;
+      },
       workloads: APP_ONLY,
-      display: (port) => `PORT=${port} APP=${file} NODE_CLUSTER_SCHED_POLICY=none node bench/apps/cluster.mjs`,
-      start: (port) => spawnTree({ cmd: node, args: ['bench/apps/cluster.mjs'], env: { PORT: String(port), ...env } }),
+      display: (port) =>
+        `PORT=${port} APP=${file} NODE_CLUSTER_SCHED_POLICY=none WORKERS=${WORKERS} node bench/apps/cluster.mjs`,
+      start: (port) =>
+        spawnTree({ cmd: node, args: ['bench/apps/cluster.mjs'], env: { PORT: String(port), ...env() } }),
     },
   ];
 }
@@ -75,7 +81,13 @@ function realApp(name, file, spec) {
  * @property {string[]} [needs]   external programs this server needs (preflight)
  */
 
-const WORKERS = 2;
+/** Worker processes per server (`run.js --workers`): every server gets the same number. */
+let WORKERS = 2;
+
+/** @param {number} n */
+export function setWorkers(n) {
+  WORKERS = n;
+}
 
 /**
  * Keeps the last few KB of a stream, so a crash can be explained without unbounded buffering.
@@ -248,7 +260,12 @@ export const tsuArgs = (app, klass, port, display = false) => [
   `127.0.0.1:${port}`,
 ];
 
-/** @type {ServerDef[]} */
+/**
+ * In the order each round measures them (forwards, then backwards): the servers a target compares are near
+ * each other, and the A/A pair (tsu-async, tsu-async-aa) is further apart than any of them, so that its
+ * resolution is no better than theirs.
+ * @type {ServerDef[]}
+ */
 export const SERVERS = [
   {
     id: 'node-http',
@@ -263,35 +280,25 @@ export const SERVERS = [
     id: 'cluster-rr',
     label: 'node:cluster round-robin',
     runtime: 'node',
-    servingProcesses: WORKERS,
+    get servingProcesses() {
+      return WORKERS;
+    },
     workloads: NODE_WORKLOADS,
-    display: (port) => `PORT=${port} NODE_CLUSTER_SCHED_POLICY=rr node bench/apps/cluster.mjs`,
+    display: (port) => `PORT=${port} NODE_CLUSTER_SCHED_POLICY=rr WORKERS=${WORKERS} node bench/apps/cluster.mjs`,
     start: (port) =>
       spawnTree({
         cmd: node,
         args: ['bench/apps/cluster.mjs'],
-        env: { PORT: String(port), NODE_CLUSTER_SCHED_POLICY: 'rr' },
-      }),
-  },
-  {
-    id: 'cluster-none',
-    label: 'node:cluster SCHED_NONE',
-    runtime: 'node',
-    servingProcesses: WORKERS,
-    workloads: NODE_WORKLOADS,
-    display: (port) => `PORT=${port} NODE_CLUSTER_SCHED_POLICY=none node bench/apps/cluster.mjs`,
-    start: (port) =>
-      spawnTree({
-        cmd: node,
-        args: ['bench/apps/cluster.mjs'],
-        env: { PORT: String(port), NODE_CLUSTER_SCHED_POLICY: 'none' },
+        env: { PORT: String(port), NODE_CLUSTER_SCHED_POLICY: 'rr', WORKERS: String(WORKERS) },
       }),
   },
   {
     id: 'pm2',
     label: 'PM2 cluster mode',
     runtime: 'node',
-    servingProcesses: WORKERS,
+    get servingProcesses() {
+      return WORKERS;
+    },
     workloads: NODE_WORKLOADS,
     needs: ['pm2'],
     display: (port) => `PM2_HOME=$(mktemp -d) PORT=${port} pm2 start bench/apps/serve.mjs -i ${WORKERS} --name bench`,
@@ -301,16 +308,36 @@ export const SERVERS = [
     id: 'tsu-async',
     label: 'tsunicorn async',
     runtime: 'node',
-    servingProcesses: WORKERS,
+    get servingProcesses() {
+      return WORKERS;
+    },
     workloads: NODE_WORKLOADS,
     display: (port) => `node ${tsuArgs('bench/apps/hello.mjs', 'async', port, true).join(' ')}`,
     start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello.mjs', 'async', port) }),
   },
   {
+    id: 'cluster-none',
+    label: 'node:cluster SCHED_NONE',
+    runtime: 'node',
+    get servingProcesses() {
+      return WORKERS;
+    },
+    workloads: NODE_WORKLOADS,
+    display: (port) => `PORT=${port} NODE_CLUSTER_SCHED_POLICY=none WORKERS=${WORKERS} node bench/apps/cluster.mjs`,
+    start: (port) =>
+      spawnTree({
+        cmd: node,
+        args: ['bench/apps/cluster.mjs'],
+        env: { PORT: String(port), NODE_CLUSTER_SCHED_POLICY: 'none', WORKERS: String(WORKERS) },
+      }),
+  },
+  {
     id: 'tsu-fetch',
     label: 'tsunicorn async, fetch app',
     runtime: 'node',
-    servingProcesses: WORKERS,
+    get servingProcesses() {
+      return WORKERS;
+    },
     workloads: NODE_WORKLOADS,
     display: (port) => `node ${tsuArgs('bench/apps/hello-fetch.mjs', 'async', port, true).join(' ')}`,
     start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello-fetch.mjs', 'async', port) }),
@@ -322,7 +349,9 @@ export const SERVERS = [
     id: 'tsu-async-aa',
     label: 'tsunicorn async, again (A/A control)',
     runtime: 'node',
-    servingProcesses: WORKERS,
+    get servingProcesses() {
+      return WORKERS;
+    },
     workloads: HELLO_ONLY,
     display: (port) => `node ${tsuArgs('bench/apps/hello.mjs', 'async', port, true).join(' ')}`,
     start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello.mjs', 'async', port) }),
@@ -331,7 +360,9 @@ export const SERVERS = [
     id: 'tsu-sync',
     label: 'tsunicorn sync',
     runtime: 'node',
-    servingProcesses: WORKERS,
+    get servingProcesses() {
+      return WORKERS;
+    },
     workloads: NODE_WORKLOADS,
     display: (port) => `node ${tsuArgs('bench/apps/hello.mjs', 'sync', port, true).join(' ')}`,
     start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello.mjs', 'sync', port) }),
@@ -340,7 +371,9 @@ export const SERVERS = [
     id: 'gunicorn-sync',
     label: 'Gunicorn sync',
     runtime: 'python',
-    servingProcesses: WORKERS,
+    get servingProcesses() {
+      return WORKERS;
+    },
     workloads: HELLO_ONLY,
     needs: ['gunicorn'],
     display: (port) => `gunicorn --chdir bench/apps -w ${WORKERS} -k sync -b 127.0.0.1:${port} hello:app`,
@@ -354,7 +387,9 @@ export const SERVERS = [
     id: 'gunicorn-gthread',
     label: 'Gunicorn gthread (4 threads)',
     runtime: 'python',
-    servingProcesses: WORKERS,
+    get servingProcesses() {
+      return WORKERS;
+    },
     workloads: HELLO_ONLY,
     needs: ['gunicorn'],
     display: (port) =>
