@@ -189,6 +189,15 @@ describe('Prometheus (--metrics-bind)', () => {
     expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
     expect(m.get('tsunicorn_http_requests_in_flight')).toBe(0);
     expect(m.get('tsunicorn_workers')).toBe(2);
+    // Three requests held by the app count as in flight until they are answered.
+    const held = Array.from({ length: 3 }, () => get(`http://127.0.0.1:${port}/slow?ms=2500`));
+    await waitFor(
+      '3 requests in flight',
+      async () => (await scrape(url)).get('tsunicorn_http_requests_in_flight') === 3,
+    );
+    for (const r of await Promise.all(held)) expect(r.status).toBe(200);
+    await waitFor('none in flight', async () => (await scrape(url)).get('tsunicorn_http_requests_in_flight') === 0);
+    m = await scrape(url);
     const rssPids = () =>
       [...m.keys()]
         .flatMap((k) => /^tsunicorn_worker_resident_memory_bytes\{pid="(\d+)"\}$/.exec(k)?.[1] ?? [])
@@ -202,7 +211,7 @@ describe('Prometheus (--metrics-bind)', () => {
       const x = await scrape(url);
       return x.get('tsunicorn_worker_restarts_total{reason="crash"}') === 1 ? x : null;
     });
-    expect(sumOf(m, 'tsunicorn_http_requests_total{')).toBe(37);
+    expect(sumOf(m, 'tsunicorn_http_requests_total{')).toBe(40);
 
     // HUP: both workers are replaced for a reload.
     await s.readyWorkers(3);
@@ -217,7 +226,7 @@ describe('Prometheus (--metrics-bind)', () => {
     );
     expect(m.get('tsunicorn_worker_restarts_total{reason="crash"}')).toBe(1);
     expect(m.get('tsunicorn_worker_restarts_total{reason="timeout"}')).toBe(0);
-    expect(sumOf(m, 'tsunicorn_http_requests_total{')).toBe(37);
+    expect(sumOf(m, 'tsunicorn_http_requests_total{')).toBe(40);
     // The live workers' memory, by pid, follows the workers.
     await waitFor('rss gauges for the new workers only', async () => {
       m = await scrape(url);

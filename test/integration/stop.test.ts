@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cleanup, get, isAlive, runCli, start, tmpDir, waitFor, WORKER_CLASSES, useWorkerClass } from './harness.js';
+import { sendRaw } from './raw.js';
 
 afterEach(cleanup);
 
@@ -189,5 +190,25 @@ describe('listeners', () => {
     const second = await runCli(['node-app.mjs', '-b', `unix:${sock}`]);
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(/cannot bind unix:.*app\.sock: address already in use/);
+  });
+});
+
+describe('graceful stop of an async worker', () => {
+  it('TERM with two requests pipelined on a connection: both are answered, the last with a close', async () => {
+    const s = start(['node-app.mjs', '-w', '1', '-k', 'async', '-b', '127.0.0.1:0', '--log-level', 'debug']);
+    const port = await s.port();
+    await s.readyWorkers(1);
+    const req = (ms: number) => `GET /slow?ms=${ms} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    const raw = sendRaw(port, req(1000) + req(1500), { timeoutMs: 10_000 });
+    // Node runs a pipelined request at once; its response waits for the one before it.
+    await waitFor('both requests started', () => s.countLog(/slow request started/) >= 2);
+    s.signal('SIGTERM');
+    const r = await raw;
+    expect(r.statuses).toEqual([200, 200]);
+    expect(r.closed).toBe(true);
+    const [first, second] = r.text.split(/(?=HTTP\/1\.1 )/);
+    expect(first).toMatch(/\r\nConnection: keep-alive\r\n/i);
+    expect(second).toMatch(/\r\nConnection: close\r\n/i);
+    expect(await s.waitExit()).toEqual({ code: 0, signal: null });
   });
 });

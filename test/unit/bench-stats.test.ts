@@ -7,6 +7,7 @@ import { cpuUsPerRequest, parseStatCpu, treeTicks } from '../../bench/cpu.js';
 import {
   aaControl,
   bestModes,
+  combineRuns,
   evaluate,
   medianCi,
   stat,
@@ -238,5 +239,41 @@ describe('CPU per request', () => {
   it('has no figure without requests, or when the tree lost time (a reaper outside it)', () => {
     expect(cpuUsPerRequest(100, 200, 0)).toBeNull();
     expect(cpuUsPerRequest(200, 100, 10)).toBeNull();
+  });
+});
+
+describe("one server's two runs of a workload in a round", () => {
+  const run = (requests: number, serverTicks: number, rps: number, p99: number) => ({
+    rps,
+    requests,
+    serverTicks,
+    latencyMs: { p50: 1, p99 },
+    socketErrors: { connect: 0, read: 1, write: 0, timeout: 0 },
+    non2xx: 2,
+    wrkCpu: 0.7,
+    foreignCpu: 0,
+    serverCpu: 0.9,
+    rootCpu: null,
+    cpuUsPerReq: (serverTicks * 1e4) / requests,
+    busiestWorkerCpuShare: null,
+    busiestWorkerConnShare: 0.6,
+    peakTotalRss: 100,
+    peakRootRss: 50,
+  });
+
+  it('takes CPU per request over both runs, not the mean of the two figures', () => {
+    // 300 ticks for 300k requests (10 µs) and 300 for 200k (15 µs): 600 ticks for 500k is 12 µs, not 12.5.
+    const c = combineRuns(run(300_000, 300, 100_000, 2), run(200_000, 300, 66_000, 4));
+    expect(c.cpuUsPerReq).toBe(12);
+    expect(c).toMatchObject({ requests: 500_000, serverTicks: 600, rps: 83_000, runs: 2 });
+    expect(c.latencyMs).toEqual({ p50: 1, p99: 3 });
+    expect(c.socketErrors).toEqual({ connect: 0, read: 2, write: 0, timeout: 0 });
+    expect(c.non2xx).toBe(4);
+    expect(c.rootCpu).toBeNull();
+    expect(c.busiestWorkerConnShare).toBe(0.6);
+  });
+
+  it('has no CPU per request without requests', () => {
+    expect(combineRuns(run(0, 0, 0, 0), run(0, 0, 0, 0)).cpuUsPerReq).toBeNull();
   });
 });

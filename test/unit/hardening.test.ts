@@ -227,6 +227,14 @@ describe('request limits', () => {
       expect(checkRequest(limitReq('GET', '/', ['Host', bad]), defaults)?.status, bad).toBe(400);
       expect(checkRequest(limitReq('GET', '/', ['Host', bad], 0), defaults)?.status, bad).toBe(400);
     }
+    // Each verdict stands on its own, whatever value came before it (the last good one is remembered).
+    for (const good of goods) {
+      const bad = `${good} `;
+      expect(checkRequest(limitReq('GET', '/', ['Host', good]), defaults), good).toBeNull();
+      expect(checkRequest(limitReq('GET', '/', ['Host', bad]), defaults)?.status, bad).toBe(400);
+      expect(checkRequest(limitReq('GET', '/', ['Host', bad]), defaults)?.status, bad).toBe(400);
+      expect(checkRequest(limitReq('GET', '/', ['Host', good]), defaults), good).toBeNull();
+    }
   });
 
   it('a Transfer-Encoding without a coding: 400 and close (llhttp would frame the request as having no body)', () => {

@@ -7,9 +7,13 @@
  * - The close is FIN, not RST: a socket closed with unread input makes the kernel send RST, and a client that
  *   gets RST may drop the response it had not read yet. So input is read and dropped until the client closes,
  *   for at most LINGER_MS (Apache's lingering close).
+ *
+ * Each connection's state here also serves the gate (request-gate.ts): its requests in flight, the response a
+ * graceful stop closes the connection after, and when each request started.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { closeAfterResponse } from '../../node-compat.js';
 
 /** How long a rejected connection is kept half-open for the client to read its response. */
 const LINGER_MS = 2000;
@@ -43,27 +47,34 @@ interface ConnState {
   rejected: boolean;
   /** The response being written closes the connection: no request after it may run. */
   closing: boolean;
+  /** performance.now() when the oldest pending request started; a pipelined one behind it keeps its own (kStarted). */
+  startedAt: number;
 }
 
 const kState = Symbol('tsunicorn.connection');
 type Tracked = Socket & { [kState]?: ConnState };
+const kStarted = Symbol('tsunicorn.started');
+type Timed = ServerResponse & { [kStarted]?: number };
 
 function state(socket: Tracked): ConnState {
   let s = socket[kState];
   if (!s) {
-    s = { pending: 0, last: null, lastRes: null, deferred: null, rejected: false, closing: false };
+    s = { pending: 0, last: null, lastRes: null, deferred: null, rejected: false, closing: false, startedAt: 0 };
     socket[kState] = s;
   }
   return s;
 }
 
 /**
- * A request on `socket` goes to the app (or is answered by the worker); false when the connection
- * was rejected: a request Node parsed after that must not run (its bytes may be a smuggled request).
+ * A request on `socket` goes to the app (or is answered by the worker), having started at `now`; false when the
+ * connection was rejected: a request Node parsed after that must not run (its bytes may be a smuggled request).
  */
-export function requestStarted(socket: Socket, req: IncomingMessage, res: ServerResponse): boolean {
+export function requestStarted(socket: Socket, req: IncomingMessage, res: ServerResponse, now: number): boolean {
   const s = state(socket as Tracked);
   if (s.rejected || s.closing) return false;
+  // The start time on the connection, not on each response: adding a property to every response costs more.
+  if (s.pending === 0) s.startedAt = now;
+  else (res as Timed)[kStarted] = now;
   s.pending++;
   s.last = req;
   s.lastRes = res;
@@ -86,6 +97,11 @@ export function lastRequest(socket: Socket): void {
   state(socket as Tracked).closing = true;
 }
 
+/** When the request of `res`, which has not closed yet, started (performance.now()). */
+export function requestStart(res: ServerResponse): number {
+  return (res as Timed)[kStarted] ?? (res.req.socket as Tracked)[kState]?.startedAt ?? 0;
+}
+
 /** Its response closed: a parse error held back behind it can go now. */
 export function requestEnded(socket: Socket): void {
   const s = (socket as Tracked)[kState];
@@ -96,6 +112,20 @@ export function requestEnded(socket: Socket): void {
   s.last = null;
   s.lastRes = null;
   if (s.deferred !== null) rejectConnection(socket, s.deferred);
+}
+
+/** Requests on `socket` whose response has not closed. */
+export function pendingRequests(socket: Socket): number {
+  return (socket as Tracked)[kState]?.pending ?? 0;
+}
+
+/**
+ * Graceful stop: the connection closes after its last pending response, if that has not started yet (one that has
+ * closes it at its next request). Requests pipelined before it are still answered.
+ */
+export function closeAfterPending(socket: Socket): void {
+  const res = (socket as Tracked)[kState]?.lastRes;
+  if (res && !res.headersSent) closeAfterResponse(res);
 }
 
 function responseText(status: number, why?: string): string {

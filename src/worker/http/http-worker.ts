@@ -16,6 +16,7 @@ import type { Logger } from '../../log/logger.js';
 import type { ServerHandle } from '../../node-compat.js';
 import type { ListenerInfo } from '../../protocol.js';
 import type { UpgradeHandler } from '../app/app-extras.js';
+import { pendingRequests } from './client-errors.js';
 import { connectionCap, fdUsage } from './fd-limit.js';
 import { trustList } from './forwarded.js';
 import { Listeners } from './listeners.js';
@@ -57,7 +58,7 @@ export class HttpWorker {
   private readonly lifecycle = new Lifecycle({
     close: (done) => {
       this.listeners.close();
-      this.gate.drain();
+      this.gate.drain(this.connections);
       this.onEmpty(done);
     },
     destroy: (done) => {
@@ -100,7 +101,9 @@ export class HttpWorker {
   }
 
   get activeRequests(): number {
-    return this.gate.inFlight.size;
+    let n = 0;
+    for (const socket of this.connections) n += pendingRequests(socket);
+    return n;
   }
 
   get openConnections(): number {

@@ -14,16 +14,17 @@ import { callUserCode } from '../../user-code.js';
 import type { UpgradeHandler } from '../app/app-extras.js';
 import {
   answerWithReason,
+  closeAfterPending,
   lastRequest,
   markRejected,
   rejectConnection,
   requestEnded,
+  requestStart,
   requestStarted,
 } from './client-errors.js';
 import { forwardedClient, resolveClientInfo } from './forwarded.js';
 import { Health } from './health.js';
 import { type RequestLimits, type Rejection, checkRequest, requestLimits } from './limits.js';
-import { LiveSet } from './live-set.js';
 
 export interface RequestGateOptions {
   settings: Settings;
@@ -43,16 +44,12 @@ export interface RequestGateOptions {
 }
 
 const CONFLICTING_SCHEME: Rejection = { status: 400, why: 'Conflicting scheme headers' };
-/** When a response's request started (performance.now()), for the latency histogram; one symbol, one hidden class. */
-const kStarted = Symbol('tsunicorn.started');
-type Timed = ServerResponse & { [kStarted]?: number };
 
 export class RequestGate {
   private readonly sync: boolean;
   private readonly limits: RequestLimits;
   /** --health-path, answered before the app (health.ts); null when unset. */
   private readonly health: Health | null;
-  readonly inFlight = new LiveSet<ServerResponse>();
   requests = 0;
   /** Durations of answered requests, for `ctl top` on the beat: a few comparisons per request, no IPC. */
   readonly latency = new BucketCounts(LATENCY_BUCKETS);
@@ -87,10 +84,10 @@ export class RequestGate {
     this.closing = true;
   }
 
-  /** Graceful stop: as stopTaking, and responses not yet started close their connection when done. */
-  drain(): void {
+  /** Graceful stop: as stopTaking, and each connection closes after its last pending response if that has not started. */
+  drain(connections: Iterable<Socket>): void {
     this.closing = true;
-    for (const res of this.inFlight) if (!res.headersSent) closeAfterResponse(res);
+    for (const socket of connections) closeAfterPending(socket);
   }
 
   /**
@@ -115,7 +112,7 @@ export class RequestGate {
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const socket = req.socket;
     // A request parsed after its connection was rejected is dropped; the socket is closing.
-    if (!requestStarted(socket, req, res)) return;
+    if (!requestStarted(socket, req, res, performance.now())) return;
     const rejection = checkRequest(req, this.limits);
     // undefined: no forwarding headers, and req.tsunicorn is worked out if and when it is read.
     const client = rejection ? null : forwardedClient(req);
@@ -133,8 +130,6 @@ export class RequestGate {
     if (this.health?.matches(req)) return this.answerHealth(req, res, this.health);
     if (client) req.tsunicorn = client;
     this.requests++;
-    (res as Timed)[kStarted] = performance.now();
-    this.inFlight.add(res);
     if (this.sync) this.syncRequest(req, res);
     else res.on('close', this.responseClosed);
     if (this.requests === this.opts.maxRequests) this.opts.onMaxRequests();
@@ -173,13 +168,13 @@ export class RequestGate {
   /** The 'close' listener of every async response: one function, not a closure per request. */
   private readonly responseClosed = ((gate: RequestGate) =>
     function (this: ServerResponse) {
-      gate.inFlight.delete(this);
       gate.requestDone(this);
       requestEnded(this.req.socket);
     })(this);
 
-  private requestDone(res: Timed): void {
-    this.latency.record((performance.now() - (res[kStarted] ?? performance.now())) / 1000);
+  /** Before requestEnded, while the request's start time is still its connection's. */
+  private requestDone(res: ServerResponse): void {
+    this.latency.record((performance.now() - requestStart(res)) / 1000);
   }
 
   /** A sync worker's request: the --timeout deadline and the start/end reports. */
@@ -188,7 +183,6 @@ export class RequestGate {
     const timeoutMs = this.opts.settings.timeout * 1000;
     const timer = timeoutMs > 0 ? setTimeout(() => this.requestTimedOut(req, res), timeoutMs) : null;
     res.once('close', () => {
-      this.inFlight.delete(res);
       this.requestDone(res);
       requestEnded(req.socket);
       if (timer) clearTimeout(timer);
