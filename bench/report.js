@@ -143,11 +143,12 @@ export function renderMarkdown(res, notes) {
   L.push('```sh');
   L.push('npm run build                       # the bench serves dist/');
   L.push(
-    'npm run bench                       # full run: 5 interleaved rounds, then up to 15 while a target is within noise; 20–30 min',
+    'npm run bench                       # full run: 5 rounds, then up to 15 while a target is within noise; 20–30 min',
   );
   L.push('npm run bench -- --quick            # smoke run, under 2 min; writes bench/results/tmp/quick.json only');
   L.push('node bench/run.js --list            # the servers; --only ID,ID / --skip ID,ID pick some');
   L.push('node bench/run.js --rounds 8 --duration 10 --connections 50 --threads 1');
+  L.push('node bench/run.js --workers 2       # 2 workers per server (1 by default), for the balance between them');
   L.push('node bench/profile.js [--app FILE] [--path /cpu] [--close]   # CPU profile of a worker under load');
   L.push('node bench/hup-rollover.js          # HUP rollover only');
   L.push(
@@ -192,10 +193,13 @@ export function renderMarkdown(res, notes) {
   const extraRounds = res.rounds.filter((/** @type {any} */ r) => r.extra).length;
   L.push('## Method', '');
   L.push(
-    `- ${res.rounds.length - extraRounds} interleaved rounds: each round starts every server in turn, measures it, and stops it, so slow` +
-      ' drift of the box spreads over all servers. Each round starts further down the list (A B C …, C D E … A B, …),' +
-      " since a server's place within a round was seen to matter by ~10 %. Figures are medians over rounds with" +
-      ' min–max; a ratio is taken within each round and then its median reported.',
+    `- ${res.rounds.length - extraRounds} rounds, each with every server up side by side: all are started (and warmed` +
+      ' up), then each workload runs on each server in turn, then all are stopped. The runs a ratio compares are so' +
+      " seconds apart, not minutes: this box's speed drifts by ~10 % between runs minutes apart (see the notes). The" +
+      ' list runs forwards in odd rounds and backwards in even ones, so each of two servers goes first equally often;' +
+      ' it is ordered so that the servers a target compares are neighbours, and the A/A pair is further apart than any' +
+      ' of them. Figures are medians over rounds with min–max; a ratio is taken within each round and then its median' +
+      ' reported.',
     ...((config.maxRounds ?? 0) > config.rounds
       ? [
           `- Then ${extraRounds} extra rounds (at most ${config.maxRounds - config.rounds}) of only` +
@@ -207,7 +211,7 @@ export function renderMarkdown(res, notes) {
             ' figures over all the rounds it ran in, so those servers have more rounds behind them than the rest.',
         ]
       : []),
-    `- Every server runs the same app (\`bench/apps/hello.mjs\`; \`hello.py\` for Gunicorn) with ${config.workers} workers` +
+    `- Every server runs the same app (\`bench/apps/hello.mjs\`; \`hello.py\` for Gunicorn) with ${config.workers} worker${config.workers === 1 ? '' : 's'}` +
       ' (bare node:http: one process), on a fresh free port on 127.0.0.1. The app answers `/` with 14 bytes, `/io` after' +
       ' a 1 ms timer, `/cpu` after ~1 ms of CPU, `/pid` with its pid.',
     '- Ready: the first `GET /pid` that answers (time from spawn to first response), then bursts of `GET /pid` on fresh' +
@@ -230,10 +234,12 @@ export function renderMarkdown(res, notes) {
     '- An A/A control: tsunicorn async runs twice in every round, the second copy at another place in the round' +
       ' (and in every extra round that runs the first). The ratio of the two is what noise and place alone do to' +
       ' identical servers; it gives each ratio target its resolution, for CPU per request and for req/s alike (see "A/A control" under Targets).',
-    '- wrk shares the 2 cores with the server: on this box the figures measure how much CPU a server spends per' +
-      ' request as much as anything (see "CPU per request").',
-    `- Before each server the harness waits up to ${config.quietWaitSec ?? 0} s for other processes to leave the CPU` +
-      ' (under 0.25 cores over 1 s); the CPU they used during each run is recorded.',
+    `- wrk shares the ${res.meta.nproc} cores with the servers. With one worker per server (\`--workers\`, 1 by default) no` +
+      ' core is oversubscribed while wrk runs, so CPU per request is what the server spends, not what the scheduler' +
+      ' made of two workers and wrk sharing two cores (the A/A spread of that was ±6 %; see the notes). With one' +
+      ' worker there is no balance between workers to show: `--workers 2` gives that table.',
+    `- Before each workload's turn the harness waits up to ${config.quietWaitSec ?? 0} s for other processes (the idle` +
+      ' servers included) to leave the CPU (under 0.25 cores over 1 s); the CPU they used during each run is recorded.',
     '',
   );
   L.push('| server | command |', '|---|---|');

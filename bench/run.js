@@ -4,7 +4,7 @@
 // driven by wrk on 127.0.0.1. Writes bench/results/latest.json and docs/benchmarks.md
 // (with SVG charts), prints the targets (CPU per request) and exits 1 on a decided FAIL.
 //
-//   node bench/run.js [--quick] [--rounds 5] [--max-rounds 15] [--duration 5] [--warmup 1]
+//   node bench/run.js [--quick] [--rounds 5] [--max-rounds 15] [--duration 3] [--warmup 1]
 //                     [--connections 50] [--threads 1] [--workers 1] [--only id,id] [--skip id,id]
 //                     [--workloads ka,close,io,cpu] [--hup-rounds 9] [--no-profile] [--quiet-wait 20]
 //                     [--out FILE] [--no-docs] [--list] [--pin]
@@ -24,7 +24,7 @@ import { cpuUsPerRequest, treeCpu, treeTicks } from './cpu.js';
 import { cpuModel, loadavg, machineTicks, snapshot } from './proc.js';
 import { writeReport } from './report.js';
 import { ROOT, SERVERS, TSUNICORN, WORKLOADS, freePort, freezeTsunicorn, setWorkers, waitServing } from './servers.js';
-import { evaluate, summarise, undecidedNeeds } from './stats.js';
+import { combineRuns, evaluate, summarise, undecidedNeeds } from './stats.js';
 import { runWrk, wrkArgs, formatCommand, wrkVersion } from './wrk.js';
 
 /** @typedef {import('./servers.js').ServerDef} ServerDef */
@@ -100,7 +100,7 @@ const opts = {
   quick,
   rounds: Math.max(1, Math.floor(num('rounds', quick ? 2 : 5))),
   maxRounds: Math.floor(num('max-rounds', quick ? 0 : 15)),
-  durationSec: Math.max(1, Math.round(num('duration', quick ? 1 : 5))),
+  durationSec: Math.max(1, Math.round(num('duration', quick ? 1 : 3))),
   warmupSec: Math.round(num('warmup', 1)),
   connections: Math.max(1, Math.floor(num('connections', 50))),
   threads: Math.max(1, Math.floor(num('threads', 1))),
@@ -325,7 +325,8 @@ async function startServer(def, round) {
         const sumC = conns.reduce((a, b) => a + b, 0);
         if (sumC > 0) connShare = Math.max(...conns) / sumC;
       }
-      results[wl] = {
+      /** @type {import('./stats.js').WorkloadRun & {requests: number, serverTicks: number}} */
+      const one = {
         rps: Math.round(res.rps),
         latencyMs: res.latencyMs,
         socketErrors: res.socketErrors,
@@ -350,10 +351,9 @@ async function startServer(def, round) {
         peakTotalRss: peakTotal,
         peakRootRss: peakRoot,
       };
-      const r =
-        /** @type {{rps: number, latencyMs: Record<string, number>, socketErrors: Record<string, number>, non2xx: number}} */ (
-          results[wl]
-        );
+      const prev = /** @type {typeof one | undefined} */ (results[wl]);
+      results[wl] = prev ? combineRuns(prev, one) : one;
+      const r = one;
       const errs = Object.values(r.socketErrors).reduce((a, b) => a + b, 0);
       console.log(
         `  ${def.id.padEnd(17)} ${wl.padEnd(5)} ${String(r.rps).padStart(7)} req/s  p99 ${fmtMs(r.latencyMs.p99)}` +
@@ -380,7 +380,7 @@ const alternate = (list, round) => (round % 2 === 1 ? list : [...list].reverse()
 
 /**
  * One round: every server of it started (and warmed up) in `order`, then each workload measured on each server in
- * that order, then all stopped. Side by side, the runs a ratio compares are seconds apart: this box's speed drifts
+ * that order and back again (combineRuns), then all stopped. Side by side, the runs a ratio compares are seconds apart: this box's speed drifts
  * by ~10 % between runs minutes apart, and with it CPU per request (docs/benchmarks.md).
  * @param {ServerDef[]} order @param {number} round
  */
@@ -396,7 +396,8 @@ async function benchRound(order, round) {
       const due = live.filter((s) => s.def.workloads.includes(wl) && !s.rec.error);
       if (due.length === 0 || interrupted) continue;
       const otherCpuBefore = opts.quietWaitSec > 0 ? await waitQuiet(opts.quietWaitSec) : null;
-      for (const s of due) {
+      // ABC…CBA: each server's figure is over a run on the way there and one on the way back.
+      for (const s of [...due, ...due.toReversed()]) {
         if (interrupted) break;
         s.rec.otherCpuBefore ??= otherCpuBefore;
         try {

@@ -72,6 +72,44 @@ const quiet = (w) => w !== undefined && (w.foreignCpu ?? 0) < QUIET;
  *   results?: Record<string, WorkloadRun>}} Run
  */
 
+/**
+ * One server's two runs of a workload in a round (forwards, then backwards through the list) as one figure:
+ * CPU per request over both runs' ticks and requests, so a steady drift of the box's speed during the pass
+ * weighs on every server alike; rates, shares and latencies averaged; errors summed; peaks the higher.
+ * @param {WorkloadRun & {requests: number, serverTicks: number}} a
+ * @param {WorkloadRun & {requests: number, serverTicks: number}} b
+ */
+export function combineRuns(a, b) {
+  const mean = (/** @type {number | null} */ x, /** @type {number | null} */ y) =>
+    x === null || y === null ? (x ?? y) : round((x + y) / 2);
+  const requests = a.requests + b.requests;
+  /** @type {Record<string, number>} */
+  const latencyMs = {};
+  for (const k of Object.keys(a.latencyMs)) latencyMs[k] = mean(a.latencyMs[k] ?? null, b.latencyMs[k] ?? null) ?? 0;
+  /** @type {Record<string, number>} */
+  const socketErrors = {};
+  for (const k of Object.keys(a.socketErrors)) socketErrors[k] = (a.socketErrors[k] ?? 0) + (b.socketErrors[k] ?? 0);
+  return {
+    ...a,
+    rps: Math.round((a.rps + b.rps) / 2),
+    latencyMs,
+    socketErrors,
+    non2xx: a.non2xx + b.non2xx,
+    wrkCpu: mean(a.wrkCpu, b.wrkCpu) ?? 0,
+    serverCpu: mean(a.serverCpu, b.serverCpu) ?? 0,
+    rootCpu: mean(a.rootCpu, b.rootCpu),
+    foreignCpu: mean(a.foreignCpu ?? 0, b.foreignCpu ?? 0) ?? 0,
+    serverTicks: a.serverTicks + b.serverTicks,
+    requests,
+    cpuUsPerReq: requests > 0 ? round(((a.serverTicks + b.serverTicks) * 1e4) / requests) : null,
+    busiestWorkerCpuShare: mean(a.busiestWorkerCpuShare, b.busiestWorkerCpuShare),
+    busiestWorkerConnShare: mean(a.busiestWorkerConnShare, b.busiestWorkerConnShare),
+    peakTotalRss: Math.max(a.peakTotalRss, b.peakTotalRss),
+    peakRootRss: Math.max(a.peakRootRss, b.peakRootRss),
+    runs: 2,
+  };
+}
+
 /** @param {unknown[]} raw */
 function asRuns(raw) {
   return /** @type {Run[]} */ (raw);
