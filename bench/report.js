@@ -217,14 +217,15 @@ export function renderMarkdown(res, notes) {
     '- Ready: the first `GET /pid` that answers (time from spawn to first response), then bursts of `GET /pid` on fresh' +
       ' connections until every worker has answered (time to all serving), so no load starts while only one worker' +
       ' listens. Readiness is polled with deadlines; no fixed sleeps.',
-    `- Per server and round: RSS at rest once all workers answer, ${config.warmupSec} s of warm-up load, then one wrk run per workload.` +
+    `- Per server and round: RSS at rest once all workers answer, ${config.warmupSec} s of warm-up load, then two wrk runs per workload (there and back).` +
       ' RSS is VmRSS from `/proc` summed over the process tree (master + workers; for PM2 the God daemon + workers);' +
       ' under load it is the peak of samples every 250 ms.',
     "- CPU per request: utime + stime + cutime + cstime summed over every process of the server's tree (the" +
       ' arbiter, the PM2 daemon and the raw cluster primary included; zombies too), read from `/proc/PID/stat` right' +
       ' before and right after the wrk run, over the requests wrk reports. A worker that exits and is reaped during the' +
-      " run keeps counting, through its reaper's cutime/cstime. Clock ticks are 10 ms: a 5 s run at ~1.5 cores" +
-      ' reads ~750 ticks, so rounding costs well under 1 %.',
+      ` run keeps counting, through its reaper's cutime/cstime. Clock ticks are 10 ms: two ${config.durationSec} s runs at ~1 core` +
+      ` read ~${200 * config.durationSec} ticks, so rounding costs under 1 %. Ticks are sampled (the kernel charges` +
+      ' the whole tick to whichever process it finds running), which averages out over that many.',
     '- The real apps: an Express 5 JSON route (`bench/apps/express.mjs`) and a Fastify 5 route' +
       ' (`bench/apps/fastify.mjs`, its `app.routing` handler), each under tsunicorn async and under raw' +
       ' node:cluster SCHED_NONE (`serve.mjs` with `APP=`), keep-alive only.',
@@ -362,21 +363,28 @@ export function renderMarkdown(res, notes) {
   }
   L.push('');
   L.push('### Balance between workers (hello world)', '');
-  L.push(
-    "The busiest worker's share of the keep-alive connections (counted mid-run from `/proc/PID/fd`) and of all" +
-      " workers' CPU time; 50 % is even with 2 workers. Before each run the harness waits until the previous run's" +
-      ' connections are closed on the server side.',
-    '',
-  );
-  L.push('| server | keep-alive: connections | keep-alive: CPU | close: CPU |', '|---|--:|--:|--:|');
-  for (const id of ids.filter((/** @type {string} */ id) => id !== 'node-http')) {
-    const k = S[id].workloads.ka;
-    const c = S[id].workloads.close;
+  if (config.workers < 2) {
     L.push(
-      `| ${label(id)} | ${range(k?.busiestWorkerConnShare, pct)} | ${range(k?.busiestWorkerCpuShare, pct)} | ${range(c?.busiestWorkerCpuShare, pct)} |`,
+      `One worker per server in this run: nothing to balance (\`node bench/run.js --workers 2\` measures it).`,
+      '',
     );
+  } else {
+    L.push(
+      "The busiest worker's share of the keep-alive connections (counted mid-run from `/proc/PID/fd`) and of all" +
+        " workers' CPU time; 50 % is even with 2 workers. Before each run the harness waits until the previous run's" +
+        ' connections are closed on the server side.',
+      '',
+    );
+    L.push('| server | keep-alive: connections | keep-alive: CPU | close: CPU |', '|---|--:|--:|--:|');
+    for (const id of ids.filter((/** @type {string} */ id) => id !== 'node-http')) {
+      const k = S[id].workloads.ka;
+      const c = S[id].workloads.close;
+      L.push(
+        `| ${label(id)} | ${range(k?.busiestWorkerConnShare, pct)} | ${range(k?.busiestWorkerCpuShare, pct)} | ${range(c?.busiestWorkerCpuShare, pct)} |`,
+      );
+    }
+    L.push('');
   }
-  L.push('');
   const errs = ids.filter(
     (/** @type {string} */ id) =>
       S[id].errors.length || Object.values(S[id].workloads).some((/** @type {any} */ w) => w.socketErrors || w.non2xx),
@@ -480,7 +488,7 @@ export function writeReport(res) {
   const label = (/** @type {string} */ id) =>
     res.config.servers.find((/** @type {{id: string}} */ s) => s.id === id)?.label ?? id;
   const hello = barChart({
-    title: `Hello world, req/s (wrk -t${res.config.threads} -c${res.config.connections}, ${res.config.workers} workers, ${res.meta.nproc} cores, Node ${res.meta.node})`,
+    title: `Hello world, req/s (wrk -t${res.config.threads} -c${res.config.connections}, ${res.config.workers} worker${res.config.workers === 1 ? '' : 's'}, ${res.meta.nproc} cores, Node ${res.meta.node})`,
     unit: 'requests per second',
     series: [
       { label: 'keep-alive', color: '#3b6fb6' },
