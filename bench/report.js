@@ -211,19 +211,22 @@ export function renderMarkdown(res, notes) {
             ' figures over all the rounds it ran in, so those servers have more rounds behind them than the rest.',
         ]
       : []),
-    `- Every server runs the same app (\`bench/apps/hello.mjs\`; \`hello.py\` for Gunicorn) with ${config.workers} worker${config.workers === 1 ? '' : 's'}` +
+    '- Every server runs the same app (`bench/apps/hello.mjs`; `hello.py` for Gunicorn) with' +
+      ` ${config.workers} worker${config.workers === 1 ? '' : 's'}` +
       ' (bare node:http: one process), on a fresh free port on 127.0.0.1. The app answers `/` with 14 bytes, `/io` after' +
       ' a 1 ms timer, `/cpu` after ~1 ms of CPU, `/pid` with its pid.',
     '- Ready: the first `GET /pid` that answers (time from spawn to first response), then bursts of `GET /pid` on fresh' +
       ' connections until every worker has answered (time to all serving), so no load starts while only one worker' +
       ' listens. Readiness is polled with deadlines; no fixed sleeps.',
-    `- Per server and round: RSS at rest once all workers answer, ${config.warmupSec} s of warm-up load, then two wrk runs per workload (there and back).` +
+    `- Per server and round: RSS at rest once all workers answer, ${config.warmupSec} s of warm-up load, then two` +
+      ' wrk runs per workload (there and back).' +
       ' RSS is VmRSS from `/proc` summed over the process tree (master + workers; for PM2 the God daemon + workers);' +
       ' under load it is the peak of samples every 250 ms.',
     "- CPU per request: utime + stime + cutime + cstime summed over every process of the server's tree (the" +
       ' arbiter, the PM2 daemon and the raw cluster primary included; zombies too), read from `/proc/PID/stat` right' +
       ' before and right after the wrk run, over the requests wrk reports. A worker that exits and is reaped during the' +
-      ` run keeps counting, through its reaper's cutime/cstime. Clock ticks are 10 ms: two ${config.durationSec} s runs at ~1 core` +
+      " run keeps counting, through its reaper's cutime/cstime. Clock ticks are 10 ms: two" +
+      ` ${config.durationSec} s runs at ~1 core` +
       ` read ~${200 * config.durationSec} ticks, so rounding costs under 1 %. Ticks are sampled (the kernel charges` +
       ' the whole tick to whichever process it finds running), which averages out over that many.',
     '- The real apps: an Express 5 JSON route (`bench/apps/express.mjs`) and a Fastify 5 route' +
@@ -235,7 +238,8 @@ export function renderMarkdown(res, notes) {
     '- An A/A control: tsunicorn async runs twice in every round, the second copy at another place in the round' +
       ' (and in every extra round that runs the first). The ratio of the two is what noise and place alone do to' +
       ' identical servers; it gives each ratio target its resolution, for CPU per request and for req/s alike (see "A/A control" under Targets).',
-    `- wrk shares the ${res.meta.nproc} cores with the servers. With one worker per server (\`--workers\`, 1 by default) no` +
+    `- wrk shares the ${res.meta.nproc} cores with the servers. With one worker per server` +
+      ' (`--workers`, 1 by default) no' +
       ' core is oversubscribed while wrk runs, so CPU per request is what the server spends, not what the scheduler' +
       ' made of two workers and wrk sharing two cores (the A/A spread of that was ±6 %; see the notes). With one' +
       ' worker there is no balance between workers to show: `--workers 2` gives that table.',
@@ -488,7 +492,9 @@ export function writeReport(res) {
   const label = (/** @type {string} */ id) =>
     res.config.servers.find((/** @type {{id: string}} */ s) => s.id === id)?.label ?? id;
   const hello = barChart({
-    title: `Hello world, req/s (wrk -t${res.config.threads} -c${res.config.connections}, ${res.config.workers} worker${res.config.workers === 1 ? '' : 's'}, ${res.meta.nproc} cores, Node ${res.meta.node})`,
+    title:
+      `Hello world, req/s (wrk -t${res.config.threads} -c${res.config.connections},` +
+      ` ${res.config.workers} worker${res.config.workers === 1 ? '' : 's'}, ${res.meta.nproc} cores, Node ${res.meta.node})`,
     unit: 'requests per second',
     series: [
       { label: 'keep-alive', color: '#3b6fb6' },
@@ -526,7 +532,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const file = path.resolve(process.argv[2] ?? path.join(ROOT, 'bench/results/latest.json'));
   const res = JSON.parse(fs.readFileSync(file, 'utf8'));
   res.summary = summarise(res.runs, res.config.order);
-  res.targets = evaluate(res.runs, res.summary);
+  res.targets = evaluate(res.runs, res.summary, res.pairs ?? []);
   fs.writeFileSync(file, `${JSON.stringify(res, null, 2)}\n`);
   const written = writeReport(res);
   console.log(`wrote ${[file, ...written].map((f) => path.relative(ROOT, f)).join(', ')}`);

@@ -24,7 +24,7 @@ import { cpuUsPerRequest, treeCpu, treeTicks } from './cpu.js';
 import { cpuModel, loadavg, machineTicks, snapshot } from './proc.js';
 import { writeReport } from './report.js';
 import { ROOT, SERVERS, TSUNICORN, WORKLOADS, freePort, freezeTsunicorn, setWorkers, waitServing } from './servers.js';
-import { combineRuns, evaluate, summarise, undecidedNeeds } from './stats.js';
+import { PAIRS, combineRuns, evaluate, summarise, undecidedNeeds } from './stats.js';
 import { runWrk, wrkArgs, formatCommand, wrkVersion } from './wrk.js';
 
 /** @typedef {import('./servers.js').ServerDef} ServerDef */
@@ -371,6 +371,9 @@ async function startServer(def, round) {
   }
 }
 
+/** Simultaneous runs per pair and round (measurePair). */
+const PAIR_RUNS = 3;
+
 /**
  * The list forwards in odd rounds and backwards in even ones: whichever of two servers runs first in a round,
  * each does equally often, and neighbours in the list stay neighbours (servers.js orders it so).
@@ -380,8 +383,9 @@ const alternate = (list, round) => (round % 2 === 1 ? list : [...list].reverse()
 
 /**
  * One round: every server of it started (and warmed up) in `order`, then each workload measured on each server in
- * that order and back again (combineRuns), then all stopped. Side by side, the runs a ratio compares are seconds apart: this box's speed drifts
- * by ~10 % between runs minutes apart, and with it CPU per request (docs/benchmarks.md).
+ * that order and back again (combineRuns), then all stopped. Side by side, the runs a ratio compares are seconds
+ * apart: this box's speed drifts by ~10 % between runs minutes apart, and CPU per request with it
+ * (docs/benchmarks.md).
  * @param {ServerDef[]} order @param {number} round
  */
 async function benchRound(order, round) {
@@ -408,10 +412,51 @@ async function benchRound(order, round) {
         }
       }
     }
+    for (const p of PAIRS) {
+      const a = live.find((s) => s.def.id === p.num && !s.rec.error);
+      const b = live.find((s) => s.def.id === p.den && !s.rec.error);
+      if (!a || !b || interrupted || !a.def.workloads.includes(p.wl) || !b.def.workloads.includes(p.wl)) continue;
+      pairs.push({ round, ...p, ...(await measurePair(a, b, /** @type {WorkloadId} */ (p.wl))) });
+    }
   } finally {
     for (const s of live) if (!s.stopped) await s.run.stop();
   }
   return live.map((s) => s.rec);
+}
+
+/**
+ * CPU per request of two servers loaded at the same time, each by its own wrk with half the connections, over
+ * PAIR_RUNS runs. Whatever the box's speed does during a run, it does to both: on this box one server's figure
+ * moves by 10–25 % between runs a minute apart, while the two of a pair stay within a few percent of each other.
+ * @param {Live} a @param {Live} b @param {WorkloadId} wl
+ */
+async function measurePair(a, b, wl) {
+  const w = WORKLOADS[wl];
+  const load = (/** @type {Live} */ s) =>
+    runWrk({
+      url: `http://127.0.0.1:${s.rec.port}${w.path}`,
+      durationSec: opts.durationSec,
+      connections: Math.max(1, Math.floor(opts.connections / 2)),
+      threads: opts.threads,
+      close: w.close,
+      cpus: pinned?.wrk,
+    });
+  const sum = { a: { ticks: 0, requests: 0 }, b: { ticks: 0, requests: 0 } };
+  for (let i = 0; i < PAIR_RUNS; i++) {
+    const a0 = treeTicks(treeCpu(a.run.pid));
+    const b0 = treeTicks(treeCpu(b.run.pid));
+    const [ra, rb] = await Promise.all([load(a), load(b)]);
+    sum.a.ticks += treeTicks(treeCpu(a.run.pid)) - a0;
+    sum.b.ticks += treeTicks(treeCpu(b.run.pid)) - b0;
+    sum.a.requests += ra.requests;
+    sum.b.requests += rb.requests;
+  }
+  const numUs = round2(cpuUsPerRequest(0, sum.a.ticks, sum.a.requests) ?? Number.NaN);
+  const denUs = round2(cpuUsPerRequest(0, sum.b.ticks, sum.b.requests) ?? Number.NaN);
+  console.log(
+    `  pair ${a.def.id} / ${b.def.id} ${wl}: ${numUs} / ${denUs} µs CPU/req = ${(numUs / denUs).toFixed(3)}×`,
+  );
+  return { numUs, denUs, runs: PAIR_RUNS };
 }
 
 const round2 = (/** @type {number} */ x) => Math.round(x * 100) / 100;
@@ -531,11 +576,14 @@ const config = {
 
 console.log(`bench: ${meta.cpuModel}, ${meta.nproc} cores, Node ${meta.node}, ${meta.wrk}; load average ${loadavg()}`);
 console.log(
-  `bench: ${opts.rounds} rounds × ${servers.length} servers of ${opts.workers} worker(s), ${opts.durationSec} s per run, ${opts.connections} connections, ${opts.threads} wrk thread(s)`,
+  `bench: ${opts.rounds} rounds × ${servers.length} servers of ${opts.workers} worker(s), ` +
+    `${opts.durationSec} s per run, ${opts.connections} connections, ${opts.threads} wrk thread(s)`,
 );
 
 /** @type {Record<string, unknown>[]} */
 const runs = [];
+/** @type {import('./stats.js').Pair[]} */
+const pairs = [];
 /** @type {{round: number, order: string[], loadBefore: string, loadAfter: string, seconds: number, extra?: boolean}[]} */
 const rounds = [];
 let interrupted = false;
@@ -572,6 +620,7 @@ for (let r = opts.rounds + 1; r <= opts.maxRounds && !interrupted; r++) {
         runs,
         servers.map((s) => s.id),
       ),
+      pairs,
     ).checks,
   );
   const subset = servers
@@ -622,12 +671,13 @@ const summary = summarise(
   runs,
   servers.map((s) => s.id),
 );
-const targets = evaluate(runs, summary);
+const targets = evaluate(runs, summary, pairs);
 const results = {
   meta,
   config,
   rounds,
   runs,
+  pairs,
   summary,
   targets,
   hup,

@@ -298,13 +298,94 @@ const under = (servers, wl) => servers.map((server) => ({ server, workloads: [wl
 /** Per-run figures a ratio target can take. @type {Record<'cpu' | 'rps', (w: WorkloadRun) => number>} */
 const METRIC = { cpu: (w) => w.cpuUsPerReq ?? Number.NaN, rps: (w) => w.rps };
 
+const CPU = 'CPU per request';
+const HOW = { ka: 'keep-alive', close: 'Connection: close' };
+/** The CPU-per-request targets: `num` over `den` under `wl`, at most `goal`. */
+const CPU_TARGETS = [
+  .../** @type {const} */ (['ka', 'close']).flatMap((wl) => [
+    {
+      id: `cpu-${wl}-vs-none`,
+      name: `tsunicorn async vs node:cluster SCHED_NONE, ${HOW[wl]} ${CPU}`,
+      num: 'tsu-async',
+      den: 'cluster-none',
+      wl,
+      goal: 1.02,
+    },
+    {
+      id: `cpu-${wl}-vs-rr`,
+      name: `tsunicorn async vs node:cluster round-robin, ${HOW[wl]} ${CPU}`,
+      num: 'tsu-async',
+      den: 'cluster-rr',
+      wl,
+      goal: 1.02,
+    },
+    {
+      id: `cpu-${wl}-vs-pm2`,
+      name: `tsunicorn async vs PM2 cluster, ${HOW[wl]} ${CPU}`,
+      num: 'tsu-async',
+      den: 'pm2',
+      wl,
+      goal: 1.0,
+    },
+  ]),
+  {
+    id: 'cpu-fetch-vs-node',
+    name: `tsunicorn fetch interface vs node interface, keep-alive ${CPU}`,
+    num: 'tsu-fetch',
+    den: 'tsu-async',
+    wl: 'ka',
+    goal: 1.1,
+  },
+  {
+    id: 'cpu-express',
+    name: `Express 5 JSON route, tsunicorn vs node:cluster SCHED_NONE, keep-alive ${CPU}`,
+    num: 'express-tsu',
+    den: 'express-cluster',
+    wl: 'ka',
+    goal: 1.03,
+  },
+  {
+    id: 'cpu-fastify',
+    name: `Fastify 5 route, tsunicorn vs node:cluster SCHED_NONE, keep-alive ${CPU}`,
+    num: 'fastify-tsu',
+    den: 'fastify-cluster',
+    wl: 'ka',
+    goal: 1.03,
+  },
+  {
+    id: 'cpu-sync-vs-gunicorn',
+    name: `tsunicorn sync vs Gunicorn sync, Connection: close ${CPU}`,
+    num: 'tsu-sync',
+    den: 'gunicorn-sync',
+    wl: 'close',
+    goal: 1.3,
+  },
+];
+
+/**
+ * The pairs run.js loads at the same time for CPU per request: every CPU target's, and the A/A control's.
+ * @type {{num: string, den: string, wl: string}[]}
+ */
+export const PAIRS = [
+  ...CPU_TARGETS.map(({ num, den, wl }) => ({ num, den, wl })),
+  { num: AA, den: 'tsu-async', wl: 'ka' },
+  { num: AA, den: 'tsu-async', wl: 'close' },
+];
+
+/**
+ * @typedef {{round: number, num: string, den: string, wl: string, numUs: number, denUs: number}} Pair
+ * One round's simultaneous runs of a pair (PAIRS): each server's CPU per request over them.
+ */
+
 /**
  * The targets of issue 20, on CPU per request (req/s for one), each a median of per-round ratios judged
  * against the A/A control's resolution; and the RSS targets of issue 8, on medians.
  * @param {unknown[]} rawRuns
  * @param {ReturnType<typeof summarise>} summary
+ * @param {Pair[]} [pairs] CPU per request of pairs loaded at the same time: where a pair has them, its ratios
+ *   come from these, not from runs one after the other
  */
-export function evaluate(rawRuns, summary) {
+export function evaluate(rawRuns, summary, pairs = []) {
   const runs = asRuns(rawRuns);
   const rounds = [...new Set(runs.map((r) => r.round))];
   /**
@@ -317,6 +398,9 @@ export function evaluate(rawRuns, summary) {
         const n = at(runs, num, r, wl);
         const d = at(runs, den, r, wl);
         if (quietOnly && !(quiet(n) && quiet(d))) return Number.NaN;
+        const p =
+          metric === 'cpu' ? pairs.find((q) => q.round === r && q.num === num && q.den === den && q.wl === wl) : null;
+        if (p) return p.numUs / p.denUs;
         return n && d ? METRIC[metric](n) / METRIC[metric](d) : Number.NaN;
       }),
     );
@@ -408,80 +492,7 @@ export function evaluate(rawRuns, summary) {
       perRound(metric, num, den, wl, true),
     );
 
-  const CPU = 'CPU per request';
-  for (const wl of ['ka', 'close']) {
-    const how = wl === 'ka' ? 'keep-alive' : 'Connection: close';
-    ratio(
-      `cpu-${wl}-vs-none`,
-      `tsunicorn async vs node:cluster SCHED_NONE, ${how} ${CPU}`,
-      'cpu',
-      'tsu-async',
-      'cluster-none',
-      wl,
-      '<=',
-      1.02,
-    );
-    ratio(
-      `cpu-${wl}-vs-rr`,
-      `tsunicorn async vs node:cluster round-robin, ${how} ${CPU}`,
-      'cpu',
-      'tsu-async',
-      'cluster-rr',
-      wl,
-      '<=',
-      1.02,
-    );
-    ratio(
-      `cpu-${wl}-vs-pm2`,
-      `tsunicorn async vs PM2 cluster, ${how} ${CPU}`,
-      'cpu',
-      'tsu-async',
-      'pm2',
-      wl,
-      '<=',
-      1.0,
-    );
-  }
-  ratio(
-    'cpu-fetch-vs-node',
-    `tsunicorn fetch interface vs node interface, keep-alive ${CPU}`,
-    'cpu',
-    'tsu-fetch',
-    'tsu-async',
-    'ka',
-    '<=',
-    1.1,
-  );
-  ratio(
-    'cpu-express',
-    `Express 5 JSON route, tsunicorn vs node:cluster SCHED_NONE, keep-alive ${CPU}`,
-    'cpu',
-    'express-tsu',
-    'express-cluster',
-    'ka',
-    '<=',
-    1.03,
-  );
-  ratio(
-    'cpu-fastify',
-    `Fastify 5 route, tsunicorn vs node:cluster SCHED_NONE, keep-alive ${CPU}`,
-    'cpu',
-    'fastify-tsu',
-    'fastify-cluster',
-    'ka',
-    '<=',
-    1.03,
-  );
-  ratio(
-    'cpu-sync-vs-gunicorn',
-    `tsunicorn sync vs Gunicorn sync, Connection: close ${CPU}`,
-    'cpu',
-    'tsu-sync',
-    'gunicorn-sync',
-    'close',
-    '<=',
-    1.3,
-  );
+  for (const t of CPU_TARGETS) ratio(t.id, t.name, 'cpu', t.num, t.den, t.wl, '<=', t.goal);
   ratio(
     'rps-sync-vs-gunicorn',
     'tsunicorn sync vs Gunicorn sync, Connection: close req/s',

@@ -101,5 +101,8 @@ const HOST = /^(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]
 
 const NO_CODING = /^[\s,]*$/;
 
-/** The Host value that last passed HOST: clients of one server send the same few, and the regex is a visible part of a request's cost (docs/benchmarks.md). */
+/**
+ * The Host value that last passed HOST: clients of one server send the same few, and the regex is a visible part
+ * of a keep-alive request's cost (docs/benchmarks.md).
+ */
 let lastGoodHost = '';

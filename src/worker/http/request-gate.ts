@@ -84,7 +84,7 @@ export class RequestGate {
     this.closing = true;
   }
 
-  /** Graceful stop: as stopTaking, and each connection closes after its last pending response if that has not started. */
+  /** Graceful stop: as stopTaking, and each connection closes after its last pending response, if not yet started. */
   drain(connections: Iterable<Socket>): void {
     this.closing = true;
     for (const socket of connections) closeAfterPending(socket);
