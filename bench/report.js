@@ -229,6 +229,13 @@ export function renderMarkdown(res, notes) {
       ` ${config.durationSec} s runs at ~1 core` +
       ` read ~${200 * config.durationSec} ticks, so rounding costs under 1 %. Ticks are sampled (the kernel charges` +
       ' the whole tick to whichever process it finds running), which averages out over that many.',
+    '- **CPU per request, for the targets:** in every round, after those runs, the two servers of each CPU target' +
+      ' (and the A/A pair) are started afresh for that pair alone, warmed up, and loaded at the same time, each by its' +
+      ` own wrk with half the connections: one run not counted, then ${res.pairs?.[0]?.runs ?? 3} runs of` +
+      ` ${config.durationSec} s; each server's CPU per request over them, and` +
+      " their ratio. One server's figure moves by 10–25 % between runs a minute apart on this box; two loaded" +
+      ' together see the same box and move together (see the notes). Every other figure on this page comes from' +
+      ' the runs one server at a time.',
     '- The real apps: an Express 5 JSON route (`bench/apps/express.mjs`) and a Fastify 5 route' +
       ' (`bench/apps/fastify.mjs`, its `app.routing` handler), each under tsunicorn async and under raw' +
       ' node:cluster SCHED_NONE (`serve.mjs` with `APP=`), keep-alive only.',
@@ -281,7 +288,8 @@ export function renderMarkdown(res, notes) {
   if (targets.control?.some((/** @type {any} */ k) => k.stat)) {
     L.push('### A/A control', '');
     L.push(
-      'tsunicorn async runs twice in every round, the same command at two places in the round. Identical servers' +
+      'tsunicorn async runs twice in every round, the same command at two places in the round; for CPU per request' +
+        ' the two are loaded at the same time, as every target pair is. Identical servers' +
         " should give 1.00×; what this run shows instead is the box's noise plus the effect of a server's place in" +
         ' the round. The resolution is how far from 1.00× the 90 % confidence interval of that ratio reaches (none' +
         ' under 5 rounds, which leaves every ratio target UNDECIDED): a ratio target whose median is nearer its goal than that is UNDECIDED, since this' +

@@ -412,21 +412,37 @@ async function benchRound(order, round) {
         }
       }
     }
-    for (const p of PAIRS) {
-      const a = live.find((s) => s.def.id === p.num && !s.rec.error);
-      const b = live.find((s) => s.def.id === p.den && !s.rec.error);
-      if (!a || !b || interrupted || !a.def.workloads.includes(p.wl) || !b.def.workloads.includes(p.wl)) continue;
-      pairs.push({ round, ...p, ...(await measurePair(a, b, /** @type {WorkloadId} */ (p.wl))) });
-    }
   } finally {
     for (const s of live) if (!s.stopped) await s.run.stop();
+  }
+  for (const p of PAIRS) {
+    const a = order.find((d) => d.id === p.num && d.workloads.includes(/** @type {WorkloadId} */ (p.wl)));
+    const b = order.find((d) => d.id === p.den && d.workloads.includes(/** @type {WorkloadId} */ (p.wl)));
+    if (!a || !b || interrupted) continue;
+    const pair = await freshPair(a, b, /** @type {WorkloadId} */ (p.wl), round);
+    if (pair) pairs.push({ round, ...p, ...pair });
   }
   return live.map((s) => s.rec);
 }
 
 /**
+ * Both servers of a pair started for it alone, so that neither has served more than the other: a server that
+ * has already served a minute of other runs costs a few percent less per request than a fresh copy of itself.
+ * @param {ServerDef} defA @param {ServerDef} defB @param {WorkloadId} wl @param {number} round
+ */
+async function freshPair(defA, defB, wl, round) {
+  const a = await startServer(defA, round);
+  const b = await startServer(defB, round);
+  try {
+    return a.rec.error || b.rec.error ? null : await measurePair(a, b, wl);
+  } finally {
+    for (const s of [a, b]) if (!s.stopped) await s.run.stop();
+  }
+}
+
+/**
  * CPU per request of two servers loaded at the same time, each by its own wrk with half the connections, over
- * PAIR_RUNS runs. Whatever the box's speed does during a run, it does to both: on this box one server's figure
+ * PAIR_RUNS runs after one not counted. Whatever the box's speed does during a run, it does to both: on this box one server's figure
  * moves by 10–25 % between runs a minute apart, while the two of a pair stay within a few percent of each other.
  * @param {Live} a @param {Live} b @param {WorkloadId} wl
  */
@@ -441,6 +457,8 @@ async function measurePair(a, b, wl) {
       close: w.close,
       cpus: pinned?.wrk,
     });
+  // Both warmed up together first (the runs one at a time in startServer are not counted).
+  await Promise.all([load(a), load(b)]);
   const sum = { a: { ticks: 0, requests: 0 }, b: { ticks: 0, requests: 0 } };
   for (let i = 0; i < PAIR_RUNS; i++) {
     const a0 = treeTicks(treeCpu(a.run.pid));

@@ -203,6 +203,35 @@ describe('A/A control', () => {
     expect(find(raw, 'rps-sync-vs-gunicorn')).toMatchObject({ status: 'FAIL', actual: 0.6, resolution: 0.01 });
   });
 
+  it('CPU targets and their control come from pairs loaded at the same time when the run has them', () => {
+    // Run one after the other, the box made tsunicorn look 1.05× and its copy ±8 %; loaded at once, 1.005× and ±1 %.
+    const raw = runs(1.05, [0.92, 1.08, 1, 0.95, 1.05, 1.02, 0.97]);
+    const pairs = [1, 2, 3, 4, 5, 6, 7].flatMap((round, i) => [
+      { round, num: 'tsu-async', den: 'cluster-none', wl: 'ka', numUs: 10.05, denUs: 10 },
+      {
+        round,
+        num: 'tsu-async-aa',
+        den: 'tsu-async',
+        wl: 'ka',
+        numUs: 10 * [1, 1.01, 0.99, 1, 1, 1.005, 1][i]!,
+        denUs: 10,
+      },
+    ]);
+    const t = evaluate(raw, summarise(raw, ORDER), pairs);
+    expect(t.checks.find((c: { id: string }) => c.id === 'cpu-ka-vs-none')).toMatchObject({
+      status: 'PASS',
+      actual: 1.005,
+      resolution: 0.01,
+    });
+    // A target without pairs in the run keeps its runs' ratio (PM2: 10.5 / 11), judged with the pairs' resolution.
+    expect(t.checks.find((c: { id: string }) => c.id === 'cpu-ka-vs-pm2')).toMatchObject({
+      actual: 0.955,
+      resolution: 0.01,
+    });
+    // req/s stays on the runs.
+    expect(t.control.find((k: { metric: string }) => k.metric === 'rps')!.floor).toBeGreaterThan(0.05);
+  });
+
   it('runs in the extra rounds beside the targets it gives a resolution to', () => {
     const needs = undecidedNeeds(targets(runs(1.02, [1, 1, 1, 1, 1, 1, 1])).checks);
     expect([...(needs.get('tsu-async-aa') ?? [])]).toEqual(['ka']);
