@@ -384,9 +384,9 @@ const alternate = (list, round) => (round % 2 === 1 ? list : [...list].reverse()
 
 /**
  * One round: every server of it started (and warmed up) in `order`, then each workload measured on each server in
- * that order and back again (combineRuns), then all stopped. Side by side, the runs a ratio compares are seconds
- * apart: this box's speed drifts by ~10 % between runs minutes apart, and CPU per request with it
- * (docs/benchmarks.md).
+ * that order and back again (combineRuns), then all stopped; then each CPU pair afresh (freshPair). The runs one
+ * at a time give req/s, latency and memory; CPU per request for the targets comes from the pairs, since this box's
+ * speed changes within seconds (docs/benchmarks.md).
  * @param {ServerDef[]} order @param {number} round
  */
 async function benchRound(order, round) {
@@ -427,12 +427,12 @@ async function benchRound(order, round) {
 }
 
 /**
- * Both servers of a pair started for it alone, so that neither has served more than the other: a server that
- * has already served a minute of other runs costs a few percent less per request than a fresh copy of itself.
+ * Both servers of a pair started for it alone, so that neither has served more than the other: a server that has
+ * served other runs for a minute costs measurably less per request than a fresh copy of itself (docs/benchmarks.md).
  * @param {ServerDef} defA @param {ServerDef} defB @param {WorkloadId} wl @param {number} round
  */
 async function freshPair(defA, defB, wl, round) {
-  // Which of the two starts first alternates: in one process pair the first-started came out ~1 % dearer.
+  // Which of the two starts first alternates by round: the first-started of a pair was seen to cost more.
   const [first, second] = alternate([defA, defB], round);
   const one = await startServer(/** @type {ServerDef} */ (first), round);
   const two = await startServer(/** @type {ServerDef} */ (second), round);
@@ -446,8 +446,7 @@ async function freshPair(defA, defB, wl, round) {
 
 /**
  * CPU per request of two servers loaded at the same time, each by its own wrk with half the connections, over
- * PAIR_RUNS runs after PAIR_WARMUP_RUNS not counted. Whatever the box's speed does during a run, it does to both: on this box one server's figure
- * moves by 10–25 % between runs a minute apart, while the two of a pair stay within a few percent of each other.
+ * PAIR_RUNS runs after PAIR_WARMUP_RUNS not counted. Whatever the box's speed does during a run, it does to both.
  * @param {Live} a @param {Live} b @param {WorkloadId} wl
  */
 async function measurePair(a, b, wl) {
