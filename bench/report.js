@@ -231,7 +231,8 @@ export function renderMarkdown(res, notes) {
       ' the whole tick to whichever process it finds running), which averages out over that many.',
     '- **CPU per request, for the targets:** in every round, after those runs, the two servers of each CPU target' +
       ' (and the A/A pair) are started afresh for that pair alone, warmed up, and loaded at the same time, each by its' +
-      ` own wrk with half the connections: 3 runs not counted, then ${res.pairs?.[0]?.runs ?? 3} runs of` +
+      ` own wrk with half the connections: ${res.pairs?.[0]?.warmupRuns ?? 0} runs not counted, then` +
+      ` ${res.pairs?.[0]?.runs ?? 0} runs of` +
       ` ${config.durationSec} s; each server's CPU per request over them, and` +
       " their ratio. One server's figure moves by 10–25 % between runs a minute apart on this box; two loaded" +
       ' together see the same box and move together (see the notes). Every other figure on this page comes from' +

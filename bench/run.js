@@ -477,7 +477,7 @@ async function measurePair(a, b, wl) {
   console.log(
     `  pair ${a.def.id} / ${b.def.id} ${wl}: ${numUs} / ${denUs} µs CPU/req = ${(numUs / denUs).toFixed(3)}×`,
   );
-  return { numUs, denUs, runs: PAIR_RUNS };
+  return { numUs, denUs, runs: PAIR_RUNS, warmupRuns: PAIR_WARMUP_RUNS };
 }
 
 const round2 = (/** @type {number} */ x) => Math.round(x * 100) / 100;

@@ -32,33 +32,54 @@ const APP_ONLY = /** @type {WorkloadId[]} */ (['ka']);
  * @returns {ServerDef[]}
  */
 function realApp(name, file, spec) {
-  const env = () => ({ APP: file, NODE_CLUSTER_SCHED_POLICY: 'none', WORKERS: String(WORKERS) });
   return [
-    {
-      id: `${name.toLowerCase()}-tsu`,
-      label: `${name} on tsunicorn async`,
-      runtime: 'node',
-      get servingProcesses() {
-        return WORKERS;
-      },
-      workloads: APP_ONLY,
-      display: (port) => `node ${tsuArgs(spec, 'async', port, true).join(' ')}`,
-      start: (port) => spawnTree({ cmd: node, args: tsuArgs(spec, 'async', port) }),
-    },
-    {
-      id: `${name.toLowerCase()}-cluster`,
-      label: `${name} on node:cluster SCHED_NONE`,
-      runtime: 'node',
-      get servingProcesses() {
-        return WORKERS;
-      },
-      workloads: APP_ONLY,
-      display: (port) =>
-        `PORT=${port} APP=${file} NODE_CLUSTER_SCHED_POLICY=none WORKERS=${WORKERS} node bench/apps/cluster.mjs`,
-      start: (port) =>
-        spawnTree({ cmd: node, args: ['bench/apps/cluster.mjs'], env: { PORT: String(port), ...env() } }),
-    },
+    tsunicorn(`${name.toLowerCase()}-tsu`, `${name} on tsunicorn async`, spec, 'async', APP_ONLY),
+    rawCluster(`${name.toLowerCase()}-cluster`, `${name} on node:cluster SCHED_NONE`, 'none', APP_ONLY, file),
   ];
+}
+
+/**
+ * tsunicorn serving `app` with WORKERS workers of `klass`.
+ * @param {string} id @param {string} label @param {string} app @param {'async' | 'sync'} klass
+ * @param {WorkloadId[]} workloads
+ * @returns {ServerDef}
+ */
+function tsunicorn(id, label, app, klass, workloads) {
+  return {
+    id,
+    label,
+    runtime: 'node',
+    get servingProcesses() {
+      return WORKERS;
+    },
+    workloads,
+    display: (port) => `node ${tsuArgs(app, klass, port, true).join(' ')}`,
+    start: (port) => spawnTree({ cmd: node, args: tsuArgs(app, klass, port) }),
+  };
+}
+
+/**
+ * Raw node:cluster (cluster.mjs) with WORKERS workers and a scheduling policy, serving hello.mjs or `app`.
+ * @param {string} id @param {string} label @param {'rr' | 'none'} policy @param {WorkloadId[]} workloads
+ * @param {string} [app] a file in bench/apps
+ * @returns {ServerDef}
+ */
+function rawCluster(id, label, policy, workloads, app) {
+  const env = () => ({ ...(app ? { APP: app } : {}), NODE_CLUSTER_SCHED_POLICY: policy, WORKERS: String(WORKERS) });
+  return {
+    id,
+    label,
+    runtime: 'node',
+    get servingProcesses() {
+      return WORKERS;
+    },
+    workloads,
+    display: (port) =>
+      `PORT=${port} ${Object.entries(env())
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')} node bench/apps/cluster.mjs`,
+    start: (port) => spawnTree({ cmd: node, args: ['bench/apps/cluster.mjs'], env: { PORT: String(port), ...env() } }),
+  };
 }
 
 /**
@@ -276,22 +297,7 @@ export const SERVERS = [
     display: (port) => `PORT=${port} node bench/apps/serve.mjs`,
     start: (port) => spawnTree({ cmd: node, args: ['bench/apps/serve.mjs'], env: { PORT: String(port) } }),
   },
-  {
-    id: 'cluster-rr',
-    label: 'node:cluster round-robin',
-    runtime: 'node',
-    get servingProcesses() {
-      return WORKERS;
-    },
-    workloads: NODE_WORKLOADS,
-    display: (port) => `PORT=${port} NODE_CLUSTER_SCHED_POLICY=rr WORKERS=${WORKERS} node bench/apps/cluster.mjs`,
-    start: (port) =>
-      spawnTree({
-        cmd: node,
-        args: ['bench/apps/cluster.mjs'],
-        env: { PORT: String(port), NODE_CLUSTER_SCHED_POLICY: 'rr', WORKERS: String(WORKERS) },
-      }),
-  },
+  rawCluster('cluster-rr', 'node:cluster round-robin', 'rr', NODE_WORKLOADS),
   {
     id: 'pm2',
     label: 'PM2 cluster mode',
@@ -304,69 +310,14 @@ export const SERVERS = [
     display: (port) => `PM2_HOME=$(mktemp -d) PORT=${port} pm2 start bench/apps/serve.mjs -i ${WORKERS} --name bench`,
     start: startPm2,
   },
-  {
-    id: 'tsu-async',
-    label: 'tsunicorn async',
-    runtime: 'node',
-    get servingProcesses() {
-      return WORKERS;
-    },
-    workloads: NODE_WORKLOADS,
-    display: (port) => `node ${tsuArgs('bench/apps/hello.mjs', 'async', port, true).join(' ')}`,
-    start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello.mjs', 'async', port) }),
-  },
-  {
-    id: 'cluster-none',
-    label: 'node:cluster SCHED_NONE',
-    runtime: 'node',
-    get servingProcesses() {
-      return WORKERS;
-    },
-    workloads: NODE_WORKLOADS,
-    display: (port) => `PORT=${port} NODE_CLUSTER_SCHED_POLICY=none WORKERS=${WORKERS} node bench/apps/cluster.mjs`,
-    start: (port) =>
-      spawnTree({
-        cmd: node,
-        args: ['bench/apps/cluster.mjs'],
-        env: { PORT: String(port), NODE_CLUSTER_SCHED_POLICY: 'none', WORKERS: String(WORKERS) },
-      }),
-  },
-  {
-    id: 'tsu-fetch',
-    label: 'tsunicorn async, fetch app',
-    runtime: 'node',
-    get servingProcesses() {
-      return WORKERS;
-    },
-    workloads: NODE_WORKLOADS,
-    display: (port) => `node ${tsuArgs('bench/apps/hello-fetch.mjs', 'async', port, true).join(' ')}`,
-    start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello-fetch.mjs', 'async', port) }),
-  },
-  {
-    // The A/A control: tsu-async again, the same command, at another place in the same round. The
-    // two are the same server, so their per-round ratio shows what this box's noise and a server's
-    // place in the round do on their own: the resolution of every ratio in the run (stats.js).
-    id: 'tsu-async-aa',
-    label: 'tsunicorn async, again (A/A control)',
-    runtime: 'node',
-    get servingProcesses() {
-      return WORKERS;
-    },
-    workloads: HELLO_ONLY,
-    display: (port) => `node ${tsuArgs('bench/apps/hello.mjs', 'async', port, true).join(' ')}`,
-    start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello.mjs', 'async', port) }),
-  },
-  {
-    id: 'tsu-sync',
-    label: 'tsunicorn sync',
-    runtime: 'node',
-    get servingProcesses() {
-      return WORKERS;
-    },
-    workloads: NODE_WORKLOADS,
-    display: (port) => `node ${tsuArgs('bench/apps/hello.mjs', 'sync', port, true).join(' ')}`,
-    start: (port) => spawnTree({ cmd: node, args: tsuArgs('bench/apps/hello.mjs', 'sync', port) }),
-  },
+  tsunicorn('tsu-async', 'tsunicorn async', 'bench/apps/hello.mjs', 'async', NODE_WORKLOADS),
+  rawCluster('cluster-none', 'node:cluster SCHED_NONE', 'none', NODE_WORKLOADS),
+  tsunicorn('tsu-fetch', 'tsunicorn async, fetch app', 'bench/apps/hello-fetch.mjs', 'async', NODE_WORKLOADS),
+  // The A/A control: tsu-async again, the same command, at another place in the same round. The
+  // two are the same server, so their per-round ratio shows what this box's noise and a server's
+  // place in the round do on their own: the resolution of every ratio in the run (stats.js).
+  tsunicorn('tsu-async-aa', 'tsunicorn async, again (A/A control)', 'bench/apps/hello.mjs', 'async', HELLO_ONLY),
+  tsunicorn('tsu-sync', 'tsunicorn sync', 'bench/apps/hello.mjs', 'sync', NODE_WORKLOADS),
   {
     id: 'gunicorn-sync',
     label: 'Gunicorn sync',
