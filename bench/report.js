@@ -202,8 +202,9 @@ export function renderMarkdown(res, notes) {
       ' reported.',
     ...((config.maxRounds ?? 0) > config.rounds
       ? [
-          `- Then ${extraRounds} extra rounds (at most ${config.maxRounds - config.rounds}) of only` +
-            ' the servers and workloads (the A/A control included) that a still unsettled target compares. A target is' +
+          `- Then ${extraRounds} extra rounds (at most ${config.maxRounds - config.rounds}) of only what a still` +
+            ' unsettled target compares, the A/A control included: the pairs of a CPU target, the servers and workloads' +
+            ' (one at a time) of the others. A target is' +
             ' unsettled while it is UNDECIDED or its goal lies inside the 90 % confidence interval of its median' +
             ' (distribution-free: from the k-th smallest to the k-th largest per-round figure). The extra rounds stop once' +
             ' every target is settled. One run of a server varies' +

@@ -384,12 +384,12 @@ const alternate = (list, round) => (round % 2 === 1 ? list : [...list].reverse()
 
 /**
  * One round: every server of it started (and warmed up) in `order`, then each workload measured on each server in
- * that order and back again (combineRuns), then all stopped; then each CPU pair afresh (freshPair). The runs one
- * at a time give req/s, latency and memory; CPU per request for the targets comes from the pairs, since this box's
- * speed changes within seconds (docs/benchmarks.md).
- * @param {ServerDef[]} order @param {number} round
+ * that order and back again (combineRuns), then all stopped; then each of `pairKeys` afresh (freshPair). The runs
+ * one at a time give req/s, latency and memory; CPU per request for the targets comes from the pairs, since this
+ * box's speed changes within seconds (docs/benchmarks.md).
+ * @param {ServerDef[]} order @param {number} round @param {import('./stats.js').PairKey[]} pairKeys
  */
-async function benchRound(order, round) {
+async function benchRound(order, round, pairKeys) {
   /** @type {Live[]} */
   const live = [];
   try {
@@ -416,15 +416,21 @@ async function benchRound(order, round) {
   } finally {
     for (const s of live) if (!s.stopped) await s.run.stop();
   }
-  for (const p of PAIRS) {
-    const a = order.find((d) => d.id === p.num && d.workloads.includes(/** @type {WorkloadId} */ (p.wl)));
-    const b = order.find((d) => d.id === p.den && d.workloads.includes(/** @type {WorkloadId} */ (p.wl)));
+  for (const p of alternate(pairKeys, round)) {
+    const [a, b] = [p.num, p.den].map((id) => servers.find((d) => d.id === id));
     if (!a || !b || interrupted) continue;
     const pair = await freshPair(a, b, /** @type {WorkloadId} */ (p.wl), round);
     if (pair) pairs.push({ round, ...p, ...pair });
   }
   return live.map((s) => s.rec);
 }
+
+/** The pairs whose servers both run this workload in this bench (--only, --skip, --workloads). */
+const runnablePairs = PAIRS.filter((p) =>
+  [p.num, p.den].every((id) =>
+    servers.some((d) => d.id === id && d.workloads.includes(/** @type {WorkloadId} */ (p.wl))),
+  ),
+);
 
 /**
  * Both servers of a pair started for it alone, so that neither has served more than the other: a server that has
@@ -621,7 +627,7 @@ for (let r = 1; r <= opts.rounds && !interrupted; r++) {
   const loadBefore = loadavg();
   console.log(`round ${r}/${opts.rounds} (load average ${loadBefore})`);
   const order = alternate(servers, r);
-  runs.push(...(await benchRound(order, r)));
+  runs.push(...(await benchRound(order, r, runnablePairs)));
   rounds.push({
     round: r,
     order: order.map((d) => d.id),
@@ -632,9 +638,9 @@ for (let r = 1; r <= opts.rounds && !interrupted; r++) {
 }
 
 // Extra rounds while a target is undecided: its goal lies within the noise of the median so far.
-// Only the servers and workloads those targets compare run, so a round takes ~1 minute, not ~3.
+// Only what those targets compare runs: the pairs of CPU targets, the servers and workloads of the others.
 for (let r = opts.rounds + 1; r <= opts.maxRounds && !interrupted; r++) {
-  const needs = undecidedNeeds(
+  const { servers: needs, pairs: pairNeeds } = undecidedNeeds(
     evaluate(
       runs,
       summarise(
@@ -647,14 +653,19 @@ for (let r = opts.rounds + 1; r <= opts.maxRounds && !interrupted; r++) {
   const subset = servers
     .filter((s) => needs.has(s.id))
     .map((s) => ({ ...s, workloads: s.workloads.filter((wl) => needs.get(s.id)?.has(wl)) }));
-  if (subset.length === 0) break;
+  const pairList = runnablePairs.filter((p) =>
+    pairNeeds.some((q) => q.num === p.num && q.den === p.den && q.wl === p.wl),
+  );
+  if (subset.length === 0 && pairList.length === 0) break;
   const t0 = Date.now();
   const loadBefore = loadavg();
-  console.log(
-    `round ${r}/${opts.maxRounds}, extra: ${subset.map((s) => `${s.id} ${s.workloads.join(',') || 'rest'}`).join('; ')} (load average ${loadBefore})`,
-  );
+  const what = [
+    ...subset.map((s) => `${s.id} ${s.workloads.join(',') || 'rest'}`),
+    ...pairList.map((p) => `pair ${p.num}/${p.den} ${p.wl}`),
+  ];
+  console.log(`round ${r}/${opts.maxRounds}, extra: ${what.join('; ')} (load average ${loadBefore})`);
   const order = alternate(subset, r);
-  runs.push(...(await benchRound(order, r)));
+  runs.push(...(await benchRound(order, r, pairList)));
   rounds.push({
     round: r,
     order: order.map((d) => d.id),

@@ -270,10 +270,11 @@ export function summarise(rawRuns, order) {
  * @typedef {'PASS' | 'FAIL' | 'UNDECIDED' | 'SKIP'} Status
  * @typedef {{id: string, name: string, status: Status, actual: number | null, actualText: string,
  *   target: number, targetText: string, quietText: string, rounds: number, ciText: string | null, decided: boolean, needs: Need[],
- *   resolution?: number, resolutionText?: string}} Check
+ *   pairs?: PairKey[], resolution?: number, resolutionText?: string}} Check
  * status: UNDECIDED when a ratio's median is within the A/A resolution of its goal, or the A/A control has no
  *   resolution (not run, or under 5 rounds); only a FAIL fails the run.
  * decided: a verdict, and the goal outside the median's confidence interval: more rounds would hardly change it.
+ * needs: the runs one server at a time its figure comes from; pairs: the pairs loaded at once it comes from instead.
  * resolution: the A/A control's reach from 1.00× for the metric and workload the ratio is taken under.
  */
 
@@ -362,15 +363,16 @@ const CPU_TARGETS = [
   },
 ];
 
+/** @typedef {{num: string, den: string, wl: string}} PairKey */
+
+/** The A/A control's pair under `wl`. @param {string} wl @returns {PairKey} */
+const aaPair = (wl) => ({ num: AA, den: 'tsu-async', wl });
+
 /**
  * The pairs run.js loads at the same time for CPU per request: every CPU target's, and the A/A control's.
- * @type {{num: string, den: string, wl: string}[]}
+ * @type {PairKey[]}
  */
-export const PAIRS = [
-  ...CPU_TARGETS.map(({ num, den, wl }) => ({ num, den, wl })),
-  { num: AA, den: 'tsu-async', wl: 'ka' },
-  { num: AA, den: 'tsu-async', wl: 'close' },
-];
+export const PAIRS = [...CPU_TARGETS.map(({ num, den, wl }) => ({ num, den, wl })), aaPair('ka'), aaPair('close')];
 
 /**
  * @typedef {{round: number, num: string, den: string, wl: string, numUs: number, denUs: number}} Pair
@@ -387,7 +389,10 @@ export const PAIRS = [
  */
 export function evaluate(rawRuns, summary, pairs = []) {
   const runs = asRuns(rawRuns);
-  const rounds = [...new Set(runs.map((r) => r.round))];
+  // An extra round may have run pairs only.
+  const rounds = [...new Set([...runs.map((r) => r.round), ...pairs.map((p) => p.round)])].sort((a, b) => a - b);
+  /** @param {string} num @param {string} den @param {string} wl */
+  const paired = (num, den, wl) => pairs.some((q) => q.num === num && q.den === den && q.wl === wl);
   /**
    * Per-round ratio of two servers' figures.
    * @param {'cpu' | 'rps'} metric @param {string} num @param {string} den @param {string} wl @param {boolean} [quietOnly]
@@ -423,8 +428,10 @@ export function evaluate(rawRuns, summary, pairs = []) {
    * @param {Need[]} needs the runs the figure comes from
    * @param {number | null | undefined} resolution see verdict
    * @param {Stat | null | undefined} [q] the same figure over quiet rounds only, for reading, not judging
+   * @param {PairKey[]} [pairKeys] the pairs the figure comes from, if it does (then `needs` is empty)
    */
-  const check = (id, name, v, op, target, fmt, needs, resolution, q) => {
+  const check = (id, name, v, op, target, fmt, needs, resolution, q, pairKeys) => {
+    const from = pairKeys ? { needs, pairs: pairKeys } : { needs };
     const quietText = q
       ? `${fmt(q.median)}${q.n > 1 ? ` (${fmt(q.min)}–${fmt(q.max)})` : ''}, ${q.n} round${q.n === 1 ? '' : 's'}`
       : '—';
@@ -451,7 +458,7 @@ export function evaluate(rawRuns, summary, pairs = []) {
         rounds: 0,
         ciText: null,
         decided: true,
-        needs,
+        ...from,
         ...res,
       });
       return;
@@ -468,7 +475,7 @@ export function evaluate(rawRuns, summary, pairs = []) {
       rounds: v.n,
       ciText: v.ci ? `${fmt(v.ci.lo)}–${fmt(v.ci.hi)}` : null,
       decided: status !== 'UNDECIDED' && v.ci !== null && (target < v.ci.lo || target > v.ci.hi),
-      needs,
+      ...from,
       ...res,
     });
   };
@@ -479,7 +486,9 @@ export function evaluate(rawRuns, summary, pairs = []) {
    * @param {string} id @param {string} name @param {'cpu' | 'rps'} metric @param {string} num @param {string} den
    * @param {string} wl @param {'>=' | '<='} op @param {number} goal
    */
-  const ratio = (id, name, metric, num, den, wl, op, goal) =>
+  const ratio = (id, name, metric, num, den, wl, op, goal) => {
+    // From pairs, its own and the A/A control's, when the run loaded it in pairs.
+    const fromPairs = metric === 'cpu' && paired(num, den, wl);
     check(
       id,
       name,
@@ -487,10 +496,12 @@ export function evaluate(rawRuns, summary, pairs = []) {
       op,
       goal,
       x,
-      under([num, den, AA, 'tsu-async'], wl),
+      fromPairs ? [] : under([num, den, AA, 'tsu-async'], wl),
       floor(metric, wl),
       perRound(metric, num, den, wl, true),
+      fromPairs ? [{ num, den, wl }, aaPair(wl)] : undefined,
     );
+  };
 
   for (const t of CPU_TARGETS) ratio(t.id, t.name, 'cpu', t.num, t.den, t.wl, '<=', t.goal);
   ratio(
@@ -634,21 +645,25 @@ export function aaControl(byWorkload) {
 }
 
 /**
- * What another round should run while some target is undecided: per server, the workloads those
- * targets need (an empty list: start it and measure its RSS at rest). Empty when every target is decided.
+ * What another round should run while some target is undecided: per server, the workloads those targets need
+ * run one server at a time (an empty list: start it and measure its RSS at rest), and the pairs they need loaded
+ * at once. Both empty when every target is decided.
  * @param {Check[]} checks
- * @returns {Map<string, Set<string>>}
+ * @returns {{servers: Map<string, Set<string>>, pairs: PairKey[]}}
  */
 export function undecidedNeeds(checks) {
   /** @type {Map<string, Set<string>>} */
-  const out = new Map();
+  const servers = new Map();
+  /** @type {Map<string, PairKey>} */
+  const pairs = new Map();
   for (const c of checks) {
     if (c.decided) continue;
     for (const n of c.needs) {
-      const set = out.get(n.server) ?? new Set();
+      const set = servers.get(n.server) ?? new Set();
       for (const wl of n.workloads) set.add(wl);
-      out.set(n.server, set);
+      servers.set(n.server, set);
     }
+    for (const p of c.pairs ?? []) pairs.set(`${p.num}/${p.den}/${p.wl}`, p);
   }
-  return out;
+  return { servers, pairs: [...pairs.values()] };
 }

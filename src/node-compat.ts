@@ -46,10 +46,10 @@ export function createServerHandle(
 }
 
 /**
- * Public Node APIs used where the running Node has them can be switched off one by one, for a
- * test of the fallback or should one misbehave: TSUNICORN_NODE_FALLBACK=bound-socket,type-stripping,websocket.
+ * Node and libuv features used where the running Node has them can be switched off one by one, for a test of
+ * the fallback or should one misbehave: TSUNICORN_NODE_FALLBACK=bound-socket,type-stripping,websocket,accept-pause.
  */
-export type Fallback = 'bound-socket' | 'type-stripping' | 'websocket';
+export type Fallback = 'bound-socket' | 'type-stripping' | 'websocket' | 'accept-pause';
 export function forcedFallback(what: Fallback, env: NodeJS.ProcessEnv = process.env): boolean {
   return (env.TSUNICORN_NODE_FALLBACK ?? '').split(',').some((s) => s.trim() === what || s.trim() === 'all');
 }
@@ -174,6 +174,44 @@ export function listenOnHandle(server: net.Server, handle: ServerHandle, backlog
   s._handle = handle;
   if (pipePath) s._pipeName = pipePath;
   s._listen2(null, -1, -1, backlog);
+}
+
+interface WatchedHandle {
+  readStart?(): number;
+  readStop?(): number;
+}
+/** libuv's UV_EALREADY: the handle is already being read (watched). */
+const UV_EALREADY = -114;
+
+/**
+ * Whether a listener can stop and restart accepting without being closed (pauseAccepting): libuv 1.45+ accepts
+ * one connection per poll callback (libuv#3696), so a pause inside 'connection' takes no second one. Node 20.20
+ * (libuv 1.46), 22.23 (1.51), 24.21 and 26.10 (1.52) checked.
+ */
+export function acceptPauseSupported(uv = process.versions.uv ?? '0.0', env = process.env): boolean {
+  const [major = 0, minor = 0] = uv.split('.').map(Number);
+  return (major > 1 || (major === 1 && minor >= 45)) && !forcedFallback('accept-pause', env);
+}
+
+/**
+ * Stops accepting on a listening handle without closing it: uv_read_stop on a listening stream takes its
+ * descriptor out of the poll set, and its poll callback stays libuv's accept (uv_read_start puts it back). The
+ * connections wait in the kernel's queue for the other workers, as after a close, and no fresh copy of the
+ * listener is needed to accept again. False when the handle cannot (only one received over IPC is a readable
+ * stream to libuv; one bound in this process answers ENOTCONN): close it instead.
+ */
+export function pauseAccepting(handle: ServerHandle): boolean {
+  const h = handle as WatchedHandle;
+  if (typeof h.readStart !== 'function' || typeof h.readStop !== 'function') return false;
+  const started = h.readStart();
+  return (started === 0 || started === UV_EALREADY) && h.readStop() === 0;
+}
+
+/** Accepts again on a handle pauseAccepting stopped; false if it cannot (close it and listen on a copy). */
+export function resumeAccepting(handle: ServerHandle): boolean {
+  const h = handle as WatchedHandle;
+  const started = h.readStart?.();
+  return started === 0 || started === UV_EALREADY;
 }
 
 /** Closes a net.Server's listener, not its idle keep-alive connections (http.Server.close does both since Node 19). */

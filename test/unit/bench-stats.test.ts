@@ -60,7 +60,7 @@ describe('extra rounds', () => {
       check(true, [{ server: 'tsu-fetch', workloads: ['ka'] }]),
       check(false, [{ server: 'node-http', workloads: [] }]),
     ] as never);
-    expect(Object.fromEntries([...needs].map(([k, v]) => [k, [...v].sort()]))).toEqual({
+    expect(Object.fromEntries([...needs.servers].map(([k, v]) => [k, [...v].sort()]))).toEqual({
       'tsu-async': ['close', 'ka'],
       'cluster-none': ['ka'],
       pm2: ['close'],
@@ -69,7 +69,10 @@ describe('extra rounds', () => {
   });
 
   it('stop when every target is decided', () => {
-    expect(undecidedNeeds([check(true, [{ server: 'tsu-async', workloads: ['ka'] }])] as never).size).toBe(0);
+    expect(undecidedNeeds([check(true, [{ server: 'tsu-async', workloads: ['ka'] }])] as never)).toEqual({
+      servers: new Map(),
+      pairs: [],
+    });
   });
 });
 
@@ -234,7 +237,25 @@ describe('A/A control', () => {
 
   it('runs in the extra rounds beside the targets it gives a resolution to', () => {
     const needs = undecidedNeeds(targets(runs(1.02, [1, 1, 1, 1, 1, 1, 1])).checks);
-    expect([...(needs.get('tsu-async-aa') ?? [])]).toEqual(['ka']);
+    expect([...(needs.servers.get('tsu-async-aa') ?? [])]).toEqual(['ka']);
+  });
+
+  it('a CPU target from pairs asks the extra rounds for its pair and the A/A pair, and counts pair-only rounds', () => {
+    const raw = runs(1.05, [1, 1, 1, 1, 1]);
+    // Rounds 1-5 ran everything; rounds 6 and 7 the pairs alone.
+    const pairs = [1, 2, 3, 4, 5, 6, 7].flatMap((round) => [
+      { round, num: 'tsu-async', den: 'cluster-none', wl: 'ka', numUs: round > 5 ? 10.3 : 10.2, denUs: 10 },
+      { round, num: 'tsu-async-aa', den: 'tsu-async', wl: 'ka', numUs: 10 * (round % 2 ? 1.01 : 0.99), denUs: 10 },
+    ]);
+    const t = evaluate(raw, summarise(raw, ORDER), pairs);
+    const none = t.checks.find((c: { id: string }) => c.id === 'cpu-ka-vs-none')!;
+    expect(none).toMatchObject({ rounds: 7, actual: 1.02, needs: [] });
+    const needs = undecidedNeeds([none]);
+    expect(needs.servers.size).toBe(0);
+    expect(needs.pairs).toEqual([
+      { num: 'tsu-async', den: 'cluster-none', wl: 'ka' },
+      { num: 'tsu-async-aa', den: 'tsu-async', wl: 'ka' },
+    ]);
   });
 });
 

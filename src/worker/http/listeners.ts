@@ -2,24 +2,34 @@
  * A worker's copies of the arbiter's listening sockets, and when it accepts on them.
  *
  * At its connection limit a worker stops accepting rather than letting Node close connections over
- * `server.maxConnections`: it closes its copy of the listening socket, so the kernel gives further
- * connections to other workers or keeps them in the backlog. Closing inside libuv's accept loop (the
- * 'connection' event is synchronous) also ends that loop, so the worker takes exactly what it may serve.
- * Below the limit it listens again on a spare copy, which the arbiter keeps supplied over IPC; a sync
- * worker does this for every request, so it keeps a few spares to never wait for one.
+ * `server.maxConnections`, so the kernel gives further connections to other workers or keeps them in the
+ * backlog. It takes its copy of the listening socket out of the poll set (node-compat.ts pauseAccepting) and
+ * puts it back below the limit; a sync worker does this for every request. Where that is not available it
+ * closes its copy instead and listens again on a spare one, which the arbiter keeps supplied over IPC (then a
+ * sync worker keeps a few spares, never to wait for one). Either way, done inside the synchronous 'connection'
+ * event, no second connection is accepted.
  */
 import type http from 'node:http';
 import type { Settings } from '../../config/settings.js';
 import type { Logger } from '../../log/logger.js';
-import { type ServerHandle, listenOnHandle, stopAccepting } from '../../node-compat.js';
+import {
+  type ServerHandle,
+  acceptPauseSupported,
+  listenOnHandle,
+  pauseAccepting,
+  resumeAccepting,
+  stopAccepting,
+} from '../../node-compat.js';
 import type { ListenerInfo } from '../../protocol.js';
 import { descriptorsFree } from './fd-limit.js';
 
 interface Endpoint {
   info: ListenerInfo;
   server: http.Server;
-  /** The handle being listened on, or null while paused. */
+  /** The handle being listened on, or null while closed. */
   active: ServerHandle | null;
+  /** The active handle is out of the poll set (pauseAccepting): it accepts again without a spare. */
+  held: boolean;
   /** Unused copies of the bound handle, to listen on at start and after a pause. */
   spares: ServerHandle[];
   /** Spares asked for and not yet received. */
@@ -41,7 +51,7 @@ export interface ListenersOptions {
   onListenError(): void;
 }
 
-/** Spares a sync worker keeps per listener, never to wait for the arbiter between requests; refilled below 2. */
+/** Spares a sync worker that closes its listener keeps per listener, never to wait for the arbiter between requests; refilled below 2. */
 const SYNC_SPARES = 6;
 const SYNC_SPARES_LOW = 2;
 /** How long a worker stops accepting on a listener after an accept error (EMFILE, ENFILE, …): no spinning. */
@@ -53,6 +63,8 @@ export class Listeners {
   private readonly endpoints = new Map<number, Endpoint>();
   private readonly sparesWanted: number;
   private readonly sparesLow: number;
+  /** Pauses take the listener out of the poll set rather than closing it. */
+  private readonly hold = acceptPauseSupported();
   private started = false;
   /** At the connection limit: not accepting until a connection closes. */
   paused = false;
@@ -63,7 +75,7 @@ export class Listeners {
   private starved = false;
 
   constructor(private readonly opts: ListenersOptions) {
-    const sync = opts.settings.workerClass === 'sync';
+    const sync = opts.settings.workerClass === 'sync' && !this.hold;
     this.sparesWanted = sync ? SYNC_SPARES : 1;
     this.sparesLow = sync ? SYNC_SPARES_LOW : 0;
   }
@@ -74,7 +86,7 @@ export class Listeners {
     if (!ep) {
       const server = this.opts.createServer(info);
       server.on('error', (err: NodeJS.ErrnoException) => this.serverError(info.index, err));
-      ep = { info, server, active: null, spares: [], requested: 0, starting: false, retry: null };
+      ep = { info, server, active: null, held: false, spares: [], requested: 0, starting: false, retry: null };
       this.endpoints.set(info.index, ep);
     }
     if (ep.requested > 0) ep.requested--;
@@ -119,8 +131,7 @@ export class Listeners {
     const ep = this.endpoints.get(index);
     if (!ep || ep.starting) return;
     const pid = process.pid;
-    if (ep.active) stopAccepting(ep.server);
-    ep.active = null;
+    this.closeActive(ep);
     if (err.syscall !== 'accept') {
       const why = err.code ?? err.message;
       this.opts.log.error(`Worker (pid: ${pid}) cannot listen on ${ep.info.display}: ${why}; stopping to be replaced`);
@@ -138,7 +149,7 @@ export class Listeners {
     }
     ep.retry = setTimeout(() => {
       ep.retry = null;
-      if (!this.paused && !ep.active) this.listen(ep);
+      if (!this.paused) this.accept(ep);
     }, ACCEPT_BACKOFF_MS);
   }
 
@@ -179,8 +190,7 @@ export class Listeners {
   close(): void {
     this.closed = true;
     for (const ep of this.endpoints.values()) {
-      if (ep.active) stopAccepting(ep.server);
-      ep.active = null;
+      this.closeActive(ep);
       if (ep.retry) clearTimeout(ep.retry);
       ep.retry = null;
       for (const h of ep.spares.splice(0)) h.close();
@@ -189,13 +199,33 @@ export class Listeners {
 
   private stopAll(): void {
     for (const ep of this.endpoints.values()) {
-      if (ep.active) stopAccepting(ep.server);
-      ep.active = null;
+      if (!ep.active || ep.held) continue;
+      if (this.hold && pauseAccepting(ep.active)) ep.held = true;
+      else this.closeActive(ep);
     }
   }
 
   private listenAll(): void {
-    for (const ep of this.endpoints.values()) if (!ep.active) this.listen(ep);
+    for (const ep of this.endpoints.values()) this.accept(ep);
+  }
+
+  /** Accepts on `ep` again: the held handle back in the poll set, or a spare listened on. */
+  private accept(ep: Endpoint): void {
+    if (ep.retry || this.closed || this.starved) return;
+    if (ep.active && ep.held) {
+      if (resumeAccepting(ep.active)) {
+        ep.held = false;
+        return;
+      }
+      this.closeActive(ep);
+    }
+    if (!ep.active) this.listen(ep);
+  }
+
+  private closeActive(ep: Endpoint): void {
+    if (ep.active) stopAccepting(ep.server);
+    ep.active = null;
+    ep.held = false;
   }
 
   private listen(ep: Endpoint): void {
