@@ -16,7 +16,7 @@ import type { Logger } from '../../log/logger.js';
 import type { ServerHandle } from '../../node-compat.js';
 import type { ListenerInfo } from '../../protocol.js';
 import type { UpgradeHandler } from '../app/app-extras.js';
-import { pendingRequests } from './client-errors.js';
+import { pendingRequests, trackConnection } from './client-errors.js';
 import { connectionCap, fdUsage } from './fd-limit.js';
 import { trustList } from './forwarded.js';
 import { Listeners } from './listeners.js';
@@ -95,9 +95,9 @@ export class HttpWorker {
     return this.gate.requests;
   }
 
-  /** Durations of answered requests, for `ctl top` on the beat. */
-  get latency(): RequestGate['latency'] {
-    return this.gate.latency;
+  /** Latency counts of a sample of answered requests, for `ctl top` on the beat (request-gate.ts). */
+  latencyCounts(): number[] {
+    return this.gate.latencyCounts();
   }
 
   get activeRequests(): number {
@@ -158,6 +158,7 @@ export class HttpWorker {
 
   private onConnection(socket: Socket): void {
     this.connections.add(socket);
+    trackConnection(socket);
     socket.on('close', this.connectionClosed);
     // Synchronous, inside libuv's accept loop: pausing here ends the loop, so no extra connection is taken.
     if (!this.listeners.paused && this.connections.size >= this.connectionLimit) this.listeners.pause();

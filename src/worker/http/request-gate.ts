@@ -44,6 +44,12 @@ export interface RequestGateOptions {
 }
 
 const CONFLICTING_SCHEME: Rejection = { status: 400, why: 'Conflicting scheme headers' };
+/**
+ * `ctl top`'s latencies come from a sample: every request up to LATENCY_ALL per beat, then one in LATENCY_STRIDE
+ * (a power of two). Two clock reads per request were ~1.4 % of a keep-alive request's CPU (docs/benchmarks.md).
+ */
+const LATENCY_ALL = 256;
+const LATENCY_STRIDE = 16;
 
 export class RequestGate {
   private readonly sync: boolean;
@@ -51,8 +57,10 @@ export class RequestGate {
   /** --health-path, answered before the app (health.ts); null when unset. */
   private readonly health: Health | null;
   requests = 0;
-  /** Durations of answered requests, for `ctl top` on the beat: a few comparisons per request, no IPC. */
-  readonly latency = new BucketCounts(LATENCY_BUCKETS);
+  /** Durations of a sample of answered requests (LATENCY_ALL), for `ctl top` on the beat; no IPC. */
+  private readonly latency = new BucketCounts(LATENCY_BUCKETS);
+  /** Requests started since the beat last read the latencies. */
+  private sinceBeat = 0;
   /** Requests still to be answered with `Connection: close` to rebalance keep-alive connections. */
   private shedding = 0;
   /** The worker is closing: every response closes its connection, upgrades go elsewhere. */
@@ -72,6 +80,12 @@ export class RequestGate {
   /** The arbiter is stopping the server (TERM): --health-path answers 503 from now on; requests are still served. */
   stopServing(): void {
     this.health?.stop();
+  }
+
+  /** The latency counts so far (cumulative), for the beat; the sample starts over with every request timed. */
+  latencyCounts(): number[] {
+    this.sinceBeat = 0;
+    return [...this.latency.counts];
   }
 
   /** Close `count` keep-alive connections after their next response (arbiter/decisions/balance.ts). */
@@ -111,8 +125,10 @@ export class RequestGate {
 
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const socket = req.socket;
+    const n = ++this.sinceBeat;
+    const timed = n <= LATENCY_ALL || (n & (LATENCY_STRIDE - 1)) === 0;
     // A request parsed after its connection was rejected is dropped; the socket is closing.
-    if (!requestStarted(socket, req, res, performance.now())) return;
+    if (!requestStarted(socket, req, res, timed ? performance.now() : 0)) return;
     const rejection = checkRequest(req, this.limits);
     // undefined: no forwarding headers, and req.tsunicorn is worked out if and when it is read.
     const client = rejection ? null : forwardedClient(req);
@@ -172,9 +188,10 @@ export class RequestGate {
       requestEnded(this.req.socket);
     })(this);
 
-  /** Before requestEnded, while the request's start time is still its connection's. */
+  /** Before requestEnded, while the request's start time is still its connection's; 0: not in the sample. */
   private requestDone(res: ServerResponse): void {
-    this.latency.record((performance.now() - requestStart(res)) / 1000);
+    const started = requestStart(res);
+    if (started > 0) this.latency.record((performance.now() - started) / 1000);
   }
 
   /** A sync worker's request: the --timeout deadline and the start/end reports. */

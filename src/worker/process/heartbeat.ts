@@ -73,6 +73,6 @@ function loadReading(server: HttpWorker | null): BeatLoad {
     heapLimit: heap.heap_size_limit,
     loopIdleMs: elu.idle,
     loopActiveMs: elu.active,
-    latency: server ? [...server.latency.counts] : [],
+    latency: server ? server.latencyCounts() : [],
   };
 }
