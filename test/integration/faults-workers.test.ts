@@ -120,6 +120,8 @@ the other worker serves, and it recovers', async () => {
   }, 30_000);
 });
 
+// Only a worker that closes its listener to pause listens again (TSUNICORN_NODE_FALLBACK=accept-pause); one that
+// takes it out of the poll set never does.
 describe('a listener that cannot listen again after start', () => {
   it('is logged, and the worker stops and is replaced (it does not stay deaf or crash)', async () => {
     const dir = tmpDir();
@@ -127,7 +129,7 @@ describe('a listener that cannot listen again after start', () => {
     const args = ['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--worker-connections', '1', '--log-level', 'debug'];
     const s = start(args, {
       nodeArgs: ['--import', path.join(FIXTURES, 'listen-faults.mjs')],
-      env: { TSU_FAIL_LISTEN: marker },
+      env: { TSU_FAIL_LISTEN: marker, TSUNICORN_NODE_FALLBACK: 'accept-pause' },
     });
     const port = await s.port();
     await s.readyWorkers(1);
@@ -158,7 +160,7 @@ describe('a listener that cannot listen again after start', () => {
     const args = ['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--worker-connections', '1', '--log-level', 'debug'];
     const s = start(args, {
       nodeArgs: ['--import', path.join(FIXTURES, 'listen-faults.mjs')],
-      env: { TSU_FAIL_LISTEN: marker },
+      env: { TSU_FAIL_LISTEN: marker, TSUNICORN_NODE_FALLBACK: 'accept-pause' },
     });
     const port = await s.port();
     await s.readyWorkers(2);
@@ -177,6 +179,42 @@ describe('a listener that cannot listen again after start', () => {
     expect(failedCount(r), describeFailures(r)).toBe(0);
     report('listen error after start (-w 2, --worker-connections 1, 8 close clients)', r, describeFailures(r));
   }, 40_000);
+});
+
+describe('a listener libuv will not take out of the poll set or put back', () => {
+  it('is closed instead, the worker listens on its spare copy and serves on; no error, no replacement', async () => {
+    const dir = tmpDir();
+    const marker = path.join(dir, 'fail-watch');
+    const args = ['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--worker-connections', '1', '--log-level', 'debug'];
+    const s = start(args, {
+      nodeArgs: ['--import', path.join(FIXTURES, 'listen-faults.mjs')],
+      env: { TSU_FAIL_WATCH: marker },
+    });
+    const port = await s.port();
+    await s.readyWorkers(1);
+    const [worker] = s.workers();
+    const served = async () => {
+      for (let i = 0; i < 5; i++) {
+        const r = await get(`http://127.0.0.1:${port}/`);
+        expect(r.status).toBe(200);
+        expect(r.body.trim()).toBe(`node ${worker}`);
+      }
+      expect(fs.existsSync(`${marker}.fired`), 'the injected readStart error').toBe(true);
+      fs.rmSync(`${marker}.fired`);
+    };
+    // Each connection fills the worker (--worker-connections 1): it pauses when it accepts one, resumes when it
+    // closes. The pause fails:
+    fs.writeFileSync(marker, '');
+    await served();
+    // The resume fails: the marker appears while a keep-alive connection holds the worker paused.
+    const client = new Client(`http://127.0.0.1:${port}`, { pipelining: 1 });
+    expect((await (await client.request({ path: '/', method: 'GET' })).body.text()).trim()).toBe(`node ${worker}`);
+    fs.writeFileSync(marker, '');
+    await client.close();
+    await served();
+    expect(s.workers()).toEqual([worker]);
+    expect(s.log).not.toMatch(/cannot listen|Uncaught exception/);
+  }, 30_000);
 });
 
 describe('accept errors that reach the server (EMFILE without a reserve descriptor)', () => {
@@ -259,14 +297,11 @@ describe('a worker past V8 heap limit', () => {
 describe('USR2 whose new master cannot be started', () => {
   it('is logged once, forgets the successor, and a later USR2 works; socket files go at the final exit', async () => {
     const dir = tmpDir();
-    // The arbiter execs process.execPath for the new master: run it from a link (or copy) we can take away.
+    // The arbiter execs process.execPath for the new master: run it from a copy we can take away. Not a hard
+    // link: the chmod below would change the real binary's inode, and other tests would fail to spawn it.
     const node = path.join(dir, 'node');
-    try {
-      fs.linkSync(process.execPath, node);
-    } catch {
-      fs.copyFileSync(process.execPath, node);
-      fs.chmodSync(node, 0o755);
-    }
+    fs.copyFileSync(process.execPath, node);
+    fs.chmodSync(node, 0o755);
     const sock = path.join(dir, 'app.sock');
     const s = start(['node-app.mjs', '-w', '1', '-b', `unix:${sock}`, '--log-level', 'debug'], { node });
     await s.readyWorkers(1);

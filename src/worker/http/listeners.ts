@@ -51,7 +51,7 @@ export interface ListenersOptions {
   onListenError(): void;
 }
 
-/** Spares a sync worker that closes its listener keeps per listener, never to wait for the arbiter between requests; refilled below 2. */
+/** Spares per listener of a sync worker that pauses by closing: never to wait for the arbiter; refilled below 2. */
 const SYNC_SPARES = 6;
 const SYNC_SPARES_LOW = 2;
 /** How long a worker stops accepting on a listener after an accept error (EMFILE, ENFILE, …): no spinning. */
