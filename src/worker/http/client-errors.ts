@@ -70,7 +70,7 @@ function state(socket: Tracked): ConnState {
 
 /**
  * A new connection gets its state before Node's HTTP code first sees the socket: added at the first request
- * instead, it would give the sockets Node's hot paths see two shapes (~0.5 % of a keep-alive request's CPU).
+ * instead, it would give the sockets Node's hot paths see two shapes (docs/benchmarks.md).
  */
 export function trackConnection(socket: Socket): void {
   state(socket as Tracked);

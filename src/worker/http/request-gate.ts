@@ -46,7 +46,8 @@ export interface RequestGateOptions {
 const CONFLICTING_SCHEME: Rejection = { status: 400, why: 'Conflicting scheme headers' };
 /**
  * `ctl top`'s latencies come from a sample: every request up to LATENCY_ALL per beat, then one in LATENCY_STRIDE
- * (a power of two). Two clock reads per request were ~1.4 % of a keep-alive request's CPU (docs/benchmarks.md).
+ * (a power of two): two clock reads on every request are a measurable share of a keep-alive request's CPU
+ * (docs/benchmarks.md).
  */
 const LATENCY_ALL = 256;
 const LATENCY_STRIDE = 16;
