@@ -45,17 +45,10 @@ function realApp(name, file, spec) {
  * @returns {ServerDef}
  */
 function tsunicorn(id, label, app, klass, workloads) {
-  return {
-    id,
-    label,
-    runtime: 'node',
-    get servingProcesses() {
-      return WORKERS;
-    },
-    workloads,
+  return workersOf(id, label, workloads, {
     display: (port) => `node ${tsuArgs(app, klass, port, true).join(' ')}`,
     start: (port) => spawnTree({ cmd: node, args: tsuArgs(app, klass, port) }),
-  };
+  });
 }
 
 /**
@@ -66,6 +59,22 @@ function tsunicorn(id, label, app, klass, workloads) {
  */
 function rawCluster(id, label, policy, workloads, app) {
   const env = () => ({ ...(app ? { APP: app } : {}), NODE_CLUSTER_SCHED_POLICY: policy, WORKERS: String(WORKERS) });
+  return workersOf(id, label, workloads, {
+    display: (port) =>
+      `PORT=${port} ${Object.entries(env())
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')} node bench/apps/cluster.mjs`,
+    start: (port) => spawnTree({ cmd: node, args: ['bench/apps/cluster.mjs'], env: { PORT: String(port), ...env() } }),
+  });
+}
+
+/**
+ * A Node server of WORKERS serving processes, read when a round starts (--workers).
+ * @param {string} id @param {string} label @param {WorkloadId[]} workloads
+ * @param {Pick<ServerDef, 'display' | 'start'>} how
+ * @returns {ServerDef}
+ */
+function workersOf(id, label, workloads, how) {
   return {
     id,
     label,
@@ -74,11 +83,7 @@ function rawCluster(id, label, policy, workloads, app) {
       return WORKERS;
     },
     workloads,
-    display: (port) =>
-      `PORT=${port} ${Object.entries(env())
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')} node bench/apps/cluster.mjs`,
-    start: (port) => spawnTree({ cmd: node, args: ['bench/apps/cluster.mjs'], env: { PORT: String(port), ...env() } }),
+    ...how,
   };
 }
 

@@ -120,17 +120,29 @@ the other worker serves, and it recovers', async () => {
   }, 30_000);
 });
 
+/**
+ * A server whose workers load the listen-faults.mjs preload, armed by a marker file in a fresh directory
+ * (`variable` names which fault; see the fixture). `extra` goes to the command line, `env` to the environment.
+ */
+function faultyServer(workers: number, variable: string, name: string, extra: string[] = [], env = {}) {
+  const marker = path.join(tmpDir(), name);
+  const args = ['node-app.mjs', '-w', String(workers), '-b', '127.0.0.1:0', ...extra, '--log-level', 'debug'];
+  const s = start(args, {
+    nodeArgs: ['--import', path.join(FIXTURES, 'listen-faults.mjs')],
+    env: { [variable]: marker, ...env },
+  });
+  return { s, marker };
+}
+
+/** --worker-connections 1: every connection fills the worker, which pauses accepting until it closes. */
+const ONE_CONNECTION = ['--worker-connections', '1'];
+const CLOSE_TO_PAUSE = { TSUNICORN_NODE_FALLBACK: 'accept-pause' };
+
 // Only a worker that closes its listener to pause listens again (TSUNICORN_NODE_FALLBACK=accept-pause); one that
 // takes it out of the poll set never does.
 describe('a listener that cannot listen again after start', () => {
   it('is logged, and the worker stops and is replaced (it does not stay deaf or crash)', async () => {
-    const dir = tmpDir();
-    const marker = path.join(dir, 'fail-listen');
-    const args = ['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--worker-connections', '1', '--log-level', 'debug'];
-    const s = start(args, {
-      nodeArgs: ['--import', path.join(FIXTURES, 'listen-faults.mjs')],
-      env: { TSU_FAIL_LISTEN: marker, TSUNICORN_NODE_FALLBACK: 'accept-pause' },
-    });
+    const { s, marker } = faultyServer(1, 'TSU_FAIL_LISTEN', 'fail-listen', ONE_CONNECTION, CLOSE_TO_PAUSE);
     const port = await s.port();
     await s.readyWorkers(1);
     const [worker] = s.workers();
@@ -155,13 +167,7 @@ describe('a listener that cannot listen again after start', () => {
   }, 30_000);
 
   it('under load (-w 2): the worker finishes what it has, and no request fails', async () => {
-    const dir = tmpDir();
-    const marker = path.join(dir, 'fail-listen');
-    const args = ['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--worker-connections', '1', '--log-level', 'debug'];
-    const s = start(args, {
-      nodeArgs: ['--import', path.join(FIXTURES, 'listen-faults.mjs')],
-      env: { TSU_FAIL_LISTEN: marker, TSUNICORN_NODE_FALLBACK: 'accept-pause' },
-    });
+    const { s, marker } = faultyServer(2, 'TSU_FAIL_LISTEN', 'fail-listen', ONE_CONNECTION, CLOSE_TO_PAUSE);
     const port = await s.port();
     await s.readyWorkers(2);
     const before = s.workers();
@@ -183,13 +189,7 @@ describe('a listener that cannot listen again after start', () => {
 
 describe('a listener libuv will not take out of the poll set or put back', () => {
   it('is closed instead, the worker listens on its spare copy and serves on; no error, no replacement', async () => {
-    const dir = tmpDir();
-    const marker = path.join(dir, 'fail-watch');
-    const args = ['node-app.mjs', '-w', '1', '-b', '127.0.0.1:0', '--worker-connections', '1', '--log-level', 'debug'];
-    const s = start(args, {
-      nodeArgs: ['--import', path.join(FIXTURES, 'listen-faults.mjs')],
-      env: { TSU_FAIL_WATCH: marker },
-    });
+    const { s, marker } = faultyServer(1, 'TSU_FAIL_WATCH', 'fail-watch', ONE_CONNECTION);
     const port = await s.port();
     await s.readyWorkers(1);
     const [worker] = s.workers();
@@ -219,12 +219,7 @@ describe('a listener libuv will not take out of the poll set or put back', () =>
 
 describe('accept errors that reach the server (EMFILE without a reserve descriptor)', () => {
   it('pause accepting in that worker for a moment, logged once; the other serves; no crash at the 2nd', async () => {
-    const dir = tmpDir();
-    const marker = path.join(dir, 'fail-accept');
-    const s = start(['node-app.mjs', '-w', '2', '-b', '127.0.0.1:0', '--log-level', 'debug'], {
-      nodeArgs: ['--import', path.join(FIXTURES, 'listen-faults.mjs')],
-      env: { TSU_FAIL_ACCEPT: marker },
-    });
+    const { s, marker } = faultyServer(2, 'TSU_FAIL_ACCEPT', 'fail-accept');
     const port = await s.port();
     await s.readyWorkers(2);
     const [failing, other] = s.workers();

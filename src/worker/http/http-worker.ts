@@ -160,7 +160,7 @@ export class HttpWorker {
     this.connections.add(socket);
     trackConnection(socket);
     socket.on('close', this.connectionClosed);
-    // Synchronous, inside libuv's accept loop: pausing here ends the loop, so no extra connection is taken.
+    // Synchronous, inside libuv's accept callback: pausing here takes no further connection (listeners.ts).
     if (!this.listeners.paused && this.connections.size >= this.connectionLimit) this.listeners.pause();
   }
 

@@ -58,7 +58,7 @@ export class RequestGate {
   /** --health-path, answered before the app (health.ts); null when unset. */
   private readonly health: Health | null;
   requests = 0;
-  /** Durations of a sample of answered requests (LATENCY_ALL), for `ctl top` on the beat; no IPC. */
+  /** Durations of a sample of answered requests (see LATENCY_ALL), for `ctl top` on the beat; no IPC. */
   private readonly latency = new BucketCounts(LATENCY_BUCKETS);
   /** Requests started since the beat last read the latencies. */
   private sinceBeat = 0;
