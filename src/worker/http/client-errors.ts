@@ -47,24 +47,41 @@ interface ConnState {
   rejected: boolean;
   /** The response being written closes the connection: no request after it may run. */
   closing: boolean;
-  /**
-   * performance.now() when the oldest pending request started, 0 if it is not timed (request-gate.ts); a pipelined
-   * one behind it keeps its own (kStarted).
-   */
+  /** performance.now() when the oldest pending request started, 0 if it is not timed (request-gate.ts). */
   startedAt: number;
+  /**
+   * The start times of the pending requests pipelined behind it, oldest first (responses close in order); null
+   * until a client pipelines. Kept here, not on each response: a property read from every response and missing
+   * from almost all is looked up along the prototype chain, which an app such as Express swaps per request.
+   */
+  queued: number[] | null;
 }
 
 const kState = Symbol('tsunicorn.connection');
 type Tracked = Socket & { [kState]?: ConnState };
-const kStarted = Symbol('tsunicorn.started');
-type Timed = ServerResponse & { [kStarted]?: number };
 
 function state(socket: Tracked): ConnState {
-  let s = socket[kState];
-  if (!s) {
-    s = { pending: 0, last: null, lastRes: null, deferred: null, rejected: false, closing: false, startedAt: 0 };
-    socket[kState] = s;
-  }
+  return socket[kState] ?? newState(socket);
+}
+
+/**
+ * Called from trackConnection, and from state() only for a socket it never saw, so that V8 does not inline the
+ * allocation into the per-request functions: once it moves these long-lived objects' allocation to the old
+ * generation, it discards the optimized code of every function that inlined it (`--trace-deopt`, seconds into a
+ * keep-alive load).
+ */
+function newState(socket: Tracked): ConnState {
+  const s: ConnState = {
+    pending: 0,
+    last: null,
+    lastRes: null,
+    deferred: null,
+    rejected: false,
+    closing: false,
+    startedAt: 0,
+    queued: null,
+  };
+  socket[kState] = s;
   return s;
 }
 
@@ -73,7 +90,7 @@ function state(socket: Tracked): ConnState {
  * instead, it would give the sockets Node's hot paths see two shapes (docs/benchmarks.md).
  */
 export function trackConnection(socket: Socket): void {
-  state(socket as Tracked);
+  newState(socket as Tracked);
 }
 
 /**
@@ -83,9 +100,8 @@ export function trackConnection(socket: Socket): void {
 export function requestStarted(socket: Socket, req: IncomingMessage, res: ServerResponse, now: number): boolean {
   const s = state(socket as Tracked);
   if (s.rejected || s.closing) return false;
-  // The start time on the connection, not on each response: adding a property to every response costs more.
   if (s.pending === 0) s.startedAt = now;
-  else (res as Timed)[kStarted] = now;
+  else (s.queued ??= []).push(now);
   s.pending++;
   s.last = req;
   s.lastRes = res;
@@ -108,21 +124,24 @@ export function lastRequest(socket: Socket): void {
   state(socket as Tracked).closing = true;
 }
 
-/** When the request of `res`, which has not closed yet, started (performance.now()); 0 if it is not timed. */
-export function requestStart(res: ServerResponse): number {
-  return (res as Timed)[kStarted] ?? (res.req.socket as Tracked)[kState]?.startedAt ?? 0;
-}
-
-/** Its response closed: a parse error held back behind it can go now. */
-export function requestEnded(socket: Socket): void {
+/**
+ * The oldest pending request's response closed: a parse error held back behind it can go now. Returns when that
+ * request started (performance.now()), 0 if it was not timed.
+ */
+export function requestEnded(socket: Socket): number {
   const s = (socket as Tracked)[kState];
-  if (!s) return;
+  if (!s) return 0;
+  const started = s.startedAt;
   s.pending--;
-  if (s.pending > 0) return;
+  if (s.pending > 0) {
+    s.startedAt = s.queued?.shift() ?? 0;
+    return started;
+  }
   // Nothing pending: keep no reference to finished requests on an idle keep-alive connection.
   s.last = null;
   s.lastRes = null;
   if (s.deferred !== null) rejectConnection(socket, s.deferred);
+  return started;
 }
 
 /** Requests on `socket` whose response has not closed. */

@@ -19,7 +19,6 @@ import {
   markRejected,
   rejectConnection,
   requestEnded,
-  requestStart,
   requestStarted,
 } from './client-errors.js';
 import { forwardedClient, resolveClientInfo } from './forwarded.js';
@@ -185,13 +184,11 @@ export class RequestGate {
   /** The 'close' listener of every async response: one function, not a closure per request. */
   private readonly responseClosed = ((gate: RequestGate) =>
     function (this: ServerResponse) {
-      gate.requestDone(this);
-      requestEnded(this.req.socket);
+      gate.requestDone(requestEnded(this.req.socket));
     })(this);
 
-  /** Before requestEnded, while the request's start time is still its connection's; 0: not in the sample. */
-  private requestDone(res: ServerResponse): void {
-    const started = requestStart(res);
+  /** A request that started at `started` (performance.now()) was answered; 0: not in the sample. */
+  private requestDone(started: number): void {
     if (started > 0) this.latency.record((performance.now() - started) / 1000);
   }
 
@@ -201,8 +198,7 @@ export class RequestGate {
     const timeoutMs = this.opts.settings.timeout * 1000;
     const timer = timeoutMs > 0 ? setTimeout(() => this.requestTimedOut(req, res), timeoutMs) : null;
     res.once('close', () => {
-      this.requestDone(res);
-      requestEnded(req.socket);
+      this.requestDone(requestEnded(req.socket));
       if (timer) clearTimeout(timer);
       this.opts.onRequestEnd?.();
     });
