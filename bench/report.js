@@ -246,7 +246,8 @@ export function renderMarkdown(res, notes) {
       ' per workload: taking the better of the two modes in each round would favour cluster by its noise (~5 %).',
     '- An A/A control: tsunicorn async runs twice in every round, the second copy at another place in the round' +
       ' (and in every extra round that runs the first). The ratio of the two is what noise and place alone do to' +
-      ' identical servers; it gives each ratio target its resolution, for CPU per request and for req/s alike (see "A/A control" under Targets).',
+      ' identical servers; it gives each ratio target its resolution, for CPU per request and for req/s alike (see "A/A control" under Targets).' +
+      " Each real app has an A/A control of its own for its CPU target, a second tsunicorn copy of it loaded in a pair with the first: an app's CPU per request is not hello world's, and neither is its noise.",
     `- wrk shares the ${res.meta.nproc} cores with the servers. With one worker per server` +
       ' (`--workers`, 1 by default) no' +
       ' core is oversubscribed while wrk runs, so CPU per request is what the server spends, not what the scheduler' +
@@ -291,7 +292,8 @@ export function renderMarkdown(res, notes) {
     L.push('### A/A control', '');
     L.push(
       'tsunicorn async runs twice in every round, the same command at two places in the round; for CPU per request' +
-        ' the two are loaded at the same time, as every target pair is. Identical servers' +
+        ' the two are loaded at the same time, as every target pair is, and each real app is loaded twice under tsunicorn, in a pair of its own,' +
+        " for its target's resolution. Identical servers" +
         " should give 1.00×; what this run shows instead is the box's noise plus the effect of a server's place in" +
         ' the round. The resolution is how far from 1.00× the 90 % confidence interval of that ratio reaches (none' +
         ' under 5 rounds, which leaves every ratio target UNDECIDED): a ratio target whose median is nearer its goal than that is UNDECIDED, since this' +
@@ -305,7 +307,7 @@ export function renderMarkdown(res, notes) {
     for (const k of targets.control) {
       const v = k.stat;
       L.push(
-        `| ${k.metric === 'rps' ? 'req/s' : 'CPU per request'} | ${config.wrk[k.workload]?.label ?? k.workload} | ${v ? range(v, ratio) : 'not measured'} | ${v ? `${v.ci ? `${ratio(v.ci.lo)}–${ratio(v.ci.hi)}` : 'too few rounds'}, ${v.n}` : '—'} | ${k.floor === undefined ? '—' : `±${(k.floor * 100).toFixed(1)} %`} |`,
+        `| ${k.metric === 'rps' ? 'req/s' : 'CPU per request'} | ${k.app ? `${k.app}, ${(config.wrk[k.workload]?.label ?? k.workload).replace(/^hello, /, '')}` : (config.wrk[k.workload]?.label ?? k.workload)} | ${v ? range(v, ratio) : 'not measured'} | ${v ? `${v.ci ? `${ratio(v.ci.lo)}–${ratio(v.ci.hi)}` : 'too few rounds'}, ${v.n}` : '—'} | ${k.floor === undefined ? '—' : `±${(k.floor * 100).toFixed(1)} %`} |`,
       );
     }
     L.push('');

@@ -127,6 +127,8 @@ const servers = SERVERS.filter((s) => (!only || only.includes(s.id)) && !skip.in
   ...s,
   workloads: s.workloads.filter((wl) => workloadIds.includes(wl)),
 }));
+/** The servers a round runs one at a time; the rest are started only for their pairs. */
+const roundServers = servers.filter((s) => !s.pairOnly);
 
 // ---------------------------------------------------------------- preflight
 
@@ -579,7 +581,7 @@ const config = {
   ...opts,
   workloads: workloadIds,
   out: path.relative(ROOT, opts.out),
-  order: servers.map((s) => s.id),
+  order: roundServers.map((s) => s.id),
   servers: servers.map((s) => ({ id: s.id, label: s.label, command: s.display('$PORT'), workloads: s.workloads })),
   wrk: Object.fromEntries(
     Object.keys(WORKLOADS).map((wl) => [
@@ -603,7 +605,7 @@ const config = {
 
 console.log(`bench: ${meta.cpuModel}, ${meta.nproc} cores, Node ${meta.node}, ${meta.wrk}; load average ${loadavg()}`);
 console.log(
-  `bench: ${opts.rounds} rounds × ${servers.length} servers of ${opts.workers} worker(s), ` +
+  `bench: ${opts.rounds} rounds × ${roundServers.length} servers of ${opts.workers} worker(s), ` +
     `${opts.durationSec} s per run, ${opts.connections} connections, ${opts.threads} wrk thread(s)`,
 );
 
@@ -626,7 +628,7 @@ for (let r = 1; r <= opts.rounds && !interrupted; r++) {
   const t0 = Date.now();
   const loadBefore = loadavg();
   console.log(`round ${r}/${opts.rounds} (load average ${loadBefore})`);
-  const order = alternate(servers, r);
+  const order = alternate(roundServers, r);
   runs.push(...(await benchRound(order, r, runnablePairs)));
   rounds.push({
     round: r,
@@ -645,7 +647,7 @@ for (let r = opts.rounds + 1; r <= opts.maxRounds && !interrupted; r++) {
       runs,
       summarise(
         runs,
-        servers.map((s) => s.id),
+        roundServers.map((s) => s.id),
       ),
       pairs,
     ).checks,
@@ -701,7 +703,7 @@ if (opts.profile && !interrupted) {
 
 const summary = summarise(
   runs,
-  servers.map((s) => s.id),
+  roundServers.map((s) => s.id),
 );
 const targets = evaluate(runs, summary, pairs);
 const results = {
@@ -732,7 +734,7 @@ console.log(
   '\nmedian req/s (min–max) over rounds, × the raw node:cluster mode best by median; µs of server CPU per request',
 );
 const table = summary.servers;
-for (const id of servers.map((s) => s.id)) {
+for (const id of roundServers.map((s) => s.id)) {
   const s = table[id];
   if (!s) continue;
   const cell = (/** @type {string} */ wl) => {
@@ -761,7 +763,7 @@ for (const k of targets.control) {
   const what = k.metric === 'cpu' ? 'CPU per request' : 'req/s';
   if (v)
     console.log(
-      `  A/A control, ${k.workload} ${what}: ${v.median.toFixed(2)}× (${v.ci ? `90 % CI ${v.ci.lo.toFixed(2)}–${v.ci.hi.toFixed(2)}` : `min–max ${v.min.toFixed(2)}–${v.max.toFixed(2)}, too few rounds for a CI`}, ${v.n} rounds; resolution ±${((k.floor ?? 0) * 100).toFixed(1)} %)`,
+      `  A/A control, ${k.app ? `${k.app}, ` : ''}${k.workload} ${what}: ${v.median.toFixed(2)}× (${v.ci ? `90 % CI ${v.ci.lo.toFixed(2)}–${v.ci.hi.toFixed(2)}` : `min–max ${v.min.toFixed(2)}–${v.max.toFixed(2)}, too few rounds for a CI`}, ${v.n} rounds; resolution ±${((k.floor ?? 0) * 100).toFixed(1)} %)`,
     );
 }
 console.log('informational:');

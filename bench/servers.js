@@ -27,14 +27,21 @@ const HELLO_ONLY = /** @type {WorkloadId[]} */ (['ka', 'close']);
 const APP_ONLY = /** @type {WorkloadId[]} */ (['ka']);
 
 /**
- * A real app twice: under tsunicorn async, and under raw node:cluster SCHED_NONE (serve.mjs, APP=file).
+ * A real app under tsunicorn async and under raw node:cluster SCHED_NONE (serve.mjs, APP=file), and its A/A
+ * control: tsunicorn again, loaded only in pairs with the first copy, so that the app's ratio is judged against the
+ * noise of the same app's CPU per request rather than hello world's.
  * @param {string} name @param {string} file in bench/apps @param {string} spec tsunicorn's app argument
  * @returns {ServerDef[]}
  */
 function realApp(name, file, spec) {
+  const id = name.toLowerCase();
   return [
-    tsunicorn(`${name.toLowerCase()}-tsu`, `${name} on tsunicorn async`, spec, 'async', APP_ONLY),
-    rawCluster(`${name.toLowerCase()}-cluster`, `${name} on node:cluster SCHED_NONE`, 'none', APP_ONLY, file),
+    tsunicorn(`${id}-tsu`, `${name} on tsunicorn async`, spec, 'async', APP_ONLY),
+    rawCluster(`${id}-cluster`, `${name} on node:cluster SCHED_NONE`, 'none', APP_ONLY, file),
+    Object.assign(
+      tsunicorn(`${id}-tsu-aa`, `${name} on tsunicorn async, again (A/A control)`, spec, 'async', APP_ONLY),
+      { pairOnly: true },
+    ),
   ];
 }
 
@@ -105,6 +112,7 @@ function workersOf(id, label, workloads, how) {
  * @property {(port: number | string) => string} display   the command line, as the report prints it
  * @property {(port: number) => Promise<Running>} start
  * @property {string[]} [needs]   external programs this server needs (preflight)
+ * @property {boolean} [pairOnly]   started only for the CPU pairs it is part of, never in a round's runs one at a time
  */
 
 /** Worker processes per server (`run.js --workers`): every server gets the same number. */

@@ -301,7 +301,11 @@ const METRIC = { cpu: (w) => w.cpuUsPerReq ?? Number.NaN, rps: (w) => w.rps };
 
 const CPU = 'CPU per request';
 const HOW = { ka: 'keep-alive', close: 'Connection: close' };
-/** The CPU-per-request targets: `num` over `den` under `wl`, at most `goal`. */
+/**
+ * The CPU-per-request targets: `num` over `den` under `wl`, at most `goal`. A real app's target has an A/A
+ * control of its own (`aa`): its CPU per request, and so its noise, is not hello world's.
+ * @type {{id: string, name: string, num: string, den: string, wl: string, goal: number, aa?: AppPairKey}[]}
+ */
 const CPU_TARGETS = [
   .../** @type {const} */ (['ka', 'close']).flatMap((wl) => [
     {
@@ -344,6 +348,7 @@ const CPU_TARGETS = [
     den: 'express-cluster',
     wl: 'ka',
     goal: 1.03,
+    aa: { app: 'Express 5 JSON route', num: 'express-tsu-aa', den: 'express-tsu', wl: 'ka' },
   },
   {
     id: 'cpu-fastify',
@@ -352,6 +357,7 @@ const CPU_TARGETS = [
     den: 'fastify-cluster',
     wl: 'ka',
     goal: 1.03,
+    aa: { app: 'Fastify 5 route', num: 'fastify-tsu-aa', den: 'fastify-tsu', wl: 'ka' },
   },
   {
     id: 'cpu-sync-vs-gunicorn',
@@ -364,15 +370,21 @@ const CPU_TARGETS = [
 ];
 
 /** @typedef {{num: string, den: string, wl: string}} PairKey */
+/** @typedef {PairKey & {app: string}} AppPairKey an A/A pair of a real app's two tsunicorn copies */
 
 /** The A/A control's pair under `wl`. @param {string} wl @returns {PairKey} */
 const aaPair = (wl) => ({ num: AA, den: 'tsu-async', wl });
 
 /**
- * The pairs run.js loads at the same time for CPU per request: every CPU target's, and the A/A control's.
+ * The pairs run.js loads at the same time for CPU per request: every CPU target's, and the A/A controls'.
  * @type {PairKey[]}
  */
-export const PAIRS = [...CPU_TARGETS.map(({ num, den, wl }) => ({ num, den, wl })), aaPair('ka'), aaPair('close')];
+export const PAIRS = [
+  ...CPU_TARGETS.map(({ num, den, wl }) => ({ num, den, wl })),
+  aaPair('ka'),
+  aaPair('close'),
+  ...CPU_TARGETS.flatMap(({ aa }) => (aa ? [{ num: aa.num, den: aa.den, wl: aa.wl }] : [])),
+];
 
 /**
  * @typedef {{round: number, num: string, den: string, wl: string, numUs: number, denUs: number}} Pair
@@ -409,6 +421,7 @@ export function evaluate(rawRuns, summary, pairs = []) {
         return n && d ? METRIC[metric](n) / METRIC[metric](d) : Number.NaN;
       }),
     );
+  /** @type {{metric: string, app?: string, workload: string, stat: Stat | null, floor: number | undefined}[]} */
   const control = [
     ...aaControl({ ka: perRound('cpu', AA, 'tsu-async', 'ka'), close: perRound('cpu', AA, 'tsu-async', 'close') }).map(
       (k) => ({ metric: 'cpu', ...k }),
@@ -417,8 +430,14 @@ export function evaluate(rawRuns, summary, pairs = []) {
       (k) => ({ metric: 'rps', ...k }),
     ),
   ];
-  const floor = (/** @type {string} */ metric, /** @type {string} */ wl) =>
-    control.find((k) => k.metric === metric && k.workload === wl)?.floor;
+  // A real app's own control, for CPU per request under its workload.
+  for (const t of CPU_TARGETS) {
+    if (!t.aa) continue;
+    const [k] = aaControl({ [t.aa.wl]: perRound('cpu', t.aa.num, t.aa.den, t.aa.wl) });
+    control.push({ metric: 'cpu', app: t.aa.app, .../** @type {NonNullable<typeof k>} */ (k) });
+  }
+  const floor = (/** @type {string} */ metric, /** @type {string} */ wl, /** @type {string} */ app = '') =>
+    control.find((k) => k.metric === metric && k.workload === wl && (k.app ?? '') === app)?.floor;
 
   /** @type {Check[]} */
   const checks = [];
@@ -482,13 +501,15 @@ export function evaluate(rawRuns, summary, pairs = []) {
   const x = (/** @type {number} */ v) => `${v.toFixed(2)}×`;
   const mb = (/** @type {number} */ v) => `${(v / MB).toFixed(1)} MB`;
   /**
-   * A ratio target: num's figure over den's, per round, under wl, with the A/A resolution of that metric and workload.
+   * A ratio target: num's figure over den's, per round, under wl, with the A/A resolution of that metric and workload,
+   * or of the app's own A/A pair (`aa`).
    * @param {string} id @param {string} name @param {'cpu' | 'rps'} metric @param {string} num @param {string} den
-   * @param {string} wl @param {'>=' | '<='} op @param {number} goal
+   * @param {string} wl @param {'>=' | '<='} op @param {number} goal @param {AppPairKey} [aa]
    */
-  const ratio = (id, name, metric, num, den, wl, op, goal) => {
+  const ratio = (id, name, metric, num, den, wl, op, goal, aa) => {
     // From pairs, its own and the A/A control's, when the run loaded it in pairs.
     const fromPairs = metric === 'cpu' && paired(num, den, wl);
+    const control = aa ? { num: aa.num, den: aa.den, wl } : aaPair(wl);
     check(
       id,
       name,
@@ -496,14 +517,15 @@ export function evaluate(rawRuns, summary, pairs = []) {
       op,
       goal,
       x,
-      fromPairs ? [] : under([num, den, AA, 'tsu-async'], wl),
-      floor(metric, wl),
+      // An app's own control is loaded in pairs only.
+      fromPairs ? [] : under(aa ? [num, den] : [num, den, AA, 'tsu-async'], wl),
+      floor(metric, wl, aa?.app),
       perRound(metric, num, den, wl, true),
-      fromPairs ? [{ num, den, wl }, aaPair(wl)] : undefined,
+      fromPairs ? [{ num, den, wl }, control] : undefined,
     );
   };
 
-  for (const t of CPU_TARGETS) ratio(t.id, t.name, 'cpu', t.num, t.den, t.wl, '<=', t.goal);
+  for (const t of CPU_TARGETS) ratio(t.id, t.name, 'cpu', t.num, t.den, t.wl, '<=', t.goal, t.aa);
   ratio(
     'rps-sync-vs-gunicorn',
     'tsunicorn sync vs Gunicorn sync, Connection: close req/s',

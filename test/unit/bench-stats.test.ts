@@ -257,6 +257,47 @@ describe('A/A control', () => {
       { num: 'tsu-async-aa', den: 'tsu-async', wl: 'ka' },
     ]);
   });
+
+  describe("a real app's CPU target", () => {
+    const raw = runs(1.05, [1, 1, 1, 1, 1, 1, 1]);
+    /** Seven rounds of pairs: Express at `ratio` × raw cluster, its A/A pair at `appAa[i]`, hello's at `helloAa[i]`. */
+    const pairs = (ratio: number, appAa: number[], helloAa: number[]) =>
+      range(7).flatMap((round, i) => [
+        { round, num: 'express-tsu', den: 'express-cluster', wl: 'ka', numUs: 50 * ratio, denUs: 50 },
+        { round, num: 'express-tsu-aa', den: 'express-tsu', wl: 'ka', numUs: 50 * appAa[i]!, denUs: 50 },
+        { round, num: 'tsu-async-aa', den: 'tsu-async', wl: 'ka', numUs: 10 * helloAa[i]!, denUs: 10 },
+      ]);
+    const tight = [1, 1.004, 0.996, 1, 1.002, 0.998, 1];
+    const wide = [0.97, 1.03, 1, 0.98, 1.02, 1.01, 0.99];
+    const express = (p: unknown[]) =>
+      evaluate(raw, summarise(raw, ORDER), p as never).checks.find((c: { id: string }) => c.id === 'cpu-express')!;
+
+    it("is judged against the app's own A/A control, not hello world's", () => {
+      // 1.02× against ≤ 1.03×: within hello's ±3 %, beyond the app's ±0.4 %.
+      expect(express(pairs(1.02, tight, wide))).toMatchObject({ status: 'PASS', actual: 1.02, resolution: 0.004 });
+      expect(express(pairs(1.02, wide, tight))).toMatchObject({ status: 'UNDECIDED', resolution: 0.03 });
+      const control = evaluate(raw, summarise(raw, ORDER), pairs(1.02, tight, wide) as never).control;
+      expect(control.find((k: { app?: string }) => k.app === 'Express 5 JSON route')).toMatchObject({
+        metric: 'cpu',
+        workload: 'ka',
+        floor: 0.004,
+      });
+      // hello's targets keep hello's control.
+      expect(control.find((k: { app?: string; metric: string }) => !k.app && k.metric === 'cpu')).toMatchObject({
+        floor: 0.03,
+      });
+    });
+
+    it('is undecided without its own A/A pairs, and asks the extra rounds for them', () => {
+      const withoutAa = pairs(1.02, tight, tight).filter((p) => p.num !== 'express-tsu-aa');
+      const check = express(withoutAa);
+      expect(check).toMatchObject({ status: 'UNDECIDED', resolutionText: 'none (A/A control under 5 rounds)' });
+      expect(undecidedNeeds([check]).pairs).toEqual([
+        { num: 'express-tsu', den: 'express-cluster', wl: 'ka' },
+        { num: 'express-tsu-aa', den: 'express-tsu', wl: 'ka' },
+      ]);
+    });
+  });
 });
 
 describe('CPU per request', () => {
