@@ -509,7 +509,7 @@ export function evaluate(rawRuns, summary, pairs = []) {
   const ratio = (id, name, metric, num, den, wl, op, goal, aa) => {
     // From pairs, its own and the A/A control's, when the run loaded it in pairs.
     const fromPairs = metric === 'cpu' && paired(num, den, wl);
-    const control = aa ? { num: aa.num, den: aa.den, wl } : aaPair(wl);
+    const aaKey = aa ? { num: aa.num, den: aa.den, wl } : aaPair(wl);
     check(
       id,
       name,
@@ -521,7 +521,7 @@ export function evaluate(rawRuns, summary, pairs = []) {
       fromPairs ? [] : under(aa ? [num, den] : [num, den, AA, 'tsu-async'], wl),
       floor(metric, wl, aa?.app),
       perRound(metric, num, den, wl, true),
-      fromPairs ? [{ num, den, wl }, control] : undefined,
+      fromPairs ? [{ num, den, wl }, aaKey] : undefined,
     );
   };
 
