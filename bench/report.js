@@ -149,6 +149,10 @@ export function renderMarkdown(res, notes) {
   L.push('node bench/run.js --list            # the servers; --only ID,ID / --skip ID,ID pick some');
   L.push('node bench/run.js --rounds 8 --duration 10 --connections 50 --threads 1');
   L.push('node bench/run.js --workers 2       # 2 workers per server (1 by default), for the balance between them');
+  L.push(
+    'node bench/run.js --build-b DIR --only fastify-tsu,fastify-cluster,fastify-tsu-aa --workloads ka --rounds 12' +
+      '   # another build (DIR, built) against this tree: the A/A copies run it',
+  );
   L.push('node bench/profile.js [--app FILE] [--path /cpu] [--close]   # CPU profile of a worker under load');
   L.push('node bench/hup-rollover.js          # HUP rollover only');
   L.push(

@@ -7,13 +7,15 @@
 //   node bench/run.js [--quick] [--rounds 5] [--max-rounds 15] [--duration 3] [--warmup 1]
 //                     [--connections 50] [--threads 1] [--workers 1] [--only id,id] [--skip id,id]
 //                     [--workloads ka,close,io,cpu] [--hup-rounds 9] [--no-profile] [--quiet-wait 20]
-//                     [--out FILE] [--no-docs] [--list] [--pin]
+//                     [--out FILE] [--no-docs] [--list] [--pin] [--build-b DIR]
 // --quick: 2 rounds of 1 s runs, hello world only, no profile, no docs (under 2 minutes).
 // --max-rounds N: after --rounds, more rounds of only the servers a still-undecided target compares
 //   (within the A/A resolution of its goal, or its goal inside the median's 90 % CI), until none is or N.
 // --quiet-wait S: before each server, wait up to S s for other processes to leave the CPU.
 // --pin: servers on every CPU but the last, wrk on the last (taskset), so that the load generator and the
 //   server never take each other's core; CPU per request varies less from run to run (docs/benchmarks.md).
+// --build-b DIR: the A/A copies run the tsunicorn build in DIR (another checkout, built): their pairs then give
+//   build B against this tree, in the same rounds. Targets are not judged, no docs, no extra rounds.
 // Not part of CI: the full run takes 20–30 minutes and wants an otherwise idle box.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -23,7 +25,17 @@ import { profileWorker, formatProfile } from './profile.js';
 import { cpuUsPerRequest, treeCpu, treeTicks } from './cpu.js';
 import { cpuModel, loadavg, machineTicks, snapshot } from './proc.js';
 import { writeReport } from './report.js';
-import { ROOT, SERVERS, TSUNICORN, WORKLOADS, freePort, freezeTsunicorn, setWorkers, waitServing } from './servers.js';
+import {
+  ROOT,
+  SERVERS,
+  TSUNICORN,
+  WORKLOADS,
+  freePort,
+  freezeBuildB,
+  freezeTsunicorn,
+  setWorkers,
+  waitServing,
+} from './servers.js';
 import { PAIRS, combineRuns, evaluate, summarise, undecidedNeeds } from './stats.js';
 import { runWrk, wrkArgs, formatCommand, wrkVersion } from './wrk.js';
 
@@ -77,6 +89,7 @@ const KNOWN = new Set([
   'docs',
   'list',
   'pin',
+  'build-b',
   'help',
 ]);
 for (const a of argv)
@@ -86,7 +99,8 @@ if (has('help')) {
   const head = fs
     .readFileSync(new URL(import.meta.url), 'utf8')
     .split('\n')
-    .slice(1, 13);
+    .slice(1);
+  head.length = head.findIndex((l) => !l.startsWith('//'));
   console.log(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
   process.exit(0);
 }
@@ -96,6 +110,13 @@ if (has('list')) {
 }
 
 const quick = has('quick');
+const buildBArg = value('build-b');
+const buildB = buildBArg === undefined ? undefined : path.resolve(buildBArg);
+if (buildB !== undefined) {
+  for (const f of ['bin/tsunicorn.js', 'dist/cli.js'])
+    if (!fs.existsSync(path.join(buildB, f))) die(`--build-b ${buildBArg}: no ${f} there (a built tsunicorn tree)`);
+  if (has('docs')) die('--build-b runs write no docs: the A/A controls are not A/A');
+}
 const opts = {
   quick,
   rounds: Math.max(1, Math.floor(num('rounds', quick ? 2 : 5))),
@@ -107,13 +128,22 @@ const opts = {
   hupRounds: Math.floor(num('hup-rounds', quick ? 3 : 9)),
   quietWaitSec: num('quiet-wait', quick ? 0 : 20),
   profile: has('profile') || (!quick && !has('no-profile')),
-  out: path.resolve(ROOT, value('out') ?? (quick ? 'bench/results/tmp/quick.json' : 'bench/results/latest.json')),
-  docs: has('docs') || (!quick && !has('no-docs')),
+  out: path.resolve(
+    ROOT,
+    value('out') ??
+      (buildB
+        ? 'bench/results/tmp/build-b.json'
+        : quick
+          ? 'bench/results/tmp/quick.json'
+          : 'bench/results/latest.json'),
+  ),
+  docs: buildB === undefined && (has('docs') || (!quick && !has('no-docs'))),
   pin: has('pin'),
   workers: Math.max(1, Math.floor(num('workers', 1))),
 };
 setWorkers(opts.workers);
-opts.maxRounds = Math.max(opts.rounds, opts.maxRounds);
+// Extra rounds follow undecided targets, which a --build-b run does not judge.
+opts.maxRounds = buildB ? opts.rounds : Math.max(opts.rounds, opts.maxRounds);
 const only = value('only')?.split(',');
 const skip = value('skip')?.split(',') ?? [];
 for (const id of [...(only ?? []), ...skip])
@@ -492,6 +522,21 @@ const round2 = (/** @type {number} */ x) => Math.round(x * 100) / 100;
 const fmtMs = (/** @type {number | undefined} */ ms) =>
   ms === undefined ? '?' : ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(1)} ms`;
 
+/**
+ * An A/A control's per-round ratio: median, 90 % CI, rounds; with `spread`, the resolution it gives the targets.
+ * @param {ReturnType<typeof evaluate>['control'][number]} k @param {boolean} spread
+ */
+function controlText(k, spread) {
+  const what = k.metric === 'cpu' ? 'CPU per request' : 'req/s';
+  const v = k.stat;
+  if (!v) return `${what}: not measured`;
+  const ci = v.ci
+    ? `90 % CI ${v.ci.lo.toFixed(3)}–${v.ci.hi.toFixed(3)}`
+    : `min–max ${v.min.toFixed(3)}–${v.max.toFixed(3)}, too few rounds for a CI`;
+  const res = spread ? `; resolution ±${((k.floor ?? 0) * 100).toFixed(1)} %` : '';
+  return `${what}: ${v.median.toFixed(3)}× (${ci}, ${v.n} rounds${res})`;
+}
+
 // ---------------------------------------------------------------- HUP rollover
 
 /**
@@ -547,6 +592,7 @@ const nproc = os.availableParallelism();
 const pinned = opts.pin ? pinCpus() : null;
 const unfreeze = freezeTsunicorn();
 process.on('exit', unfreeze);
+if (buildB) process.on('exit', freezeBuildB(buildB));
 const started = Date.now();
 const meta = {
   date: new Date().toISOString(),
@@ -565,6 +611,7 @@ const meta = {
   tsunicorn: JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version,
   gitHead: versionOf('git', ['rev-parse', '--short', 'HEAD']),
   gitDirty: versionOf('git', ['status', '--porcelain', '--', 'src']) !== '',
+  buildB: buildB ? { dir: buildB, gitHead: versionOf('git', ['-C', buildB, 'rev-parse', '--short', 'HEAD']) } : null,
   pinned,
 };
 const wrkExample = (/** @type {WorkloadId} */ wl) =>
@@ -747,6 +794,15 @@ for (const id of roundServers.map((s) => s.id)) {
     `  ${id.padEnd(17)} ka ${cell('ka').padEnd(38)} close ${cell('close').padEnd(38)} p99 ka ${fmtMs(s.workloads.ka?.p99.median)}  rss ${(s.rest.totalRss.median / MB).toFixed(0)} MB`,
   );
 }
+if (buildB) {
+  console.log(
+    `\nbuild B (${buildB}, ${meta.buildB?.gitHead}) against this tree (${meta.gitHead}), B/A in the same rounds:`,
+  );
+  for (const k of targets.control)
+    if (k.stat) console.log(`  ${k.app ?? 'hello world'}, ${k.workload} ${controlText(k, false)}`);
+  console.log('targets: not judged (the A/A copies ran build B)');
+  process.exit(interrupted ? 1 : 0);
+}
 console.log('\ntargets (ratios: median of per-round ratios; UNDECIDED: within the A/A resolution of the goal):');
 let failed = 0;
 for (const t of targets.checks) {
@@ -759,12 +815,7 @@ for (const t of targets.checks) {
   console.log(`  ${t.status.padEnd(9)} ${t.name}: ${t.actualText} (goal ${t.targetText}${noise}${res})`);
 }
 for (const k of targets.control) {
-  const v = k.stat;
-  const what = k.metric === 'cpu' ? 'CPU per request' : 'req/s';
-  if (v)
-    console.log(
-      `  A/A control, ${k.app ? `${k.app}, ` : ''}${k.workload} ${what}: ${v.median.toFixed(2)}× (${v.ci ? `90 % CI ${v.ci.lo.toFixed(2)}–${v.ci.hi.toFixed(2)}` : `min–max ${v.min.toFixed(2)}–${v.max.toFixed(2)}, too few rounds for a CI`}, ${v.n} rounds; resolution ±${((k.floor ?? 0) * 100).toFixed(1)} %)`,
-    );
+  if (k.stat) console.log(`  A/A control, ${k.app ? `${k.app}, ` : ''}${k.workload} ${controlText(k, true)}`);
 }
 console.log('informational:');
 for (const i of targets.info) console.log(`  ${i.name}: ${i.text}`);

@@ -39,22 +39,23 @@ function realApp(name, file, spec) {
     tsunicorn(`${id}-tsu`, `${name} on tsunicorn async`, spec, 'async', APP_ONLY),
     rawCluster(`${id}-cluster`, `${name} on node:cluster SCHED_NONE`, 'none', APP_ONLY, file),
     Object.assign(
-      tsunicorn(`${id}-tsu-aa`, `${name} on tsunicorn async, again (A/A control)`, spec, 'async', APP_ONLY),
+      tsunicorn(`${id}-tsu-aa`, `${name} on tsunicorn async, again (A/A control)`, spec, 'async', APP_ONLY, true),
       { pairOnly: true },
     ),
   ];
 }
 
 /**
- * tsunicorn serving `app` with WORKERS workers of `klass`.
+ * tsunicorn serving `app` with WORKERS workers of `klass`; an A/A copy (`aaCopy`) runs build B when there is one.
  * @param {string} id @param {string} label @param {string} app @param {'async' | 'sync'} klass
- * @param {WorkloadId[]} workloads
+ * @param {WorkloadId[]} workloads @param {boolean} [aaCopy]
  * @returns {ServerDef}
  */
-function tsunicorn(id, label, app, klass, workloads) {
+function tsunicorn(id, label, app, klass, workloads, aaCopy = false) {
+  const build = () => (aaCopy && BUILD_B.bin ? BUILD_B : null);
   return workersOf(id, label, workloads, {
-    display: (port) => `node ${tsuArgs(app, klass, port, true).join(' ')}`,
-    start: (port) => spawnTree({ cmd: node, args: tsuArgs(app, klass, port) }),
+    display: (port) => `node ${tsuArgs(app, klass, port, true, build()).join(' ')}`,
+    start: (port) => spawnTree({ cmd: node, args: tsuArgs(app, klass, port, false, build()) }),
   });
 }
 
@@ -254,6 +255,8 @@ const node = process.execPath;
 
 /** Where the bench runs tsunicorn from: the work tree, or a private copy of it (see freezeTsunicorn). */
 export const TSUNICORN = { root: ROOT, bin: path.join(ROOT, 'bin/tsunicorn.js') };
+/** Build B (--build-b): where it came from, and the bin of its private copy; null without one. */
+export const BUILD_B = { source: /** @type {string | null} */ (null), bin: /** @type {string | null} */ (null) };
 
 /**
  * Copies bin/, dist/, package.json, examples/ and bench/hup-rollover.js to a temp dir
@@ -264,12 +267,9 @@ export const TSUNICORN = { root: ROOT, bin: path.join(ROOT, 'bin/tsunicorn.js') 
  * @returns {() => void} removes the copy
  */
 export function freezeTsunicorn() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsunicorn-bench-build-'));
-  for (const d of ['bin', 'dist', 'examples']) fs.cpSync(path.join(ROOT, d), path.join(dir, d), { recursive: true });
+  const dir = copyBuild(ROOT);
   fs.mkdirSync(path.join(dir, 'bench'));
   fs.copyFileSync(path.join(ROOT, 'bench/hup-rollover.js'), path.join(dir, 'bench/hup-rollover.js'));
-  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
   TSUNICORN.root = dir;
   TSUNICORN.bin = path.join(dir, 'bin/tsunicorn.js');
   return () => {
@@ -280,11 +280,39 @@ export function freezeTsunicorn() {
 }
 
 /**
+ * --build-b: the A/A copies (tsu-async-aa, express-tsu-aa, fastify-tsu-aa) run a private copy of the build in
+ * `source` (another checkout, built), so that their pairs measure B against this tree in the same rounds.
+ * @param {string} source @returns {() => void} removes the copy
+ */
+export function freezeBuildB(source) {
+  const dir = copyBuild(source);
+  BUILD_B.source = source;
+  BUILD_B.bin = path.join(dir, 'bin/tsunicorn.js');
+  return () => {
+    BUILD_B.source = null;
+    BUILD_B.bin = null;
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+}
+
+/** A temp copy of a tsunicorn tree's build (see freezeTsunicorn), node_modules linked from this one. */
+function copyBuild(/** @type {string} */ source) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsunicorn-bench-build-'));
+  for (const d of ['bin', 'dist', 'examples']) {
+    if (fs.existsSync(path.join(source, d))) fs.cpSync(path.join(source, d), path.join(dir, d), { recursive: true });
+  }
+  fs.copyFileSync(path.join(source, 'package.json'), path.join(dir, 'package.json'));
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  return dir;
+}
+
+/**
  * The tsunicorn argument vector; `display` gives the command line the report prints.
  * @param {string} app @param {'async' | 'sync'} klass @param {number | string} port @param {boolean} [display]
+ * @param {typeof BUILD_B | null} [build] build B's, instead of this tree's
  */
-export const tsuArgs = (app, klass, port, display = false) => [
-  display ? 'bin/tsunicorn.js' : TSUNICORN.bin,
+export const tsuArgs = (app, klass, port, display = false, build = null) => [
+  display ? (build ? '$BUILD_B/bin/tsunicorn.js' : 'bin/tsunicorn.js') : (build?.bin ?? TSUNICORN.bin),
   app,
   '-w',
   String(WORKERS),
@@ -329,7 +357,7 @@ export const SERVERS = [
   // The A/A control: tsu-async again, the same command, at another place in the same round. The
   // two are the same server, so their per-round ratio shows what this box's noise and a server's
   // place in the round do on their own: the resolution of every ratio in the run (stats.js).
-  tsunicorn('tsu-async-aa', 'tsunicorn async, again (A/A control)', 'bench/apps/hello.mjs', 'async', HELLO_ONLY),
+  tsunicorn('tsu-async-aa', 'tsunicorn async, again (A/A control)', 'bench/apps/hello.mjs', 'async', HELLO_ONLY, true),
   tsunicorn('tsu-sync', 'tsunicorn sync', 'bench/apps/hello.mjs', 'sync', NODE_WORKLOADS),
   {
     id: 'gunicorn-sync',
