@@ -255,8 +255,8 @@ const node = process.execPath;
 
 /** Where the bench runs tsunicorn from: the work tree, or a private copy of it (see freezeTsunicorn). */
 export const TSUNICORN = { root: ROOT, bin: path.join(ROOT, 'bin/tsunicorn.js') };
-/** Build B (--build-b): where it came from, and the bin of its private copy; null without one. */
-export const BUILD_B = { source: /** @type {string | null} */ (null), bin: /** @type {string | null} */ (null) };
+/** Build B (--build-b): the bin of its private copy (see freezeBuildB); null without one. */
+export const BUILD_B = { bin: /** @type {string | null} */ (null) };
 
 /**
  * Copies bin/, dist/, package.json, examples/ and bench/hup-rollover.js to a temp dir
@@ -286,10 +286,8 @@ export function freezeTsunicorn() {
  */
 export function freezeBuildB(source) {
   const dir = copyBuild(source);
-  BUILD_B.source = source;
   BUILD_B.bin = path.join(dir, 'bin/tsunicorn.js');
   return () => {
-    BUILD_B.source = null;
     BUILD_B.bin = null;
     fs.rmSync(dir, { recursive: true, force: true });
   };
