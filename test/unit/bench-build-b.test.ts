@@ -39,6 +39,8 @@ describe('bench --build-b', () => {
     const source = fakeBuild();
     cleanups.push(() => fs.rmSync(source, { recursive: true, force: true }));
     const unfreeze = freezeBuildB(source);
+    // Also when an assertion fails first: the copy is a temp dir of its own.
+    cleanups.push(unfreeze);
     const bin = BUILD_B.bin!;
     // A copy: a rebuild of B's tree during the run cannot reach the run.
     expect(bin.startsWith(source)).toBe(false);
